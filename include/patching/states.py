@@ -1,0 +1,56 @@
+"""The closed set of terminal states a server can end a run in (invariant I3).
+
+Every inventoried server gets exactly one of these in the audit. The set is closed on
+purpose: reports, Great Expectations suites and the compliance history all validate
+against it, so a new state is a deliberate, reviewed change here.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ServerState(StrEnum):
+    """Terminal state of one server in one run."""
+
+    PATCHED = "patched"
+    """The execution completed, installed at least one patch and none failed."""
+    PATCHED_NO_UPDATES = "patched_no_updates"
+    """The execution completed and there was nothing to install: the server is clean."""
+    FAILED = "failed"
+    """The execution (or the request for it) failed, or at least one patch failed."""
+    TIMED_OUT = "timed_out"
+    """No completed execution within the per-server timeout (invariant I7)."""
+    NOT_ATTEMPTED = "not_attempted"
+    """Eligible, but never sent: the error budget was exhausted or the run stopped first."""
+    SKIPPED_UNSUPPORTED_OS = "skipped_unsupported_os"
+    """The OS has no patch package in Patching-as-a-Service."""
+    SKIPPED_NOT_RUNNING = "skipped_not_running"
+    """Power state is not `started` (stopped or paused servers cannot run the package)."""
+    SKIPPED_NOT_ACTIVE = "skipped_not_active"
+    """Status is not `active` (under construction, archived, queued for delete...)."""
+    SKIPPED_TEMPLATE = "skipped_template"
+    """A template is not a running machine."""
+    SKIPPED_FILTERED = "skipped_filtered"
+    """Left out by this run's parameters (data centers, groups, allow/deny lists)."""
+    PLANNED_DRY_RUN = "planned_dry_run"
+    """Dry run: would have been patched with the package named in the row."""
+
+
+#: States in which the package was sent to the server.
+ATTEMPTED_STATES = frozenset(
+    {ServerState.PATCHED, ServerState.PATCHED_NO_UPDATES, ServerState.FAILED, ServerState.TIMED_OUT}
+)
+#: States that count against the run's error budget and are listed first in reports.
+PROBLEM_STATES = frozenset({ServerState.FAILED, ServerState.TIMED_OUT, ServerState.NOT_ATTEMPTED})
+#: States that mean "skipped with a reason": nothing was touched.
+SKIPPED_STATES = frozenset(
+    {
+        ServerState.SKIPPED_UNSUPPORTED_OS,
+        ServerState.SKIPPED_NOT_RUNNING,
+        ServerState.SKIPPED_NOT_ACTIVE,
+        ServerState.SKIPPED_TEMPLATE,
+        ServerState.SKIPPED_FILTERED,
+    }
+)
+ALL_STATES = frozenset(ServerState)
