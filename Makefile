@@ -1,0 +1,69 @@
+# patchflow — the only set-up a newcomer needs:  make demo   |   make test
+# (plus `make up` for the Airflow UI against the simulator)
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+export PYTHONPATH := $(CURDIR):$(CURDIR)/plugins
+
+.PHONY: help install system-deps demo up test lint format simulator bench lock clean
+
+help:
+	@echo "make demo       run the patch DAG end to end on the demo fleet (SQLite, no services)"
+	@echo "make test       install if needed and run the whole suite, lint included"
+	@echo "make up         Airflow UI at http://localhost:8080 + the CLC simulator (Ctrl-C stops all)"
+	@echo "make simulator  the CLC simulator alone on http://127.0.0.1:8899 (demo fleet)"
+	@echo "make bench      the benchmark scripts in bench/"
+	@echo "make lock       re-resolve requirements.txt and rewrite constraints.txt"
+
+$(STAMP): requirements.txt constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt -c constraints.txt
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+# The HTML report is checked in a real headless browser: Debian's chromium package.
+system-deps:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium (Debian package) for the browser test"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "chromium is missing: install Debian's 'chromium' package (the browser test needs it)"; \
+	  fi; \
+	fi
+
+demo: install
+	$(BIN)/python -m include.launcher.demo
+
+up: install
+	$(BIN)/python -m include.launcher.up
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: install system-deps lint
+	$(BIN)/python -m pytest
+
+simulator: install
+	$(BIN)/python -m include.clc_simulator --fleet include/fleets/demo.yaml --port 8899
+
+bench: install
+	for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install --quiet -r requirements.txt
+	.lock-venv/bin/python -m pip freeze --exclude-editable > constraints.txt
+	rm -rf .lock-venv
+
+clean:
+	rm -rf .demo .pytest_cache .ruff_cache test-output

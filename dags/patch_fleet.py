@@ -1,0 +1,200 @@
+"""
+### patch_fleet — patch a CLC fleet through Patching-as-a-Service, with audit evidence
+
+One run, step by step:
+
+1. **preflight** checks the trigger form's values (each error names the parameter) and logs in.
+2. **inventory** reads every server in scope with the fewest API calls (one detailed, recursive
+   group read per data center) and stores it as a run artifact; XCom carries only its path.
+3. **classify** gives each server one plan: a patch package, or a skip with its reason
+   (unsupported OS, not running, template, filtered out, dry run).
+4. **choose_packages** follows only the package paths that have servers, plus the audit.
+5. **patch_&lt;package&gt;.rollout** patches in a sliding window under `max_concurrency` and stops
+   starting servers once `max_errors` is exceeded: maintenance on → Execute Package (sent from
+   the worker) → deferred wait for the queue job and then the patching execution → per-patch
+   detail → maintenance off. **release_maintenance** always runs afterwards and takes every
+   server this run put into maintenance out again.
+6. **audit** writes one row per inventoried server (JSON, CSV, HTML, validation, manifest),
+   validates it with Great Expectations and publishes the `patch_audit` asset.
+
+Trigger it from the form with `dry_run` on to see what would happen without touching anything.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import DAG, CronTriggerTimetable, Label, Param, TaskGroup, TriggerRule, task
+
+from include.assets import PATCH_AUDIT
+from include.patching.packages import PACKAGES
+from include.patching.run_params import (
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_MAX_ERRORS,
+    DEFAULT_SERVER_TIMEOUT_MINUTES,
+)
+from patchflow.operators.maintenance import ReleaseMaintenanceOperator
+from patchflow.operators.rollout import PatchRolloutOperator
+
+CLC_CONN_ID = "clc_default"
+
+params = {
+    "account_alias": Param(
+        None,
+        type=["null", "string"],
+        title="Account alias",
+        description="CLC account alias to patch (2–4 characters). Empty: the alias of the clc_default connection.",
+        pattern="^[A-Za-z0-9]{2,4}$",
+    ),
+    "data_centers": Param(
+        [],
+        type="array",
+        items={"type": "string"},
+        title="Data centers",
+        description="Only these data centers (e.g. VA1), one per line. Empty: all.",
+        section="Scope",
+    ),
+    "groups": Param(
+        [],
+        type="array",
+        items={"type": "string"},
+        title="Groups",
+        description="Only servers in these groups or below them (name or 32-hex id), one per line. Empty: all.",
+        section="Scope",
+    ),
+    "server_allow_list": Param(
+        [],
+        type="array",
+        items={"type": "string"},
+        title="Server allow-list",
+        description="If not empty, only these server ids.",
+        section="Scope",
+    ),
+    "server_deny_list": Param(
+        [],
+        type="array",
+        items={"type": "string"},
+        title="Server deny-list",
+        description="Never these server ids.",
+        section="Scope",
+    ),
+    "dry_run": Param(
+        False,
+        type="boolean",
+        title="Dry run",
+        description="Inventory, classification and audit only: nothing is touched.",
+    ),
+    "patch_debug_mode": Param(
+        False,
+        type="boolean",
+        title="Patch debug mode",
+        description="Sets the Linux package's patch.debug.mode parameter.",
+        section="Patching",
+    ),
+    "maintenance_mode": Param(
+        True,
+        type="boolean",
+        title="Maintenance mode",
+        description="Put servers into maintenance mode while they are patched (recommended by CLC).",
+        section="Patching",
+    ),
+    "max_concurrency": Param(
+        DEFAULT_MAX_CONCURRENCY,
+        type="string",
+        pattern=r"^\s*[0-9]+\s*%?\s*$",
+        title="Max concurrency",
+        description="Servers patched at once per package: a count (50) or a percentage (10%).",
+        section="Rate control",
+    ),
+    "max_errors": Param(
+        DEFAULT_MAX_ERRORS,
+        type="string",
+        pattern=r"^\s*[0-9]+\s*%?\s*$",
+        title="Max errors",
+        description="Failures tolerated before no further servers are started: a count or a percentage.",
+        section="Rate control",
+    ),
+    "server_timeout_minutes": Param(
+        DEFAULT_SERVER_TIMEOUT_MINUTES,
+        type="integer",
+        minimum=1,
+        maximum=1440,
+        title="Per-server timeout (minutes)",
+        description="A server whose patching has not completed by then ends as timed_out.",
+        section="Rate control",
+    ),
+}
+
+with DAG(
+    dag_id="patch_fleet",
+    description="Patch CLC servers through Patching-as-a-Service and write the audit evidence",
+    doc_md=__doc__,
+    schedule=CronTriggerTimetable("0 3 * * 2#2", timezone="UTC"),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    params=params,
+    tags=["patching", "clc"],
+    default_args={"owner": "platform-ops", "retries": 2, "retry_delay": timedelta(seconds=30)},
+) as dag:
+
+    @task
+    def preflight(params: dict | None = None) -> dict:
+        """Validate the form's values and the credentials before anything is touched."""
+        from patchflow.tasks import preflight as run_preflight
+
+        return run_preflight(params or {}, conn_id=CLC_CONN_ID)
+
+    @task
+    def inventory(settings: dict, run_id: str | None = None, dag_run=None) -> dict:
+        """Every server in scope, stored as an artifact; XCom gets its path and counts."""
+        from patchflow.tasks import inventory as run_inventory
+
+        return run_inventory(settings, conn_id=CLC_CONN_ID, dag_id=dag.dag_id, run_id=run_id)
+
+    @task
+    def classify(settings: dict, inventory_ref: dict, run_id: str | None = None) -> dict:
+        """One plan per server: a package, or a skip with its reason."""
+        from patchflow.tasks import classify as run_classify
+
+        return run_classify(settings, inventory_ref, dag_id=dag.dag_id, run_id=run_id)
+
+    @task.branch
+    def choose_packages(plan_ref: dict) -> list[str]:
+        """Follow only the package paths that have servers to patch; always audit."""
+        counts = plan_ref["to_patch"]
+        return [f"patch_{p.key}.rollout" for p in PACKAGES if counts.get(p.key)] + ["audit"]
+
+    @task(trigger_rule=TriggerRule.ALL_DONE, outlets=[PATCH_AUDIT])
+    def audit(plan_ref: dict, run_id: str | None = None, outlet_events=None, **context) -> dict:
+        """One row per inventoried server; evidence pack; Great Expectations; asset event."""
+        from patchflow.tasks import audit as run_audit
+
+        return run_audit(plan_ref, context=context, outlet_events=outlet_events, asset=PATCH_AUDIT)
+
+    settings = preflight()
+    inv = inventory(settings)
+    plan = classify(settings, inv)
+    branch = choose_packages(plan)
+    report = audit(plan)
+
+    for package in PACKAGES:
+        with TaskGroup(group_id=f"patch_{package.key}", tooltip=package.title) as group:
+            rollout = PatchRolloutOperator(
+                task_id="rollout",
+                clc_conn_id=CLC_CONN_ID,
+                package_key=package.key,
+                plan_path="{{ ti.xcom_pull(task_ids='classify')['plan_path'] }}",
+                settings="{{ ti.xcom_pull(task_ids='preflight') }}",
+            )
+            release = ReleaseMaintenanceOperator(
+                task_id="release_maintenance",
+                clc_conn_id=CLC_CONN_ID,
+                package_key=package.key,
+                plan_path="{{ ti.xcom_pull(task_ids='classify')['plan_path'] }}",
+                trigger_rule=TriggerRule.NONE_SKIPPED,
+            )
+            rollout >> release
+        branch >> Label(package.title) >> group >> report
+    branch >> Label("audit") >> report

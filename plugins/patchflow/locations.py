@@ -1,0 +1,36 @@
+"""Where patchflow keeps run artifacts and reports: local folders or object storage.
+
+Both are configurable by environment (so docker-compose, `make demo` and tests can point them
+somewhere else) and accept either a local path or a URL (``s3://bucket/patchflow``), which
+becomes an ``ObjectStoragePath`` once the matching provider is installed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ARTIFACTS_ENV = "PATCHFLOW_ARTIFACTS"
+REPORTS_ENV = "PATCHFLOW_REPORTS"
+
+
+def _location(env: str, default_leaf: str):
+    value = os.environ.get(env, "").strip()
+    if not value:
+        home = os.environ.get("AIRFLOW_HOME") or str(Path.home() / "airflow")
+        return Path(home) / "patchflow" / default_leaf
+    if "://" in value and not value.startswith("file://"):
+        from airflow.sdk import ObjectStoragePath
+
+        return ObjectStoragePath(value)
+    return Path(value.removeprefix("file://"))
+
+
+def artifacts_base():
+    """Base location of per-run artifacts (inventory, plan, rollout ledger, results)."""
+    return _location(ARTIFACTS_ENV, "artifacts")
+
+
+def reports_base():
+    """Base location of evidence packs and compliance reports."""
+    return _location(REPORTS_ENV, "reports")

@@ -1,0 +1,97 @@
+"""docker-compose.yaml checked statically: there is no Docker engine here to run it."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yaml").read_text())
+SERVICES = COMPOSE["services"]
+AIRFLOW_SERVICES = [
+    "airflow-init",
+    "airflow-apiserver",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-triggerer",
+    "airflow-worker",
+]
+
+
+def env_of(name: str) -> dict[str, str]:
+    env = SERVICES[name].get("environment", {})
+    assert isinstance(env, dict), f"{name}: environment must be a mapping"
+    return env
+
+
+def test_official_services_and_the_simulator_exist():
+    for name in ["postgres", "redis", *AIRFLOW_SERVICES, "flower", "clc-simulator"]:
+        assert name in SERVICES, f"service {name} missing"
+    assert "flower" in SERVICES["flower"]["profiles"]
+    assert SERVICES["airflow-worker"]["command"] == "celery worker"
+    assert SERVICES["airflow-apiserver"]["command"] == "api-server"
+
+
+@pytest.mark.parametrize("name", AIRFLOW_SERVICES)
+def test_airflow_services_share_the_production_topology(name):
+    env = env_of(name)
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://")
+    assert env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://")
+    assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-apiserver:8080/execution/"
+    assert env["AIRFLOW__API_AUTH__JWT_SECRET"], "every container needs the same JWT secret"
+    assert "/opt/airflow" in env["PYTHONPATH"].split(":"), "include/ must be importable as include.*"
+
+
+@pytest.mark.parametrize("name", [*AIRFLOW_SERVICES, "clc-simulator"])
+def test_every_mounted_path_exists_in_the_repo(name):
+    for volume in SERVICES[name].get("volumes", []):
+        source = volume.split(":", 1)[0]
+        if source.startswith("."):
+            assert (ROOT / source).exists(), f"{name} mounts {source}, which is not in the repo"
+    mounts = {v.split(":")[1] for v in SERVICES[name].get("volumes", []) if v.startswith(".")}
+    assert {"/opt/airflow/dags", "/opt/airflow/plugins", "/opt/airflow/include"} <= mounts
+
+
+def test_the_connection_is_the_one_the_code_reads():
+    from include.launcher.env import CLC_CONN_ENV, CLC_CONN_ID
+
+    dag_source = (ROOT / "dags" / "patch_fleet.py").read_text()
+    assert f'CLC_CONN_ID = "{CLC_CONN_ID}"' in dag_source
+    assert f"AIRFLOW_CONN_{CLC_CONN_ID.upper()}" == CLC_CONN_ENV
+    conn = json.loads(env_of("airflow-worker")[CLC_CONN_ENV])
+    assert conn["conn_type"] == "http"
+    assert conn["host"] == "http://clc-simulator:8899/v2"
+    assert set(conn["extra"]) >= {"account_alias", "patching_base_url"}
+    assert conn["extra"]["patching_base_url"] == "http://clc-simulator:8899/patching/rest"
+
+
+def test_the_location_variables_are_the_ones_the_code_reads():
+    from patchflow.locations import ARTIFACTS_ENV, REPORTS_ENV
+
+    env = env_of("airflow-worker")
+    assert env[ARTIFACTS_ENV].startswith("/opt/airflow/patchflow")
+    assert env[REPORTS_ENV].startswith("/opt/airflow/patchflow")
+
+
+def test_the_simulator_service_runs_the_documented_command_on_a_bundled_fleet():
+    sim = SERVICES["clc-simulator"]
+    args = shlex.split(sim["command"])
+    assert args[:3] == ["python", "-m", "include.clc_simulator"]
+    fleet = args[args.index("--fleet") + 1]
+    assert (ROOT / fleet).is_file()
+    assert (ROOT / "include" / "clc_simulator" / "__main__.py").is_file()
+    port = args[args.index("--port") + 1]
+    assert any(p.endswith(f":{port}") for p in sim["ports"])
+    assert re.search(rf"localhost:{port}/_sim/health", " ".join(sim["healthcheck"]["test"]))
+
+
+def test_the_image_is_built_from_the_pinned_requirements():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "apache/airflow:3.3.2" in dockerfile
+    assert "-r /opt/patchflow/requirements.txt -c /opt/patchflow/constraints.txt" in dockerfile
