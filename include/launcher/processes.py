@@ -30,6 +30,7 @@ class SimulatorProcess:
         *,
         time_scale: float = 0.01,
         seed: int = 7,
+        port: int = 0,
         args: Sequence[str] = (),
         log_path: Path | None = None,
     ) -> None:
@@ -40,7 +41,7 @@ class SimulatorProcess:
             "--host",
             "127.0.0.1",
             "--port",
-            "0",
+            str(port),
             "--time-scale",
             str(time_scale),
             "--seed",

@@ -1,0 +1,72 @@
+"""`make up`: Airflow standalone plus the CLC simulator, for using the UI at http://localhost:8080.
+
+Ctrl-C stops both (and every process they started). Nothing is left running.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from include.launcher.env import CLC_CONN_ENV, PROJECT_ROOT, airflow_env, clc_connection
+from include.launcher.processes import SimulatorProcess, stop_process_group
+
+HOME = PROJECT_ROOT / ".demo" / "airflow"
+FLEET = PROJECT_ROOT / "include" / "fleets" / "demo.yaml"
+
+
+def login_hint(home: Path, timeout: float = 120.0) -> str:
+    """The generated admin password, once standalone has written it."""
+    path = home / "simple_auth_manager_passwords.json.generated"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists():
+            users = json.loads(path.read_text())
+            return ", ".join(f"user {u} / password {p}" for u, p in users.items())
+        time.sleep(1)
+    return f"see {path}"
+
+
+def main() -> int:
+    HOME.mkdir(parents=True, exist_ok=True)
+    sim = SimulatorProcess(FLEET, time_scale=0.05, port=8899, log_path=HOME.parent / "simulator.log")
+    base = sim.start()
+    env = airflow_env(HOME, extra={CLC_CONN_ENV: clc_connection(base)})
+    airflow = str(Path(sys.executable).parent / "airflow")
+    proc = subprocess.Popen(
+        [airflow, "standalone"],
+        env=env,
+        cwd=PROJECT_ROOT,
+        start_new_session=True,
+        stdout=(HOME.parent / "standalone.log").open("a"),
+        stderr=subprocess.STDOUT,
+    )
+    print(f"CLC simulator: {base}   (admin API: {base}/_sim/health)")
+    print("Airflow is starting at http://localhost:8080 (log: .demo/standalone.log) …")
+    print(f"Log in with: {login_hint(HOME)}")
+    print("Trigger 'patch_fleet' with the ▶ button and its form. Ctrl-C stops everything.")
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while not stopping and proc.poll() is None:
+            time.sleep(0.5)
+    finally:
+        print("\nStopping Airflow and the simulator…")
+        stop_process_group(proc)
+        sim.stop()
+        print("Stopped.")
+    return 0 if stopping else (proc.returncode or 1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
