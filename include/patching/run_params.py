@@ -123,11 +123,14 @@ def validate(params: Mapping[str, Any]) -> RunSettings:
     return RunSettings(
         account_alias=alias,
         data_centers=tuple(
-            d.upper() for d in _strings("data_centers", params.get("data_centers"), DC_RE, "data center id")
+            dict.fromkeys(
+                d.upper()
+                for d in _strings("data_centers", params.get("data_centers"), DC_RE, "data center id")
+            )
         ),
         groups=_strings("groups", params.get("groups"), GROUP_RE, "group id or name"),
-        server_allow_list=tuple(s.lower() for s in allow),
-        server_deny_list=tuple(s.lower() for s in deny),
+        server_allow_list=tuple(dict.fromkeys(s.lower() for s in allow)),
+        server_deny_list=tuple(dict.fromkeys(s.lower() for s in deny)),
         dry_run=_bool("dry_run", params.get("dry_run"), False),
         patch_debug_mode=_bool("patch_debug_mode", params.get("patch_debug_mode"), False),
         maintenance_mode=_bool("maintenance_mode", params.get("maintenance_mode"), True),
