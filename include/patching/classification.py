@@ -113,7 +113,9 @@ def filter_reason(server: Mapping[str, Any], scope: Scope) -> str | None:
         path_ids = {g.lower() for g in server.get("group_path_ids", [])} | {
             str(server.get("group_id") or server.get("groupId") or "").lower()
         }
-        path_names = {n.casefold() for n in server.get("group_path", [])} | {
+        path = server.get("group_path") or []
+        path = path.split("/") if isinstance(path, str) else path
+        path_names = {n.casefold() for n in path} | {
             str(server.get("group_name") or "").casefold()
         }
         if not (path_ids & scope.group_ids or path_names & scope.group_names):

@@ -14,16 +14,24 @@ ARTIFACTS_ENV = "PATCHFLOW_ARTIFACTS"
 REPORTS_ENV = "PATCHFLOW_REPORTS"
 
 
-def _location(env: str, default_leaf: str):
-    value = os.environ.get(env, "").strip()
-    if not value:
-        home = os.environ.get("AIRFLOW_HOME") or str(Path.home() / "airflow")
-        return Path(home) / "patchflow" / default_leaf
+def as_location(value: str):
+    """A local ``Path`` for plain paths and ``file://`` URLs, an ``ObjectStoragePath`` otherwise.
+
+    Artifact references travel through XCom as strings; this turns them back into paths.
+    """
     if "://" in value and not value.startswith("file://"):
         from airflow.sdk import ObjectStoragePath
 
         return ObjectStoragePath(value)
     return Path(value.removeprefix("file://"))
+
+
+def _location(env: str, default_leaf: str):
+    value = os.environ.get(env, "").strip()
+    if not value:
+        home = os.environ.get("AIRFLOW_HOME") or str(Path.home() / "airflow")
+        return Path(home) / "patchflow" / default_leaf
+    return as_location(value)
 
 
 def artifacts_base():

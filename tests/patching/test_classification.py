@@ -177,6 +177,10 @@ def test_scope_filters_keep_matching_servers(scope):
     assert classify(server(), scope).state is None
 
 
+def test_group_path_may_be_a_slash_joined_string():
+    assert classify(server(group_path="VA1 Hardware/Web"), Scope.build(groups=["va1 hardware"])).state is None
+
+
 def test_deny_beats_allow():
     scope = Scope.build(allow=["va1demoweb01"], deny=["va1demoweb01"])
     assert "deny" in classify(server(), scope).reason
