@@ -1,0 +1,202 @@
+"""A real Airflow deployment in local processes: the production topology without Docker.
+
+api-server, scheduler, dag-processor, triggerer and a Celery worker, on a fresh PostgreSQL
+database (created here and dropped on stop) with Redis as the Celery broker. The full-stack
+test and the makespan benchmark use it; nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from include.launcher.env import PROJECT_ROOT, airflow_env
+from include.launcher.processes import stop_process_group
+
+PG_DSN = "postgresql+psycopg2://postgres@127.0.0.1:5432/{db}"
+COMPONENTS = {
+    "api-server": ["api-server", "--port", "{port}", "--host", "127.0.0.1"],
+    "scheduler": ["scheduler"],
+    "dag-processor": ["dag-processor"],
+    "triggerer": ["triggerer"],
+    "worker": ["celery", "worker", "--concurrency", "4"],
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def psql(sql: str) -> None:
+    subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-qc", sql],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+
+
+class AirflowStack:
+    """Start with ``start()``, talk to it with ``api()``, always ``stop()`` (drops the database)."""
+
+    def __init__(self, home: Path, *, extra_env: dict[str, str] | None = None, redis_db: int = 11) -> None:
+        self.home = home
+        self.db = f"patchflow_{secrets.token_hex(4)}"
+        self.port = free_port()
+        self.password = secrets.token_urlsafe(12)
+        self.redis_url = f"redis://127.0.0.1:6379/{redis_db}"
+        self.extra_env = extra_env or {}
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.env: dict[str, str] = {}
+        self._token = ""
+
+    def start(self, timeout: float = 240.0) -> None:
+        psql(f'CREATE DATABASE "{self.db}"')
+        self._flush_redis()
+        passwords = self.home / "passwords.json"
+        self.home.mkdir(parents=True, exist_ok=True)
+        passwords.write_text(json.dumps({"admin": self.password}))
+        dsn = PG_DSN.format(db=self.db)
+        self.env = airflow_env(
+            self.home / "airflow",
+            sql_alchemy_conn=dsn,
+            executor="CeleryExecutor",
+            extra={
+                "AIRFLOW__CELERY__BROKER_URL": self.redis_url,
+                "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql://postgres@127.0.0.1:5432/{self.db}",
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{self.port}/execution/",
+                "AIRFLOW__CORE__AUTH_MANAGER": (
+                    "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+                ),
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+                "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "300",
+                "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
+                "AIRFLOW__CELERY__WORKER_LOG_SERVER_PORT": str(free_port()),
+                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+                "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+                "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(free_port()),
+                **self.extra_env,
+            },
+        )
+        subprocess.run(
+            [self._airflow(), "db", "migrate"],
+            env=self.env,
+            check=True,
+            capture_output=True,
+            cwd=PROJECT_ROOT,
+        )
+        logs = self.home / "logs"
+        logs.mkdir(exist_ok=True)
+        for name, args in COMPONENTS.items():
+            cmd = [self._airflow(), *(a.format(port=self.port) for a in args)]
+            self.procs[name] = subprocess.Popen(
+                cmd,
+                env=self.env,
+                cwd=PROJECT_ROOT,
+                start_new_session=True,
+                stdout=(logs / f"{name}.log").open("w"),
+                stderr=subprocess.STDOUT,
+            )
+        self._wait_healthy(timeout)
+
+    def _airflow(self) -> str:
+        return str(Path(sys.executable).parent / "airflow")
+
+    def _flush_redis(self) -> None:
+        if shutil.which("redis-cli"):
+            db = self.redis_url.rsplit("/", 1)[1]
+            subprocess.run(["redis-cli", "-n", db, "FLUSHDB"], check=False, capture_output=True)
+
+    def _wait_healthy(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for name, proc in self.procs.items():
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{name} exited with {proc.returncode}:\n{self.log_tail(name)}")
+            try:
+                health = self.api("GET", "/api/v2/monitor/health", auth=False)
+                if health.get("triggerer", {}).get("status") == "healthy" and (
+                    health.get("scheduler", {}).get("status") == "healthy"
+                ):
+                    return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(2)
+        raise RuntimeError(
+            "the Airflow stack did not become healthy in time:\n" + self.log_tail("api-server")
+        )
+
+    def log_tail(self, name: str, lines: int = 40) -> str:
+        path = self.home / "logs" / f"{name}.log"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+    def token(self) -> str:
+        if not self._token:
+            body = self.api(
+                "POST", "/auth/token", {"username": "admin", "password": self.password}, auth=False
+            )
+            self._token = body["access_token"]
+        return self._token
+
+    def api(self, method: str, path: str, body: Any = None, *, auth: bool = True) -> Any:
+        """Call Airflow's REST API; returns the decoded JSON body (raises on HTTP errors)."""
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=data, method=method)
+        req.add_header("Content-Type", "application/json")
+        if auth:
+            req.add_header("Authorization", f"Bearer {self.token()}")
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            raw = resp.read()
+        return json.loads(raw) if raw else None
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 180.0) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                return self.api("GET", f"/api/v2/dags/{dag_id}")
+            except urllib.error.HTTPError as exc:
+                if exc.code != 404:
+                    raise
+            time.sleep(2)
+        raise RuntimeError(f"DAG {dag_id} was not parsed in time:\n{self.log_tail('dag-processor')}")
+
+    def trigger(self, dag_id: str, conf: dict[str, Any]) -> str:
+        self.api("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
+        run = self.api("POST", f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": None, "conf": conf})
+        return run["dag_run_id"]
+
+    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 600.0) -> dict:
+        deadline = time.monotonic() + timeout
+        quoted = urllib.request.quote(run_id, safe="")
+        while time.monotonic() < deadline:
+            run = self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quoted}")
+            if run["state"] in ("success", "failed"):
+                return run
+            time.sleep(3)
+        raise TimeoutError(f"run {run_id} did not finish within {timeout:.0f} s")
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
+        quoted = urllib.request.quote(run_id, safe="")
+        return self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quoted}/taskInstances?limit=1000")[
+            "task_instances"
+        ]
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            stop_process_group(proc)
+        self.procs.clear()
+        self._flush_redis()
+        psql(f'DROP DATABASE IF EXISTS "{self.db}" WITH (FORCE)')
