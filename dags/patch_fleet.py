@@ -44,7 +44,7 @@ params = {
         None,
         type=["null", "string"],
         title="Account alias",
-        description="CLC account alias to patch (2–4 characters). Empty: the alias of the clc_default connection.",
+        description="CLC account alias to patch (2-4 characters). Empty: the connection's alias.",
         pattern="^[A-Za-z0-9]{2,4}$",
     ),
     "data_centers": Param(
@@ -60,7 +60,7 @@ params = {
         type="array",
         items={"type": "string"},
         title="Groups",
-        description="Only servers in these groups or below them (name or 32-hex id), one per line. Empty: all.",
+        description="Only servers in or below these groups (name or 32-hex id), one per line. Empty: all.",
         section="Scope",
     ),
     "server_allow_list": Param(

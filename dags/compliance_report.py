@@ -1,0 +1,60 @@
+"""
+### compliance_report — fleet patch compliance over time
+
+Runs after every `patch_fleet` audit (it is scheduled on the `patch_audit` asset) and can be
+triggered by hand, e.g. with another policy or an `as_of` date for a past view.
+
+It replays every sealed evidence pack under the reports location (the packs *are* the history:
+nothing else to keep in sync, and a tampered pack is left out and named), and computes per
+server the last successful patch, the days since, and **compliant / non_compliant** against the
+policy (default 35 days), plus trends per run. It writes `compliance/compliance.html`,
+`compliance.csv` and `compliance.json`, validated with Great Expectations; a failed validation
+fails the task after the report (with its red banner) is written.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import DAG, Param, task
+
+from include.assets import PATCH_AUDIT
+
+with DAG(
+    dag_id="compliance_report",
+    description="Fleet patch compliance and trends from the sealed evidence packs",
+    doc_md=__doc__,
+    schedule=[PATCH_AUDIT],
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["compliance", "reporting"],
+    default_args={"owner": "compliance", "retries": 2, "retry_delay": timedelta(seconds=30)},
+    params={
+        "policy_days": Param(
+            35,
+            type="integer",
+            minimum=1,
+            maximum=366,
+            title="Policy (days)",
+            description="A server is compliant when its last successful patch is at most this many days old.",
+        ),
+        "as_of": Param(
+            None,
+            type=["null", "string"],
+            format="date-time",
+            title="As of",
+            description="Compute compliance as of this moment (UTC). Empty: now.",
+        ),
+    },
+) as dag:
+
+    @task(inlets=[PATCH_AUDIT])
+    def build_compliance(params: dict | None = None, triggering_asset_events=None) -> dict:
+        """Replay the evidence packs, write compliance.{html,csv,json}, validate with GX."""
+        from patchflow.compliance import build_compliance as run_build
+
+        return run_build(params or {}, triggering_asset_events=triggering_asset_events)
+
+    build_compliance()
