@@ -1,0 +1,85 @@
+"""Command line: ``python -m include.clc_simulator --fleet FILE [options]``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from include.clc_simulator.auth import DEFAULT_LIFETIME
+from include.clc_simulator.core import Simulator, SimulatorSettings
+from include.clc_simulator.emails import SmtpSender
+from include.clc_simulator.fleet_file import FleetFileError, load_fleet_file
+from include.clc_simulator.generator import generate_fleet
+from include.clc_simulator.server import serve
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m include.clc_simulator", description=__doc__)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--fleet", help="fleet YAML file (e.g. include/fleets/demo.yaml)")
+    src.add_argument("--generate", type=int, metavar="N", help="use a generated fleet of N servers instead")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8899, help="0 picks a free port")
+    p.add_argument("--time-scale", type=float, default=1.0, help="simulated seconds per wall second")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--state-file", help="persist state here (survives restarts, kill -9 included)")
+    p.add_argument("--smtp", metavar="HOST:PORT", help="also deliver e-mails over plain SMTP")
+    p.add_argument("--token-lifetime", type=int, default=DEFAULT_LIFETIME, help="simulated seconds")
+    p.add_argument("--access-log", action="store_true")
+    args = p.parse_args(argv)
+    if args.time_scale <= 0:
+        p.error("--time-scale must be > 0")
+    if args.token_lifetime <= 0:
+        p.error("--token-lifetime must be > 0")
+    if args.generate is not None and args.generate < 1:
+        p.error("--generate must be >= 1")
+    if args.smtp:
+        host, _, port = args.smtp.rpartition(":")
+        if not host or not port.isdigit():
+            p.error("--smtp must look like HOST:PORT")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        fleet = (
+            generate_fleet(args.generate, args.seed)
+            if args.generate
+            else load_fleet_file(args.fleet, args.seed)
+        )
+    except FleetFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    settings = SimulatorSettings(
+        seed=args.seed,
+        time_scale=args.time_scale,
+        token_lifetime=args.token_lifetime,
+        state_file=args.state_file,
+    )
+    sender = None
+    try:
+        sim = Simulator(fleet, settings)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.smtp:
+        host, _, port = args.smtp.rpartition(":")
+        sender = SmtpSender(host, int(port), on_result=sim.smtp_result)
+        sim.mailer = sender.send
+    try:
+        asyncio.run(serve(sim, args.host, args.port, args.access_log))
+    except OSError as exc:
+        print(f"error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if sender is not None:
+            sender.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

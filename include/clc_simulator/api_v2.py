@@ -1,0 +1,217 @@
+"""CLC API v2 routes (``/v2/...``): translate requests to Simulator calls, render §2-§10 shapes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from include.clc_simulator import views
+from include.clc_simulator.core import Simulator
+from include.clc_simulator.errors import ApiError, invalid, not_found
+from include.clc_simulator.http_common import ci_get, json_response, query_flag, query_value, read_json
+from include.clc_simulator.oscatalog import PACKAGES
+
+router = APIRouter()
+
+
+def sim_of(request: Request) -> Simulator:
+    return request.app.state.holder.sim
+
+
+def _batch(results: list[dict], queued: bool) -> Response:
+    """200 when at least one server was queued, else 400 with the same array (§6.1)."""
+    return json_response(results, 200 if queued else 400)
+
+
+def _server_id_list(body, field: str = "serverIds") -> list[str]:
+    if not isinstance(body, list) or not body:
+        raise invalid(field, "A non-empty array of server ids is required.")
+    if not all(isinstance(x, str) and x.strip() for x in body):
+        raise invalid(field, "Every server id must be a non-empty string.")
+    return [x.strip() for x in body]
+
+
+# ------------------------------------------------------------------------------ login
+@router.post("/v2/authentication/login")
+async def login(request: Request) -> Response:
+    sim = sim_of(request)
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise invalid("request", "A JSON object with username and password is required.")
+    username, password = ci_get(body, "username"), ci_get(body, "password")
+    if not isinstance(username, str) or not username:
+        raise invalid("username", "The username field is required.")
+    if not isinstance(password, str) or not password:
+        raise invalid("password", "The password field is required.")
+    return json_response(sim.login(username, password))
+
+
+# ------------------------------------------------------------------------------ data centers
+@router.get("/v2/datacenters/{alias}")
+async def list_datacenters(alias: str, request: Request) -> Response:
+    sim = sim_of(request)
+    alias = sim.require_alias(sim.authenticate(request.headers.get("authorization")), alias)
+    links = query_flag(request, "groupLinks")
+    return json_response([views.datacenter_dict(sim, alias, dc, links) for dc in sim.fleet.data_centers])
+
+
+@router.get("/v2/datacenters/{alias}/{dataCenter}")
+async def get_datacenter(alias: str, dataCenter: str, request: Request) -> Response:
+    sim = sim_of(request)
+    alias = sim.require_alias(sim.authenticate(request.headers.get("authorization")), alias)
+    dc = dataCenter.upper()
+    if dc not in sim.fleet.data_centers:
+        raise not_found()
+    return json_response(views.datacenter_dict(sim, alias, dc, query_flag(request, "groupLinks")))
+
+
+# ------------------------------------------------------------------------------ groups & servers
+@router.get("/v2/groups/{alias}/{groupId}")
+async def get_group(alias: str, groupId: str, request: Request) -> Response:
+    sim = sim_of(request)
+    alias = sim.require_alias(sim.authenticate(request.headers.get("authorization")), alias)
+    group = sim.groups.get(groupId.lower())
+    if group is None or group.account != alias:
+        raise not_found()
+    detail = (query_value(request, "serverDetail") or "").strip().lower() == "detailed"
+    return json_response(None, raw=views.group_json(sim, group, detail, sim.now()))
+
+
+@router.get("/v2/servers/{alias}/{serverId}")
+async def get_server(alias: str, serverId: str, request: Request) -> Response:
+    sim = sim_of(request)
+    alias = sim.require_alias(sim.authenticate(request.headers.get("authorization")), alias)
+    if query_flag(request, "uuid"):
+        server = sim.servers_by_uuid.get(serverId.lower())
+        server = server if server is not None and server.account == alias else None
+    else:
+        server = sim.server_in(alias, serverId)
+    if server is None:
+        raise not_found(empty=True)  # real API: 404 with an empty body (§1.5)
+    return json_response(None, raw=views.server_json(sim, server, sim.now()))
+
+
+# ------------------------------------------------------------------------------ operations
+def _make_power_route(op: str):
+    async def handler(alias: str, request: Request) -> Response:
+        sim = sim_of(request)
+        principal = sim.authenticate(request.headers.get("authorization"))
+        alias = sim.require_alias(principal, alias, operate=True)
+        ids = _server_id_list(await read_json(request))
+        return _batch(*sim.server_operation(principal, alias, op, ids))
+
+    handler.__name__ = f"op_{op}"
+    return handler
+
+
+for _op in (
+    "powerOn",
+    "powerOff",
+    "shutDown",
+    "reboot",
+    "reset",
+    "pause",
+    "startMaintenance",
+    "stopMaintenance",
+):
+    router.add_api_route(f"/v2/operations/{{alias}}/servers/{_op}", _make_power_route(_op), methods=["POST"])
+
+
+@router.post("/v2/operations/{alias}/servers/setMaintenance")
+async def set_maintenance(alias: str, request: Request) -> Response:
+    sim = sim_of(request)
+    principal = sim.authenticate(request.headers.get("authorization"))
+    alias = sim.require_alias(principal, alias, operate=True)
+    body = await read_json(request)
+    servers = ci_get(body, "servers") if isinstance(body, dict) else None
+    if not isinstance(servers, list) or not servers:
+        raise invalid("servers", "A non-empty array of {id, inMaintenanceMode} objects is required.")
+    values: dict[str, bool] = {}
+    for i, item in enumerate(servers):
+        sid = ci_get(item, "id") if isinstance(item, dict) else None
+        raw = ci_get(item, "inMaintenanceMode") if isinstance(item, dict) else None
+        if not isinstance(sid, str) or not sid.strip():
+            raise invalid(f"servers[{i}].id", "The id field is required.")
+        if isinstance(raw, str) and raw.strip().lower() in ("true", "false"):
+            raw = raw.strip().lower() == "true"  # the doc example sends strings (§6.3)
+        if not isinstance(raw, bool):
+            raise invalid(f"servers[{i}].inMaintenanceMode", "Must be true or false.")
+        values.setdefault(sid.strip().lower(), raw)
+    return _batch(*sim.server_operation(principal, alias, "setMaintenance", list(values), values))
+
+
+@router.post("/v2/operations/{alias}/servers/executePackage")
+async def execute_package(alias: str, request: Request) -> Response:
+    sim = sim_of(request)
+    principal = sim.authenticate(request.headers.get("authorization"))
+    alias = sim.require_alias(principal, alias, operate=True)
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise invalid("request", "A JSON object with servers and package is required.")
+    ids = _server_id_list(ci_get(body, "servers"), "servers")
+    package = ci_get(body, "package")
+    if not isinstance(package, dict):
+        raise invalid("package", "The package field is required.")
+    package_id = ci_get(package, "packageId")
+    if not isinstance(package_id, str) or not package_id.strip():
+        raise invalid("package.packageId", "The packageId field is required.")
+    params = ci_get(package, "parameters")
+    if not isinstance(params, dict):
+        raise invalid("package.parameters", "The parameters field is required (it may be {}).")
+    for key, value in params.items():
+        if not isinstance(value, str):
+            raise invalid(f"package.parameters.{key}", "Package parameter values must be strings.")
+    return _batch(*sim.execute_package(principal, alias, ids, package_id, params))
+
+
+@router.post("/v2/operations/{alias}/servers/createSnapshot")
+async def create_snapshot(alias: str, request: Request) -> Response:
+    sim = sim_of(request)
+    principal = sim.authenticate(request.headers.get("authorization"))
+    alias = sim.require_alias(principal, alias, operate=True)
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise invalid("request", "A JSON object with snapshotExpirationDays and serverIds is required.")
+    days = ci_get(body, "snapshotExpirationDays")
+    if isinstance(days, str) and days.strip().isdigit():
+        days = int(days.strip())  # the doc example sends "7" (§10.1)
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 10:
+        raise invalid("snapshotExpirationDays", "The value must be between 1 and 10.")
+    ids = _server_id_list(ci_get(body, "serverIds"))
+    return _batch(*sim.create_snapshot(principal, alias, ids, days))
+
+
+@router.get("/v2/operations/{alias}/status/{jobId}")
+async def job_status(alias: str, jobId: str, request: Request) -> Response:
+    sim = sim_of(request)
+    alias = sim.require_alias(sim.authenticate(request.headers.get("authorization")), alias)
+    return json_response({"status": sim.get_job(alias, jobId).status(sim.now())})
+
+
+# ------------------------------------------------------------------------------ snapshots
+@router.post("/v2/servers/{alias}/{serverId}/snapshots/{snapshotId}/restore")
+async def restore_snapshot(alias: str, serverId: str, snapshotId: str, request: Request) -> Response:
+    sim = sim_of(request)
+    principal = sim.authenticate(request.headers.get("authorization"))
+    alias = sim.require_alias(principal, alias, operate=True)
+    await read_json(request)  # none or {}
+    return json_response(sim.snapshot_action(principal, alias, serverId, snapshotId, "restore"))
+
+
+@router.delete("/v2/servers/{alias}/{serverId}/snapshots/{snapshotId}")
+async def delete_snapshot(alias: str, serverId: str, snapshotId: str, request: Request) -> Response:
+    sim = sim_of(request)
+    principal = sim.authenticate(request.headers.get("authorization"))
+    alias = sim.require_alias(principal, alias, operate=True)
+    return json_response(sim.snapshot_action(principal, alias, serverId, snapshotId, "delete"))
+
+
+# ------------------------------------------------------------------------------ packages
+@router.get("/v2/packages/{alias}")
+async def get_packages(alias: str, request: Request) -> Response:
+    sim = sim_of(request)
+    sim.require_alias(sim.authenticate(request.headers.get("authorization")), alias)
+    return json_response(PACKAGES)
+
+
+__all__ = ["ApiError", "router"]

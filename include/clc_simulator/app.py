@@ -1,0 +1,51 @@
+"""Assemble the FastAPI application around one :class:`Simulator`."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from include.clc_simulator import admin, api_v2, patching
+from include.clc_simulator.core import Simulator
+from include.clc_simulator.errors import NOT_FOUND_MESSAGE, ApiError
+from include.clc_simulator.http_common import SimMiddleware, error_response, json_response
+
+
+class SimHolder:
+    """Indirection so that tests (and reset) can swap the simulator behind a running app."""
+
+    def __init__(self, sim: Simulator, app: FastAPI):
+        self.sim = sim
+        self._app = app
+
+    def routes(self):
+        return self._app.router.routes
+
+
+def create_app(sim: Simulator) -> FastAPI:
+    app = FastAPI(title="CLC API v2 simulator", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.holder = SimHolder(sim, app)
+    app.include_router(api_v2.router)
+    app.include_router(patching.router)
+    app.include_router(admin.router)
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError):
+        return error_response(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException):
+        if exc.status_code == 405:
+            return json_response(
+                {"message": f"The requested resource does not support http method '{request.method}'."}, 405
+            )
+        if exc.status_code == 404:
+            return json_response({"message": NOT_FOUND_MESSAGE}, 404)
+        return json_response({"message": str(exc.detail)}, exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception):
+        return json_response({"message": "An error has occurred."}, 500)
+
+    app.add_middleware(SimMiddleware, state=app.state.holder)
+    return app
