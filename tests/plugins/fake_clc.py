@@ -59,6 +59,7 @@ class FakeClc:
         self.patches: dict[str, list[tuple[str, str, str]]] = {}
         self.faults: list[Fault] = []
         self.requests: list[tuple[str, str, str | None]] = []
+        self.headers_seen: list[dict[str, str]] = []
         self.execute_calls: Counter[str] = Counter()
         self.execute_bodies: list[dict] = []
         self.logins = 0
@@ -71,7 +72,7 @@ class FakeClc:
         self._job_seq = 1000
         self._exec_seq = 5000
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
 
     # ---- lifecycle
     def start(self) -> FakeClc:
@@ -143,6 +144,7 @@ class FakeClc:
                 path = self.path
                 with fake.lock:
                     fake.requests.append((method, path, self.headers.get("Authorization")))
+                    fake.headers_seen.append({k.lower(): v for k, v in self.headers.items()})
                     fault = next((f for f in fake.faults
                                   if f.method == method and re.search(f.pattern, path) and f.times > 0), None)
                     if fault:

@@ -1,0 +1,203 @@
+"""``PatchRolloutOperator``: patch one package's servers in a sliding window, deferring the waits.
+
+Thin shell over ``include.patching.rollout.Rollout`` (see its docstring for how I1, I2 and I7
+are kept). Each worker turn: reconcile (first turn only) → start servers into free slots
+(maintenance on, Execute Package POSTed from the worker) → ``defer`` to
+``PatchCompletionTrigger`` for everything in flight → on resume record the outcomes, read
+per-patch details, switch maintenance off, refill. One task instance per package whatever the
+fleet size; XCom carries only the results path and counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException, TaskDeferralTimeout
+
+from include.artifacts import PathLike, read_json, run_folder
+from include.patching import rate_control
+from include.patching.backoff import utcnow
+from include.patching.packages import BY_KEY
+from include.patching.rollout import Rollout, RolloutConfig
+from include.patching.rollout_state import Ledger, ledger_path, results_path
+
+
+def resolve_run_folder(plan_path: str, artifacts_base: str | None, context: Any) -> PathLike:
+    """Artifacts of this run: ``artifacts_base/<dag_id>/<run_id>`` or, by default, the plan's folder."""
+    from patchflow.locations import as_location
+
+    if artifacts_base:
+        return run_folder(as_location(artifacts_base), context["dag"].dag_id, context["run_id"])
+    return as_location(plan_path).parent
+
+
+def plan_targets(plan: Any, package_key: str) -> list[tuple[str, bool]]:
+    """``(server_id, in_maintenance)`` for every plan row to patch with ``package_key``.
+
+    Accepts ``{"servers": [...]}`` or a bare list; a row is a target when its ``package_key``
+    matches and it has no terminal ``state`` yet (skips and dry runs carry one).
+    """
+    rows = plan.get("servers") if isinstance(plan, dict) else plan
+    if not isinstance(rows, list):
+        raise ValueError("plan must be a list of rows or an object with a 'servers' list")
+    targets, seen = [], set()
+    for row in rows:
+        sid = str(row.get("id") or row.get("server_id") or "").lower()
+        if not sid or row.get("package_key") != package_key or row.get("state"):
+            continue
+        if sid not in seen:
+            seen.add(sid)
+            targets.append((sid, bool(row.get("in_maintenance"))))
+    return targets
+
+
+class PatchRolloutOperator(BaseOperator):
+    """Roll one patch package out to its planned servers under rate control.
+
+    :param plan_path: the run's plan artifact (templated, e.g. from the classify task's XCom).
+    :param package_key: key in ``include.patching.packages.BY_KEY``.
+    :param alias: account alias; default the plan's ``account_alias``, else the connection's.
+    :param max_concurrency: servers in flight, count or percent of targets (``"10%"``).
+    :param max_errors: failed + timed-out servers tolerated before no new server starts.
+    :param server_timeout: seconds from the request to a completed execution, per server.
+    :param maintenance_mode: switch maintenance on before and off after patching.
+    :param patch_debug_mode: the Linux package's ``patch.debug.mode`` parameter.
+    :param artifacts_base: base folder/URL of run artifacts; default: the plan's folder.
+    """
+
+    template_fields: Sequence[str] = (
+        "plan_path", "package_key", "alias", "max_concurrency", "max_errors", "artifacts_base",
+    )
+    ui_color = "#d9f2e6"
+
+    def __init__(
+        self,
+        *,
+        plan_path: str,
+        package_key: str,
+        alias: str | None = None,
+        clc_conn_id: str = "clc_default",
+        max_concurrency: int | str = rate_control.DEFAULT_MAX_CONCURRENCY,
+        max_errors: int | str = rate_control.DEFAULT_MAX_ERRORS,
+        server_timeout: float = 4 * 3600,
+        maintenance_mode: bool = True,
+        patch_debug_mode: bool = False,
+        artifacts_base: str | None = None,
+        poll_interval: float = 10.0,
+        max_poll_interval: float = 120.0,
+        batch_window: float = 30.0,
+        clock_skew: float = 120.0,
+        not_found_grace: float = 300.0,
+        maintenance_timeout: float = 600.0,
+        deferral_margin: float = 900.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.plan_path = plan_path
+        self.package_key = package_key
+        self.alias = alias
+        self.clc_conn_id = clc_conn_id
+        self.max_concurrency = max_concurrency
+        self.max_errors = max_errors
+        self.server_timeout = server_timeout
+        self.maintenance_mode = maintenance_mode
+        self.patch_debug_mode = patch_debug_mode
+        self.artifacts_base = artifacts_base
+        self.poll_interval = poll_interval
+        self.max_poll_interval = max_poll_interval
+        self.batch_window = batch_window
+        self.clock_skew = clock_skew
+        self.not_found_grace = not_found_grace
+        self.maintenance_timeout = maintenance_timeout
+        self.deferral_margin = deferral_margin
+
+    # --- wiring --------------------------------------------------------------------------
+
+    def _hook(self) -> Any:
+        from patchflow.hooks.clc import ClcHook
+
+        return ClcHook(self.clc_conn_id)
+
+    def _open(self, context: Any) -> tuple[Rollout, PathLike]:
+        from patchflow.locations import as_location
+
+        package = BY_KEY.get(self.package_key)
+        if package is None:
+            raise AirflowFailException(
+                f"package_key {self.package_key!r} is not one of {sorted(BY_KEY)}"
+            )
+        folder = resolve_run_folder(self.plan_path, self.artifacts_base, context)
+        lpath = ledger_path(folder, package.key)
+        hook = self._hook()
+        if lpath.exists():
+            ledger = Ledger.load(lpath)
+            alias = ledger.alias
+        else:
+            plan = read_json(as_location(self.plan_path))
+            targets = plan_targets(plan, package.key)
+            alias = self.alias or (plan.get("account_alias") if isinstance(plan, dict) else None)
+            alias = alias or hook.account_alias
+            ledger = Ledger.open(lpath, package_key=package.key, package_id=package.package_id,
+                                 alias=alias, targets=targets)
+        total = len(ledger.servers)
+        try:
+            concurrency = rate_control.max_concurrency(self.max_concurrency, max(total, 1))
+            errors = rate_control.max_errors(self.max_errors, total)
+        except ValueError as exc:
+            raise AirflowFailException(f"Invalid rollout parameter: {exc}") from None
+        config = RolloutConfig(
+            package=package, alias=alias, max_concurrency=concurrency, max_errors=errors,
+            server_timeout=float(self.server_timeout), maintenance_mode=self.maintenance_mode,
+            patch_debug_mode=self.patch_debug_mode, clock_skew=self.clock_skew,
+            maintenance_timeout=self.maintenance_timeout,
+        )
+        return Rollout(hook, ledger, config, logger=self.log), results_path(folder, package.key)
+
+    # --- entry points --------------------------------------------------------------------
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        rollout, results = self._open(context)
+        self.log.info("rollout of %s: %d target server(s), max_concurrency %d, max_errors %d",
+                      self.package_key, len(rollout.entries), rollout.config.max_concurrency,
+                      rollout.config.max_errors)
+        rollout.reconcile()
+        return self._advance(rollout, results)
+
+    def resume(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        rollout, results = self._open(context)
+        rollout.apply((event or {}).get("outcomes") or {})
+        return self._advance(rollout, results)
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Any) -> Any:
+        """A deferral timeout (triggerer gone) ends in-flight servers ``timed_out`` — never a hang."""
+        try:
+            return super().resume_execution(next_method, next_kwargs, context)
+        except TaskDeferralTimeout:
+            rollout, results = self._open(context)
+            rollout.time_out_in_flight("deferral timed out before the trigger reported (backstop)")
+            counts = rollout.finish(results, stop_reason="rollout stopped: deferral timed out")
+            return {"results_path": str(results), "counts": counts}
+
+    def _advance(self, rollout: Rollout, results: PathLike) -> dict[str, Any]:
+        rollout.fill()
+        watch = rollout.watch_list()
+        if watch:
+            from patchflow.triggers.patching import PatchCompletionTrigger
+
+            latest = rollout.latest_deadline() or utcnow()
+            timeout = max((latest - utcnow()).total_seconds(), 0.0) + self.deferral_margin
+            self.defer(
+                trigger=PatchCompletionTrigger(
+                    servers=watch, alias=rollout.config.alias, clc_conn_id=self.clc_conn_id,
+                    poll_interval=self.poll_interval, max_poll_interval=self.max_poll_interval,
+                    batch_window=self.batch_window, clock_skew=self.clock_skew,
+                    not_found_grace=self.not_found_grace,
+                ),
+                method_name="resume",
+                timeout=timedelta(seconds=timeout),
+            )
+        counts = rollout.finish(results)
+        return {"results_path": str(results), "counts": counts}
