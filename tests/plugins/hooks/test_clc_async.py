@@ -1,0 +1,61 @@
+"""The async client used by the trigger: login, token reuse, 401 re-login, retries, masking."""
+
+from __future__ import annotations
+
+import pytest
+
+from include.patching.backoff import RetryPolicy
+from patchflow.exceptions import ClcApiError, ClcConnectionError
+from patchflow.hooks.clc_async import ClcAsyncHook
+from tests.plugins.fake_clc import PASSWORD
+
+
+def make(sleeps: list[float], attempts: int = 3) -> ClcAsyncHook:
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    policy = RetryPolicy(attempts=attempts, base=2.0, cap=10.0, rand=lambda: 1.0)
+    return ClcAsyncHook(retry=policy, sleep=sleep)
+
+
+async def test_login_once_and_reuse(fake_clc):
+    async with make([]).client() as api:
+        await api.get_patch_summary("DEMO", "va1demoweb01")
+        await api.get_patch_summary("DEMO", "va1demoweb02")
+        assert await api.account_alias() == "DEMO"
+    assert fake_clc.logins == 1
+
+
+async def test_relogin_on_401(fake_clc):
+    async with make([]).client() as api:
+        await api.get_patch_summary("DEMO", "va1demoweb01")
+        fake_clc.valid_tokens.clear()
+        assert await api.get_patch_summary("DEMO", "va1demoweb01") == []
+    assert fake_clc.logins == 2
+
+
+async def test_retries_with_backoff_and_retry_after(fake_clc):
+    sleeps: list[float] = []
+    fake_clc.fail_next("GET", r"/patch$", 503, headers={"Retry-After": "4"})
+    fake_clc.fail_next("GET", r"/patch$", 502)
+    async with make(sleeps).client() as api:
+        assert await api.get_patch_summary("DEMO", "va1demoweb01") == []
+    assert sleeps == [4.0, 4.0]  # Retry-After, then full jitter with rand=1: min(10, 2 * 2**1)
+
+
+async def test_gives_up_with_a_clean_error(fake_clc, capsys):
+    fake_clc.fail_next("GET", r"/patch$", 500, body={"message": "An error has occurred."}, times=9)
+    async with make([]).client() as api:
+        with pytest.raises(ClcApiError, match=r"GET /patching/rest/servers/DEMO/server/va1demoweb01/patch "
+                                              r"failed with HTTP 500: An error has occurred\."):
+            await api.get_patch_summary("DEMO", "va1demoweb01")
+        token = api._token
+    out = capsys.readouterr()
+    assert token not in out.out + out.err and PASSWORD not in out.out + out.err
+
+
+async def test_connection_errors_are_bounded(fake_clc):
+    fake_clc.stop()
+    async with make([], attempts=2).client() as api:
+        with pytest.raises(ClcConnectionError, match="after 2 attempts"):
+            await api.get_queue_status("DEMO", "va1-1")

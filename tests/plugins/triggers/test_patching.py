@@ -1,0 +1,185 @@
+"""PatchCompletionTrigger against the live fake API (real aiohttp, millisecond polling)."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from airflow.triggers.base import TriggerEvent
+
+from include.patching.api_shapes import iso
+from patchflow.triggers.patching import PatchCompletionTrigger
+from tests.plugins.fake_clc import PASSWORD
+
+FAST = {"poll_interval": 0.01, "max_poll_interval": 0.03, "batch_window": 0.0}
+
+
+def watch(sid: str, job: str | None, *, requested: datetime | None = None, timeout: float = 10.0) -> dict:
+    requested = requested or datetime.now(UTC)
+    return {"server_id": sid, "job_id": job, "requested_at": iso(requested),
+            "deadline": iso(datetime.now(UTC) + timedelta(seconds=timeout))}
+
+
+def single(job: str | None, **kw) -> PatchCompletionTrigger:
+    return PatchCompletionTrigger(servers=[watch("va1demoweb01", job)], alias="DEMO", **{**FAST, **kw})
+
+
+async def first_event(trigger: PatchCompletionTrigger, limit: float = 10.0) -> dict:
+    event = await asyncio.wait_for(trigger.run().__anext__(), limit)
+    assert isinstance(event, TriggerEvent)
+    return event.payload
+
+
+def test_serialize_round_trips_with_an_importable_classpath():
+    trigger = PatchCompletionTrigger(servers=[watch("va1demoweb01", "va1-1")], alias="DEMO", **FAST)
+    path, kwargs = trigger.serialize()
+    assert path == "patchflow.triggers.patching.PatchCompletionTrigger"
+    module, _, name = path.rpartition(".")
+    cls = getattr(importlib.import_module(module), name)
+    assert not module.startswith("dags") and cls is PatchCompletionTrigger
+    assert cls(**kwargs).serialize() == (path, kwargs)
+    assert PASSWORD not in repr(kwargs) and "Bearer" not in repr(kwargs)
+
+
+def test_needs_servers():
+    with pytest.raises(ValueError, match="at least one server"):
+        PatchCompletionTrigger(servers=[], alias="DEMO")
+
+
+async def test_completes_from_the_execution_after_several_initiations(fake_clc):
+    job = fake_clc._new_job(["notStarted", "executing", "succeeded"])
+    fake_clc.summary_polls_to_complete = 3
+    fake_clc.add_execution("va1demoweb01", start=datetime.now(UTC), status="pending", initiations=3)
+    payload = await first_event(single(job))
+    out = payload["outcomes"]["va1demoweb01"]
+    assert out["state"] == "completed" and out["job_status"] == "succeeded"
+    assert out["execution"]["initiations"] == 3 and out["execution"]["reboots"] == 2
+    assert payload["pending"] == []
+    # only GETs (and the login POST) were sent: no side effects
+    assert {m for m, p, _ in fake_clc.requests if "authentication" not in p} == {"GET"}
+
+
+async def test_queue_job_succeeded_is_not_completion(fake_clc):
+    """I4: the job says succeeded long before the execution completes."""
+    job = fake_clc._new_job(["succeeded"])
+    fake_clc.summary_polls_to_complete = 4
+    ex = fake_clc.add_execution("va1demoweb01", start=datetime.now(UTC), status="pending")
+    await first_event(PatchCompletionTrigger(servers=[watch("va1demoweb01", job)], alias="DEMO", **FAST))
+    summary_gets = [p for m, p, _ in fake_clc.requests if p.endswith("/patch")]
+    assert len(summary_gets) == 4 and ex["status"] == "completed"
+
+
+@pytest.mark.parametrize("final", ["failed", "unknown"])
+async def test_failed_or_unknown_job_fails_the_server(fake_clc, final):
+    job = fake_clc._new_job(["executing", final])
+    payload = await first_event(single(job))
+    out = payload["outcomes"]["va1demoweb01"]
+    assert out["state"] == "failed" and out["reason"] == f"queue job {job} ended {final}"
+
+
+async def test_an_older_completed_execution_never_counts(fake_clc):
+    now = datetime.now(UTC)
+    fake_clc.add_execution("va1demoweb01", start=now - timedelta(days=30), execution_id="VA1-OLD")
+    job = fake_clc._new_job(["succeeded"])
+    fake_clc.summary_polls_to_complete = 3
+    fake_clc.add_execution("va1demoweb01", start=now, status="pending", execution_id="VA1-NEW")
+    payload = await first_event(
+        PatchCompletionTrigger(servers=[watch("va1demoweb01", job, requested=now)], alias="DEMO", **FAST))
+    assert payload["outcomes"]["va1demoweb01"]["execution"]["execution_id"] == "VA1-NEW"
+
+
+@pytest.mark.parametrize(("skew", "expected"), [(120.0, "completed"), (0.0, "timed_out")])
+async def test_clock_skew_allowance(fake_clc, skew, expected):
+    now = datetime.now(UTC)
+    fake_clc.add_execution("va1demoweb01", start=now - timedelta(seconds=60), execution_id="VA1-SKEW")
+    job = fake_clc._new_job(["succeeded"])
+    trigger = PatchCompletionTrigger(servers=[watch("va1demoweb01", job, requested=now, timeout=0.3)],
+                                     alias="DEMO", clock_skew=skew, **FAST)
+    payload = await first_event(trigger)
+    assert payload["outcomes"]["va1demoweb01"]["state"] == expected
+
+
+async def test_per_server_deadline_ends_in_timed_out(fake_clc):
+    job = fake_clc._new_job(["executing"])  # never finishes
+    payload = await first_event(
+        PatchCompletionTrigger(servers=[watch("va1demoweb01", job, timeout=0.2)], alias="DEMO", **FAST))
+    out = payload["outcomes"]["va1demoweb01"]
+    assert out["state"] == "timed_out" and "deadline" in out["reason"]
+
+
+async def test_batching_window_fires_with_partial_results(fake_clc):
+    done_job = fake_clc._new_job(["succeeded"])
+    slow_job = fake_clc._new_job(["executing"])
+    fake_clc.add_execution("va1demoweb01", start=datetime.now(UTC), status="pending")
+    trigger = PatchCompletionTrigger(
+        servers=[watch("va1demoweb01", done_job), watch("va1demoweb02", slow_job)],
+        alias="DEMO", **{**FAST, "batch_window": 0.2})
+    started = asyncio.get_running_loop().time()
+    payload = await first_event(trigger)
+    assert set(payload["outcomes"]) == {"va1demoweb01"} and payload["pending"] == ["va1demoweb02"]
+    assert asyncio.get_running_loop().time() - started >= 0.2
+
+
+async def test_window_collects_every_server_that_finishes_in_it(fake_clc):
+    job = fake_clc._new_job(["succeeded"])
+    fake_clc.summary_polls_to_complete = 1
+    fake_clc.add_execution("va1demoweb01", start=datetime.now(UTC), status="pending")
+    fake_clc.summary_polls_to_complete = 4
+    fake_clc.add_execution("va1demoweb02", start=datetime.now(UTC), status="pending")
+    trigger = PatchCompletionTrigger(servers=[watch("va1demoweb01", job), watch("va1demoweb02", job)],
+                                     alias="DEMO", **{**FAST, "batch_window": 5.0})
+    payload = await first_event(trigger)
+    assert set(payload["outcomes"]) == {"va1demoweb01", "va1demoweb02"} and payload["pending"] == []
+
+
+async def test_one_status_request_per_distinct_job_per_cycle(fake_clc):
+    job = fake_clc._new_job(["executing", "executing", "succeeded"])
+    for sid in ("va1demoweb01", "va1demoweb02", "va1demodb01"):
+        fake_clc.summary_polls_to_complete = 1
+        fake_clc.add_execution(sid, start=datetime.now(UTC), status="pending")
+    servers = [watch(s, job) for s in ("va1demoweb01", "va1demoweb02", "va1demodb01")]
+    payload = await first_event(PatchCompletionTrigger(servers=servers, alias="DEMO", **FAST))
+    assert len(payload["outcomes"]) == 3
+    assert len([p for m, p, _ in fake_clc.requests if f"/status/{job}" in p]) == 3
+
+
+async def test_tolerates_500_while_polling(fake_clc, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_CLC_DEFAULT", fake_clc.conn_json(retry_attempts=1))
+    job = fake_clc._new_job(["succeeded"])
+    fake_clc.add_execution("va1demoweb01", start=datetime.now(UTC), status="pending")
+    fake_clc.fail_next("GET", r"/status/", 500, body={"message": "An error has occurred."}, times=3)
+    fake_clc.fail_next("GET", r"/patch$", 500, times=2)
+    payload = await first_event(single(job))
+    assert payload["outcomes"]["va1demoweb01"]["state"] == "completed"
+
+
+async def test_unknown_job_id_falls_back_to_the_execution(fake_clc):
+    fake_clc.add_execution("va1demoweb01", start=datetime.now(UTC), status="pending")
+    payload = await first_event(
+        PatchCompletionTrigger(servers=[watch("va1demoweb01", "va1-404")], alias="DEMO", **FAST))
+    out = payload["outcomes"]["va1demoweb01"]
+    assert out["state"] == "completed" and out["job_status"] == "http_404"
+
+
+async def test_jobless_server_without_execution_is_not_found_after_grace(fake_clc):
+    payload = await first_event(PatchCompletionTrigger(
+        servers=[watch("va1demoweb01", None)], alias="DEMO", not_found_grace=0.05, **FAST))
+    out = payload["outcomes"]["va1demoweb01"]
+    assert out["state"] == "not_found" and out["pending_execution_exists"] is False
+
+
+async def test_jobless_server_adopts_an_execution_it_finds(fake_clc):
+    fake_clc.add_execution("va1demoweb01", start=datetime.now(UTC), status="pending")
+    payload = await first_event(PatchCompletionTrigger(
+        servers=[watch("va1demoweb01", None)], alias="DEMO", not_found_grace=0.05, **FAST))
+    assert payload["outcomes"]["va1demoweb01"]["state"] == "completed"
+
+
+async def test_event_payload_is_json_serialisable(fake_clc):
+    import json
+
+    job = fake_clc._new_job(["failed"])
+    payload = await first_event(single(job))
+    assert json.loads(json.dumps(payload)) == payload
