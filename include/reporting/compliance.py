@@ -291,7 +291,7 @@ def validate_compliance(
         data["days_since_success"] = pd.to_numeric(data["days_since_success"], errors="coerce")
         return data
 
-    def checks(gxe: Any) -> list[tuple[str, str, Any]]:
+    def checks(gxe: Any, col: Any) -> list[tuple[str, str, Any]]:
         return [
             (
                 "server_count_equals_fleet",
@@ -320,8 +320,7 @@ def validate_compliance(
                     column="days_since_success",
                     min_value=0,
                     max_value=policy_days,
-                    row_condition='status == "compliant"',
-                    condition_parser="pandas",
+                    row_condition=col("status") == "compliant",
                 ),
             ),
             (
@@ -329,8 +328,7 @@ def validate_compliance(
                 "a compliant server has a recorded successful patch",
                 gxe.ExpectColumnValuesToNotBeNull(
                     column="last_success_run_id",
-                    row_condition='status == "compliant"',
-                    condition_parser="pandas",
+                    row_condition=col("status") == "compliant",
                 ),
             ),
         ]

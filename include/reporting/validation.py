@@ -42,10 +42,6 @@ class AuditValidationError(Exception):
         super().__init__(f"{what} validation failed: {failed}")
 
 
-def _quoted(values: Any) -> str:
-    return "[" + ", ".join(repr(str(v)) for v in sorted(values)) + "]"
-
-
 def _plain(value: Any) -> Any:
     """GX hands back numpy/pandas scalars; validation.json needs plain JSON values."""
     if value is None or isinstance(value, bool | int | str):
@@ -69,13 +65,14 @@ def _sample(values: list[Any]) -> list[Any]:
 
 def run_suite(
     frame_builder: Callable[[Any], Any],
-    build_checks: Callable[[Any], list[tuple[str, str, Any]]],
+    build_checks: Callable[[Any, Any], list[tuple[str, str, Any]]],
     suite_name: str,
     id_column: str = "server_id",
 ) -> list[dict[str, Any]]:
     """Run GX expectations over a pandas frame and return one JSON-able dict per check.
 
-    ``frame_builder(pd)`` returns the DataFrame; ``build_checks(gxe)`` returns
+    ``frame_builder(pd)`` returns the DataFrame; ``build_checks(gxe, Column)`` (the GX
+    expectations module and the row-condition ``Column`` class) returns
     ``(name, description, expectation)`` triples; failing rows are named by ``id_column``.
     Kept generic so the compliance report
     reuses the exact same machinery.
@@ -84,6 +81,7 @@ def run_suite(
     import great_expectations as gx
     import great_expectations.expectations as gxe
     import pandas as pd
+    from great_expectations.expectations.row_conditions import Column
 
     frame = frame_builder(pd)
     context = gx.get_context(mode="ephemeral")
@@ -94,7 +92,7 @@ def run_suite(
     )
     suite = context.suites.add(gx.ExpectationSuite(name=suite_name))
     descriptions: dict[str, str] = {}
-    for name, description, expectation in build_checks(gxe):
+    for name, description, expectation in build_checks(gxe, Column):
         expectation.meta = {"name": name}
         descriptions[name] = description
         suite.add_expectation(expectation)
@@ -154,12 +152,12 @@ def _audit_frame(document: Mapping[str, Any]) -> Callable[[Any], Any]:
     return build
 
 
-def _audit_checks(inventory_count: int, summary: Mapping[str, Any]) -> Callable[[Any], list]:
-    attempted = _quoted(ATTEMPTED_STATES)
-    succeeded = _quoted({ServerState.PATCHED, ServerState.PATCHED_NO_UPDATES})
-    not_attempted = _quoted(ALL_STATES - ATTEMPTED_STATES)
+def _audit_checks(inventory_count: int, summary: Mapping[str, Any]) -> Callable[[Any, Any], list]:
+    attempted = sorted(str(s.value) for s in ATTEMPTED_STATES)
+    succeeded = [str(ServerState.PATCHED.value), str(ServerState.PATCHED_NO_UPDATES.value)]
+    not_attempted = sorted(str(s.value) for s in ALL_STATES - ATTEMPTED_STATES)
 
-    def build(gxe: Any) -> list[tuple[str, str, Any]]:
+    def build(gxe: Any, col: Any) -> list[tuple[str, str, Any]]:
         return [
             (
                 "server_count_equals_inventory",
@@ -189,15 +187,14 @@ def _audit_checks(inventory_count: int, summary: Mapping[str, Any]) -> Callable[
                 gxe.ExpectColumnValuesToMatchRegex(
                     column="execution_id",
                     regex=EXECUTION_ID_PATTERN,
-                    row_condition=f"state in {attempted}",
-                    condition_parser="pandas",
+                    row_condition=col("state").is_in(attempted),
                 ),
             ),
             (
                 "execution_id_present_when_completed",
                 "patched servers have an execution id (completion is read from it)",
                 gxe.ExpectColumnValuesToNotBeNull(
-                    column="execution_id", row_condition=f"state in {succeeded}", condition_parser="pandas"
+                    column="execution_id", row_condition=col("state").is_in(succeeded)
                 ),
             ),
             (
@@ -210,8 +207,7 @@ def _audit_checks(inventory_count: int, summary: Mapping[str, Any]) -> Callable[
                 "servers that were not attempted were never sent the package",
                 gxe.ExpectColumnValuesToBeNull(
                     column="execution_id",
-                    row_condition=f"state in {not_attempted}",
-                    condition_parser="pandas",
+                    row_condition=col("state").is_in(not_attempted),
                 ),
             ),
             (

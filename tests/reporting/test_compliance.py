@@ -1,0 +1,205 @@
+"""Compliance history rebuilt from sealed packs: policy, not-patchable, trend, broken runs.
+
+GX is switched off here (``validate=False``) to keep this fast; the GX checks of the
+compliance report are exercised in test_validation_gx.py.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime
+
+import pytest
+from conftest import make_row, make_run
+
+from include.reporting.audit_document import build_audit_document
+from include.reporting.compliance import build_compliance_report, write_compliance_report
+from include.reporting.evidence_pack import write_evidence_pack
+
+PASSED = {"suite": "audit", "success": True, "evaluated": 0, "failed": [], "checks": []}
+
+
+def seal(base, day: str, states: dict[str, str], *, dry_run: bool = False) -> str:
+    """Seal a run on ``day`` (YYYY-MM-DD) with one row per server id -> state."""
+    run_id = f"scheduled__{day}T02:00:00+00:00"
+    times = {"started_at": f"{day}T02:00:00Z", "ended_at": f"{day}T03:00:00Z"}
+    rows = []
+    for server_id, state in states.items():
+        row = make_row(server_id, state)
+        if row["started_at"]:
+            row.update(times)
+        if state == "skipped_unsupported_os":
+            row.update(os="ubuntu14_64Bit", os_type="Ubuntu 14")
+        rows.append(row)
+    run = make_run(run_id, run_type="scheduled", triggered_by=None, dry_run=dry_run, **times)
+    write_evidence_pack(base, build_audit_document(rows, run), PASSED, now=datetime.now(UTC))
+    return run_id
+
+
+def at(day: str) -> datetime:
+    return datetime.fromisoformat(f"{day}T12:00:00+00:00")
+
+
+@pytest.fixture
+def history(tmp_path):
+    """Three monthly runs over a small fleet with every interesting history."""
+    seal(
+        tmp_path,
+        "2026-09-08",
+        {"va1a": "patched", "va1b": "patched", "va1c": "failed", "va1old": "skipped_unsupported_os"},
+    )
+    seal(
+        tmp_path,
+        "2026-10-13",
+        {
+            "va1a": "patched_no_updates",
+            "va1b": "failed",
+            "va1c": "timed_out",
+            "va1old": "skipped_unsupported_os",
+            "va1new": "skipped_not_running",
+        },
+    )
+    seal(
+        tmp_path,
+        "2026-11-10",
+        {
+            "va1a": "patched",
+            "va1b": "skipped_filtered",
+            "va1c": "failed",
+            "va1old": "skipped_unsupported_os",
+            "va1new": "patched",
+        },
+    )
+    return tmp_path
+
+
+def by_id(report):
+    return {server["server_id"]: server for server in report.servers}
+
+
+def test_verdicts_against_the_policy(history):
+    report = build_compliance_report(history, as_of=at("2026-11-20"), validate=False)
+    servers = by_id(report)
+    assert servers["va1a"]["status"] == "compliant"
+    assert servers["va1a"]["days_since_success"] == 10  # 2026-11-10T03:00 -> 2026-11-20T12:00
+    assert servers["va1a"]["last_success_run_id"] == "scheduled__2026-11-10T02:00:00+00:00"
+    assert servers["va1b"]["status"] == "non_compliant"  # last success 2026-09-08, 73 days
+    assert servers["va1b"]["days_since_success"] == 73
+    assert servers["va1b"]["last_state"] == "skipped_filtered"
+    assert servers["va1c"]["status"] == "non_compliant"
+    assert servers["va1c"]["days_since_success"] is None
+    assert servers["va1c"]["explanation"] == "never successfully patched"
+    assert servers["va1old"]["status"] == "not_patchable"
+    assert servers["va1new"]["status"] == "compliant"
+    assert report.summary == {
+        "servers": 5,
+        "compliant": 2,
+        "non_compliant": 2,
+        "not_patchable": 1,
+        "compliance_pct": 50.0,
+        "runs_included": 3,
+        "runs_ignored": 0,
+    }
+
+
+def test_policy_boundary_is_inclusive(history):
+    # va1a succeeded 2026-11-10T03:00; exactly 35 days later is still compliant, 36 is not
+    assert (
+        by_id(build_compliance_report(history, as_of=datetime(2026, 12, 15, 3, tzinfo=UTC), validate=False))[
+            "va1a"
+        ]["status"]
+        == "compliant"
+    )
+    late = by_id(
+        build_compliance_report(history, as_of=datetime(2026, 12, 16, 3, tzinfo=UTC), validate=False)
+    )
+    assert late["va1a"]["status"] == "non_compliant" and late["va1a"]["days_since_success"] == 36
+    strict = by_id(build_compliance_report(history, as_of=at("2026-11-20"), policy_days=5, validate=False))
+    assert strict["va1a"]["status"] == "non_compliant"
+
+
+def test_as_of_in_the_past_ignores_later_runs(history):
+    report = build_compliance_report(history, as_of=at("2026-10-01"), validate=False)
+    assert [run["run_id"] for run in report.runs] == ["scheduled__2026-09-08T02:00:00+00:00"]
+    assert "va1new" not in by_id(report)
+    assert by_id(report)["va1b"]["status"] == "compliant"
+    assert {item["reason"] for item in report.ignored} == {"started after as_of"}
+
+
+def test_trend_per_run(history):
+    runs = build_compliance_report(history, as_of=at("2026-11-20"), validate=False).runs
+    assert [run["by_state"]["patched"] for run in runs] == [2, 0, 2]
+    assert [run["by_state"]["failed"] for run in runs] == [1, 1, 1]
+    # after run 1: a, b compliant, c not, old not patchable -> 66.7 %
+    # after run 2: a, b compliant (b's success is 35 days old), c and new not -> 50 %
+    # after run 3: a, new compliant; b (63 days), c not -> 50 %
+    assert [run["fleet_compliance_pct"] for run in runs] == [66.7, 50.0, 50.0]
+    assert [run["fleet_not_patchable"] for run in runs] == [1, 1, 1]
+
+
+def test_not_patchable_follows_the_latest_informative_state(tmp_path):
+    seal(tmp_path, "2026-09-08", {"va1x": "skipped_unsupported_os"})
+    seal(tmp_path, "2026-10-13", {"va1x": "skipped_filtered"})  # says nothing about the OS
+    assert (
+        by_id(build_compliance_report(tmp_path, as_of=at("2026-10-20"), validate=False))["va1x"]["status"]
+        == "not_patchable"
+    )
+    seal(tmp_path, "2026-11-10", {"va1x": "failed"})  # OS upgraded: now eligible, and failing
+    assert (
+        by_id(build_compliance_report(tmp_path, as_of=at("2026-11-20"), validate=False))["va1x"]["status"]
+        == "non_compliant"
+    )
+
+
+def test_broken_runs_are_ignored_and_reported_never_crash(history):
+    crashed = history / "runs" / "manual__crashed"
+    crashed.mkdir()
+    (crashed / "audit.json").write_text("{ half")
+    tampered = next(p for p in (history / "runs").iterdir() if p.name.startswith("scheduled__2026-10-13"))
+    audit = tampered / "audit.json"
+    audit.write_text(audit.read_text().replace('"failed"', '"patched"'))
+    report = build_compliance_report(
+        history,
+        as_of=at("2026-11-20"),
+        validate=False,
+        expected_run_ids=["scheduled__2026-11-10T02:00:00+00:00", "manual__2026-11-25T09:00:00+00:00"],
+    )
+    reasons = {item["run"]: item["reason"] for item in report.ignored}
+    assert reasons["manual__crashed"].startswith("incomplete evidence pack (no manifest)")
+    assert reasons[tampered.name] == "audit.json does not match its manifest (tampered?)"
+    assert reasons["manual__2026-11-25T09:00:00+00:00"].startswith("no evidence pack")
+    assert len(reasons) == 3  # the sealed, expected run is not reported missing
+    assert len(report.runs) == 2 and report.summary["runs_ignored"] == 3
+    assert by_id(report)["va1b"]["days_since_success"] == 73  # the forged success did not count
+
+
+def test_empty_location_gives_an_empty_report(tmp_path):
+    report = build_compliance_report(tmp_path, as_of=at("2026-11-20"), validate=False)
+    assert report.servers == [] and report.summary["compliance_pct"] is None
+    write_compliance_report(tmp_path, report)
+    assert "No sealed run yet" in (tmp_path / "compliance" / "compliance.html").read_text()
+
+
+def test_outputs_written(history):
+    report = build_compliance_report(history, as_of=at("2026-11-20"), validate=False)
+    written = write_compliance_report(history, report)
+    folder = history / "compliance"
+    assert set(written) == {"compliance.json", "compliance.csv", "compliance.html"}
+    rows = list(csv.DictReader(io.StringIO((folder / "compliance.csv").read_text(), newline="")))
+    assert [row["server_id"] for row in rows] == ["va1a", "va1b", "va1c", "va1new", "va1old"]
+    assert rows[0]["status"] == "compliant" and rows[2]["days_since_success"] == ""
+    stored = json.loads((folder / "compliance.json").read_text())
+    assert stored["summary"]["compliance_pct"] == 50.0 and stored["policy_days"] == 35
+    html = (folder / "compliance.html").read_text()
+    assert 'data-metric="compliance_pct">50.0<' in html
+    assert html.index("Non-compliant servers (2)") < html.index("All servers (5)")
+    assert "<script" not in html
+
+
+def test_bad_arguments_are_named(tmp_path):
+    with pytest.raises(ValueError, match="policy_days must be a non-negative int"):
+        build_compliance_report(tmp_path, policy_days=-1, validate=False)
+    with pytest.raises(ValueError, match="as_of must be timezone-aware"):
+        build_compliance_report(tmp_path, as_of=datetime(2026, 11, 20), validate=False)

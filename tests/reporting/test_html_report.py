@@ -1,0 +1,137 @@
+"""The HTML report: self-contained, escaped, numbers match the audit, failures first, red banner."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+from conftest import HOSTILE, make_row, make_run
+
+from include.reporting.audit_document import build_audit_document
+from include.reporting.html_report import render_report_html
+from include.reporting.svg_charts import stacked_bar_chart
+
+PASSED = {"suite": "audit", "success": True, "evaluated": 17, "failed": [], "checks": []}
+FAILED = {
+    "suite": "audit",
+    "success": False,
+    "evaluated": 2,
+    "failed": ["no_kernel_or_nss_on_rhel"],
+    "checks": [
+        {"name": "unique_server_id", "description": "once", "success": True},
+        {
+            "name": "no_kernel_or_nss_on_rhel",
+            "description": "no kernel",
+            "success": False,
+            "unexpected_rows": ["va1demoweb01"],
+            "unexpected_sample": ["kernel-2.6"],
+        },
+    ],
+}
+
+
+class _Collector(HTMLParser):
+    """Collects tags, attributes and text the way a browser's tokenizer would see them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def parse(html: str) -> _Collector:
+    collector = _Collector()
+    collector.feed(html)
+    return collector
+
+
+def metrics(html: str) -> dict[str, int]:
+    return {k: int(v) for k, v in re.findall(r'data-metric="([a-z_]+)">(\d+)<', html)}
+
+
+def test_report_is_self_contained(rows, run):
+    html = render_report_html(build_audit_document(rows, run), PASSED)
+    tags = parse(html).tags
+    assert not [t for t, _ in tags if t in {"script", "link", "iframe", "img", "object", "embed"}]
+    for _, attrs in tags:
+        for name in ("src", "href", "action"):
+            assert name not in attrs
+    assert "url(" not in html and "@import" not in html
+    urls = [v for _, attrs in tags for k, v in attrs.items() if "://" in (v or "") and k != "xmlns"]
+    assert urls == []  # (a description may *mention* a URL as text; nothing loads one)
+    assert "Content-Security-Policy" in html and "default-src 'none'" in html
+
+
+def test_hostile_strings_are_text_not_markup(rows, run):
+    rows.append(
+        make_row("va1evil", "failed", reason='"><img src=x onerror=alert(2)>', server_name="<b>X</b>")
+    )
+    html = render_report_html(build_audit_document(rows, run), PASSED)
+    parsed = parse(html)
+    assert HOSTILE not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert HOSTILE in "".join(parsed.text)  # shown as text to the reader
+    assert not [t for t, _ in parsed.tags if t in {"script", "img", "b"}]
+    assert not any(k.startswith("on") for _, attrs in parsed.tags for k in attrs)
+
+
+def test_numbers_shown_equal_the_audit_summary(rows, run):
+    document = build_audit_document(rows, run)
+    html = render_report_html(document, PASSED)
+    summary, shown = document["summary"], metrics(html)
+    assert shown["total"] == summary["total"] == 9
+    assert shown["attempted"] == summary["attempted"]
+    assert shown["failed"] == summary["by_state"]["failed"]
+    assert shown["skipped"] == 3
+    assert (shown["patches_installed"], shown["patches_failed"], shown["reboots"]) == (2, 1, 1)
+    per_state = {k: int(v) for k, v in re.findall(r'data-state-count="([a-z_]+)">(\d+)<', html)}
+    assert per_state == summary["by_state"]
+    assert len(re.findall(r'<tr data-server-id="', html)) == 9
+
+
+def test_failures_come_first_with_reasons(rows, run):
+    html = render_report_html(build_audit_document(rows, run), PASSED)
+    problems_at = html.index("Failures and servers needing attention")
+    assert problems_at < html.index("All servers (9)")
+    problem_ids = re.findall(r'data-problem-server="([^"]+)"', html)
+    assert problem_ids == ["va1demowin01", "uc1demodb01", "va1demoapp01"]  # failed, timed out, not attempted
+    assert html.index("patch KB4012212 failed with 0x80070005") < html.index("All servers (9)")
+
+
+def test_failed_validation_shows_red_banner(rows, run):
+    html = render_report_html(build_audit_document(rows, run), FAILED)
+    assert 'class="banner failed" role="alert" data-validation="failed"' in html
+    assert "VALIDATION FAILED" in html and "no_kernel_or_nss_on_rhel" in html
+    assert 'data-check="no_kernel_or_nss_on_rhel" data-success="false"' in html
+    assert "va1demoweb01" in html[html.index('data-check="no_kernel_or_nss_on_rhel"') :]
+    ok = render_report_html(build_audit_document(rows, run), PASSED)
+    assert 'data-validation="passed"' in ok and "VALIDATION FAILED" not in ok
+
+
+def test_run_metadata_is_shown(rows, run):
+    html = render_report_html(build_audit_document(rows, run), PASSED)
+    for expected in ("manual__2026-11-27T14:00:00+00:00", "alice", "&quot;data_centers&quot;", "3.3.2"):
+        assert expected in html
+    dry = render_report_html(build_audit_document([], make_run(dry_run=True, triggered_by=None)), PASSED)
+    assert "Dry run: nothing was patched" in dry and "scheduler / system" in dry
+
+
+def test_chart_has_accessible_title_and_segment_per_state():
+    svg = stacked_bar_chart(
+        "c1",
+        "Per DC <all>",
+        {"VA1": {"patched": 3, "failed": 1}, "UC1": {"patched": 2}},
+        [("patched", "Patched", "#0a0"), ("failed", "Failed", "#a00"), ("timed_out", "Timed out", "#f80")],
+    )
+    assert '<svg class="chart" role="img" aria-labelledby="c1-title"' in svg
+    assert '<title id="c1-title">Per DC &lt;all&gt;</title>' in svg
+    assert svg.count("<rect") == 3 + 2  # 3 bar segments + 2 legend swatches (timed_out unused)
+    assert "<title>VA1 - Failed: 1</title>" in svg
+    widths = [float(w) for w in re.findall(r'<rect x="[\d.]+" y="\d+" width="([\d.]+)" height="18"', svg)]
+    assert widths[0] + widths[1] == 440.0  # the largest group spans the full bar width

@@ -1,0 +1,231 @@
+"""Great Expectations validation of audits and compliance reports (the one GX-importing module).
+
+Each deliberately broken audit must be caught by the check with that name.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import UTC, datetime
+
+import pytest
+from conftest import fleet_rows, make_row, make_run
+
+from include.reporting.audit_document import build_audit_document, summarize
+from include.reporting.compliance import build_compliance_report, validate_compliance
+from include.reporting.evidence_pack import build_evidence_pack, raise_if_invalid
+from include.reporting.validation import AuditValidationError, validate_audit
+
+ALL_CHECKS = {
+    "server_count_equals_inventory",
+    "unique_server_id",
+    "server_id_present",
+    "state_in_closed_set",
+    "execution_id_format",
+    "execution_id_present_when_completed",
+    "reason_when_execution_missing",
+    "no_execution_id_when_not_attempted",
+    "timestamps_iso8601",
+    "ended_at_iso8601",
+    "ended_not_before_started",
+    "no_kernel_or_nss_on_rhel",
+    "total_equals_summary",
+    "patches_installed_equals_summary",
+    "patches_failed_equals_summary",
+    "reboots_equals_summary",
+    "breakdowns_equal_summary",
+}
+
+
+def audit(rows=None, **run):
+    return build_audit_document(fleet_rows() if rows is None else rows, make_run(**run))
+
+
+def row_of(document, server_id):
+    return next(row for row in document["servers"] if row["server_id"] == server_id)
+
+
+def resummarize(document):
+    document["summary"] = summarize(document["servers"])
+    return document
+
+
+def kernel(document, server_id="va1demoweb01", name="kernel-2.6.32-754.35.1"):
+    row_of(document, server_id)["patches"].append(
+        {
+            "name": name,
+            "kb": None,
+            "result_code": "0",
+            "status": "completed",
+            "start_time": None,
+            "end_time": None,
+        }
+    )
+    return document
+
+
+def test_clean_audit_passes_every_check():
+    result = validate_audit(audit(), inventory_count=9)
+    assert result["success"] is True and result["failed"] == []
+    assert {check["name"] for check in result["checks"]} == ALL_CHECKS
+    assert result["evaluated"] == len(ALL_CHECKS)
+    json.dumps(result)  # goes into validation.json as is
+
+
+def _duplicate(d):
+    d["servers"].append(copy.deepcopy(d["servers"][0]))
+    return resummarize(d), 10
+
+
+def _unknown_state(d):
+    row_of(d, "va1demoapp01")["state"] = "half_patched"
+    return resummarize(d), 9
+
+
+def _bad_execution_id(d):
+    row_of(d, "va1demowin01")["execution_id"] = "va1-12"
+    return d, 9
+
+
+def _end_before_start(d):
+    row_of(d, "va1demowin01")["ended_at"] = "2026-11-27T13:59:59Z"
+    return d, 9
+
+
+def _totals_mismatch(d):
+    d["summary"]["patches_installed"] += 5
+    return d, 9
+
+
+def _by_state_mismatch(d):
+    d["summary"]["by_state"]["patched"] += 1
+    return d, 9
+
+
+def _dropped_server(d):
+    d["servers"].pop()
+    return resummarize(d), 9
+
+
+def _patched_without_execution(d):
+    row_of(d, "va1demoweb02")["execution_id"] = None
+    return d, 9
+
+
+def _skipped_with_execution(d):
+    row_of(d, "uc1demoold01")["execution_id"] = "UC1-100001"
+    return d, 9
+
+
+def _failed_unexplained(d):
+    row = row_of(d, "va1demowin01")
+    row.update(execution_id=None, reason="  ")
+    return d, 9
+
+
+def _bad_timestamp(d):
+    row_of(d, "va1demoweb01")["started_at"] = "27/11/2026 14:00"
+    return d, 9
+
+
+@pytest.mark.parametrize(
+    ("breaker", "expected"),
+    [
+        (_duplicate, {"unique_server_id"}),
+        (_unknown_state, {"state_in_closed_set"}),
+        (lambda d: (kernel(d), 9), {"no_kernel_or_nss_on_rhel"}),
+        (lambda d: (kernel(d, "va1demoweb02", "nss-softokn-3.44"), 9), {"no_kernel_or_nss_on_rhel"}),
+        (_bad_execution_id, {"execution_id_format"}),
+        (_end_before_start, {"ended_not_before_started"}),
+        (_totals_mismatch, {"patches_installed_equals_summary"}),
+        (_by_state_mismatch, {"breakdowns_equal_summary"}),
+        (_dropped_server, {"server_count_equals_inventory"}),
+        (_patched_without_execution, {"execution_id_present_when_completed"}),
+        (_skipped_with_execution, {"no_execution_id_when_not_attempted"}),
+        (_failed_unexplained, {"reason_when_execution_missing"}),
+        (_bad_timestamp, {"timestamps_iso8601"}),
+    ],
+    ids=lambda value: value.__name__.strip("_") if callable(value) and value.__name__ != "<lambda>" else None,
+)
+def test_broken_audit_is_caught_by_name(breaker, expected):
+    document, inventory = breaker(audit())
+    result = validate_audit(document, inventory_count=inventory)
+    assert result["success"] is False
+    assert set(result["failed"]) == expected
+
+
+def test_failing_check_names_the_offending_server():
+    result = validate_audit(kernel(audit()), inventory_count=9)
+    check = next(c for c in result["checks"] if c["name"] == "no_kernel_or_nss_on_rhel")
+    assert check["unexpected_rows"] == ["va1demoweb01"]
+    assert check["unexpected_sample"] == ["kernel-2.6.32-754.35.1"]
+
+
+def test_kernel_patch_on_windows_is_not_flagged():
+    document = kernel(audit(), "va1demowin01", "kernel32-hotfix")
+    assert validate_audit(document, inventory_count=9)["success"] is True
+
+
+def test_timed_out_without_execution_but_with_reason_is_accepted():
+    rows = [make_row("uc1t01", "timed_out", execution_id=None, reason="execution never appeared")]
+    assert validate_audit(audit(rows), inventory_count=1)["success"] is True
+
+
+def test_empty_inventory_and_bad_arguments():
+    assert validate_audit(audit([]), inventory_count=0)["success"] is True
+    with pytest.raises(ValueError, match="inventory_count must be a non-negative int"):
+        validate_audit(audit(), inventory_count="9")
+
+
+def test_failed_validation_is_sealed_then_raised(tmp_path):
+    rows = fleet_rows()
+    rows.append(copy.deepcopy(rows[0]))  # duplicate server
+    pack = build_evidence_pack(tmp_path, rows, make_run(), inventory_count=9)
+    stored = json.loads((pack.path / "validation.json").read_text())
+    assert stored["success"] is False
+    assert set(stored["failed"]) == {"unique_server_id", "server_count_equals_inventory"}
+    assert 'data-validation="failed"' in (pack.path / "report.html").read_text()
+    with pytest.raises(AuditValidationError, match="unique_server_id") as raised:
+        raise_if_invalid(pack)
+    assert raised.value.result["success"] is False
+    # the Airflow retry returns the sealed pack (no second validation, no rewrite)
+    again = build_evidence_pack(tmp_path, fleet_rows(), make_run(), inventory_count=9)
+    assert not again.created and again.manifest_sha256 == pack.manifest_sha256
+
+
+def test_compliance_report_validates(tmp_path):
+    for day in ("2026-10-13", "2026-11-10"):
+        times = {"started_at": f"{day}T02:00:00Z", "ended_at": f"{day}T03:00:00Z"}
+        rows = [
+            make_row("va1a", "patched", **times),
+            make_row("va1b", "failed", **times),
+            make_row("va1c", "skipped_unsupported_os"),
+        ]
+        build_evidence_pack(tmp_path, rows, make_run(f"scheduled__{day}", **times), inventory_count=3)
+    report = build_compliance_report(tmp_path, as_of=datetime(2026, 11, 20, tzinfo=UTC))
+    assert report.validation["success"] is True, report.validation["failed"]
+    report.raise_if_invalid()
+
+
+def test_broken_compliance_rows_are_caught_by_name():
+    good = {"server_id": "va1a", "status": "compliant", "days_since_success": 3, "last_success_run_id": "r1"}
+    servers = [
+        good,
+        dict(good),  # duplicate
+        {**good, "server_id": "va1b", "status": "green"},
+        {**good, "server_id": "va1c", "days_since_success": -2},
+        {**good, "server_id": "va1d", "days_since_success": 90},
+        {**good, "server_id": "va1e", "last_success_run_id": None},
+    ]
+    result = validate_compliance(servers, expected_servers=5, policy_days=35)
+    assert set(result["failed"]) == {
+        "server_count_equals_fleet",
+        "unique_server_id",
+        "status_in_closed_set",
+        "days_since_not_negative",
+        "compliant_within_policy",
+        "compliant_has_success",
+    }
+    with pytest.raises(AuditValidationError, match="compliance report validation failed"):
+        raise AuditValidationError(result, what="compliance report")
