@@ -61,12 +61,15 @@ CSS = """
 :root { --ink:#1f2328; --muted:#59636e; --line:#d1d9e0; --bg:#f6f8fa; --ok:#1a7f37; --bad:#cf222e; }
 * { box-sizing: border-box; }
 body { font: 14px/1.5 -apple-system, "Segoe UI", "Helvetica Neue", Arial, sans-serif; color: var(--ink);
-  margin: 0 auto; max-width: 1200px; padding: 24px; }
+  margin: 0 auto; max-width: 1280px; padding: 24px; }
 h1 { font-size: 24px; margin: 0 0 4px; } h2 { font-size: 18px; margin: 32px 0 8px;
   border-bottom: 1px solid var(--line); padding-bottom: 4px; } h3 { font-size: 15px; margin: 16px 0 6px; }
 .sub { color: var(--muted); margin: 0; }
 code, .mono { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12.5px; }
-td.mono { white-space: nowrap; } td.desc { overflow-wrap: anywhere; max-width: 260px; }
+td.mono { white-space: nowrap; } td.desc { overflow-wrap: anywhere; max-width: 200px; }
+.muted { color: var(--muted); }
+table.servers { font-size: 12.5px; } table.servers .mono { font-size: 11.5px; }
+figure { margin: 0; } figcaption { color: var(--muted); font-size: 12px; }
 .banner { padding: 12px 16px; border-radius: 6px; margin: 16px 0; font-weight: 600; }
 .banner.ok { background: #dafbe1; border: 1px solid var(--ok); color: #0f5323; }
 .banner.failed { background: #ffebe9; border: 2px solid var(--bad); color: #82071e; }
@@ -237,11 +240,12 @@ def _problem_table(servers: list[Mapping[str, Any]]) -> str:
 
 def _server_table(servers: list[Mapping[str, Any]]) -> str:
     rows = "".join(
-        f'<tr data-server-id="{e(row["server_id"])}"><td class="mono">{e(row["server_id"])}</td>'
-        f'<td>{e(row["server_name"])}</td><td class="desc">{e(row["description"])}</td>'
-        f"<td>{e(row['data_center'])}</td><td>{e(row['group_name'])}</td><td>{e(row['os_type'])}"
-        f'<br><span class="mono">{e(row["os"])}</span></td><td>{state_badge(row["state"])}'
-        f"<br>{e(row['reason']) if row['reason'] else ''}</td>"
+        f'<tr data-server-id="{e(row["server_id"])}"><td><span class="mono">{e(row["server_id"])}</span>'
+        f'<br><span class="muted">{e(row["server_name"])}</span></td>'
+        f'<td class="desc">{e(row["description"])}</td>'
+        f'<td>{e(row["data_center"])}<br><span class="muted">{e(row["group_name"])}</span></td>'
+        f'<td>{e(row["os_type"])}<br><span class="mono muted">{e(row["os"])}</span></td>'
+        f"<td>{state_badge(row['state'])}<br>{e(row['reason']) if row['reason'] else ''}</td>"
         f'<td class="mono">{e(row["execution_id"])}<br>{e(row["queue_job_id"])}</td>'
         f'<td class="num">{int(row["patches_installed"])}</td>'
         f'<td class="num">{int(row["patches_failed"])}</td>'
@@ -251,10 +255,11 @@ def _server_table(servers: list[Mapping[str, Any]]) -> str:
         for row in servers
     )
     return (
-        "<table><thead><tr><th>Server</th><th>Name</th><th>Description</th><th>DC</th><th>Group</th>"
-        '<th>OS</th><th>State</th><th>Execution / job</th><th class="num">Installed</th>'
-        '<th class="num">Failed</th><th class="num">Reboots</th><th>Started / ended</th>'
-        f"<th>Patches</th></tr></thead><tbody>{rows}</tbody></table>"
+        '<table class="servers"><thead><tr><th>Server</th><th>Description</th><th>DC / group</th>'
+        '<th>OS</th><th>State</th><th>Execution / job</th>'
+        '<th class="num" title="patches installed">Inst.</th>'
+        '<th class="num" title="patches failed">Fail.</th><th class="num">Reboots</th>'
+        f"<th>Started / ended</th><th>Patches</th></tr></thead><tbody>{rows}</tbody></table>"
     )
 
 
