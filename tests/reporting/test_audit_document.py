@@ -7,7 +7,7 @@ import io
 import json
 
 import pytest
-from conftest import HOSTILE, make_row
+from audit_samples import HOSTILE, make_row
 
 from include.patching.states import ServerState
 from include.reporting.audit_document import (

@@ -12,7 +12,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from conftest import make_row, make_run
+from audit_samples import make_row, make_run
 
 from include.reporting.audit_document import build_audit_document
 from include.reporting.compliance import build_compliance_report, write_compliance_report

@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from conftest import fleet_rows, make_run
+from audit_samples import fleet_rows, make_run
 
 from include.reporting.audit_document import build_audit_document
 from include.reporting.evidence_pack import (

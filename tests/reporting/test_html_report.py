@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
-from conftest import HOSTILE, make_row, make_run
+from audit_samples import HOSTILE, make_row, make_run
 
 from include.reporting.audit_document import build_audit_document
 from include.reporting.html_report import render_report_html

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import HOSTILE, fleet_rows, make_run
+from audit_samples import HOSTILE, fleet_rows, make_run
 
 from include.reporting.evidence_pack import build_evidence_pack
 

@@ -10,7 +10,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from conftest import fleet_rows, make_row, make_run
+from audit_samples import fleet_rows, make_row, make_run
 
 from include.reporting.audit_document import build_audit_document, summarize
 from include.reporting.compliance import build_compliance_report, validate_compliance

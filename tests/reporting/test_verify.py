@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import fleet_rows, make_run
+from audit_samples import fleet_rows, make_run
 
 from include.reporting.__main__ import main
 from include.reporting.audit_document import build_audit_document
