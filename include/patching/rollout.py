@@ -65,7 +65,9 @@ class ClcApi(Protocol):
     def execute_package(
         self, alias: str, ids: list[str], package_id: str, parameters: dict[str, str]
     ) -> list[BatchItem]: ...
-    def wait_for_job(self, alias: str, job_id: str, *, timeout: float = ...) -> str: ...
+    def wait_for_job(self, alias: str, job_id: str, *, timeout: float = ..., interval: float = ...) -> str:
+        ...
+
     def get_patch_summary(self, alias: str, server_id: str) -> list[dict]: ...
     def get_patch_detail(self, alias: str, server_id: str, execution_id: str) -> dict: ...
 
@@ -81,6 +83,7 @@ class RolloutConfig:
     patch_debug_mode: bool = False
     clock_skew: float = 120.0
     maintenance_timeout: float = 300.0
+    job_poll_interval: float = 2.0
     max_submissions: int = 2
 
 
@@ -129,7 +132,7 @@ class Rollout:
             e = self.entries[sid]
             deadline = parse_time(e["request_time"]) + timedelta(seconds=self.config.server_timeout)
             out.append({"server_id": sid, "job_id": e["job_id"], "requested_at": e["request_time"],
-                        "deadline": iso(deadline)})
+                        "deadline": deadline.isoformat()})
         return out
 
     def latest_deadline(self) -> datetime | None:
@@ -229,7 +232,8 @@ class Rollout:
                 self._end(sid, ServerState.FAILED, f"maintenance mode refused: {item.error}")
         self.ledger.save()
         for job_id, members in jobs.items():
-            status = self.api.wait_for_job(self.config.alias, job_id, timeout=self.config.maintenance_timeout)
+            status = self.api.wait_for_job(self.config.alias, job_id, timeout=self.config.maintenance_timeout,
+                                           interval=self.config.job_poll_interval)
             if status != shapes.QUEUE_SUCCEEDED:
                 for sid in members:
                     self._end(sid, ServerState.FAILED, f"maintenance job {job_id} ended {status}")

@@ -39,6 +39,7 @@ class ReleaseMaintenanceOperator(BaseOperator):
         clc_conn_id: str = "clc_default",
         artifacts_base: str | None = None,
         job_timeout: float = 600.0,
+        job_poll_interval: float = 2.0,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("trigger_rule", "all_done")
@@ -48,6 +49,7 @@ class ReleaseMaintenanceOperator(BaseOperator):
         self.clc_conn_id = clc_conn_id
         self.artifacts_base = artifacts_base
         self.job_timeout = job_timeout
+        self.job_poll_interval = job_poll_interval
 
     def _hook(self) -> Any:
         from patchflow.hooks.clc import ClcHook
@@ -95,7 +97,8 @@ class ReleaseMaintenanceOperator(BaseOperator):
                 else:
                     failed.append(sid)
             for job_id, members in jobs.items():
-                status = hook.wait_for_job(alias, job_id, timeout=self.job_timeout)
+                status = hook.wait_for_job(alias, job_id, timeout=self.job_timeout,
+                                           interval=self.job_poll_interval)
                 for sid in members:
                     if status == shapes.QUEUE_SUCCEEDED:
                         ledger.servers[sid]["maintenance_released"] = True

@@ -92,6 +92,7 @@ class PatchRolloutOperator(BaseOperator):
         clock_skew: float = 120.0,
         not_found_grace: float = 300.0,
         maintenance_timeout: float = 600.0,
+        job_poll_interval: float = 2.0,
         deferral_margin: float = 900.0,
         **kwargs: Any,
     ) -> None:
@@ -112,6 +113,7 @@ class PatchRolloutOperator(BaseOperator):
         self.clock_skew = clock_skew
         self.not_found_grace = not_found_grace
         self.maintenance_timeout = maintenance_timeout
+        self.job_poll_interval = job_poll_interval
         self.deferral_margin = deferral_margin
 
     # --- wiring --------------------------------------------------------------------------
@@ -152,7 +154,7 @@ class PatchRolloutOperator(BaseOperator):
             package=package, alias=alias, max_concurrency=concurrency, max_errors=errors,
             server_timeout=float(self.server_timeout), maintenance_mode=self.maintenance_mode,
             patch_debug_mode=self.patch_debug_mode, clock_skew=self.clock_skew,
-            maintenance_timeout=self.maintenance_timeout,
+            maintenance_timeout=self.maintenance_timeout, job_poll_interval=self.job_poll_interval,
         )
         return Rollout(hook, ledger, config, logger=self.log), results_path(folder, package.key)
 

@@ -19,7 +19,7 @@ FAST = {"poll_interval": 0.01, "max_poll_interval": 0.03, "batch_window": 0.0}
 def watch(sid: str, job: str | None, *, requested: datetime | None = None, timeout: float = 10.0) -> dict:
     requested = requested or datetime.now(UTC)
     return {"server_id": sid, "job_id": job, "requested_at": iso(requested),
-            "deadline": iso(datetime.now(UTC) + timedelta(seconds=timeout))}
+            "deadline": (datetime.now(UTC) + timedelta(seconds=timeout)).isoformat()}
 
 
 def single(job: str | None, **kw) -> PatchCompletionTrigger:
@@ -27,7 +27,11 @@ def single(job: str | None, **kw) -> PatchCompletionTrigger:
 
 
 async def first_event(trigger: PatchCompletionTrigger, limit: float = 10.0) -> dict:
-    event = await asyncio.wait_for(trigger.run().__anext__(), limit)
+    run = trigger.run()
+    try:
+        event = await asyncio.wait_for(run.__anext__(), limit)
+    finally:
+        await run.aclose()
     assert isinstance(event, TriggerEvent)
     return event.payload
 

@@ -1,0 +1,214 @@
+"""PatchRolloutOperator driven turn by turn against the live fake API."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from airflow.sdk.bases.operator import TriggerFailureReason
+from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
+
+from patchflow.triggers.patching import PatchCompletionTrigger
+from tests.plugins.operators.conftest import Driver, first_event, row, write_plan
+
+TARGETS = {"va1demoweb01", "va1demoweb02", "va1demodb01", "de1demoapp01"}
+
+
+def results(out: dict) -> dict:
+    with open(out["results_path"]) as fh:
+        return json.load(fh)
+
+
+def ledger(plan_path) -> dict:
+    return json.loads((plan_path.parent / "rollout_linux_yum.ledger.json").read_text())
+
+
+def test_execute_posts_from_the_worker_and_defers_to_the_trigger(fake_clc, plan4):
+    drv = Driver(plan_path=str(plan4), max_concurrency=2)
+    with pytest.raises(TaskDeferred) as deferred:
+        drv.turn()
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, PatchCompletionTrigger) and deferred.value.method_name == "resume"
+    assert [s["server_id"] for s in trigger.servers] == ["va1demoweb01", "va1demoweb02"]
+    assert deferred.value.timeout is not None and deferred.value.timeout.total_seconds() > 20
+    assert sum(fake_clc.execute_calls.values()) == 2  # POSTed before deferring, in the worker
+    assert fake_clc.in_maintenance("va1demoweb01") and not fake_clc.in_maintenance("va1demodb01")
+    entries = ledger(plan4)["servers"]
+    assert entries["va1demoweb01"]["phase"] == "submitted"
+    assert entries["va1demoweb01"]["maintenance"] == "ours"
+    assert entries["va1demodb01"]["phase"] == "queued"
+
+
+def test_sliding_window_patches_everything_exactly_once(fake_clc, plan4):
+    fake_clc.patches["va1demodb01"] = []  # nothing to install
+    drv = Driver(plan_path=str(plan4), max_concurrency="50%")
+    out = drv.run()
+    assert set(out) == {"results_path", "counts"}  # XCom: a reference and counts only
+    assert out["counts"] == {"patched": 3, "patched_no_updates": 1, "total": 4}
+    assert fake_clc.execute_calls == Counter({s: 1 for s in TARGETS})
+    assert all(len(b["servers"]) <= 2 for b in fake_clc.execute_bodies)
+    assert all(len(d.trigger.servers) <= 2 for d in drv.deferrals)
+    assert not any(fake_clc.in_maintenance(s) for s in TARGETS)  # I2
+    rows = {r["server_id"]: r for r in results(out)["servers"]}
+    assert set(rows) == TARGETS  # skipped rows and other packages are not this task's business
+    web = rows["va1demoweb01"]
+    assert web["state"] == "patched" and web["execution_id"] and web["queue_job_id"]
+    assert web["patches"] == [{"name": "Security Update (KB3138615)", "kb": "KB3138615", "result_code": 2,
+                               "status": "completed", "start_time": web["patches"][0]["start_time"],
+                               "end_time": web["patches"][0]["end_time"]}]
+    assert web["patches_installed"] == 1 and web["reboots"] == 1 and web["started_at"] and web["ended_at"]
+    assert rows["va1demodb01"]["state"] == "patched_no_updates"
+    touched = " ".join(p for _, p, _ in fake_clc.requests)
+    assert "va1skipped01" not in touched and "va1win01" not in touched  # I5
+
+
+def test_freed_slots_are_refilled_before_the_whole_wave_finishes(fake_clc, plan4):
+    fake_clc.summary_polls_to_complete = 1
+    drv = Driver(plan_path=str(plan4), max_concurrency=2)
+    with pytest.raises(TaskDeferred) as first:
+        drv.turn()
+    # make web02 slow: its execution needs many more summary polls than web01's
+    fake_clc.executions["va1demoweb02"][0]["_polls_left"] = 40
+    event = asyncio.run(first_event(first.value.trigger)).payload
+    assert set(event["outcomes"]) == {"va1demoweb01"}
+    with pytest.raises(TaskDeferred) as second:
+        drv.turn("resume", {"event": event})
+    watched = [s["server_id"] for s in second.value.trigger.servers]
+    assert watched == ["va1demoweb02", "va1demodb01"]  # web02 still in flight, db01 took the free slot
+
+
+@pytest.mark.parametrize(
+    ("param", "value", "message"),
+    [
+        ("max_concurrency", "0", "max_concurrency must be at least 1"),
+        ("max_concurrency", "150%", "max_concurrency percentage must be between 0% and 100%"),
+        ("max_concurrency", "abc", "max_concurrency must be a count or a percentage"),
+        ("max_errors", "-1", "max_errors must be a count or a percentage"),
+        ("max_errors", "101%", "max_errors percentage"),
+    ],
+)
+def test_invalid_limits_fail_clearly_before_anything_is_touched(fake_clc, plan4, param, value, message):
+    drv = Driver(plan_path=str(plan4), **{param: value})
+    with pytest.raises(AirflowFailException, match=message):
+        drv.turn()
+    assert not fake_clc.execute_calls
+
+
+def test_unknown_package_key_is_a_clear_error(fake_clc, plan4):
+    with pytest.raises(AirflowFailException, match="package_key 'nope' is not one of"):
+        Driver(plan_path=str(plan4), package_key="nope").turn()
+
+
+def test_error_budget_stops_new_starts(fake_clc, plan4):
+    fake_clc.patches["va1demoweb01"] = [("Update (KB1)", "4", "failed"), ("Update (KB2)", "2", "completed")]
+    out = Driver(plan_path=str(plan4), max_concurrency=1, max_errors=0).run()
+    assert out["counts"] == {"failed": 1, "not_attempted": 3, "total": 4}
+    rows = {r["server_id"]: r for r in results(out)["servers"]}
+    assert rows["va1demoweb01"]["reason"] == "1 of 2 patches failed"
+    assert rows["va1demodb01"]["reason"] == "error budget exhausted: 1 errors > max_errors 0"
+    assert set(fake_clc.execute_calls) == {"va1demoweb01"}
+    assert not fake_clc.in_maintenance("va1demoweb01")
+
+
+def test_job_failure_and_timeouts_count_as_errors(fake_clc, plan4):
+    fake_clc.job_script = ["executing", "failed"]
+    out = Driver(plan_path=str(plan4), max_concurrency=4, max_errors="50%").run()
+    assert out["counts"] == {"failed": 4, "total": 4}
+    assert results(out)["budget_exhausted"] is True
+
+
+def test_per_server_timeout_ends_timed_out_and_releases_maintenance(fake_clc, plan4):
+    fake_clc.job_script = ["executing"]
+    out = Driver(plan_path=str(plan4), max_concurrency=4, max_errors=10, server_timeout=0.3).run()
+    assert out["counts"] == {"timed_out": 4, "total": 4}
+    assert not any(fake_clc.in_maintenance(s) for s in TARGETS)
+
+
+def test_crash_after_post_is_reconciled_without_a_second_execute(fake_clc, plan4):
+    """Worker died after the POST: the ledger says 'submitting', no job id was recorded."""
+    drv = Driver(plan_path=str(plan4), max_concurrency=4)
+    with pytest.raises(TaskDeferred):
+        drv.turn()
+    path = plan4.parent / "rollout_linux_yum.ledger.json"
+    data = json.loads(path.read_text())
+    for entry in data["servers"].values():
+        entry.update(phase="submitting", job_id=None)
+        entry["submissions"][-1].update(result="submitting", job_id=None)
+    path.write_text(json.dumps(data))
+    out = drv.run()  # the task retry: execute() from scratch
+    assert out["counts"] == {"patched": 4, "total": 4}
+    assert fake_clc.execute_calls == Counter({s: 1 for s in TARGETS})  # I1
+
+
+def test_lost_answer_to_the_post_is_adopted_not_replayed(fake_clc, plan4):
+    fake_clc.fail_next("POST", r"executePackage", after=True, drop=True)
+    out = Driver(plan_path=str(plan4), max_concurrency=4).run()
+    assert out["counts"] == {"patched": 4, "total": 4}
+    assert fake_clc.execute_calls == Counter({s: 1 for s in TARGETS})
+    assert all(r["submissions"] == 1 for r in results(out)["servers"])
+
+
+def test_post_that_never_reached_the_service_is_resubmitted_once(fake_clc, plan4):
+    fake_clc.fail_next("POST", r"executePackage", drop=True)  # dropped before processing
+    out = Driver(plan_path=str(plan4), max_concurrency=4).run()
+    assert out["counts"] == {"patched": 4, "total": 4}
+    assert fake_clc.execute_calls == Counter({s: 1 for s in TARGETS})
+    assert all(r["submissions"] == 2 for r in results(out)["servers"])
+
+
+def test_pending_execution_on_a_server_is_never_doubled(fake_clc, plan4):
+    fake_clc.add_execution("va1demodb01", start=datetime.now(UTC) - timedelta(hours=1), status="pending")
+    fake_clc.executions["va1demodb01"][0]["_polls_left"] = 10_000
+    out = Driver(plan_path=str(plan4), max_concurrency=4, max_errors=4).run()
+    rows = {r["server_id"]: r for r in results(out)["servers"]}
+    assert rows["va1demodb01"]["state"] == "failed"
+    assert "already pending" in rows["va1demodb01"]["reason"]
+    assert len(fake_clc.executions["va1demodb01"]) == 1
+
+
+def test_preexisting_maintenance_is_left_alone(fake_clc, tmp_path):
+    fake_clc.servers["va1demoweb01"]["details"]["inMaintenanceMode"] = True  # known from inventory
+    fake_clc.servers["va1demoweb02"]["details"]["inMaintenanceMode"] = True  # set after inventory
+    plan = write_plan(tmp_path, [row("va1demoweb01", in_maintenance=True), row("va1demoweb02"),
+                                 row("va1demodb01")])
+    out = Driver(plan_path=str(plan), max_concurrency=3).run()
+    assert out["counts"] == {"patched": 3, "total": 3}
+    assert fake_clc.in_maintenance("va1demoweb01") and fake_clc.in_maintenance("va1demoweb02")
+    assert not fake_clc.in_maintenance("va1demodb01")
+    entries = ledger(plan)["servers"]
+    assert entries["va1demoweb01"]["maintenance"] == entries["va1demoweb02"]["maintenance"] == "preexisting"
+    started = [b for m, p, _ in fake_clc.requests if "startMaintenance" in p for b in [p]]
+    assert len(started) == 1
+
+
+def test_no_maintenance_mode_never_touches_maintenance(fake_clc, plan4):
+    out = Driver(plan_path=str(plan4), max_concurrency=4, maintenance_mode=False).run()
+    assert out["counts"]["patched"] == 4
+    assert not [p for _, p, _ in fake_clc.requests if "Maintenance" in p]
+
+
+def test_deferral_timeout_backstop_times_out_in_flight_servers(fake_clc, plan4):
+    drv = Driver(plan_path=str(plan4), max_concurrency=2)
+    with pytest.raises(TaskDeferred):
+        drv.turn()
+    out = drv.turn("__fail__", {"error": TriggerFailureReason.TRIGGER_TIMEOUT})
+    assert out["counts"] == {"timed_out": 2, "not_attempted": 2, "total": 4}
+    assert not any(fake_clc.in_maintenance(s) for s in TARGETS)
+
+
+def test_patch_debug_mode_is_passed_to_the_package(fake_clc, plan4):
+    with pytest.raises(TaskDeferred):
+        Driver(plan_path=str(plan4), max_concurrency=1, patch_debug_mode=True).turn()
+    assert fake_clc.execute_bodies[0]["package"]["parameters"] == {"patch.debug.mode": "true"}
+
+
+def test_duplicate_or_stale_events_are_ignored(fake_clc, plan4):
+    drv = Driver(plan_path=str(plan4), max_concurrency=4)
+    out = drv.run()
+    before = results(out)
+    stale = {"outcomes": {"va1demoweb01": {"state": "failed", "reason": "late duplicate"}}, "pending": []}
+    again = drv.turn("resume", {"event": stale})
+    assert results(again)["counts"] == before["counts"]
