@@ -256,7 +256,7 @@ def _server_table(servers: list[Mapping[str, Any]]) -> str:
     )
     return (
         '<table class="servers"><thead><tr><th>Server</th><th>Description</th><th>DC / group</th>'
-        '<th>OS</th><th>State</th><th>Execution / job</th>'
+        "<th>OS</th><th>State</th><th>Execution / job</th>"
         '<th class="num" title="patches installed">Inst.</th>'
         '<th class="num" title="patches failed">Fail.</th><th class="num">Reboots</th>'
         f"<th>Started / ended</th><th>Patches</th></tr></thead><tbody>{rows}</tbody></table>"

@@ -106,3 +106,14 @@ def test_software_versions_reads_installed_distributions():
     assert versions["apache-airflow-providers-smtp"] == "3.2.0"
     assert versions["python"].count(".") == 2
     assert "patchflow" in versions  # "not installed" when the project is not pip-installed
+
+
+def test_secret_looking_params_are_masked(rows, run):
+    run["params"] = {"data_centers": ["VA1"], "api_token": "abc123", "nested": {"Password": "hunter2"}}
+    document = build_audit_document(rows, run)
+    assert document["run"]["params"] == {
+        "data_centers": ["VA1"],
+        "api_token": "***",
+        "nested": {"Password": "***"},
+    }
+    assert "hunter2" not in json.dumps(document) and "abc123" not in audit_csv(document)

@@ -130,3 +130,18 @@ def test_cli_module_entry_point(base):
     )
     assert result.returncode == 1, result.stderr
     assert f"runs/{safe_run_id(RUN_IDS[2])}/report.html: modified" in result.stdout
+
+
+def test_object_storage_path_location(tmp_path, capsys):
+    """Packs, chain and verification through Airflow's ObjectStoragePath (file://, like s3://)."""
+    from airflow.sdk import ObjectStoragePath
+
+    base = ObjectStoragePath(f"file://{tmp_path}/reports")
+    for run_id in RUN_IDS[:2]:
+        write_evidence_pack(base, build_audit_document(fleet_rows(), make_run(run_id)), PASSED)
+    assert (tmp_path / "reports" / "runs" / safe_run_id(RUN_IDS[1]) / "manifest.json").exists()
+    assert verify_chain(base).packs_checked == 2
+    assert main(["verify", f"file://{tmp_path}/reports"]) == 0
+    (tmp_path / "reports" / "runs" / safe_run_id(RUN_IDS[0]) / "audit.csv").write_text("x")
+    assert main(["verify", f"file://{tmp_path}/reports"]) == 1
+    assert "audit.csv: modified" in capsys.readouterr().out
