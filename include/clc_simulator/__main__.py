@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import logging
+import signal
 import sys
 
-from include.clc_simulator.auth import DEFAULT_LIFETIME
-from include.clc_simulator.core import Simulator, SimulatorSettings
-from include.clc_simulator.emails import SmtpSender
-from include.clc_simulator.fleet_file import FleetFileError, load_fleet_file
-from include.clc_simulator.generator import generate_fleet
-from include.clc_simulator.server import serve
+
+def _exit_cleanly(signum, frame):  # installed before the heavy imports: an early SIGTERM still exits 0
+    raise SystemExit(0)
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _exit_cleanly)
+    signal.signal(signal.SIGINT, _exit_cleanly)
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import logging  # noqa: E402
+
+from include.clc_simulator.auth import DEFAULT_LIFETIME  # noqa: E402
+from include.clc_simulator.core import Simulator, SimulatorSettings  # noqa: E402
+from include.clc_simulator.emails import SmtpSender  # noqa: E402
+from include.clc_simulator.fleet_file import FleetFileError, load_fleet_file  # noqa: E402
+from include.clc_simulator.generator import generate_fleet  # noqa: E402
+from include.clc_simulator.server import serve  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -63,7 +63,7 @@ async def add_faults(request: Request) -> Response:
             created.append(sim.add_fault(item))
     except FaultSpecError as exc:
         raise _bad(f"invalid fault: {exc}") from None
-    return json_response({"faults": created} if isinstance(body, list) else created, 201)
+    return json_response({"faults": created} if isinstance(body, list) else created[0], 201)
 
 
 @router.delete("/faults")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from include.clc_simulator import emails
 from include.clc_simulator.auth import DEFAULT_LIFETIME, AuthError, Principal, TokenService
-from include.clc_simulator.clock import Clock
+from include.clc_simulator.clock import Clock, iso
 from include.clc_simulator.entities import Account, Group, Server, Snapshot, User, hex_id
 from include.clc_simulator.errors import (
     BAD_LOGIN_MESSAGE,
@@ -680,7 +680,9 @@ class Simulator:
                 from include.clc_simulator.faults import FaultSpecError
 
                 raise FaultSpecError(f"{sorted(extra)[0]}: not a field of a 'revoke_tokens' action")
-            return {"kind": "revoke_tokens", "revoked": self.tokens.revoke_all()}
+            revoked_before = self.tokens.revoke_all(self.now())
+            self.commit()
+            return {"kind": "revoke_tokens", "revoked_before": iso(revoked_before)}
         rule: FaultRule = self.faults.add(body)
         if rule.server:
             server = self.servers.get(rule.server)

@@ -1,0 +1,193 @@
+"""Fleet files: the demo fleet's promises, the generator, and precise errors for bad files."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from include.clc_simulator.fleet_file import FleetFileError, load_fleet_dict, load_fleet_file
+from include.clc_simulator.generator import generate_fleet, generate_fleet_doc
+from include.clc_simulator.oscatalog import lookup_os
+
+GOOD = """
+version: 1
+data_centers: [{id: VA1}]
+accounts:
+  - alias: DEMO
+    users: [{username: u, password: p}]
+groups:
+  - {account: DEMO, path: VA1/Web}
+servers:
+  - {name: VA1DEMOWEB01, account: DEMO, group: VA1/Web, os: centOS6_64Bit}
+  - {name: VA1DEMOWEB02, account: DEMO, group: VA1/Web, os: centOS6_64Bit}
+  - {name: VA1DEMOWEB03, account: DEMO, group: VA1/Web, os: centOS6_64Bit}
+  - name: VA1DEMOWIN01
+    account: DEMO
+    group: VA1/Web
+    os: windows2012R2DataCenter_64Bit
+    patches: [{name: Update, kb: KB3133924, duration: 2m}]
+"""
+
+
+def write(tmp_path, text: str, name="bad.yaml"):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_demo_fleet_has_the_promised_shape(demo_fleet):
+    servers = demo_fleet.servers
+    assert 35 <= len(servers) <= 45
+    assert set(demo_fleet.data_centers) == {"VA1", "UC1"}
+    codes = {s.os for s in servers}
+    supported = {
+        "centOS5_64Bit",
+        "centOS6_64Bit",
+        "redHat5_64Bit",
+        "redHat6_64Bit",
+        "redHat7_64Bit",
+        "windows2012DataCenter_64Bit",
+        "windows2012R2DataCenter_64Bit",
+    }
+    assert supported <= codes
+    unsupported = {c for c in codes if lookup_os(c).patch_package is None}
+    assert {
+        "ubuntu14_64Bit",
+        "debian7_64Bit",
+        "windows2008R2DataCenter_64bit",
+        "centOS7_64Bit",
+        "windows2016DataCenter_64Bit",
+    } <= unsupported
+    assert any(s.power_state == "stopped" and not s.is_template for s in servers)
+    assert any(s.is_template for s in servers)
+    assert any(p.failure == "fail" for s in servers for p in s.patches)
+    assert any(len({p.cycle for p in s.patches}) == 3 for s in servers)
+    assert any(s.description == "<script>alert(1)</script>" for s in servers)
+    assert any(s.description == '"quoted, comma"' for s in servers)
+    accounts = {a.alias: a for a in demo_fleet.accounts}
+    assert accounts["DEMB"].parent == "DEMO" and accounts["OTHR"].parent is None
+    # every demo patch takes minutes, so --time-scale 0.01 finishes in about a minute
+    assert all(60 <= p.duration <= 900 for s in servers for p in s.patches)
+
+
+def test_good_file_loads_with_defaults(tmp_path):
+    fleet = load_fleet_file(write(tmp_path, GOOD, "good.yaml"))
+    win = fleet.servers[3]
+    assert win.os == "windows2012R2DataCenter_64Bit" and win.patches[0].reboot is True
+    assert win.patches[0].duration == 120 and win.patches[0].failure == "none"
+    assert fleet.servers[0].power_state == "started" and fleet.servers[0].status == "active"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            "os: centOS6_64Bit}\n  - {name: VA1DEMOWEB02",
+            "os: win95}\n  - {name: VA1DEMOWEB02",
+            "bad.yaml: servers[0].os: 'win95' is not a known OS code",
+        ),
+        (
+            "VA1DEMOWEB02",
+            "VA1DEMOWEBSERVER02",
+            "bad.yaml: servers[1].name: 'VA1DEMOWEBSERVER02' does not follow the naming convention",
+        ),
+        ("VA1DEMOWEB03", "UC1DEMOWEB03", "bad.yaml: servers[2].name: 'UC1DEMOWEB03' does not follow"),
+        (
+            "VA1DEMOWEB03",
+            "VA1DEMOWEB01",
+            "bad.yaml: servers[2].name: 'VA1DEMOWEB01' is already used by servers[0]",
+        ),
+        ("kb: KB3133924", "kb: 3133924", "bad.yaml: servers[3].patches[0].kb: '3133924' is not a KB number"),
+        (
+            "duration: 2m",
+            "duration: soon",
+            "bad.yaml: servers[3].patches[0].duration: must be seconds or a duration like '4m30s', "
+            "got 'soon'",
+        ),
+        (
+            "group: VA1/Web, os: centOS6_64Bit}\n  - {name: VA1DEMOWEB02",
+            "group: VA1/Db, os: centOS6_64Bit}\n  - {name: VA1DEMOWEB02",
+            "bad.yaml: servers[0].group: group 'VA1/Db' is not declared for account DEMO",
+        ),
+        (
+            "alias: DEMO",
+            "alias: demo-corp",
+            "bad.yaml: accounts[0].alias: 'demo-corp' is not an account alias",
+        ),
+        ("{id: VA1}", "{id: Virginia}", "bad.yaml: data_centers[0].id: 'VIRGINIA' is not a data center code"),
+        (
+            "users: [{username: u, password: p}]",
+            "users: [{username: u, password: p, roles: [God]}]",
+            "bad.yaml: accounts[0].users[0].roles[0]: 'God' is not a known role",
+        ),
+        ("version: 1", "version: 1\nflavour: x", "bad.yaml: flavour: unknown field"),
+        (
+            "os: windows2012R2DataCenter_64Bit",
+            "os: windows2012R2DataCenter_64Bit\n    power_state: on",
+            "bad.yaml: servers[3].power_state: True is not one of started, stopped, paused",
+        ),
+        (
+            "patches: [{name: Update, kb: KB3133924, duration: 2m}]",
+            "patches: [{name: Update, kb: KB3133924, failure: sometimes}]",
+            "bad.yaml: servers[3].patches[0].failure: 'sometimes' is not one of none, fail, fail_once",
+        ),
+    ],
+)
+def test_bad_files_name_file_field_and_problem(tmp_path, old, new, message):
+    assert old in GOOD
+    path = write(tmp_path, GOOD.replace(old, new, 1))
+    with pytest.raises(FleetFileError) as err:
+        load_fleet_file(path)
+    assert str(err.value).startswith(str(tmp_path)), err.value
+    assert message in str(err.value)
+
+
+def test_linux_patch_needs_a_nevra_package(tmp_path):
+    text = GOOD.replace(
+        "os: centOS6_64Bit}\n  - {name: VA1DEMOWEB02",
+        "os: centOS6_64Bit, patches: [{package: openssl}]}\n  - {name: VA1DEMOWEB02",
+        1,
+    )
+    with pytest.raises(
+        FleetFileError, match=r"servers\[0\]\.patches\[0\]\.package: 'openssl' is not a package NEVRA"
+    ):
+        load_fleet_file(write(tmp_path, text))
+
+
+def test_missing_required_field_and_undeclared_parent(tmp_path):
+    with pytest.raises(FleetFileError, match=r"bad\.yaml: servers\[0\]\.os: is required"):
+        load_fleet_file(write(tmp_path, GOOD.replace(", os: centOS6_64Bit}", "}", 1)))
+    text = GOOD.replace("path: VA1/Web}", "path: VA1/Web/Deep/Er}", 1)
+    with pytest.raises(
+        FleetFileError, match=r"groups\[0\]\.path: parent group 'VA1/Web/Deep' must be declared"
+    ):
+        load_fleet_file(write(tmp_path, text))
+
+
+def test_unreadable_empty_and_broken_yaml(tmp_path):
+    with pytest.raises(FleetFileError, match=r"nope\.yaml: cannot read fleet file"):
+        load_fleet_file(tmp_path / "nope.yaml")
+    with pytest.raises(FleetFileError, match=r"empty\.yaml: the file is empty"):
+        load_fleet_file(write(tmp_path, "", "empty.yaml"))
+    with pytest.raises(FleetFileError, match=r"broken\.yaml: line \d+, column \d+: invalid YAML"):
+        load_fleet_file(write(tmp_path, "servers: [a, b\nx: ]", "broken.yaml"))
+
+
+def test_account_parent_cycle_is_reported():
+    doc = {
+        "data_centers": [{"id": "VA1"}],
+        "accounts": [{"alias": "AAA", "parent": "BBB"}, {"alias": "BBB", "parent": "AAA"}],
+    }
+    with pytest.raises(FleetFileError, match=r"<x>: accounts\[0\]\.parent: account hierarchy has a cycle"):
+        load_fleet_dict(doc, source="<x>")
+
+
+def test_generator_is_deterministic_and_valid():
+    assert generate_fleet_doc(300, seed=7) == generate_fleet_doc(300, seed=7)
+    assert generate_fleet_doc(300, seed=7) != generate_fleet_doc(300, seed=8)
+    fleet = generate_fleet(300, seed=7)
+    assert len(fleet.servers) == 300
+    assert len({s.name for s in fleet.servers}) == 300
+    assert {s.data_center for s in fleet.servers} == {"VA1", "UC1"}
+    assert any(s.patches for s in fleet.servers)
