@@ -22,8 +22,19 @@ class SimHolder:
         return self._app.router.routes
 
 
+class SimApp(FastAPI):
+    """FastAPI app with :class:`SimMiddleware` outermost, so that it sees uvicorn's own
+    ``send`` (needed to cut the connection for the ``drop`` fault)."""
+
+    async def __call__(self, scope, receive, send):
+        await self._sim_middleware(scope, receive, send)
+
+    async def _inner(self, scope, receive, send):
+        await super().__call__(scope, receive, send)
+
+
 def create_app(sim: Simulator) -> FastAPI:
-    app = FastAPI(title="CLC API v2 simulator", docs_url=None, redoc_url=None, openapi_url=None)
+    app = SimApp(title="CLC API v2 simulator", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.holder = SimHolder(sim, app)
     app.include_router(api_v2.router)
     app.include_router(patching.router)
@@ -47,5 +58,5 @@ def create_app(sim: Simulator) -> FastAPI:
     async def _crash(request: Request, exc: Exception):
         return json_response({"message": "An error has occurred."}, 500)
 
-    app.add_middleware(SimMiddleware, state=app.state.holder)
+    app._sim_middleware = SimMiddleware(app._inner, app.state.holder)
     return app
