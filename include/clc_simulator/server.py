@@ -53,7 +53,9 @@ async def _ticker(sim: Simulator, stop: asyncio.Event) -> None:
 
 async def serve(sim: Simulator, host: str = "127.0.0.1", port: int = 8899, access_log: bool = False) -> None:
     app = create_app(sim)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on sockets whose proto says TCP,
+    # and without it every response waits ~40 ms for a delayed ACK (Nagle).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     actual_port = sock.getsockname()[1]
