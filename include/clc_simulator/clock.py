@@ -1,4 +1,5 @@
-"""Simulated clock: simulated seconds advance at ``time_scale`` x wall time.
+"""Simulated clock. ``time_scale`` is wall seconds per simulated second: with 0.01 a
+30-minute patch (1,800 simulated seconds) takes 18 s of wall time.
 
 State is never advanced by a background loop; every reader asks the clock for "now" and
 derives what happened since. ``advance()`` jumps forward (tests, demos), ``set_scale()``
@@ -30,7 +31,7 @@ class Clock:
         self.time_scale = float(time_scale)
 
     def now(self) -> float:
-        return self._anchor_sim + (self._wall() - self._anchor_wall) * self.time_scale
+        return self._anchor_sim + (self._wall() - self._anchor_wall) / self.time_scale
 
     def advance(self, seconds: float) -> float:
         if seconds < 0:
@@ -48,7 +49,7 @@ class Clock:
 
     def wall_seconds_until(self, sim_ts: float) -> float:
         """Wall seconds until the simulated instant ``sim_ts`` (0 when already past)."""
-        return max(0.0, (sim_ts - self.now()) / self.time_scale)
+        return max(0.0, (sim_ts - self.now()) * self.time_scale)
 
     def to_dict(self) -> dict:
         # Persist "sim time at wall time": after a restart (even kill -9) time carries on

@@ -239,3 +239,16 @@ def test_persistence_round_trip_in_process(tmp_path, demo_fleet, clock):
     other = demo_fleet.__class__(**{**demo_fleet.__dict__, "digest": "different"})
     with pytest.raises(ValueError, match="different fleet"):
         Simulator(other, SimulatorSettings(state_file=str(tmp_path / "state.json")), clock=clock)
+
+
+def test_time_scale_is_wall_seconds_per_simulated_second():
+    from include.clc_simulator.clock import Clock
+
+    wall = [1000.0]
+    clock = Clock(start=0.0, time_scale=0.01, wall=lambda: wall[0])
+    wall[0] += 18  # 18 s of wall time ...
+    assert clock.now() == pytest.approx(1800)  # ... is a 30-minute patch
+    assert clock.wall_seconds_until(3600) == pytest.approx(18)
+    clock.set_scale(1.0)
+    wall[0] += 10
+    assert clock.now() == pytest.approx(1810)
