@@ -20,7 +20,7 @@ def test_kill_dash_9_loses_nothing_and_executions_carry_on(start_process, tmp_pa
         "--fleet",
         "include/fleets/demo.yaml",
         "--time-scale",
-        "10",
+        "1",
         "--seed",
         "5",
         "--state-file",
