@@ -210,6 +210,7 @@ class Simulator:
         self.next_execution_no = 100001
         self.rng = random.Random(self.settings.seed)
         self.faults.clear()
+        self.tokens.revoked_before = None  # token revocation is a fault too
 
     def reset(self) -> None:
         """Back to the fleet file's initial state; counters, outbox and faults cleared."""
