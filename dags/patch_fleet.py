@@ -25,7 +25,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import DAG, CronTriggerTimetable, Label, Param, TaskGroup, TriggerRule, task
+from airflow.sdk import DAG, CronTriggerTimetable, Label, Param, TaskGroup, TriggerRule, conf, task
 
 from include.assets import PATCH_AUDIT
 from include.patching.packages import PACKAGES
@@ -34,6 +34,7 @@ from include.patching.run_params import (
     DEFAULT_MAX_ERRORS,
     DEFAULT_SERVER_TIMEOUT_MINUTES,
 )
+from patchflow.notifiers import PatchRunNotifier
 from patchflow.operators.maintenance import ReleaseMaintenanceOperator
 from patchflow.operators.rollout import PatchRolloutOperator
 
@@ -126,6 +127,7 @@ params = {
     ),
 }
 
+NOTIFY_TO = conf.get("patchflow", "notify_to", fallback="")
 with DAG(
     dag_id="patch_fleet",
     description="Patch CLC servers through Patching-as-a-Service and write the audit evidence",
@@ -135,8 +137,10 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     params=params,
+    render_template_as_native_obj=True,
     tags=["patching", "clc"],
     default_args={"owner": "platform-ops", "retries": 2, "retry_delay": timedelta(seconds=30)},
+    on_failure_callback=[PatchRunNotifier(to=NOTIFY_TO, failed=True)] if NOTIFY_TO else [],
 ) as dag:
 
     @task
@@ -147,18 +151,18 @@ with DAG(
         return run_preflight(params or {}, conn_id=CLC_CONN_ID)
 
     @task
-    def inventory(settings: dict, run_id: str | None = None, dag_run=None) -> dict:
+    def inventory(settings: dict, run_id: str | None = None) -> dict:
         """Every server in scope, stored as an artifact; XCom gets its path and counts."""
         from patchflow.tasks import inventory as run_inventory
 
         return run_inventory(settings, conn_id=CLC_CONN_ID, dag_id=dag.dag_id, run_id=run_id)
 
-    @task
+    @task(multiple_outputs=True)
     def classify(settings: dict, inventory_ref: dict, run_id: str | None = None) -> dict:
         """One plan per server: a package, or a skip with its reason."""
-        from patchflow.tasks import classify as run_classify
+        from patchflow.tasks import classify_servers
 
-        return run_classify(settings, inventory_ref, dag_id=dag.dag_id, run_id=run_id)
+        return classify_servers(settings, inventory_ref, dag_id=dag.dag_id, run_id=run_id)
 
     @task.branch
     def choose_packages(plan_ref: dict) -> list[str]:
@@ -167,17 +171,24 @@ with DAG(
         return [f"patch_{p.key}.rollout" for p in PACKAGES if counts.get(p.key)] + ["audit"]
 
     @task(trigger_rule=TriggerRule.ALL_DONE, outlets=[PATCH_AUDIT])
-    def audit(plan_ref: dict, run_id: str | None = None, outlet_events=None, **context) -> dict:
+    def audit(plan_ref: dict | None, outlet_events=None, **context) -> dict:
         """One row per inventoried server; evidence pack; Great Expectations; asset event."""
         from patchflow.tasks import audit as run_audit
 
         return run_audit(plan_ref, context=context, outlet_events=outlet_events, asset=PATCH_AUDIT)
 
+    @task
+    def notify(audit_ref: dict, **context) -> str:
+        """E-mail the run summary and the report location ([patchflow] notify_to)."""
+        from patchflow.tasks import notify as run_notify
+
+        return run_notify(audit_ref, context=context, recipients=NOTIFY_TO)
+
     settings = preflight()
-    inv = inventory(settings)
-    plan = classify(settings, inv)
+    plan = classify(settings, inventory(settings))
     branch = choose_packages(plan)
     report = audit(plan)
+    report >> notify(report)
 
     for package in PACKAGES:
         with TaskGroup(group_id=f"patch_{package.key}", tooltip=package.title) as group:
@@ -185,16 +196,21 @@ with DAG(
                 task_id="rollout",
                 clc_conn_id=CLC_CONN_ID,
                 package_key=package.key,
-                plan_path="{{ ti.xcom_pull(task_ids='classify')['plan_path'] }}",
-                settings="{{ ti.xcom_pull(task_ids='preflight') }}",
+                plan_path=plan["plan_path"],
+                alias="{{ ti.xcom_pull(task_ids='preflight')['account_alias'] }}",
+                max_concurrency="{{ ti.xcom_pull(task_ids='preflight')['max_concurrency'] }}",
+                max_errors="{{ ti.xcom_pull(task_ids='preflight')['max_errors'] }}",
+                server_timeout="{{ ti.xcom_pull(task_ids='preflight')['server_timeout_minutes'] * 60 }}",
+                maintenance_mode="{{ ti.xcom_pull(task_ids='preflight')['maintenance_mode'] }}",
+                patch_debug_mode="{{ ti.xcom_pull(task_ids='preflight')['patch_debug_mode'] }}",
             )
             release = ReleaseMaintenanceOperator(
                 task_id="release_maintenance",
                 clc_conn_id=CLC_CONN_ID,
                 package_key=package.key,
-                plan_path="{{ ti.xcom_pull(task_ids='classify')['plan_path'] }}",
+                plan_path=plan["plan_path"],
                 trigger_rule=TriggerRule.NONE_SKIPPED,
             )
             rollout >> release
         branch >> Label(package.title) >> group >> report
-    branch >> Label("audit") >> report
+    branch >> Label("audit only") >> report

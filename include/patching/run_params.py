@@ -13,14 +13,15 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from include.patching import rate_control
+
 ALIAS_RE = re.compile(r"^[A-Za-z0-9]{2,4}$")
 DC_RE = re.compile(r"^[A-Za-z]{2}[0-9]$")
 SERVER_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 GROUP_RE = re.compile(r"^[^\x00-\x1f]{1,200}$")
-RATE_RE = re.compile(r"^\s*(\d+)\s*(%?)\s*$")
 
-DEFAULT_MAX_CONCURRENCY = "50"
-DEFAULT_MAX_ERRORS = "0"
+DEFAULT_MAX_CONCURRENCY = rate_control.DEFAULT_MAX_CONCURRENCY
+DEFAULT_MAX_ERRORS = rate_control.DEFAULT_MAX_ERRORS
 DEFAULT_SERVER_TIMEOUT_MINUTES = 240
 
 
@@ -48,26 +49,15 @@ class RunSettings:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
 
-def parse_rate(name: str, value: Any, *, allow_zero: bool) -> tuple[int, bool]:
-    """Parse a count (``"50"``) or a percentage (``"10%"``) into (number, is_percent)."""
-    match = (
-        RATE_RE.match(str(value)) if isinstance(value, str | int) and not isinstance(value, bool) else None
-    )
-    if not match:
+def _rate(name: str, value: Any, *, minimum: int) -> str:
+    """Check a count (``"50"``) or percentage (``"10%"``) with the rollout's own parser."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
         raise ParameterError(f"{name}: {value!r} is neither a count like '50' nor a percentage like '10%'")
-    number, percent = int(match.group(1)), bool(match.group(2))
-    if percent and number > 100:
-        raise ParameterError(f"{name}: {value!r} is more than 100%")
-    if number == 0 and not allow_zero:
-        raise ParameterError(f"{name}: {value!r} must be at least 1 (or 1%)")
-    return number, percent
-
-
-def resolve_rate(number: int, percent: bool, total: int, *, minimum: int) -> int:
-    """A count for ``total`` targets: percentages round up, and never below ``minimum``."""
-    if not percent:
-        return max(number, minimum)
-    return max(-(-number * total // 100), minimum)
+    try:
+        rate_control.parse_limit(value, 100, name=name, minimum=minimum)
+    except ValueError as exc:
+        raise ParameterError(f"{name}: {exc}") from None
+    return str(value).strip()
 
 
 def _strings(name: str, value: Any, pattern: re.Pattern[str], what: str) -> tuple[str, ...]:
@@ -112,11 +102,12 @@ def validate(params: Mapping[str, Any]) -> RunSettings:
     both = {s.lower() for s in allow} & {s.lower() for s in deny}
     if both:
         raise ParameterError(f"server_deny_list: {sorted(both)[0]!r} is also in server_allow_list")
-    max_concurrency = str(params.get("max_concurrency") or DEFAULT_MAX_CONCURRENCY).strip()
-    parse_rate("max_concurrency", max_concurrency, allow_zero=False)
-    raw_errors = params.get("max_errors")
-    max_errors = DEFAULT_MAX_ERRORS if raw_errors in (None, "") else str(raw_errors).strip()
-    parse_rate("max_errors", max_errors, allow_zero=True)
+    raw = params.get("max_concurrency")
+    max_concurrency = _rate(
+        "max_concurrency", DEFAULT_MAX_CONCURRENCY if raw in (None, "") else raw, minimum=1
+    )
+    raw = params.get("max_errors")
+    max_errors = _rate("max_errors", DEFAULT_MAX_ERRORS if raw in (None, "") else raw, minimum=0)
     timeout = params.get("server_timeout_minutes", DEFAULT_SERVER_TIMEOUT_MINUTES)
     if isinstance(timeout, bool) or not isinstance(timeout, int) or not 1 <= timeout <= 24 * 60:
         raise ParameterError(f"server_timeout_minutes: {timeout!r} must be a whole number from 1 to 1440")

@@ -17,7 +17,7 @@ from include.artifacts import read_json, run_folder, write_json
 from include.patching import run_params
 from include.patching.classification import Scope, classify, os_family
 from include.patching.packages import BY_KEY
-from patchflow.locations import artifacts_base, as_location
+from patchflow.locations import artifacts_base, as_location, reports_base
 
 log = logging.getLogger(__name__)
 
@@ -112,3 +112,75 @@ def classify_servers(
 
 def _now() -> str:
     return pendulum.now("UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def audit(plan_ref: dict[str, Any] | None, *, context: Any, outlet_events: Any, asset: Any) -> dict[str, Any]:
+    """Seal the run's evidence pack (one row per inventoried server), validate it, publish the asset.
+
+    A failed validation is sealed into the pack first (the report shows it), then fails the task.
+    """
+    from include.patching.audit_rows import build_rows
+    from include.patching.packages import PACKAGES
+    from include.patching.rollout_state import ledger_path, results_path
+    from include.reporting.audit_document import software_versions
+    from include.reporting.evidence_pack import asset_extra, build_evidence_pack, raise_if_invalid
+    from include.reporting.validation import AuditValidationError
+
+    if not plan_ref or not plan_ref.get("plan_path"):
+        raise AirflowFailException("No plan to audit: the classify task did not succeed (see its log).")
+    plan_path = as_location(plan_ref["plan_path"])
+    plan = read_json(plan_path)
+    folder = plan_path.parent
+    results, ledgers = {}, {}
+    for package in PACKAGES:
+        rpath, lpath = results_path(folder, package.key), ledger_path(folder, package.key)
+        results[package.key] = read_json(rpath) if rpath.exists() else None
+        ledgers[package.key] = read_json(lpath) if lpath.exists() else None
+    rows = build_rows(plan, results, ledgers)
+    dag_run = context["dag_run"]
+    settings = plan.get("settings") or {}
+    run = {
+        "dag_id": dag_run.dag_id,
+        "run_id": dag_run.run_id,
+        "run_type": str(getattr(dag_run.run_type, "value", dag_run.run_type)),
+        "triggered_by": getattr(dag_run, "triggering_user_name", None),
+        "params": settings,
+        "started_at": _iso(getattr(dag_run, "start_date", None)) or _now(),
+        "ended_at": _now(),
+        "account_alias": plan.get("account_alias"),
+        "dry_run": bool(settings.get("dry_run")),
+        "software": software_versions(),
+    }
+    pack = build_evidence_pack(reports_base(), rows, run, inventory_count=len(plan["servers"]))
+    extra = asset_extra(pack)
+    if outlet_events is not None:
+        outlet_events[asset].extra = extra
+    log.info("Evidence pack %s (%s): %s", pack.path, "new" if pack.created else "already sealed", extra)
+    try:
+        raise_if_invalid(pack)
+    except AuditValidationError as exc:
+        raise AirflowFailException(f"Audit validation failed; see {pack.report_path}: {exc}") from None
+    return extra
+
+
+def notify(audit_ref: dict[str, Any] | None, *, context: Any, recipients: str) -> str:
+    """E-mail the run summary with the report location to the configured recipients."""
+    from patchflow.notifiers import PatchRunNotifier
+
+    if not recipients.strip():
+        log.info("No recipients configured ([patchflow] notify_to): no e-mail sent.")
+        return "no recipients configured"
+    document = None
+    report = None
+    if audit_ref and audit_ref.get("pack"):
+        pack = as_location(audit_ref["pack"])
+        document = read_json(pack / "audit.json")
+        report = str(pack / "report.html")
+    PatchRunNotifier(to=recipients, audit=document, report_location=report).notify(context)
+    return f"sent to {recipients}"
+
+
+def _iso(value: Any) -> str | None:
+    if value is None:
+        return None
+    return pendulum.instance(value).in_timezone("UTC").strftime("%Y-%m-%dT%H:%M:%SZ")

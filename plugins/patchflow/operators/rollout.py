@@ -54,6 +54,30 @@ def plan_targets(plan: Any, package_key: str) -> list[tuple[str, bool]]:
     return targets
 
 
+#: Polling and timing knobs. Defaults suit real patch runs (tens of minutes per server); each can
+#: be overridden per operator or per deployment in the ``[patchflow]`` Airflow config section
+#: (``AIRFLOW__PATCHFLOW__BATCH_WINDOW=3``), which the demo and tests use with the fast simulator.
+TUNING_DEFAULTS: dict[str, float] = {
+    "poll_interval": 10.0,
+    "max_poll_interval": 120.0,
+    "batch_window": 30.0,
+    "clock_skew": 120.0,
+    "not_found_grace": 300.0,
+    "maintenance_timeout": 600.0,
+    "job_poll_interval": 2.0,
+    "deferral_margin": 900.0,
+}
+
+
+def tuning(name: str, explicit: float | None) -> float:
+    """The explicit value, else ``[patchflow] <name>`` from Airflow's config, else the default."""
+    if explicit is not None:
+        return float(explicit)
+    from airflow.sdk import conf
+
+    return conf.getfloat("patchflow", name, fallback=TUNING_DEFAULTS[name])
+
+
 class PatchRolloutOperator(BaseOperator):
     """Roll one patch package out to its planned servers under rate control.
 
@@ -69,7 +93,15 @@ class PatchRolloutOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = (
-        "plan_path", "package_key", "alias", "max_concurrency", "max_errors", "artifacts_base",
+        "plan_path",
+        "package_key",
+        "alias",
+        "max_concurrency",
+        "max_errors",
+        "artifacts_base",
+        "server_timeout",
+        "maintenance_mode",
+        "patch_debug_mode",
     )
     ui_color = "#d9f2e6"
 
@@ -86,14 +118,14 @@ class PatchRolloutOperator(BaseOperator):
         maintenance_mode: bool = True,
         patch_debug_mode: bool = False,
         artifacts_base: str | None = None,
-        poll_interval: float = 10.0,
-        max_poll_interval: float = 120.0,
-        batch_window: float = 30.0,
-        clock_skew: float = 120.0,
-        not_found_grace: float = 300.0,
-        maintenance_timeout: float = 600.0,
-        job_poll_interval: float = 2.0,
-        deferral_margin: float = 900.0,
+        poll_interval: float | None = None,
+        max_poll_interval: float | None = None,
+        batch_window: float | None = None,
+        clock_skew: float | None = None,
+        not_found_grace: float | None = None,
+        maintenance_timeout: float | None = None,
+        job_poll_interval: float | None = None,
+        deferral_margin: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -107,14 +139,14 @@ class PatchRolloutOperator(BaseOperator):
         self.maintenance_mode = maintenance_mode
         self.patch_debug_mode = patch_debug_mode
         self.artifacts_base = artifacts_base
-        self.poll_interval = poll_interval
-        self.max_poll_interval = max_poll_interval
-        self.batch_window = batch_window
-        self.clock_skew = clock_skew
-        self.not_found_grace = not_found_grace
-        self.maintenance_timeout = maintenance_timeout
-        self.job_poll_interval = job_poll_interval
-        self.deferral_margin = deferral_margin
+        self.poll_interval = tuning("poll_interval", poll_interval)
+        self.max_poll_interval = tuning("max_poll_interval", max_poll_interval)
+        self.batch_window = tuning("batch_window", batch_window)
+        self.clock_skew = tuning("clock_skew", clock_skew)
+        self.not_found_grace = tuning("not_found_grace", not_found_grace)
+        self.maintenance_timeout = tuning("maintenance_timeout", maintenance_timeout)
+        self.job_poll_interval = tuning("job_poll_interval", job_poll_interval)
+        self.deferral_margin = tuning("deferral_margin", deferral_margin)
 
     # --- wiring --------------------------------------------------------------------------
 
@@ -128,9 +160,7 @@ class PatchRolloutOperator(BaseOperator):
 
         package = BY_KEY.get(self.package_key)
         if package is None:
-            raise AirflowFailException(
-                f"package_key {self.package_key!r} is not one of {sorted(BY_KEY)}"
-            )
+            raise AirflowFailException(f"package_key {self.package_key!r} is not one of {sorted(BY_KEY)}")
         folder = resolve_run_folder(self.plan_path, self.artifacts_base, context)
         lpath = ledger_path(folder, package.key)
         hook = self._hook()
@@ -142,19 +172,31 @@ class PatchRolloutOperator(BaseOperator):
             targets = plan_targets(plan, package.key)
             alias = self.alias or (plan.get("account_alias") if isinstance(plan, dict) else None)
             alias = alias or hook.account_alias
-            ledger = Ledger.open(lpath, package_key=package.key, package_id=package.package_id,
-                                 alias=alias, targets=targets)
+            ledger = Ledger.open(
+                lpath, package_key=package.key, package_id=package.package_id, alias=alias, targets=targets
+            )
         total = len(ledger.servers)
         try:
             concurrency = rate_control.max_concurrency(self.max_concurrency, max(total, 1))
             errors = rate_control.max_errors(self.max_errors, total)
         except ValueError as exc:
             raise AirflowFailException(f"Invalid rollout parameter: {exc}") from None
+        for name in ("maintenance_mode", "patch_debug_mode"):
+            if not isinstance(getattr(self, name), bool):
+                raise AirflowFailException(
+                    f"Invalid rollout parameter: {name} must be true or false, got {getattr(self, name)!r}"
+                )
         config = RolloutConfig(
-            package=package, alias=alias, max_concurrency=concurrency, max_errors=errors,
-            server_timeout=float(self.server_timeout), maintenance_mode=self.maintenance_mode,
-            patch_debug_mode=self.patch_debug_mode, clock_skew=self.clock_skew,
-            maintenance_timeout=self.maintenance_timeout, job_poll_interval=self.job_poll_interval,
+            package=package,
+            alias=alias,
+            max_concurrency=concurrency,
+            max_errors=errors,
+            server_timeout=float(self.server_timeout),
+            maintenance_mode=self.maintenance_mode,
+            patch_debug_mode=self.patch_debug_mode,
+            clock_skew=self.clock_skew,
+            maintenance_timeout=self.maintenance_timeout,
+            job_poll_interval=self.job_poll_interval,
         )
         return Rollout(hook, ledger, config, logger=self.log), results_path(folder, package.key)
 
@@ -162,9 +204,13 @@ class PatchRolloutOperator(BaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         rollout, results = self._open(context)
-        self.log.info("rollout of %s: %d target server(s), max_concurrency %d, max_errors %d",
-                      self.package_key, len(rollout.entries), rollout.config.max_concurrency,
-                      rollout.config.max_errors)
+        self.log.info(
+            "rollout of %s: %d target server(s), max_concurrency %d, max_errors %d",
+            self.package_key,
+            len(rollout.entries),
+            rollout.config.max_concurrency,
+            rollout.config.max_errors,
+        )
         rollout.reconcile()
         return self._advance(rollout, results)
 
@@ -193,9 +239,13 @@ class PatchRolloutOperator(BaseOperator):
             timeout = max((latest - utcnow()).total_seconds(), 0.0) + self.deferral_margin
             self.defer(
                 trigger=PatchCompletionTrigger(
-                    servers=watch, alias=rollout.config.alias, clc_conn_id=self.clc_conn_id,
-                    poll_interval=self.poll_interval, max_poll_interval=self.max_poll_interval,
-                    batch_window=self.batch_window, clock_skew=self.clock_skew,
+                    servers=watch,
+                    alias=rollout.config.alias,
+                    clc_conn_id=self.clc_conn_id,
+                    poll_interval=self.poll_interval,
+                    max_poll_interval=self.max_poll_interval,
+                    batch_window=self.batch_window,
+                    clock_skew=self.clock_skew,
                     not_found_grace=self.not_found_grace,
                 ),
                 method_name="resume",
