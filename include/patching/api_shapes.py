@@ -8,6 +8,7 @@ endpoint and what is wrong, so nothing downstream has to guess. Shapes follow
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -86,8 +87,13 @@ def parse_group(data: Any, endpoint: str, where: str = "") -> dict:
     for i, child in enumerate(expect(body.get("groups", []), list, endpoint, f"{where}.groups")):
         parse_group(child, endpoint, f"{where}.groups[{i}]")
     for i, server in enumerate(expect(body.get("servers", []), list, endpoint, f"{where}.servers")):
-        field(expect(server, dict, endpoint, f"{where}.servers[{i}]"), "id", str, endpoint,
-              f"{where}.servers[{i}]")
+        field(
+            expect(server, dict, endpoint, f"{where}.servers[{i}]"),
+            "id",
+            str,
+            endpoint,
+            f"{where}.servers[{i}]",
+        )
     return body
 
 
@@ -157,13 +163,20 @@ def parse_summary(data: Any, endpoint: str) -> list[dict]:
     return items
 
 
-def select_execution(executions: list[dict], since: datetime, skew_seconds: float = 0.0) -> dict | None:
-    """The newest execution that started at/after ``since`` (minus the allowed clock skew).
+def select_execution(
+    executions: list[dict], since: datetime, skew_seconds: float = 0.0, known: Iterable[str] = ()
+) -> dict | None:
+    """The newest execution that started at/after ``since`` (minus the allowed clock skew) and
+    was not already on the server before the request (``known``, read just before the POST).
 
     Older executions — even completed ones — belong to earlier requests and never count (I4).
+    The ``known`` ids make this independent of clocks: the API's clock may differ from ours
+    (the simulator's runs fast), and an execution that has not appeared yet must not be
+    mistaken for the previous one.
     """
     floor = since - timedelta(seconds=skew_seconds)
-    candidates = [(parse_time(e["start_time"]), e) for e in executions]
+    excluded = set(known)
+    candidates = [(parse_time(e["start_time"]), e) for e in executions if e["execution_id"] not in excluded]
     fresh = [(t, e) for t, e in candidates if t is not None and t >= floor]
     if not fresh:
         return None

@@ -132,7 +132,7 @@ class Rollout:
             e = self.entries[sid]
             deadline = parse_time(e["request_time"]) + timedelta(seconds=self.config.server_timeout)
             out.append({"server_id": sid, "job_id": e["job_id"], "requested_at": e["request_time"],
-                        "deadline": deadline.isoformat()})
+                        "deadline": deadline.isoformat(), "known_executions": e.get("known_executions", [])})
         return out
 
     def latest_deadline(self) -> datetime | None:
@@ -159,7 +159,11 @@ class Rollout:
                 watching.append(sid)
                 continue
             since = parse_time(e["request_time"])
-            execution = shapes.select_execution(summary, since, self.config.clock_skew) if since else None
+            execution = (
+                shapes.select_execution(summary, since, self.config.clock_skew, e.get("known_executions", []))
+                if since
+                else None
+            )
             if execution is not None:
                 e["execution_id"] = execution["execution_id"]
                 e["phase"] = SUBMITTED
@@ -185,7 +189,8 @@ class Rollout:
             batch = queued[:slots]
             self.ledger.data["waves"] += 1
             wave = self.ledger.data["waves"]
-            ready = self._maintenance_on(batch) if self.config.maintenance_mode else batch
+            ready = self._snapshot_executions(batch)
+            ready = self._maintenance_on(ready) if self.config.maintenance_mode else ready
             if ready:
                 self._submit(ready)
             submitted = [s for s in ready if self.entries[s]["phase"] in IN_FLIGHT]
@@ -200,6 +205,33 @@ class Rollout:
         e.update(phase=DONE, state=state.value, reason=reason, **extra)
         if state is not ServerState.NOT_ATTEMPTED and not e["ended_at"]:
             e["ended_at"] = iso(self.now())
+
+    def _snapshot_executions(self, batch: list[str]) -> list[str]:
+        """Record each server's existing executions before anything is touched.
+
+        The new execution is then the one not in this list (clock-independent, I1/I4); and a
+        server with an execution already pending (someone else's run) is left alone.
+        """
+        ready = []
+        for sid in batch:
+            e = self.entries[sid]
+            if "known_executions" in e:  # recorded by an earlier attempt: keep the original list
+                ready.append(sid)
+                continue
+            try:
+                summary = self.api.get_patch_summary(self.config.alias, sid)
+            except ClcError as exc:
+                self._end(sid, ServerState.FAILED, f"patch history unreadable before patching: {exc}")
+                continue
+            pending = [x["execution_id"] for x in summary if x.get("status") == "pending"]
+            if pending:
+                self._end(sid, ServerState.FAILED,
+                          f"execution {pending[0]} was already pending on the server; not started again")
+                continue
+            e["known_executions"] = [x["execution_id"] for x in summary]
+            ready.append(sid)
+        self.ledger.save()
+        return ready
 
     def _maintenance_on(self, batch: list[str]) -> list[str]:
         need = [s for s in batch if self.entries[s]["maintenance"] not in ("ours", "preexisting")]

@@ -47,6 +47,7 @@ class _Watch:
     job_done: bool = False
     job_status: str | None = None
     execution_id: str | None = None
+    known_executions: tuple[str, ...] = ()
 
 
 class PatchCompletionTrigger(BaseTrigger):
@@ -113,6 +114,7 @@ class PatchCompletionTrigger(BaseTrigger):
                 job_id=s.get("job_id"),
                 requested_at=_parse(s["requested_at"]),
                 deadline=_parse(s["deadline"]),
+                known_executions=tuple(s.get("known_executions") or ()),
             )
             for s in self.servers
         }
@@ -186,7 +188,7 @@ class PatchCompletionTrigger(BaseTrigger):
             if isinstance(summary, Exception):
                 self.log.warning("patch summary of %s: %s (tolerated, polling again)", w.server_id, summary)
                 continue
-            execution = shapes.select_execution(summary, w.requested_at, self.clock_skew)
+            execution = shapes.select_execution(summary, w.requested_at, self.clock_skew, w.known_executions)
             if execution is None:
                 waited = (now - w.requested_at).total_seconds()
                 if not w.job_id and waited >= self.not_found_grace:

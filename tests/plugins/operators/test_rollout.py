@@ -56,9 +56,16 @@ def test_sliding_window_patches_everything_exactly_once(fake_clc, plan4):
     assert set(rows) == TARGETS  # skipped rows and other packages are not this task's business
     web = rows["va1demoweb01"]
     assert web["state"] == "patched" and web["execution_id"] and web["queue_job_id"]
-    assert web["patches"] == [{"name": "Security Update (KB3138615)", "kb": "KB3138615", "result_code": 2,
-                               "status": "completed", "start_time": web["patches"][0]["start_time"],
-                               "end_time": web["patches"][0]["end_time"]}]
+    assert web["patches"] == [
+        {
+            "name": "Security Update (KB3138615)",
+            "kb": "KB3138615",
+            "result_code": 2,
+            "status": "completed",
+            "start_time": web["patches"][0]["start_time"],
+            "end_time": web["patches"][0]["end_time"],
+        }
+    ]
     assert web["patches_installed"] == 1 and web["reboots"] == 1 and web["started_at"] and web["ended_at"]
     assert rows["va1demodb01"]["state"] == "patched_no_updates"
     touched = " ".join(p for _, p, _ in fake_clc.requests)
@@ -172,8 +179,9 @@ def test_pending_execution_on_a_server_is_never_doubled(fake_clc, plan4):
 def test_preexisting_maintenance_is_left_alone(fake_clc, tmp_path):
     fake_clc.servers["va1demoweb01"]["details"]["inMaintenanceMode"] = True  # known from inventory
     fake_clc.servers["va1demoweb02"]["details"]["inMaintenanceMode"] = True  # set after inventory
-    plan = write_plan(tmp_path, [row("va1demoweb01", in_maintenance=True), row("va1demoweb02"),
-                                 row("va1demodb01")])
+    plan = write_plan(
+        tmp_path, [row("va1demoweb01", in_maintenance=True), row("va1demoweb02"), row("va1demodb01")]
+    )
     out = Driver(plan_path=str(plan), max_concurrency=3).run()
     assert out["counts"] == {"patched": 3, "total": 3}
     assert fake_clc.in_maintenance("va1demoweb01") and fake_clc.in_maintenance("va1demoweb02")
@@ -212,3 +220,17 @@ def test_duplicate_or_stale_events_are_ignored(fake_clc, plan4):
     stale = {"outcomes": {"va1demoweb01": {"state": "failed", "reason": "late duplicate"}}, "pending": []}
     again = drv.turn("resume", {"event": stale})
     assert results(again)["counts"] == before["counts"]
+
+
+def test_an_execution_from_before_the_request_is_never_taken_for_the_new_one(fake_clc, plan4):
+    """The API clock may run ahead of ours (the simulator's does): an execution that existed
+    before the POST, even dated after it, is not this run's — completion must come from the new one."""
+    old = fake_clc.add_execution("va1demoweb01", start=datetime.now(UTC) + timedelta(hours=2))
+    drv = Driver(plan_path=str(plan4), max_concurrency=4)
+    out = drv.run()
+    entries = ledger(plan4)["servers"]
+    assert old["execution_id"] in entries["va1demoweb01"]["known_executions"]
+    row_ = {r["server_id"]: r for r in results(out)["servers"]}["va1demoweb01"]
+    assert row_["execution_id"] != old["execution_id"]
+    assert row_["state"] == "patched"
+    assert fake_clc.execute_calls["va1demoweb01"] == 1
