@@ -20,6 +20,15 @@ DEMO_USER = "demo.admin"
 DEMO_PASSWORD = "demo-password"  # simulator-only credentials, documented in README
 
 
+#: Polling knobs for a simulator running 100x faster than real time (see PatchRolloutOperator).
+FAST_SIMULATOR_TUNING = {
+    "AIRFLOW__PATCHFLOW__POLL_INTERVAL": "1",
+    "AIRFLOW__PATCHFLOW__MAX_POLL_INTERVAL": "4",
+    "AIRFLOW__PATCHFLOW__BATCH_WINDOW": "2",
+    "AIRFLOW__PATCHFLOW__JOB_POLL_INTERVAL": "0.5",
+}
+
+
 def clc_connection(
     base_url: str, *, alias: str = DEMO_ALIAS, login: str = DEMO_USER, password: str = DEMO_PASSWORD
 ) -> str:

@@ -12,7 +12,13 @@ import sys
 import time
 from pathlib import Path
 
-from include.launcher.env import CLC_CONN_ENV, PROJECT_ROOT, airflow_env, clc_connection
+from include.launcher.env import (
+    CLC_CONN_ENV,
+    FAST_SIMULATOR_TUNING,
+    PROJECT_ROOT,
+    airflow_env,
+    clc_connection,
+)
 from include.launcher.processes import SimulatorProcess, stop_process_group
 
 HOME = PROJECT_ROOT / ".demo" / "airflow"
@@ -35,7 +41,7 @@ def main() -> int:
     HOME.mkdir(parents=True, exist_ok=True)
     sim = SimulatorProcess(FLEET, time_scale=0.05, port=8899, log_path=HOME.parent / "simulator.log")
     base = sim.start()
-    env = airflow_env(HOME, extra={CLC_CONN_ENV: clc_connection(base)})
+    env = airflow_env(HOME, extra={CLC_CONN_ENV: clc_connection(base), **FAST_SIMULATOR_TUNING})
     airflow = str(Path(sys.executable).parent / "airflow")
     proc = subprocess.Popen(
         [airflow, "standalone"],

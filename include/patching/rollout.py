@@ -343,9 +343,12 @@ class Rollout:
     def _complete(self, sid: str, out: dict[str, Any]) -> None:
         execution = out.get("execution") or {}
         execution_id = execution.get("execution_id") or out.get("execution_id")
+        # Timings come from the patching service's execution record (the evidence), falling
+        # back to our request time; mixing our clock with the API's would distort durations.
         extra: dict[str, Any] = {
             "execution_id": execution_id,
             "reboots": int(execution.get("reboots") or 0),
+            "started_at": execution.get("start_time") or self.entries[sid]["started_at"],
             "ended_at": execution.get("end_time") or out.get("observed_at"),
         }
         try:

@@ -252,4 +252,17 @@ class PatchRolloutOperator(BaseOperator):
                 timeout=timedelta(seconds=timeout),
             )
         counts = rollout.finish(results)
+        self._fail_if_over_budget(rollout, results)
         return {"results_path": str(results), "counts": counts}
+
+    @staticmethod
+    def _fail_if_over_budget(rollout: Rollout, results: PathLike) -> None:
+        """Errors beyond ``max_errors`` fail the task (and the run), like SSM's command status.
+
+        Results are written first; the audit and the maintenance release run regardless.
+        """
+        if rollout.budget_exhausted():
+            raise AirflowFailException(
+                f"error budget exceeded: {rollout.errors()} failed or timed-out server(s) > max_errors "
+                f"{rollout.config.max_errors}; servers not yet started were left alone. Results: {results}"
+            )

@@ -111,8 +111,10 @@ def test_unknown_package_key_is_a_clear_error(fake_clc, plan4):
 
 def test_error_budget_stops_new_starts(fake_clc, plan4):
     fake_clc.patches["va1demoweb01"] = [("Update (KB1)", "4", "failed"), ("Update (KB2)", "2", "completed")]
-    out = Driver(plan_path=str(plan4), max_concurrency=1, max_errors=0).run()
-    assert out["counts"] == {"failed": 1, "not_attempted": 3, "total": 4}
+    with pytest.raises(AirflowFailException, match=r"error budget exceeded: 1 .* > max_errors 0"):
+        Driver(plan_path=str(plan4), max_concurrency=1, max_errors=0).run()
+    out = {"results_path": str(plan4.parent / "results_linux_yum.json")}  # written before failing
+    assert results(out)["counts"] == {"failed": 1, "not_attempted": 3, "total": 4}
     rows = {r["server_id"]: r for r in results(out)["servers"]}
     assert rows["va1demoweb01"]["reason"] == "1 of 2 patches failed"
     assert rows["va1demodb01"]["reason"] == "error budget exhausted: 1 errors > max_errors 0"
@@ -122,9 +124,17 @@ def test_error_budget_stops_new_starts(fake_clc, plan4):
 
 def test_job_failure_and_timeouts_count_as_errors(fake_clc, plan4):
     fake_clc.job_script = ["executing", "failed"]
-    out = Driver(plan_path=str(plan4), max_concurrency=4, max_errors="50%").run()
-    assert out["counts"] == {"failed": 4, "total": 4}
+    with pytest.raises(AirflowFailException, match="error budget exceeded: 4 "):
+        Driver(plan_path=str(plan4), max_concurrency=4, max_errors="50%").run()
+    out = {"results_path": str(plan4.parent / "results_linux_yum.json")}
+    assert results(out)["counts"] == {"failed": 4, "total": 4}
     assert results(out)["budget_exhausted"] is True
+
+
+def test_errors_within_the_budget_do_not_fail_the_task(fake_clc, plan4):
+    fake_clc.patches["va1demoweb01"] = [("Update (KB1)", "4", "failed")]
+    out = Driver(plan_path=str(plan4), max_concurrency=4, max_errors=1).run()
+    assert out["counts"]["failed"] == 1 and out["counts"]["total"] == 4
 
 
 def test_per_server_timeout_ends_timed_out_and_releases_maintenance(fake_clc, plan4):
