@@ -184,11 +184,23 @@ with DAG(
 
         return run_notify(audit_ref, context=context, recipients=NOTIFY_TO)
 
+    @task(trigger_rule=TriggerRule.ONE_FAILED)
+    def run_verdict() -> None:
+        """Fail the run when a task it watches failed (Airflow's "watcher" pattern).
+
+        The audit and the maintenance release run whatever happens, so a failed rollout would
+        otherwise hide behind their success; skipped (so the run succeeds) when nothing failed.
+        """
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException("a rollout or the audit failed: see that task's log")
+
     settings = preflight()
     plan = classify(settings, inventory(settings))
     branch = choose_packages(plan)
     report = audit(plan)
     report >> notify(report)
+    verdict = run_verdict()
 
     for package in PACKAGES:
         with TaskGroup(group_id=f"patch_{package.key}", tooltip=package.title) as group:
@@ -213,4 +225,6 @@ with DAG(
             )
             rollout >> release
         branch >> Label(package.title) >> group >> report
+        [rollout, release] >> verdict
     branch >> Label("audit only") >> report
+    report >> verdict

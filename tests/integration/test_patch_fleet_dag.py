@@ -1,0 +1,174 @@
+"""patch_fleet end to end with `dag.test()` against a real simulator process on loopback.
+
+One dry run and one real run over a fleet with every OS kind and failure mode
+(tests/fleets/e2e.yaml); the assertions read what the simulator saw, not what the DAG says.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from include.launcher.env import FAST_SIMULATOR_TUNING, clc_connection
+
+pytestmark = pytest.mark.slow
+
+OURS = {
+    "va1e2elin01", "va1e2elin02", "va1e2elin03", "va1e2elin04", "uc1e2elin01",
+    "va1e2ewin01", "va1e2ewin02", "va1e2ewin03", "va1e2ewin04", "va1e2ewin05",
+    "va1e2eoff01", "va1e2eubu01", "va1e2ew0801", "va1e2etpl01",
+}  # fmt: skip
+NOT_OURS = {"va1e2essub01", "uc1othrlin01"}  # a sub-account and another customer (I5)
+EXPECTED = {
+    "va1e2elin01": "patched",
+    "va1e2elin02": "patched",
+    "va1e2elin03": "patched_no_updates",
+    "uc1e2elin01": "patched",
+    "va1e2elin04": "skipped_filtered",
+    "va1e2ewin01": "timed_out",
+    "va1e2ewin02": "failed",
+    "va1e2ewin03": "timed_out",
+    "va1e2ewin04": "not_attempted",
+    "va1e2ewin05": "not_attempted",
+    "va1e2eoff01": "skipped_not_running",
+    "va1e2eubu01": "skipped_unsupported_os",
+    "va1e2ew0801": "skipped_unsupported_os",
+    "va1e2etpl01": "skipped_template",
+}
+
+
+def run_dag(sim, tmp_path: Path, monkeypatch, conf: dict) -> tuple:
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_CLC_DEFAULT",
+        clc_connection(sim.base, alias="E2E", login="e2e.admin", password="e2e-password"),
+    )
+    monkeypatch.setenv("PATCHFLOW_ARTIFACTS", str(tmp_path / "artifacts"))
+    monkeypatch.setenv("PATCHFLOW_REPORTS", str(tmp_path / "reports"))
+    for key, value in FAST_SIMULATOR_TUNING.items():
+        monkeypatch.setenv(key, value)
+    dag = DagBag(dag_folder=str(Path(__file__).resolve().parents[2] / "dags")).get_dag("patch_fleet")
+    dag_run = dag.test(run_conf=conf)
+    states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+    packs = sorted((tmp_path / "reports" / "runs").glob("*/audit.json"))
+    audit = json.loads(packs[-1].read_text()) if packs else None
+    return dag_run, states, audit
+
+
+@pytest.fixture(scope="module")
+def dry_run(e2e_simulator, airflow_db, tmp_path_factory):
+    monkeypatch = pytest.MonkeyPatch()
+    e2e_simulator.reset()
+    tmp = tmp_path_factory.mktemp("dry")
+    try:
+        result = run_dag(e2e_simulator, tmp, monkeypatch, {"dry_run": True})
+    finally:
+        monkeypatch.undo()
+    return (*result, e2e_simulator.counters())
+
+
+@pytest.fixture(scope="module")
+def real_run(e2e_simulator, airflow_db, tmp_path_factory, dry_run):
+    monkeypatch = pytest.MonkeyPatch()
+    e2e_simulator.reset()
+    e2e_simulator.fault(kind="stuck_execution", server="va1e2ewin01")
+    tmp = tmp_path_factory.mktemp("real")
+    conf = {
+        "max_concurrency": "2",
+        "max_errors": "1",
+        "server_timeout_minutes": 1,
+        "server_deny_list": ["VA1E2ELIN04"],
+    }
+    try:
+        result = run_dag(e2e_simulator, tmp, monkeypatch, conf)
+    finally:
+        monkeypatch.undo()
+    return (*result, e2e_simulator.counters(), tmp)
+
+
+def test_dry_run_touches_nothing_and_plans_every_server(dry_run):
+    dag_run, states, audit, counters = dry_run
+    assert dag_run.state == "success", states
+    assert states["run_verdict"] == "skipped"
+    assert (
+        states["patch_linux_yum.rollout"] == "skipped" and states["patch_windows_2012.rollout"] == "skipped"
+    )
+    rows = {r["server_id"]: r for r in audit["servers"]}
+    assert set(rows) == OURS
+    planned = {s for s, r in rows.items() if r["state"] == "planned_dry_run"}
+    never_planned = {"skipped_not_running", "skipped_unsupported_os", "skipped_template"}
+    assert planned == {s for s, st in EXPECTED.items() if st not in never_planned}
+    assert counters["executions_per_server"] == {}
+    touched = [route for route in counters["requests"] if route.startswith("POST /v2/operations")]
+    assert touched == [], f"a dry run sent {touched}"
+
+
+def test_every_inventoried_server_has_exactly_one_row_with_the_right_state(real_run):
+    audit = real_run[2]
+    rows = [r["server_id"] for r in audit["servers"]]
+    assert sorted(rows) == sorted(OURS), "each server of the alias exactly once; nothing from other accounts"
+    assert {r["server_id"]: r["state"] for r in audit["servers"]} == EXPECTED
+
+
+def test_the_run_fails_because_the_windows_error_budget_was_exceeded(real_run):
+    dag_run, states, audit = real_run[:3]
+    assert dag_run.state == "failed"
+    assert states["patch_windows_2012.rollout"] == "failed"
+    assert states["patch_linux_yum.rollout"] == "success"
+    assert states["run_verdict"] == "failed"
+    for task in ("patch_linux_yum.release_maintenance", "patch_windows_2012.release_maintenance", "audit"):
+        assert states[task] == "success", (task, states)
+    reason = {r["server_id"]: r["reason"] for r in audit["servers"]}["va1e2ewin04"]
+    assert re.fullmatch(r"error budget exhausted: [23] errors > max_errors 1", reason), reason
+
+
+def test_one_execution_per_attempted_server_and_none_elsewhere(real_run):
+    counters = real_run[3]
+    attempted = {
+        s for s, st in EXPECTED.items() if st in {"patched", "patched_no_updates", "failed", "timed_out"}
+    }
+    assert counters["executions_per_server"] == dict.fromkeys(attempted, 1)
+    assert not counters["duplicate_executions_rejected"]
+
+
+def test_maintenance_is_off_everywhere_except_where_it_was_on_before(real_run, e2e_simulator):
+    token = e2e_simulator.login("e2e.admin", "e2e-password")
+    flags = {
+        sid: e2e_simulator.server("E2E", sid, token)["details"]["inMaintenanceMode"]
+        for sid in OURS
+        if sid != "va1e2etpl01"
+    }
+    assert {s for s, on in flags.items() if on} == {"uc1e2elin01"}
+
+
+def test_evidence_of_patches_reboots_and_executions(real_run):
+    rows = {r["server_id"]: r for r in real_run[2]["servers"]}
+    three = rows["va1e2elin02"]
+    assert three["reboots"] == 3 and three["patches_installed"] == 3
+    lin = rows["va1e2elin01"]
+    names = [p["name"] for p in lin["patches"]]
+    assert names and not any(n.startswith(("kernel", "nss")) for n in names)
+    failed = rows["va1e2ewin02"]
+    assert failed["patches_failed"] == 1 and "KB3000002" in {p["kb"] for p in failed["patches"]}
+    for sid, row in rows.items():
+        if row["state"] in {"patched", "patched_no_updates", "failed"}:
+            assert row["execution_id"] and row["execution_id"][:3] == sid[:3].upper(), row
+            assert row["started_at"] <= row["ended_at"]
+
+
+def test_the_pack_validates_verifies_and_holds_no_secret(real_run):
+    from include.reporting.verify import verify_chain
+
+    tmp = real_run[4]
+    verdict = verify_chain(tmp / "reports")
+    assert verdict.ok, verdict.problems
+    pack = next((tmp / "reports" / "runs").iterdir())
+    assert json.loads((pack / "validation.json").read_text())["success"] is True
+    for folder in (tmp / "reports", tmp / "artifacts"):
+        for path in folder.rglob("*"):
+            if path.is_file():
+                assert "e2e-password" not in path.read_text(errors="replace"), path
