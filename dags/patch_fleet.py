@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pendulum
 from airflow.sdk import DAG, CronTriggerTimetable, Label, Param, TaskGroup, TriggerRule, conf, task
 
 from include.assets import PATCH_AUDIT
@@ -132,8 +131,10 @@ with DAG(
     dag_id="patch_fleet",
     description="Patch CLC servers through Patching-as-a-Service and write the audit evidence",
     doc_md=__doc__,
+    # Second Tuesday of the month, 03:00 UTC ("2#2": day-of-month and day-of-week ranges are OR-ed
+    # in cron, so "8-14 * 2" would fire every Tuesday). No start_date on purpose: with one in the
+    # past, unpausing the DAG would patch the whole fleet at once for the last missed Patch Tuesday.
     schedule=CronTriggerTimetable("0 3 * * 2#2", timezone="UTC"),
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
     params=params,

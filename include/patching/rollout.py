@@ -48,6 +48,7 @@ from include.artifacts import PathLike, write_json
 from include.patching import api_shapes as shapes
 from include.patching.api_shapes import BatchItem, iso, parse_time
 from include.patching.backoff import utcnow
+from include.patching.chaos import CRASH_AFTER_SUBMIT, crash_point
 from include.patching.clc_errors import ClcError, ClcResponseError, PossiblySubmittedError
 from include.patching.packages import PatchPackage
 from include.patching.rate_control import budget_exhausted
@@ -299,6 +300,7 @@ class Rollout:
                 self._end(sid, ServerState.FAILED, f"execute package not accepted: {exc}")
             self.ledger.save()
             return
+        crash_point(CRASH_AFTER_SUBMIT)  # resilience tests only: die before recording the answer
         answered = {i.server: i for i in items}
         for sid in batch:
             item, e = answered.get(sid), self.entries[sid]

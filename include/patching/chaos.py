@@ -1,0 +1,30 @@
+"""Fault points for resilience tests: make the process die at the worst moment, once.
+
+Nothing happens unless the environment asks for it, so production never pays for this.
+``PATCHFLOW_CHAOS_CRASH_AFTER_SUBMIT=<marker file>`` kills the worker with ``os._exit`` right
+after an Execute Package request was answered and before the answer was recorded — the moment
+at which a naive retry would patch the servers twice (I1). The marker file makes it fire once:
+the retry then runs normally and must reconcile instead of re-submitting.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+CRASH_AFTER_SUBMIT = "PATCHFLOW_CHAOS_CRASH_AFTER_SUBMIT"
+
+
+def crash_point(name: str) -> None:
+    """Exit the process abruptly if ``name`` is armed and has not fired yet."""
+    marker = os.environ.get(name)
+    if not marker:
+        return
+    path = Path(marker)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("x") as fh:  # fire once, even across processes
+            fh.write(f"{name} fired in pid {os.getpid()}\n")
+    except FileExistsError:
+        return
+    os._exit(137)

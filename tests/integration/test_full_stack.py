@@ -1,0 +1,102 @@
+"""The production topology, for real: api-server, scheduler, dag-processor, triggerer and a Celery
+worker on a fresh PostgreSQL database with Redis, driving the simulator over HTTP.
+
+The run is triggered through Airflow's REST API with a conf, and the worker is killed right after
+its first Execute Package request was answered (before the answer was recorded). Airflow retries
+the task; the retry must reconcile, not re-submit: the simulator's counters show one execution per
+server (I1). This is also the only test in which the trigger runs in a real triggerer process.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from include.launcher.env import FAST_SIMULATOR_TUNING, clc_connection
+from include.launcher.stack import AirflowStack
+from include.patching.chaos import CRASH_AFTER_SUBMIT
+
+pytestmark = pytest.mark.slow
+
+TARGETS = ["va1e2elin01", "va1e2elin02", "va1e2elin03"]
+
+
+@pytest.fixture(scope="module")
+def stack_run(e2e_simulator, tmp_path_factory):
+    e2e_simulator.reset()
+    home = tmp_path_factory.mktemp("stack")
+    marker = home / "chaos" / "crashed-after-submit"
+    stack = AirflowStack(
+        home,
+        extra_env={
+            "AIRFLOW_CONN_CLC_DEFAULT": clc_connection(
+                e2e_simulator.base, alias="E2E", login="e2e.admin", password="e2e-password"
+            ),
+            CRASH_AFTER_SUBMIT: str(marker),
+            **FAST_SIMULATOR_TUNING,
+        },
+    )
+    try:
+        stack.start()
+        stack.wait_for_dag("patch_fleet")
+        stack.wait_for_dag("compliance_report")
+        stack.api("PATCH", "/api/v2/dags/compliance_report", {"is_paused": False})
+        run_id = stack.trigger(
+            "patch_fleet",
+            {"server_allow_list": TARGETS, "max_concurrency": "2", "server_timeout_minutes": 10},
+        )
+        run = stack.wait_for_run("patch_fleet", run_id, timeout=600)
+        tis = {ti["task_id"]: ti for ti in stack.task_instances("patch_fleet", run_id)}
+        compliance = _wait_for_compliance(stack)
+        yield {
+            "run": run,
+            "tis": tis,
+            "counters": e2e_simulator.counters(),
+            "marker": marker,
+            "reports": home / "airflow" / ".." / "reports",
+            "triggerer_log": stack.log_tail("triggerer", 400),
+            "compliance": compliance,
+            "logs": {n: stack.log_tail(n, 60) for n in ("scheduler", "worker", "triggerer")},
+        }
+    finally:
+        stack.stop()
+
+
+def _wait_for_compliance(stack: AirflowStack) -> list[dict]:
+    import time
+
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        runs = stack.api("GET", "/api/v2/dags/compliance_report/dagRuns")["dag_runs"]
+        if runs and runs[0]["state"] in ("success", "failed"):
+            return runs
+        time.sleep(3)
+    return stack.api("GET", "/api/v2/dags/compliance_report/dagRuns")["dag_runs"]
+
+
+def test_the_run_triggered_over_rest_succeeds(stack_run):
+    assert stack_run["run"]["state"] == "success", json.dumps(stack_run["logs"], indent=1)[-4000:]
+    assert stack_run["run"]["conf"]["server_allow_list"] == TARGETS
+    tis = stack_run["tis"]
+    assert tis["patch_linux_yum.rollout"]["state"] == "success"
+    assert tis["patch_windows_2012.rollout"]["state"] == "skipped"
+    assert tis["audit"]["state"] == "success"
+
+
+def test_the_worker_died_after_the_post_and_the_retry_did_not_patch_twice(stack_run):
+    assert stack_run["marker"].exists(), "the crash fault point never fired"
+    assert stack_run["tis"]["patch_linux_yum.rollout"]["try_number"] == 2
+    assert stack_run["counters"]["executions_per_server"] == dict.fromkeys(TARGETS, 1)
+
+
+def test_the_trigger_ran_in_the_real_triggerer(stack_run):
+    log = stack_run["triggerer_log"]
+    assert "PatchCompletionTrigger" in log or "patchflow.triggers.patching" in log, log[-3000:]
+    assert "Trigger failed" not in log and "ModuleNotFoundError" not in log
+
+
+def test_the_audit_asset_started_the_compliance_report(stack_run):
+    runs = stack_run["compliance"]
+    assert runs and runs[0]["run_type"] == "asset_triggered"
+    assert runs[0]["state"] == "success"
