@@ -40,7 +40,7 @@ EXPECTED = {
 }
 
 
-def run_dag(sim, tmp_path: Path, monkeypatch, conf: dict) -> tuple:
+def run_dag(sim, tmp_path: Path, monkeypatch, conf: dict, inbox=None) -> tuple:
     from airflow.dag_processing.dagbag import DagBag
 
     monkeypatch.setenv(
@@ -51,6 +51,9 @@ def run_dag(sim, tmp_path: Path, monkeypatch, conf: dict) -> tuple:
     monkeypatch.setenv("PATCHFLOW_REPORTS", str(tmp_path / "reports"))
     for key, value in FAST_SIMULATOR_TUNING.items():
         monkeypatch.setenv(key, value)
+    if inbox is not None:
+        monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", inbox.connection)
+        monkeypatch.setenv("AIRFLOW__PATCHFLOW__NOTIFY_TO", "ops@example.com, audit@example.com")
     dag = DagBag(dag_folder=str(Path(__file__).resolve().parents[2] / "dags")).get_dag("patch_fleet")
     dag_run = dag.test(run_conf=conf)
     states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
@@ -72,7 +75,7 @@ def dry_run(e2e_simulator, airflow_db, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def real_run(e2e_simulator, airflow_db, tmp_path_factory, dry_run):
+def real_run(e2e_simulator, airflow_db, tmp_path_factory, dry_run, smtp_inbox):
     monkeypatch = pytest.MonkeyPatch()
     e2e_simulator.reset()
     e2e_simulator.fault(kind="stuck_execution", server="va1e2ewin01")
@@ -84,10 +87,27 @@ def real_run(e2e_simulator, airflow_db, tmp_path_factory, dry_run):
         "server_deny_list": ["VA1E2ELIN04"],
     }
     try:
-        result = run_dag(e2e_simulator, tmp, monkeypatch, conf)
+        result = run_dag(e2e_simulator, tmp, monkeypatch, conf, inbox=smtp_inbox)
     finally:
         monkeypatch.undo()
     return (*result, e2e_simulator.counters(), tmp)
+
+
+def test_the_run_summary_is_mailed_with_counts_failures_and_the_report(real_run, smtp_inbox):
+    states = real_run[1]
+    assert states["notify"] == "success"
+    summaries = [m for m in smtp_inbox.messages if "FAILED" not in m["Subject"]]
+    assert len(summaries) == 1, smtp_inbox.subjects()
+    message = summaries[0]
+    assert message["To"].replace(" ", "") == "ops@example.com,audit@example.com"
+    body = "".join(
+        part.get_payload(decode=True).decode()
+        for part in message.walk()
+        if part.get_content_type() == "text/html"
+    )
+    assert "va1e2ewin02" in body and "va1e2ewin01" in body  # failures and time-outs are named
+    assert "report.html" in body
+    assert "e2e-password" not in body
 
 
 def test_dry_run_touches_nothing_and_plans_every_server(dry_run):

@@ -25,7 +25,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -48,6 +48,21 @@ class _Watch:
     job_status: str | None = None
     execution_id: str | None = None
     known_executions: tuple[str, ...] = ()
+    next_poll: datetime | None = None
+
+
+def next_checkpoint(age: float, first: float, factor: float, cap: float) -> float:
+    """The first poll time (seconds after the request) strictly after ``age``.
+
+    Checkpoints grow geometrically from ``first`` (each gap ``factor - 1`` times the age so far,
+    between ``first`` and ``cap``). Because they depend only on the server's age, a trigger that
+    is re-created on every resume of the rollout continues the schedule instead of starting it
+    over at the fastest rate: requests per server stay proportional to log(duration) + duration/cap.
+    """
+    checkpoint = first
+    while checkpoint <= age:
+        checkpoint += min(max(checkpoint * (factor - 1.0), first), cap)
+    return checkpoint
 
 
 class PatchCompletionTrigger(BaseTrigger):
@@ -120,10 +135,20 @@ class PatchCompletionTrigger(BaseTrigger):
         }
         outcomes: dict[str, dict[str, Any]] = {}
         first_outcome: float | None = None
-        interval = self.poll_interval
+        for w in watches.values():
+            self._schedule(w)
         async with self._hook().client() as api:
             while True:
-                await self._cycle(api, [w for w in watches.values() if w.server_id not in outcomes], outcomes)
+                now = _now()
+                due = [
+                    w
+                    for w in watches.values()
+                    if w.server_id not in outcomes and (w.next_poll <= now or w.deadline <= now)
+                ]
+                if due:
+                    await self._cycle(api, due, outcomes)
+                    for w in due:
+                        self._schedule(w)
                 pending = [w for w in watches.values() if w.server_id not in outcomes]
                 if outcomes and first_outcome is None:
                     first_outcome = time.monotonic()
@@ -133,13 +158,16 @@ class PatchCompletionTrigger(BaseTrigger):
                     still = sorted(w.server_id for w in pending)
                     yield TriggerEvent({"outcomes": outcomes, "pending": still})
                     return
-                pause = interval
-                nearest = min(w.deadline for w in pending)
-                pause = min(pause, max((nearest - _now()).total_seconds(), 0.0) + 0.001)
+                nearest = min(min(w.next_poll, w.deadline) for w in pending)
+                pause = max((nearest - _now()).total_seconds(), 0.0) + 0.001
                 if first_outcome is not None:
                     pause = min(pause, max(self.batch_window - waited, 0.0) + 0.001)
                 await asyncio.sleep(pause)
-                interval = min(interval * self.backoff, self.max_poll_interval)
+
+    def _schedule(self, w: _Watch) -> None:
+        age = (_now() - w.requested_at).total_seconds()
+        offset = next_checkpoint(age, self.poll_interval, self.backoff, self.max_poll_interval)
+        w.next_poll = w.requested_at + timedelta(seconds=offset)
 
     async def _cycle(self, api: Any, watches: list[_Watch], outcomes: dict[str, dict[str, Any]]) -> None:
         now = _now()
@@ -193,7 +221,9 @@ class PatchCompletionTrigger(BaseTrigger):
                 waited = (now - w.requested_at).total_seconds()
                 if not w.job_id and waited >= self.not_found_grace:
                     outcomes[w.server_id] = self._outcome(
-                        w, "not_found", f"no execution started after the request within {waited:.0f}s",
+                        w,
+                        "not_found",
+                        f"no execution started after the request within {waited:.0f}s",
                         pending_elsewhere=shapes.has_pending(summary),
                     )
                 continue
@@ -202,8 +232,14 @@ class PatchCompletionTrigger(BaseTrigger):
                 outcomes[w.server_id] = self._outcome(w, "completed", "", execution=execution)
 
     @staticmethod
-    def _outcome(w: _Watch, state: str, reason: str, *, execution: dict | None = None,
-                 pending_elsewhere: bool | None = None) -> dict[str, Any]:
+    def _outcome(
+        w: _Watch,
+        state: str,
+        reason: str,
+        *,
+        execution: dict | None = None,
+        pending_elsewhere: bool | None = None,
+    ) -> dict[str, Any]:
         out: dict[str, Any] = {
             "state": state,
             "reason": reason,

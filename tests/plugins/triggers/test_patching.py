@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,8 +19,12 @@ FAST = {"poll_interval": 0.01, "max_poll_interval": 0.03, "batch_window": 0.0}
 
 def watch(sid: str, job: str | None, *, requested: datetime | None = None, timeout: float = 10.0) -> dict:
     requested = requested or datetime.now(UTC)
-    return {"server_id": sid, "job_id": job, "requested_at": iso(requested),
-            "deadline": (datetime.now(UTC) + timedelta(seconds=timeout)).isoformat()}
+    return {
+        "server_id": sid,
+        "job_id": job,
+        "requested_at": iso(requested),
+        "deadline": (datetime.now(UTC) + timedelta(seconds=timeout)).isoformat(),
+    }
 
 
 def single(job: str | None, **kw) -> PatchCompletionTrigger:
@@ -90,7 +95,8 @@ async def test_an_older_completed_execution_never_counts(fake_clc):
     fake_clc.summary_polls_to_complete = 3
     fake_clc.add_execution("va1demoweb01", start=now, status="pending", execution_id="VA1-NEW")
     payload = await first_event(
-        PatchCompletionTrigger(servers=[watch("va1demoweb01", job, requested=now)], alias="DEMO", **FAST))
+        PatchCompletionTrigger(servers=[watch("va1demoweb01", job, requested=now)], alias="DEMO", **FAST)
+    )
     assert payload["outcomes"]["va1demoweb01"]["execution"]["execution_id"] == "VA1-NEW"
 
 
@@ -99,8 +105,12 @@ async def test_clock_skew_allowance(fake_clc, skew, expected):
     now = datetime.now(UTC)
     fake_clc.add_execution("va1demoweb01", start=now - timedelta(seconds=60), execution_id="VA1-SKEW")
     job = fake_clc._new_job(["succeeded"])
-    trigger = PatchCompletionTrigger(servers=[watch("va1demoweb01", job, requested=now, timeout=0.3)],
-                                     alias="DEMO", clock_skew=skew, **FAST)
+    trigger = PatchCompletionTrigger(
+        servers=[watch("va1demoweb01", job, requested=now, timeout=0.3)],
+        alias="DEMO",
+        clock_skew=skew,
+        **FAST,
+    )
     payload = await first_event(trigger)
     assert payload["outcomes"]["va1demoweb01"]["state"] == expected
 
@@ -108,7 +118,8 @@ async def test_clock_skew_allowance(fake_clc, skew, expected):
 async def test_per_server_deadline_ends_in_timed_out(fake_clc):
     job = fake_clc._new_job(["executing"])  # never finishes
     payload = await first_event(
-        PatchCompletionTrigger(servers=[watch("va1demoweb01", job, timeout=0.2)], alias="DEMO", **FAST))
+        PatchCompletionTrigger(servers=[watch("va1demoweb01", job, timeout=0.2)], alias="DEMO", **FAST)
+    )
     out = payload["outcomes"]["va1demoweb01"]
     assert out["state"] == "timed_out" and "deadline" in out["reason"]
 
@@ -119,7 +130,9 @@ async def test_batching_window_fires_with_partial_results(fake_clc):
     fake_clc.add_execution("va1demoweb01", start=datetime.now(UTC), status="pending")
     trigger = PatchCompletionTrigger(
         servers=[watch("va1demoweb01", done_job), watch("va1demoweb02", slow_job)],
-        alias="DEMO", **{**FAST, "batch_window": 0.2})
+        alias="DEMO",
+        **{**FAST, "batch_window": 0.2},
+    )
     started = asyncio.get_running_loop().time()
     payload = await first_event(trigger)
     assert set(payload["outcomes"]) == {"va1demoweb01"} and payload["pending"] == ["va1demoweb02"]
@@ -132,8 +145,11 @@ async def test_window_collects_every_server_that_finishes_in_it(fake_clc):
     fake_clc.add_execution("va1demoweb01", start=datetime.now(UTC), status="pending")
     fake_clc.summary_polls_to_complete = 4
     fake_clc.add_execution("va1demoweb02", start=datetime.now(UTC), status="pending")
-    trigger = PatchCompletionTrigger(servers=[watch("va1demoweb01", job), watch("va1demoweb02", job)],
-                                     alias="DEMO", **{**FAST, "batch_window": 5.0})
+    trigger = PatchCompletionTrigger(
+        servers=[watch("va1demoweb01", job), watch("va1demoweb02", job)],
+        alias="DEMO",
+        **{**FAST, "batch_window": 5.0},
+    )
     payload = await first_event(trigger)
     assert set(payload["outcomes"]) == {"va1demoweb01", "va1demoweb02"} and payload["pending"] == []
 
@@ -162,22 +178,29 @@ async def test_tolerates_500_while_polling(fake_clc, monkeypatch):
 async def test_unknown_job_id_falls_back_to_the_execution(fake_clc):
     fake_clc.add_execution("va1demoweb01", start=datetime.now(UTC), status="pending")
     payload = await first_event(
-        PatchCompletionTrigger(servers=[watch("va1demoweb01", "va1-404")], alias="DEMO", **FAST))
+        PatchCompletionTrigger(servers=[watch("va1demoweb01", "va1-404")], alias="DEMO", **FAST)
+    )
     out = payload["outcomes"]["va1demoweb01"]
     assert out["state"] == "completed" and out["job_status"] == "http_404"
 
 
 async def test_jobless_server_without_execution_is_not_found_after_grace(fake_clc):
-    payload = await first_event(PatchCompletionTrigger(
-        servers=[watch("va1demoweb01", None)], alias="DEMO", not_found_grace=0.05, **FAST))
+    payload = await first_event(
+        PatchCompletionTrigger(
+            servers=[watch("va1demoweb01", None)], alias="DEMO", not_found_grace=0.05, **FAST
+        )
+    )
     out = payload["outcomes"]["va1demoweb01"]
     assert out["state"] == "not_found" and out["pending_execution_exists"] is False
 
 
 async def test_jobless_server_adopts_an_execution_it_finds(fake_clc):
     fake_clc.add_execution("va1demoweb01", start=datetime.now(UTC), status="pending")
-    payload = await first_event(PatchCompletionTrigger(
-        servers=[watch("va1demoweb01", None)], alias="DEMO", not_found_grace=0.05, **FAST))
+    payload = await first_event(
+        PatchCompletionTrigger(
+            servers=[watch("va1demoweb01", None)], alias="DEMO", not_found_grace=0.05, **FAST
+        )
+    )
     assert payload["outcomes"]["va1demoweb01"]["state"] == "completed"
 
 
@@ -187,3 +210,19 @@ async def test_event_payload_is_json_serialisable(fake_clc):
     job = fake_clc._new_job(["failed"])
     payload = await first_event(single(job))
     assert json.loads(json.dumps(payload)) == payload
+
+
+def test_poll_schedule_depends_only_on_the_servers_age():
+    """A trigger re-created on every resume continues the schedule instead of restarting it."""
+    from patchflow.triggers.patching import next_checkpoint
+
+    points, age = [], 0.0
+    while age < 120:
+        age = next_checkpoint(age, 1.0, 1.5, 10.0)
+        points.append(age)
+    assert points[:4] == [1.0, 2.0, 3.0, 4.5]
+    gaps = [b - a for a, b in itertools.pairwise(points)]
+    assert all(1.0 <= g <= 10.0 for g in gaps) and gaps == sorted(gaps)
+    assert len(points) <= 18  # about 2 minutes of patching: log-many fast polls, then one per cap
+    # a new trigger for a server already 50 s old polls at the next checkpoint, not at once
+    assert next_checkpoint(50.0, 1.0, 1.5, 10.0) in points and next_checkpoint(50.0, 1.0, 1.5, 10.0) > 50.0
