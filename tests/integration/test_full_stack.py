@@ -49,6 +49,7 @@ def stack_run(e2e_simulator, tmp_path_factory):
         run = stack.wait_for_run("patch_fleet", run_id, timeout=600)
         tis = {ti["task_id"]: ti for ti in stack.task_instances("patch_fleet", run_id)}
         compliance = _wait_for_compliance(stack)
+        reports_page = _get_page(stack, "/patchflow/")
         yield {
             "run": run,
             "tis": tis,
@@ -59,10 +60,26 @@ def stack_run(e2e_simulator, tmp_path_factory):
                 for f in (home / "airflow" / "logs").rglob("*rollout*/*.trigger.*")
             ],
             "compliance": compliance,
+            "reports_page": reports_page,
+            "run_id": run_id,
             "logs": {n: stack.log_tail(n, 60) for n in ("scheduler", "worker", "triggerer")},
         }
     finally:
         stack.stop()
+
+
+def _get_page(stack: AirflowStack, path: str) -> tuple[int, str]:
+    """GET a plugin page from the real api-server, authenticated like the UI (bearer token)."""
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(f"http://127.0.0.1:{stack.port}{path}")
+    req.add_header("Authorization", f"Bearer {stack.token()}")
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(errors="replace")
 
 
 def _wait_for_compliance(stack: AirflowStack) -> list[dict]:
@@ -104,3 +121,9 @@ def test_the_audit_asset_started_the_compliance_report(stack_run):
     runs = stack_run["compliance"]
     assert runs and runs[0]["run_type"] == "asset_triggered"
     assert runs[0]["state"] == "success"
+
+
+def test_the_reports_page_in_the_api_server_lists_the_run(stack_run):
+    status, page = stack_run["reports_page"]
+    assert status == 200, page[:500]
+    assert stack_run["run_id"] in page and "report.html" in page
