@@ -50,6 +50,7 @@ def stack_run(e2e_simulator, tmp_path_factory):
         tis = {ti["task_id"]: ti for ti in stack.task_instances("patch_fleet", run_id)}
         compliance = _wait_for_compliance(stack)
         reports_page = _get_page(stack, "/patchflow/")
+        anonymous_page = _get_page(stack, "/patchflow/", auth=False)
         yield {
             "run": run,
             "tis": tis,
@@ -61,6 +62,7 @@ def stack_run(e2e_simulator, tmp_path_factory):
             ],
             "compliance": compliance,
             "reports_page": reports_page,
+            "anonymous_page": anonymous_page,
             "run_id": run_id,
             "logs": {n: stack.log_tail(n, 60) for n in ("scheduler", "worker", "triggerer")},
         }
@@ -68,13 +70,14 @@ def stack_run(e2e_simulator, tmp_path_factory):
         stack.stop()
 
 
-def _get_page(stack: AirflowStack, path: str) -> tuple[int, str]:
+def _get_page(stack: AirflowStack, path: str, *, auth: bool = True) -> tuple[int, str]:
     """GET a plugin page from the real api-server, authenticated like the UI (bearer token)."""
     import urllib.error
     import urllib.request
 
     req = urllib.request.Request(f"http://127.0.0.1:{stack.port}{path}")
-    req.add_header("Authorization", f"Bearer {stack.token()}")
+    if auth:
+        req.add_header("Authorization", f"Bearer {stack.token()}")
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:
             return resp.status, resp.read().decode()
@@ -127,3 +130,4 @@ def test_the_reports_page_in_the_api_server_lists_the_run(stack_run):
     status, page = stack_run["reports_page"]
     assert status == 200, page[:500]
     assert stack_run["run_id"] in page and "report.html" in page
+    assert stack_run["anonymous_page"][0] in (401, 403), "reports must not be public"
