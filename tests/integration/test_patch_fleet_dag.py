@@ -110,6 +110,12 @@ def test_the_run_summary_is_mailed_with_counts_failures_and_the_report(real_run,
     assert "e2e-password" not in body
 
 
+def test_the_failed_run_is_announced_by_the_dag_failure_callback(real_run, smtp_inbox):
+    failed = [s for s in smtp_inbox.subjects() if "FAILED" in s]
+    assert len(failed) == 1, smtp_inbox.subjects()
+    assert "patch_fleet" in failed[0]
+
+
 def test_dry_run_touches_nothing_and_plans_every_server(dry_run):
     dag_run, states, audit, counters = dry_run
     assert dag_run.state == "success", states
