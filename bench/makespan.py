@@ -11,7 +11,7 @@ Starts the simulator with a generated fleet (`--generate N --seed 7`) and a real
 - API requests per patched server (the simulator's counters, admin API excluded);
 - task instances per run, for the full fleet and for a 100-server run (an allow-list).
 
-    python bench/makespan.py [--servers 1000] [--time-scale 0.02] [--concurrency 50]
+    python bench/makespan.py [--servers 1000] [--time-scale 0.1] [--concurrency 50]
 """
 
 from __future__ import annotations
@@ -26,13 +26,28 @@ from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
 
-from include.launcher.env import FAST_SIMULATOR_TUNING, clc_connection  # noqa: E402
+from include.launcher.env import clc_connection  # noqa: E402
 from include.launcher.processes import SimulatorProcess  # noqa: E402
 from include.launcher.stack import AirflowStack  # noqa: E402
 
 ATTEMPTED = {"patched", "patched_no_updates", "failed", "timed_out"}
+
+
+def scaled_tuning(time_scale: float) -> dict[str, str]:
+    """The production polling defaults, compressed by the same factor as the patch durations.
+
+    The simulator runs patches ``1/time_scale`` times faster than real; polling at production
+    intervals would make every server look slow, polling far faster would flatter the ratio.
+    """
+    from patchflow.operators.rollout import TUNING_DEFAULTS
+
+    knobs = {"poll_interval": 0.5, "max_poll_interval": 1.0, "batch_window": 1.0, "job_poll_interval": 0.2}
+    return {
+        f"AIRFLOW__PATCHFLOW__{name.upper()}": str(max(TUNING_DEFAULTS[name] * time_scale, floor))
+        for name, floor in knobs.items()
+    }
 
 
 def ts(value: str) -> float:
@@ -76,7 +91,7 @@ def run_once(stack: AirflowStack, conf: dict) -> tuple[dict, list[dict], float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--servers", type=int, default=1000)
-    parser.add_argument("--time-scale", type=float, default=0.02)
+    parser.add_argument("--time-scale", type=float, default=0.1)
     parser.add_argument("--concurrency", type=int, default=50)
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="patchflow-bench-"))
@@ -84,9 +99,8 @@ def main() -> int:
         None, time_scale=args.time_scale, args=["--generate", str(args.servers)], log_path=home / "sim.log"
     )
     base = sim.start()
-    stack = AirflowStack(
-        home, extra_env={"AIRFLOW_CONN_CLC_DEFAULT": clc_connection(base), **FAST_SIMULATOR_TUNING}
-    )
+    tuning = scaled_tuning(args.time_scale)
+    stack = AirflowStack(home, extra_env={"AIRFLOW_CONN_CLC_DEFAULT": clc_connection(base), **tuning})
     try:
         stack.start()
         stack.wait_for_dag("patch_fleet")
@@ -108,7 +122,7 @@ def main() -> int:
             f"fleet: {args.servers} generated servers, {patched} patched; "
             f"max_concurrency {args.concurrency}; time scale {args.time_scale}"
         )
-        print(f"run state: {run['state']}")
+        print(f"run state: {run['state']}; polling: {tuning}")
         print(
             f"wall makespan (trigger to run end): {wall:.0f} s; rollout phase: {phase:.0f} s; "
             f"ideal: {ideal:.0f} s"

@@ -48,6 +48,7 @@ class _Watch:
     job_status: str | None = None
     execution_id: str | None = None
     known_executions: tuple[str, ...] = ()
+    quiet_seconds: float = 0.0
     next_poll: datetime | None = None
 
 
@@ -130,6 +131,7 @@ class PatchCompletionTrigger(BaseTrigger):
                 requested_at=_parse(s["requested_at"]),
                 deadline=_parse(s["deadline"]),
                 known_executions=tuple(s.get("known_executions") or ()),
+                quiet_seconds=float(s.get("quiet_seconds") or 0.0),
             )
             for s in self.servers
         }
@@ -167,6 +169,9 @@ class PatchCompletionTrigger(BaseTrigger):
     def _schedule(self, w: _Watch) -> None:
         age = (_now() - w.requested_at).total_seconds()
         offset = next_checkpoint(age, self.poll_interval, self.backoff, self.max_poll_interval)
+        if w.job_done or not w.job_id:
+            # the next poll reads the execution: pointless before the rollout's quiet period
+            offset = max(offset, w.quiet_seconds)
         w.next_poll = w.requested_at + timedelta(seconds=offset)
 
     async def _cycle(self, api: Any, watches: list[_Watch], outcomes: dict[str, dict[str, Any]]) -> None:
@@ -207,7 +212,14 @@ class PatchCompletionTrigger(BaseTrigger):
                     outcomes[w.server_id] = self._outcome(w, "failed", f"queue job {job_id} ended {status}")
 
         # Phase 2: one summary request per server whose job is done (or unknown).
-        readers = [w for w in live if w.server_id not in outcomes and (w.job_done or not w.job_id)]
+        now = _now()
+        readers = [
+            w
+            for w in live
+            if w.server_id not in outcomes
+            and (w.job_done or not w.job_id)
+            and (now - w.requested_at).total_seconds() >= w.quiet_seconds
+        ]
         summaries = await asyncio.gather(
             *(guarded(api.get_patch_summary(self.alias, w.server_id)) for w in readers)
         )

@@ -226,3 +226,16 @@ def test_poll_schedule_depends_only_on_the_servers_age():
     assert len(points) <= 18  # about 2 minutes of patching: log-many fast polls, then one per cap
     # a new trigger for a server already 50 s old polls at the next checkpoint, not at once
     assert next_checkpoint(50.0, 1.0, 1.5, 10.0) in points and next_checkpoint(50.0, 1.0, 1.5, 10.0) > 50.0
+
+
+async def test_the_execution_is_not_polled_during_the_quiet_period(fake_clc):
+    """With a learnt quiet period the summary is first read after it: one read, not one per checkpoint."""
+    job = fake_clc._new_job(["succeeded"])
+    fake_clc.summary_polls_to_complete = 1
+    fake_clc.add_execution("va1demoweb01", start=datetime.now(UTC), status="pending")
+    requested = datetime.now(UTC).replace(microsecond=0)  # request times have whole seconds
+    item = watch("va1demoweb01", job, requested=requested) | {"quiet_seconds": 1.5}
+    payload = await first_event(PatchCompletionTrigger(servers=[item], alias="DEMO", **FAST))
+    assert payload["outcomes"]["va1demoweb01"]["state"] == "completed"
+    assert (datetime.now(UTC) - requested).total_seconds() >= 1.5
+    assert len([p for m, p, _ in fake_clc.requests if p.endswith("/patch")]) == 1
