@@ -169,9 +169,14 @@ class PatchCompletionTrigger(BaseTrigger):
     def _schedule(self, w: _Watch) -> None:
         age = (_now() - w.requested_at).total_seconds()
         offset = next_checkpoint(age, self.poll_interval, self.backoff, self.max_poll_interval)
-        if w.job_done or not w.job_id:
-            # the next poll reads the execution: pointless before the rollout's quiet period
-            offset = max(offset, w.quiet_seconds)
+        if w.quiet_seconds and (w.job_done or not w.job_id):
+            if age < w.quiet_seconds:
+                # the next poll reads the execution: pointless before the rollout's quiet period
+                offset = max(offset, w.quiet_seconds)
+            else:
+                # past it, completions are due: poll densely at first, backing off again
+                gap = 0.1 * w.quiet_seconds + (self.backoff - 1.0) * (age - w.quiet_seconds)
+                offset = min(offset, age + min(max(gap, self.poll_interval), self.max_poll_interval))
         w.next_poll = w.requested_at + timedelta(seconds=offset)
 
     async def _cycle(self, api: Any, watches: list[_Watch], outcomes: dict[str, dict[str, Any]]) -> None:

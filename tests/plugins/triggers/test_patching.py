@@ -239,3 +239,23 @@ async def test_the_execution_is_not_polled_during_the_quiet_period(fake_clc):
     assert payload["outcomes"]["va1demoweb01"]["state"] == "completed"
     assert (datetime.now(UTC) - requested).total_seconds() >= 1.5
     assert len([p for m, p, _ in fake_clc.requests if p.endswith("/patch")]) == 1
+
+
+def test_past_the_quiet_period_polls_densely_then_backs_off():
+    from patchflow.triggers.patching import _Watch
+
+    trigger = PatchCompletionTrigger(
+        servers=[watch("va1demoweb01", "va1-1")], alias="DEMO", poll_interval=1.0, max_poll_interval=10.0
+    )
+    now = datetime.now(UTC)
+
+    def gap(age: float, quiet: float) -> float:
+        requested, deadline = now - timedelta(seconds=age), now + timedelta(hours=1)
+        w = _Watch("va1demoweb01", "va1-1", requested, deadline, job_done=True, quiet_seconds=quiet)
+        trigger._schedule(w)
+        return (w.next_poll - now).total_seconds()
+
+    assert gap(23.0, 0.0) == pytest.approx(9.8, abs=0.05)  # plain schedule: next checkpoint 32.8 s
+    assert gap(10.0, 18.0) == pytest.approx(8.0, abs=0.05)  # before the quiet period: wait for it
+    assert gap(23.0, 18.0) == pytest.approx(4.3, abs=0.05)  # just past it: dense (1.8 + 0.5 x 5)
+    assert 4.3 < gap(38.0, 18.0) <= 10.0  # later: backing off again, never beyond the cap
