@@ -138,13 +138,12 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     params=params,
-    render_template_as_native_obj=True,
     tags=["patching", "clc"],
     default_args={"owner": "platform-ops", "retries": 2, "retry_delay": timedelta(seconds=30)},
     on_failure_callback=[PatchRunNotifier(to=NOTIFY_TO, failed=True)] if NOTIFY_TO else [],
 ) as dag:
 
-    @task
+    @task(multiple_outputs=True)
     def preflight(params: dict | None = None) -> dict:
         """Validate the form's values and the credentials before anything is touched."""
         from patchflow.tasks import preflight as run_preflight
@@ -210,12 +209,12 @@ with DAG(
                 clc_conn_id=CLC_CONN_ID,
                 package_key=package.key,
                 plan_path=plan["plan_path"],
-                alias="{{ ti.xcom_pull(task_ids='preflight')['account_alias'] }}",
-                max_concurrency="{{ ti.xcom_pull(task_ids='preflight')['max_concurrency'] }}",
-                max_errors="{{ ti.xcom_pull(task_ids='preflight')['max_errors'] }}",
-                server_timeout="{{ ti.xcom_pull(task_ids='preflight')['server_timeout_minutes'] * 60 }}",
-                maintenance_mode="{{ ti.xcom_pull(task_ids='preflight')['maintenance_mode'] }}",
-                patch_debug_mode="{{ ti.xcom_pull(task_ids='preflight')['patch_debug_mode'] }}",
+                alias=settings["account_alias"],
+                max_concurrency=settings["max_concurrency"],
+                max_errors=settings["max_errors"],
+                server_timeout=settings["server_timeout_seconds"],
+                maintenance_mode=settings["maintenance_mode"],
+                patch_debug_mode=settings["patch_debug_mode"],
             )
             release = ReleaseMaintenanceOperator(
                 task_id="release_maintenance",

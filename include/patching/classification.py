@@ -115,9 +115,7 @@ def filter_reason(server: Mapping[str, Any], scope: Scope) -> str | None:
         }
         path = server.get("group_path") or []
         path = path.split("/") if isinstance(path, str) else path
-        path_names = {n.casefold() for n in path} | {
-            str(server.get("group_name") or "").casefold()
-        }
+        path_names = {n.casefold() for n in path} | {str(server.get("group_name") or "").casefold()}
         if not (path_ids & scope.group_ids or path_names & scope.group_names):
             return "group not selected"
     return None

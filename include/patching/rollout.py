@@ -226,6 +226,7 @@ class Rollout:
             submitted = [s for s in ready if self.entries[s]["phase"] in IN_FLIGHT]
             self.release([s for s in batch if self.entries[s]["phase"] == DONE])
             started += submitted
+            self._prepare_next(batch)
             self.log.info(
                 "wave %d: started %d server(s) (%s); %s",
                 wave,
@@ -271,10 +272,54 @@ class Rollout:
         self.ledger.save()
         return ready
 
-    def _maintenance_on(self, batch: list[str]) -> list[str]:
+    def _prepare_next(self, batch: list[str]) -> None:
+        """Put the servers that will start next into maintenance now, without waiting.
+
+        Maintenance jobs are slow (CLC processes a batch's servers one after another): started
+        ahead, they run while the current servers patch, so freed slots are refilled at once.
+        The next wave confirms the job before it sends anything (``_confirm_maintenance``).
+        """
+        if not self.config.maintenance_mode or self.budget_exhausted():
+            return
+        ahead = [s for s in self.ledger.in_phase(QUEUED) if s not in batch][: len(batch)]
+        ahead = [s for s in ahead if self.entries[s]["maintenance"] not in ("ours", "preexisting")]
+        if ahead:
+            self._maintenance_on(self._snapshot_executions(ahead), wait=False)
+
+    def _confirm_maintenance(self, batch: list[str]) -> None:
+        """Wait for maintenance jobs started ahead of time; fail the servers whose job failed."""
+        jobs: dict[str, list[str]] = {}
+        for sid in batch:
+            e = self.entries[sid]
+            if (
+                e["maintenance"] == "ours"
+                and e.get("maintenance_job_id")
+                and not e.get("maintenance_confirmed")
+            ):
+                jobs.setdefault(e["maintenance_job_id"], []).append(sid)
+        self._wait_for_maintenance(jobs)
+
+    def _wait_for_maintenance(self, jobs: dict[str, list[str]]) -> None:
+        for job_id, members in jobs.items():
+            status = self.api.wait_for_job(
+                self.config.alias,
+                job_id,
+                timeout=self.config.maintenance_timeout,
+                interval=self.config.job_poll_interval,
+            )
+            for sid in members:
+                if status == shapes.QUEUE_SUCCEEDED:
+                    self.entries[sid]["maintenance_confirmed"] = True
+                else:
+                    self._end(sid, ServerState.FAILED, f"maintenance job {job_id} ended {status}")
+        self.ledger.save()
+
+    def _maintenance_on(self, batch: list[str], *, wait: bool = True) -> list[str]:
+        if wait:
+            self._confirm_maintenance(batch)
         need = [s for s in batch if self.entries[s]["maintenance"] not in ("ours", "preexisting")]
         if not need:
-            return batch
+            return [s for s in batch if self.entries[s]["phase"] == QUEUED]
         asked_before = {s for s in need if self.entries[s]["maintenance"] == "requested"}
         for sid in need:
             self.entries[sid]["maintenance"] = "requested"
@@ -301,17 +346,8 @@ class Rollout:
                 e["maintenance"] = "refused"
                 self._end(sid, ServerState.FAILED, f"maintenance mode refused: {item.error}")
         self.ledger.save()
-        for job_id, members in jobs.items():
-            status = self.api.wait_for_job(
-                self.config.alias,
-                job_id,
-                timeout=self.config.maintenance_timeout,
-                interval=self.config.job_poll_interval,
-            )
-            if status != shapes.QUEUE_SUCCEEDED:
-                for sid in members:
-                    self._end(sid, ServerState.FAILED, f"maintenance job {job_id} ended {status}")
-        self.ledger.save()
+        if wait:
+            self._wait_for_maintenance(jobs)
         return [s for s in batch if self.entries[s]["phase"] == QUEUED]
 
     def _submit(self, batch: list[str]) -> None:
@@ -502,9 +538,11 @@ class Rollout:
             reason = f"error budget exhausted: {self.errors()} errors > max_errors {self.config.max_errors}"
         else:
             reason = stop_reason or "rollout stopped before this server was started"
-        for sid in self.ledger.in_phase(QUEUED):
+        never_started = self.ledger.in_phase(QUEUED)
+        for sid in never_started:
             self._end(sid, ServerState.NOT_ATTEMPTED, reason)
         self.ledger.save()
+        self.release(never_started)  # some were put into maintenance ahead of their start
         rows = [self._row(sid, e) for sid, e in self.ledger.ordered()]
         counts = dict(Counter(r["state"] for r in rows))
         counts["total"] = len(rows)

@@ -41,7 +41,10 @@ def preflight(params: dict[str, Any], *, conn_id: str) -> dict[str, Any]:
             f"Invalid run parameter — data_centers: {missing[0]} is not a data center of {alias} "
             f"(known: {', '.join(sorted(known))})"
         )
-    resolved = settings.as_dict() | {"account_alias": alias}
+    resolved = settings.as_dict() | {
+        "account_alias": alias,
+        "server_timeout_seconds": settings.server_timeout_minutes * 60,
+    }
     log.info("Preflight passed: %s", resolved)
     return resolved
 

@@ -110,10 +110,22 @@ def test_the_run_summary_is_mailed_with_counts_failures_and_the_report(real_run,
     assert "e2e-password" not in body
 
 
-def test_the_failed_run_is_announced_by_the_dag_failure_callback(real_run, smtp_inbox):
+def test_a_failed_run_is_announced_by_the_dag_failure_callback(real_run, smtp_inbox, monkeypatch):
+    """dag.test() does not run DAG-level callbacks (the dag-processor does), so call the one the
+    DAG file attaches when recipients are configured, with the context of the failed run."""
+    from types import SimpleNamespace
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", smtp_inbox.connection)
+    monkeypatch.setenv("AIRFLOW__PATCHFLOW__NOTIFY_TO", "ops@example.com")
+    dag = DagBag(dag_folder=str(Path(__file__).resolve().parents[2] / "dags")).get_dag("patch_fleet")
+    (callback,) = dag.on_failure_callback
+    failed_run = SimpleNamespace(dag_id="patch_fleet", run_id=real_run[0].run_id, state="failed")
+    callback({"dag_run": failed_run, "dag": dag, "reason": "task_failure"})
     failed = [s for s in smtp_inbox.subjects() if "FAILED" in s]
     assert len(failed) == 1, smtp_inbox.subjects()
-    assert "patch_fleet" in failed[0]
+    assert real_run[0].run_id in failed[0]
 
 
 def test_dry_run_touches_nothing_and_plans_every_server(dry_run):

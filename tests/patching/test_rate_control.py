@@ -9,15 +9,23 @@ from include.patching.rate_control import budget_exhausted, max_concurrency, max
 
 @pytest.mark.parametrize(
     ("value", "total", "expected"),
-    [("50", 400, 50), (7, 3, 7), ("10%", 400, 40), ("10%", 5, 1), ("33%", 10, 4), ("100%", 9, 9),
-     ("1%", 1, 1)],
+    [
+        ("50", 400, 50),
+        (7, 3, 7),
+        ("10%", 400, 40),
+        ("10%", 5, 1),
+        ("33%", 10, 4),
+        ("100%", 9, 9),
+        ("1%", 1, 1),
+    ],
 )
 def test_concurrency(value, total, expected):
     assert max_concurrency(value, total) == expected
 
 
-@pytest.mark.parametrize(("value", "total", "expected"), [("0", 10, 0), (0, 10, 0), ("0%", 10, 0),
-                                                          ("10%", 25, 3), ("5", 2, 5)])
+@pytest.mark.parametrize(
+    ("value", "total", "expected"), [("0", 10, 0), (0, 10, 0), ("0%", 10, 0), ("10%", 25, 3), ("5", 2, 5)]
+)
 def test_errors(value, total, expected):
     assert max_errors(value, total) == expected
 

@@ -11,8 +11,9 @@ from include.patching.rollout_state import Ledger, ledger_path, results_path
 
 def test_create_then_reload(tmp_path):
     path = ledger_path(tmp_path, "linux_yum")
-    ledger = Ledger.open(path, package_key="linux_yum", package_id="pkg", alias="DEMO",
-                         targets=[("b", False), ("a", True)])
+    ledger = Ledger.open(
+        path, package_key="linux_yum", package_id="pkg", alias="DEMO", targets=[("b", False), ("a", True)]
+    )
     assert ledger.in_phase("queued") == ["b", "a"]  # plan order kept
     assert ledger.servers["a"]["maintenance"] == "preexisting"
     ledger.servers["b"].update(phase="submitting", maintenance="requested")

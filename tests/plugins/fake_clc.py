@@ -88,20 +88,44 @@ class FakeClc:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def conn_json(self, **extra: Any) -> str:
-        return json.dumps({
-            "conn_type": "http", "host": f"{self.base}/v2", "login": USER, "password": PASSWORD,
-            "extra": {"account_alias": ALIAS, "patching_base_url": f"{self.base}/patching/rest",
-                      "timeout": 5, "retry_base": 0.0, "retry_cap": 0.0, **extra},
-        })
+        return json.dumps(
+            {
+                "conn_type": "http",
+                "host": f"{self.base}/v2",
+                "login": USER,
+                "password": PASSWORD,
+                "extra": {
+                    "account_alias": ALIAS,
+                    "patching_base_url": f"{self.base}/patching/rest",
+                    "timeout": 5,
+                    "retry_base": 0.0,
+                    "retry_cap": 0.0,
+                    **extra,
+                },
+            }
+        )
 
     # ---- fleet
-    def add_server(self, sid: str, dc: str = "va1", group: str = "Web", os: str = "centOS6_64Bit",
-                   maintenance: bool = False) -> None:
+    def add_server(
+        self,
+        sid: str,
+        dc: str = "va1",
+        group: str = "Web",
+        os: str = "centOS6_64Bit",
+        maintenance: bool = False,
+    ) -> None:
         self.servers[sid.lower()] = {
-            "id": sid.lower(), "name": sid.upper(), "os": os, "osType": os, "status": "active",
-            "groupId": f"g-{dc}-{group.lower()}", "locationId": dc.upper(), "isTemplate": False,
+            "id": sid.lower(),
+            "name": sid.upper(),
+            "os": os,
+            "osType": os,
+            "status": "active",
+            "groupId": f"g-{dc}-{group.lower()}",
+            "locationId": dc.upper(),
+            "isTemplate": False,
             "details": {"inMaintenanceMode": maintenance, "powerState": "started"},
-            "_dc": dc, "_group": group,
+            "_dc": dc,
+            "_group": group,
         }
 
     def fail_next(self, method: str, pattern: str, status: int | None = 500, **kw: Any) -> None:
@@ -110,16 +134,30 @@ class FakeClc:
     def in_maintenance(self, sid: str) -> bool:
         return self.servers[sid]["details"]["inMaintenanceMode"]
 
-    def add_execution(self, sid: str, *, start: datetime, status: str = "completed",
-                      execution_id: str | None = None, initiations: int = 1) -> dict:
+    def add_execution(
+        self,
+        sid: str,
+        *,
+        start: datetime,
+        status: str = "completed",
+        execution_id: str | None = None,
+        initiations: int = 1,
+    ) -> dict:
         self._exec_seq += 1
         ex = {
-            "execution_id": execution_id or f"VA1-{self._exec_seq}", "status": status,
+            "execution_id": execution_id or f"VA1-{self._exec_seq}",
+            "status": status,
             "start_time": iso(start),
             "end_time": iso(start + timedelta(minutes=5)) if status == "completed" else "",
             "init_messages": [
-                {"start_time": iso(start), "end_time": "", "init_begin_message": "Invoking yum check-update",
-                 "init_end_message": "Installed 0 updates" if i == initiations - 1 else "Installed 2 updates"}
+                {
+                    "start_time": iso(start),
+                    "end_time": "",
+                    "init_begin_message": "Invoking yum check-update",
+                    "init_end_message": "Installed 0 updates"
+                    if i == initiations - 1
+                    else "Installed 2 updates",
+                }
                 for i in range(initiations)
             ],
             "_polls_left": 0 if status == "completed" else self.summary_polls_to_complete,
@@ -145,8 +183,14 @@ class FakeClc:
                 with fake.lock:
                     fake.requests.append((method, path, self.headers.get("Authorization")))
                     fake.headers_seen.append({k.lower(): v for k, v in self.headers.items()})
-                    fault = next((f for f in fake.faults
-                                  if f.method == method and re.search(f.pattern, path) and f.times > 0), None)
+                    fault = next(
+                        (
+                            f
+                            for f in fake.faults
+                            if f.method == method and re.search(f.pattern, path) and f.times > 0
+                        ),
+                        None,
+                    )
                     if fault:
                         fault.times -= 1
                         if not fault.after:
@@ -248,11 +292,17 @@ class FakeClc:
                 self.execute_bodies.append(body)
                 pending = [e for e in self.executions.get(s["id"], []) if e["status"] == "pending"]
                 if pending and self.refuse_when_pending:
-                    out.append({"server": s["id"], "isQueued": False,
-                                "errorMessage": "A patch execution is already pending on this server."})
+                    out.append(
+                        {
+                            "server": s["id"],
+                            "isQueued": False,
+                            "errorMessage": "A patch execution is already pending on this server.",
+                        }
+                    )
                     continue
-                self.add_execution(s["id"], start=datetime.now(UTC), status="pending",
-                                   initiations=self.initiations)
+                self.add_execution(
+                    s["id"], start=datetime.now(UTC), status="pending", initiations=self.initiations
+                )
             link = {"rel": "status", "href": f"/v2/operations/demo/status/{job}", "id": job}
             out.append({"server": s["id"], "isQueued": True, "links": [link]})
         return (200 if any(o["isQueued"] for o in out) else 400), out, {}
@@ -275,13 +325,29 @@ class FakeClc:
         if ex is None:
             return 404, {"message": "unknown execution"}, {}
         patches = self.patches.get(sid, [("Security Update (KB3138615)", "2", "completed")])
-        return 200, {
-            "execution_id": ex["execution_id"], "status": ex["status"], "start_time": ex["start_time"],
-            "end_time": ex["end_time"], "duration": "5 min 0 sec", "begin_message": "Update Process BEGIN",
-            "end_message": "Updating Complete",
-            "patches": [{"start_time": ex["start_time"], "end_time": ex["end_time"], "patch_begin_message": n,
-                         "patch_end_message": c, "status": st} for n, c, st in patches],
-        }, {}
+        return (
+            200,
+            {
+                "execution_id": ex["execution_id"],
+                "status": ex["status"],
+                "start_time": ex["start_time"],
+                "end_time": ex["end_time"],
+                "duration": "5 min 0 sec",
+                "begin_message": "Update Process BEGIN",
+                "end_message": "Updating Complete",
+                "patches": [
+                    {
+                        "start_time": ex["start_time"],
+                        "end_time": ex["end_time"],
+                        "patch_begin_message": n,
+                        "patch_end_message": c,
+                        "status": st,
+                    }
+                    for n, c, st in patches
+                ],
+            },
+            {},
+        )
 
     def _datacenters(self, rest: str) -> tuple[int, Any, dict]:
         dcs = sorted({s["_dc"] for s in self.servers.values()})
@@ -290,9 +356,18 @@ class FakeClc:
         dc = rest.lower()
         if dc not in dcs:
             return 404, {"message": "The requested resource does not exist."}, {}
-        return 200, {"id": dc, "name": dc.upper(), "links": [
-            {"rel": "self", "href": f"/v2/datacenters/demo/{dc}"},
-            {"rel": "group", "href": f"/v2/groups/demo/root-{dc}", "id": f"root-{dc}"}]}, {}
+        return (
+            200,
+            {
+                "id": dc,
+                "name": dc.upper(),
+                "links": [
+                    {"rel": "self", "href": f"/v2/datacenters/demo/{dc}"},
+                    {"rel": "group", "href": f"/v2/groups/demo/root-{dc}", "id": f"root-{dc}"},
+                ],
+            },
+            {},
+        )
 
     def _group(self, rest: str) -> tuple[int, Any, dict]:
         gid = rest.lower()
@@ -300,16 +375,42 @@ class FakeClc:
             dc = gid[5:]
             names = sorted({s["_group"] for s in self.servers.values() if s["_dc"] == dc})
             children = [self._leaf(dc, n) for n in names]
-            return 200, {"id": gid, "name": f"{dc.upper()} Hardware", "locationId": dc.upper(),
-                         "groups": [{"id": f"dg-{dc}", "name": "Default Group", "groups": children,
-                                     "servers": [], "locationId": dc.upper()}], "servers": []}, {}
+            return (
+                200,
+                {
+                    "id": gid,
+                    "name": f"{dc.upper()} Hardware",
+                    "locationId": dc.upper(),
+                    "groups": [
+                        {
+                            "id": f"dg-{dc}",
+                            "name": "Default Group",
+                            "groups": children,
+                            "servers": [],
+                            "locationId": dc.upper(),
+                        }
+                    ],
+                    "servers": [],
+                },
+                {},
+            )
         m = re.match(r"^g-(\w+)-(.+)$", gid)
         if m:
-            return 200, self._leaf(m.group(1), next(
-                s["_group"] for s in self.servers.values() if s["groupId"] == gid)), {}
+            return (
+                200,
+                self._leaf(
+                    m.group(1), next(s["_group"] for s in self.servers.values() if s["groupId"] == gid)
+                ),
+                {},
+            )
         return 404, {"message": "The requested resource does not exist."}, {}
 
     def _leaf(self, dc: str, name: str) -> dict:
         members = [self._public(s) for s in self.servers.values() if s["_dc"] == dc and s["_group"] == name]
-        return {"id": f"g-{dc}-{name.lower()}", "name": name, "locationId": dc.upper(), "groups": [],
-                "servers": members}
+        return {
+            "id": f"g-{dc}-{name.lower()}",
+            "name": name,
+            "locationId": dc.upper(),
+            "groups": [],
+            "servers": members,
+        }

@@ -132,8 +132,11 @@ class ClcHook(HttpHook):
         """``POST authentication/login``; stores and masks the bearer token."""
         s = self.settings
         body = self._request(
-            "POST", V2, "authentication/login",
-            json={"username": s.login, "password": s.password}, authenticated=False,
+            "POST",
+            V2,
+            "authentication/login",
+            json={"username": s.login, "password": s.password},
+            authenticated=False,
         )
         token, alias = shapes.parse_login(body, "POST /v2/authentication/login")
         mask(token)
@@ -213,8 +216,15 @@ class ClcHook(HttpHook):
                 if attempt >= policy.attempts:
                     raise ClcConnectionError(method, shown, f"{reason} after {attempt} attempts") from None
                 wait = policy.delay(attempt)
-                self.log.warning("%s %s: %s; retry %d/%d in %.1fs", method, shown, reason, attempt,
-                                 policy.attempts - 1, wait)
+                self.log.warning(
+                    "%s %s: %s; retry %d/%d in %.1fs",
+                    method,
+                    shown,
+                    reason,
+                    attempt,
+                    policy.attempts - 1,
+                    wait,
+                )
                 policy.sleep(wait)
                 continue
             status = resp.status_code
@@ -229,8 +239,15 @@ class ClcHook(HttpHook):
             if status in retryable and attempt < policy.attempts:
                 hint = parse_retry_after(resp.headers.get("Retry-After")) if status in (429, 503) else None
                 wait = policy.delay(attempt, hint)
-                self.log.warning("%s %s: HTTP %d; retry %d/%d in %.1fs", method, shown, status, attempt,
-                                 policy.attempts - 1, wait)
+                self.log.warning(
+                    "%s %s: HTTP %d; retry %d/%d in %.1fs",
+                    method,
+                    shown,
+                    status,
+                    attempt,
+                    policy.attempts - 1,
+                    wait,
+                )
                 policy.sleep(wait)
                 continue
             body = self._body(resp, method, shown)
@@ -355,8 +372,11 @@ class ClcHook(HttpHook):
                 trees = list(pool.map(lambda g: (None, self.get_group(alias, g, detailed=True)), group_ids))
             else:
                 wanted = {d.lower() for d in data_centers} if data_centers else None
-                dcs = [d["id"] for d in self.list_datacenters(alias)
-                       if wanted is None or d["id"].lower() in wanted]
+                dcs = [
+                    d["id"]
+                    for d in self.list_datacenters(alias)
+                    if wanted is None or d["id"].lower() in wanted
+                ]
 
                 def root(dc: str) -> tuple[str, dict]:
                     dc_body = self.get_datacenter(alias, dc, group_links=True)

@@ -109,8 +109,11 @@ class ClcAsyncClient:
     async def login(self) -> None:
         s = self.settings
         body = await self._request(
-            "POST", s.base_url, "authentication/login",
-            json={"username": s.login, "password": s.password}, authenticated=False,
+            "POST",
+            s.base_url,
+            "authentication/login",
+            json={"username": s.login, "password": s.password},
+            authenticated=False,
         )
         token, alias = shapes.parse_login(body, "POST /v2/authentication/login")
         await amask(token)
@@ -134,7 +137,13 @@ class ClcAsyncClient:
         return self._login_alias
 
     async def _request(
-        self, method: str, root: str, path: str, *, params: dict | None = None, json: Any = None,
+        self,
+        method: str,
+        root: str,
+        path: str,
+        *,
+        params: dict | None = None,
+        json: Any = None,
         authenticated: bool = True,
     ) -> Any:
         url = f"{root}/{path.lstrip('/')}"

@@ -66,8 +66,11 @@ class ReleaseMaintenanceOperator(BaseOperator):
         owned = ledger.run_owned_maintenance()
         kept = [s for s, e in ledger.ordered() if e["maintenance"] == "preexisting"]
         if kept:
-            self.log.info("leaving %d server(s) in maintenance: they were before the run (%s)",
-                          len(kept), ", ".join(kept))
+            self.log.info(
+                "leaving %d server(s) in maintenance: they were before the run (%s)",
+                len(kept),
+                ", ".join(kept),
+            )
         hook, alias = self._hook(), ledger.alias
         still_on, already_off, failed = [], [], []
         for sid in owned:
@@ -97,8 +100,9 @@ class ReleaseMaintenanceOperator(BaseOperator):
                 else:
                     failed.append(sid)
             for job_id, members in jobs.items():
-                status = hook.wait_for_job(alias, job_id, timeout=self.job_timeout,
-                                           interval=self.job_poll_interval)
+                status = hook.wait_for_job(
+                    alias, job_id, timeout=self.job_timeout, interval=self.job_poll_interval
+                )
                 for sid in members:
                     if status == shapes.QUEUE_SUCCEEDED:
                         ledger.servers[sid]["maintenance_released"] = True
@@ -106,8 +110,13 @@ class ReleaseMaintenanceOperator(BaseOperator):
                         failed.append(sid)
         ledger.save()
         released = [s for s in still_on if s not in failed]
-        self.log.info("maintenance released for %d server(s) (%s); already off: %d; failed: %d",
-                      len(released), ", ".join(released) or "-", len(already_off), len(failed))
+        self.log.info(
+            "maintenance released for %d server(s) (%s); already off: %d; failed: %d",
+            len(released),
+            ", ".join(released) or "-",
+            len(already_off),
+            len(failed),
+        )
         if failed:
             raise ClcError(f"maintenance could not be released for: {', '.join(sorted(failed))}")
         return {"released": released, "already_off": already_off, "failed": failed}

@@ -213,8 +213,9 @@ def test_malformed_answers_name_endpoint_and_problem(fake_clc, method, fail, mes
 def test_execute_package_malformed_answer_is_a_response_error(fake_clc):
     h = hook()
     h.login()
-    fake_clc.fail_next("POST", r"executePackage", 200, body=[{"server": "va1demoweb01", "isQueued": True}],
-                       after=True)
+    fake_clc.fail_next(
+        "POST", r"executePackage", 200, body=[{"server": "va1demoweb01", "isQueued": True}], after=True
+    )
     with pytest.raises(ClcResponseError, match=r"missing field '\[0\].links'"):
         h.execute_package("DEMO", ["va1demoweb01"], PKG)
 

@@ -46,8 +46,11 @@ async def test_retries_with_backoff_and_retry_after(fake_clc):
 async def test_gives_up_with_a_clean_error(fake_clc, capsys):
     fake_clc.fail_next("GET", r"/patch$", 500, body={"message": "An error has occurred."}, times=9)
     async with make([]).client() as api:
-        with pytest.raises(ClcApiError, match=r"GET /patching/rest/servers/DEMO/server/va1demoweb01/patch "
-                                              r"failed with HTTP 500: An error has occurred\."):
+        with pytest.raises(
+            ClcApiError,
+            match=r"GET /patching/rest/servers/DEMO/server/va1demoweb01/patch "
+            r"failed with HTTP 500: An error has occurred\.",
+        ):
             await api.get_patch_summary("DEMO", "va1demoweb01")
         token = api._token
     out = capsys.readouterr()

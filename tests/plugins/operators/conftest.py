@@ -14,8 +14,12 @@ from airflow.sdk.exceptions import TaskDeferred
 from patchflow.operators.rollout import PatchRolloutOperator
 
 FAST = {
-    "poll_interval": 0.01, "max_poll_interval": 0.03, "batch_window": 0.0, "job_poll_interval": 0.01,
-    "not_found_grace": 0.05, "server_timeout": 20,
+    "poll_interval": 0.01,
+    "max_poll_interval": 0.03,
+    "batch_window": 0.0,
+    "job_poll_interval": 0.01,
+    "not_found_grace": 0.05,
+    "server_timeout": 20,
 }
 
 
@@ -74,7 +78,14 @@ class Driver:
 
 @pytest.fixture
 def plan4(tmp_path: Path) -> Path:
-    return write_plan(tmp_path, [
-        row("va1demoweb01"), row("va1demoweb02"), row("va1demodb01"), row("de1demoapp01"),
-        row("va1skipped01", state="skipped_unsupported_os"), row("va1win01", package="windows_2012"),
-    ])
+    return write_plan(
+        tmp_path,
+        [
+            row("va1demoweb01"),
+            row("va1demoweb02"),
+            row("va1demodb01"),
+            row("de1demoapp01"),
+            row("va1skipped01", state="skipped_unsupported_os"),
+            row("va1win01", package="windows_2012"),
+        ],
+    )

@@ -15,8 +15,9 @@ CTX = {"dag": SimpleNamespace(dag_id="patch_fleet"), "run_id": "manual__t1"}
 
 
 def release(plan) -> dict:
-    op = ReleaseMaintenanceOperator(task_id="release_linux_yum", plan_path=str(plan), package_key="linux_yum",
-                                    job_poll_interval=0.01)
+    op = ReleaseMaintenanceOperator(
+        task_id="release_linux_yum", plan_path=str(plan), package_key="linux_yum", job_poll_interval=0.01
+    )
     return op.execute(CTX)
 
 
@@ -34,8 +35,9 @@ def test_nothing_to_do_without_a_ledger(fake_clc, tmp_path):
 def test_releases_after_the_rollout_died_mid_flight_and_is_idempotent(fake_clc, tmp_path):
     fake_clc.servers["va1demodb01"]["details"]["inMaintenanceMode"] = True  # before the run
     fake_clc.servers["de1demoapp01"]["details"]["inMaintenanceMode"] = True  # not in this package
-    plan = write_plan(tmp_path, [row("va1demoweb01"), row("va1demoweb02"),
-                                 row("va1demodb01", in_maintenance=True)])
+    plan = write_plan(
+        tmp_path, [row("va1demoweb01"), row("va1demoweb02"), row("va1demodb01", in_maintenance=True)]
+    )
     with pytest.raises(TaskDeferred):
         Driver(plan_path=str(plan), max_concurrency=3).turn()  # then the task is killed
     assert fake_clc.in_maintenance("va1demoweb01") and fake_clc.in_maintenance("va1demoweb02")

@@ -28,9 +28,21 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def simulator():
     proc = subprocess.Popen(
-        [sys.executable, "-m", "include.clc_simulator", "--fleet", str(FLEET), "--port", "0",
-         "--time-scale", "0.002"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "include.clc_simulator",
+            "--fleet",
+            str(FLEET),
+            "--port",
+            "0",
+            "--time-scale",
+            "0.002",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         line = proc.stdout.readline()
@@ -44,8 +56,13 @@ def simulator():
 @pytest.fixture
 def sim_conn(simulator, monkeypatch):
     extra = {"account_alias": "DEMO", "patching_base_url": f"{simulator}/patching/rest", "timeout": 10}
-    conn = {"conn_type": "http", "host": f"{simulator}/v2", "login": "demo.admin",
-            "password": "demo-password", "extra": extra}
+    conn = {
+        "conn_type": "http",
+        "host": f"{simulator}/v2",
+        "login": "demo.admin",
+        "password": "demo-password",
+        "extra": extra,
+    }
     monkeypatch.setenv("AIRFLOW_CONN_CLC_DEFAULT", json.dumps(conn))
     return simulator
 
@@ -59,10 +76,20 @@ def linux_targets(servers: list[dict], n: int) -> list[dict]:
     out = []
     for s in servers:
         details = s.get("details") or {}
-        if (str(s.get("os", "")).lower().startswith(PATCHABLE) and s.get("status") == "active"
-                and details.get("powerState") == "started" and not s.get("isTemplate")):
-            out.append({"id": s["id"].lower(), "package_key": "linux_yum", "state": None,
-                        "in_maintenance": bool(details.get("inMaintenanceMode"))})
+        if (
+            str(s.get("os", "")).lower().startswith(PATCHABLE)
+            and s.get("status") == "active"
+            and details.get("powerState") == "started"
+            and not s.get("isTemplate")
+        ):
+            out.append(
+                {
+                    "id": s["id"].lower(),
+                    "package_key": "linux_yum",
+                    "state": None,
+                    "in_maintenance": bool(details.get("inMaintenanceMode")),
+                }
+            )
     return out[:n]
 
 
@@ -78,8 +105,13 @@ def test_rollout_against_the_simulator_executes_once_per_server(sim_conn, tmp_pa
     assert targets
     plan = write_plan(tmp_path, targets)
     before = counters(sim_conn).get("executions_per_server", {})
-    out = Driver(plan_path=str(plan), max_concurrency=2, max_errors=len(targets), server_timeout=120,
-                 not_found_grace=30).run(max_turns=200)
+    out = Driver(
+        plan_path=str(plan),
+        max_concurrency=2,
+        max_errors=len(targets),
+        server_timeout=120,
+        not_found_grace=30,
+    ).run(max_turns=200)
     after = counters(sim_conn).get("executions_per_server", {})
     rows = json.loads(Path(out["results_path"]).read_text())["servers"]
     assert {r["server_id"] for r in rows} == {t["id"] for t in targets}
@@ -89,6 +121,10 @@ def test_rollout_against_the_simulator_executes_once_per_server(sim_conn, tmp_pa
         assert after[key] - before.get(key, 0) == 1  # I1 against the real simulator
     hook = ClcHook()
     time.sleep(1.0)  # the stopMaintenance queue jobs take (simulated) time
-    still = [t["id"] for t in targets if not t["in_maintenance"]
-             and (hook.get_server("DEMO", t["id"]).get("details") or {}).get("inMaintenanceMode")]
+    still = [
+        t["id"]
+        for t in targets
+        if not t["in_maintenance"]
+        and (hook.get_server("DEMO", t["id"]).get("details") or {}).get("inMaintenanceMode")
+    ]
     assert still == [], {r["server_id"]: r["maintenance"] for r in rows}
