@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import sys
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -75,6 +76,8 @@ def airflow_env(
             "PYTHONPATH": os.pathsep.join(paths),
             "GX_ANALYTICS_ENABLED": "false",
             "NO_PROXY": "127.0.0.1,localhost",
+            # `airflow standalone` starts its components as `airflow …` from PATH: use this venv's
+            "PATH": os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
         }
     )
     env.update(extra or {})

@@ -37,6 +37,24 @@ def login_hint(home: Path, timeout: float = 120.0) -> str:
     return f"see {path}"
 
 
+def wait_healthy(proc: subprocess.Popen, timeout: float = 240.0) -> bool:
+    """True once the API server reports a healthy scheduler and triggerer."""
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with urllib.request.urlopen("http://localhost:8080/api/v2/monitor/health", timeout=5) as resp:
+                health = json.loads(resp.read())
+            if all(health.get(c, {}).get("status") == "healthy" for c in ("scheduler", "triggerer")):
+                return True
+        except (urllib.error.URLError, OSError, ValueError):
+            pass
+        time.sleep(2)
+    return False
+
+
 def main() -> int:
     HOME.mkdir(parents=True, exist_ok=True)
     sim = SimulatorProcess(FLEET, time_scale=0.05, port=8899, log_path=HOME.parent / "simulator.log")
@@ -53,6 +71,12 @@ def main() -> int:
     )
     print(f"CLC simulator: {base}   (admin API: {base}/_sim/health)")
     print("Airflow is starting at http://localhost:8080 (log: .demo/standalone.log) …")
+    if not wait_healthy(proc):
+        print("Airflow did not come up; the end of .demo/standalone.log:")
+        print("\n".join((HOME.parent / "standalone.log").read_text(errors="replace").splitlines()[-25:]))
+        stop_process_group(proc)
+        sim.stop()
+        return 1
     print(f"Log in with: {login_hint(HOME)}")
     print("Trigger 'patch_fleet' with the ▶ button and its form. Ctrl-C stops everything.")
     stopping = False
