@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -29,8 +30,14 @@ print(json.dumps({"seconds": time.perf_counter() - t0}))
 
 
 def sample(path: Path) -> float:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "plugins")]))
     proc = subprocess.run(
-        [sys.executable, "-c", PROBE, str(path)], capture_output=True, text=True, cwd=ROOT, check=True
+        [sys.executable, "-c", PROBE, str(path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        check=True,
     )
     return json.loads(proc.stdout.strip().splitlines()[-1])["seconds"]
 
