@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 from typing import Any, Protocol
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
 class PathLike(Protocol):
@@ -29,13 +29,18 @@ class PathLike(Protocol):
 
 
 def safe_segment(value: str) -> str:
-    """Make a run id usable as one path segment while keeping it readable.
+    """Make a run id (or DAG id) usable as one path segment on any file system or object store.
 
-    ``manual__2026-11-27T14:00:00+00:00`` becomes ``manual__2026-11-27T14-00-00+00-00``.
+    ``manual__2026-11-27T14:00:00+00:00`` becomes ``manual__2026-11-27T14-00-00_00-00``: ``:``
+    turns into ``-``, anything else outside ``[A-Za-z0-9._-]`` into ``_``, and a leading ``.``
+    into ``_`` (run ids come from users: ``..`` must never climb out of the base folder).
     """
-    if not value:
-        raise ValueError("an empty string cannot name an artifact folder")
-    return _UNSAFE.sub("-", value.replace(":", "-"))
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"a path segment needs a non-empty string, got {value!r}")
+    safe = _UNSAFE.sub("_", value.replace(":", "-"))
+    if safe.startswith("."):
+        safe = "_" + safe[1:]
+    return safe[:200]
 
 
 def run_folder(base: PathLike, dag_id: str, run_id: str) -> PathLike:

@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from include.artifacts import safe_segment
 from include.reporting.audit_document import audit_csv, build_audit_document
 from include.reporting.html_report import render_report_html
 
@@ -88,22 +88,15 @@ def json_bytes(value: Any, *, sort_keys: bool = False) -> bytes:
     return (json.dumps(value, indent=2, ensure_ascii=False, sort_keys=sort_keys) + "\n").encode("utf-8")
 
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
-
-
 def safe_run_id(run_id: str) -> str:
-    """A run id usable as one path segment on any file system or object store.
+    """The pack folder name of a run: the same rule as the run's artifact folder.
 
-    ``manual__2026-11-27T14:00:00+00:00`` becomes ``manual__2026-11-27T14-00-00_00-00``:
-    ``:`` turns into ``-``, anything else outside ``[A-Za-z0-9._-]`` into ``_``. Two run ids
-    mapping to the same name are caught when sealing (the manifest keeps the real run id).
+    Two run ids mapping to the same name are caught when sealing (the manifest keeps the real
+    run id).
     """
     if not isinstance(run_id, str) or not run_id.strip():
         raise ValueError(f"run_id must be a non-empty string, got {run_id!r}")
-    safe = _UNSAFE.sub("_", run_id.replace(":", "-"))
-    if safe.startswith("."):
-        safe = "_" + safe[1:]
-    return safe[:200]
+    return safe_segment(run_id)
 
 
 def read_chain(base: Any) -> list[dict[str, Any]]:
