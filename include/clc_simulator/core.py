@@ -271,6 +271,7 @@ class Simulator:
             self._schedule(snap.expires, "snapshot_expire", {"server": server.id, "snapshot": snap.id})
         elif op == "deleteSnapshot":
             server.snapshots = [s for s in server.snapshots if s.id != payload["snapshot"]]
+            server.snapshots_deleting = [i for i in server.snapshots_deleting if i != payload["snapshot"]]
         server.touch(when, by)
 
     def _deferred_until_rebooted(self, server: Server, when: float, payload: dict) -> bool:
@@ -493,7 +494,7 @@ class Simulator:
                 results.append(self._refused_entry(sid, CANNOT_QUEUE_MESSAGE))
             elif server.storage_gb > 1024:
                 results.append(self._refused_entry(server.id, SNAPSHOT_TOO_BIG_MESSAGE))
-            elif server.snapshot_pending or any(s.expires > now for s in server.snapshots):
+            elif server.snapshot_pending or self._keeps_a_snapshot(server, now):
                 results.append(self._refused_entry(server.id, SNAPSHOT_EXISTS_MESSAGE))
             else:
                 accepted.append(server)
@@ -512,6 +513,12 @@ class Simulator:
             self._bump("operations_queued", "createSnapshot", len(accepted))
         return self._finish_batch(results)
 
+    @staticmethod
+    def _keeps_a_snapshot(server: Server, now: float) -> bool:
+        """A live snapshot that is not queued for deletion: the SDK deletes the old snapshot
+        and asks for the new one at once, and the platform queues the two in that order."""
+        return any(s.expires > now and s.id not in server.snapshots_deleting for s in server.snapshots)
+
     def snapshot_action(
         self, principal: Principal, alias: str, server_id: str, snapshot_id: str, action: str
     ) -> dict:
@@ -524,6 +531,8 @@ class Simulator:
             raise not_found()
         op = "restoreSnapshot" if action == "restore" else "deleteSnapshot"
         job = self._new_job(alias, op, [server], OP_SECONDS[op])
+        if op == "deleteSnapshot" and snap.id not in server.snapshots_deleting:
+            server.snapshots_deleting.append(snap.id)
         payload = {"server": server.id, "op": op, "snapshot": snap.id, "by": principal.username}
         self._schedule(job.end, "op", payload)
         self._bump("operations_queued", op, 1)
