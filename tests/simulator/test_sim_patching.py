@@ -409,3 +409,15 @@ def test_patching_paths_accept_either_id_case(client, auth, clock, run_package, 
     clock.tick(60)
     (ex,) = summary(client, auth, sid)
     assert detail(client, auth, sid, ex["execution_id"].lower())["execution_id"] == ex["execution_id"]
+
+
+def test_smtp_copy_is_dated_on_the_simulated_clock(client, auth, clock, run_package):
+    from email.utils import parsedate_to_datetime
+
+    from include.clc_simulator.emails import smtp_message
+
+    run_package(["VA1DEMOWEB01"])
+    (mail,) = client.get("/_sim/outbox").json()["emails"]
+    msg = smtp_message(mail)
+    assert parsedate_to_datetime(msg["Date"]).timestamp() == parse(mail["time"]) == clock.now()
+    assert msg["X-CLC-Execution-Id"] == mail["execution_id"] and msg["Subject"] == mail["subject"]
