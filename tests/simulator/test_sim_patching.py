@@ -421,3 +421,29 @@ def test_smtp_copy_is_dated_on_the_simulated_clock(client, auth, clock, run_pack
     msg = smtp_message(mail)
     assert parsedate_to_datetime(msg["Date"]).timestamp() == parse(mail["time"]) == clock.now()
     assert msg["X-CLC-Execution-Id"] == mail["execution_id"] and msg["Subject"] == mail["subject"]
+
+
+def test_a_never_ending_maintenance_job_survives_a_restart(tmp_path, demo_fleet, clock):
+    from include.clc_simulator.auth import Principal
+    from include.clc_simulator.core import Simulator, SimulatorSettings
+
+    def start():
+        settings = SimulatorSettings(seed=1, state_file=str(tmp_path / "state.json"))
+        return Simulator(demo_fleet, settings, clock=clock)
+
+    sim = start()
+    me = Principal("demo.admin", "DEMO", "VA1", ("AccountAdmin",), 0, 2**40)
+    sim.execute_package(me, "DEMO", ["VA1DEMOWEB01"], LINUX, {})
+    down, _ = first_reboot(sim, "va1demoweb01")
+    clock.tick(down + 1 - clock.now())
+    sim.add_fault({"kind": "no_return_from_reboot", "server": "va1demoweb01"})
+    (entry,), _ = sim.server_operation(me, "DEMO", "startMaintenance", ["va1demoweb01"])
+    job_id = entry["links"][0]["id"]
+    clock.tick(600)
+    sim.advance()
+    sim.commit()
+    again = start()
+    clock.tick(86400)
+    again.advance()
+    assert again.jobs[job_id].status(clock.now()) == "executing"
+    assert again.servers["va1demoweb01"].in_maintenance is False
