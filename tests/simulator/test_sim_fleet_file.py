@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -275,3 +276,40 @@ def test_clock_start_quoted_or_as_a_yaml_timestamp(tmp_path, start):
     text = GOOD.replace("version: 1", f"version: 1\nclock: {{start: {start}}}")
     fleet = load_fleet_file(write(tmp_path, text))
     assert fleet.clock_start == 1457920800.0  # 2016-03-14T02:00:00Z
+
+
+def docs_example_fleet(tmp_path) -> Path:
+    """The fleet example of docs/simulator.md, exactly as printed there."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "simulator.md").read_text()
+    start = text.index("```yaml\nversion: 1")
+    body = text[start + len("```yaml\n") : text.index("```", start + 7)]
+    return write(tmp_path, body, "docs-example.yaml")
+
+
+def test_the_docs_fleet_example_loads_and_patches_on_its_2016_clock(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from include.clc_simulator.app import create_app
+    from include.clc_simulator.clock import ManualClock, parse_iso
+    from include.clc_simulator.core import Simulator, SimulatorSettings
+
+    fleet = load_fleet_file(docs_example_fleet(tmp_path))
+    assert fleet.clock_start == parse_iso("2016-03-14T02:00:00Z")
+    clock = ManualClock(fleet.clock_start)
+    sim = Simulator(fleet, SimulatorSettings(), clock=clock)
+    with TestClient(create_app(sim)) as client:
+        token = client.post(
+            "/v2/authentication/login", json={"username": "demo.admin", "password": "demo-password"}
+        )
+        auth = {"Authorization": f"Bearer {token.json()['bearerToken']}"}
+        for server, package in (
+            ("VA1DEMOWEB01", "c3c6642e-24e1-4c37-b56a-1cf1476ee360"),
+            ("VA1DEMOWIN01", "b229535c-a313-4a31-baf8-6aa71ff4b9ed"),
+        ):
+            body = {"servers": [server], "package": {"packageId": package, "parameters": {}}}
+            r = client.post("/v2/operations/DEMO/servers/executePackage", headers=auth, json=body)
+            assert r.status_code == 200 and r.json()[0]["isQueued"] is True
+        clock.tick(6 * 3600)
+        for server in ("va1demoweb01", "va1demowin01"):
+            (ex,) = client.get(f"/patching/rest/servers/DEMO/server/{server}/patch", headers=auth).json()
+            assert ex["status"] == "completed" and ex["start_time"].startswith("2016-03-14T02:")
