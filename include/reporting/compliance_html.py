@@ -171,7 +171,7 @@ def render_compliance_html(report: ComplianceReport) -> str:
         + (
             f"<table><thead><tr><th>Run / pack</th><th>Why</th></tr></thead><tbody>{ignored}</tbody></table>"
             if ignored
-            else "<p>None: every run folder holds a sealed, intact evidence pack.</p>"
+            else "<p>None.</p>"
         )
         + f"<h2>Validation</h2>{validation_table(report.validation)}"
         "<footer><p>Rebuilt on every run from the evidence packs that verify (every file hash and chain "

@@ -136,8 +136,8 @@ def parse_chain(raw: bytes) -> tuple[list[dict[str, Any] | None], list[tuple[int
     each with the 1-based position of its entry (None for the file as a whole)."""
     try:
         data = json.loads(raw.decode("utf-8"))
-    except ValueError as exc:
-        return [], [(None, f"not valid JSON ({exc})")]
+    except (ValueError, RecursionError) as exc:
+        return [], [(None, f"not valid JSON ({type(exc).__name__}: {exc})")]
     if not isinstance(data, dict) or not isinstance(data.get("packs"), list):
         return [], [(None, "not a chain index (expected an object with a 'packs' list)")]
     entries: list[dict[str, Any] | None] = []

@@ -312,7 +312,7 @@ def _check_pack(walk: _Walk, pack_name: str, owner: dict) -> tuple[dict[str, Any
         return None, None
     try:
         manifest = json.loads(raw.decode("utf-8"))
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         walk.problem(
             ProblemKind.MALFORMED_MANIFEST, f"{where}/{MANIFEST}", f"not valid JSON ({exc})", **owner
         )
@@ -407,6 +407,9 @@ def _check_unlisted(walk: _Walk, listed: set[str], chain_readable: bool) -> list
     """Pack folders under ``runs/`` the chain does not list; return the sealed ones."""
     runs = walk.base / RUNS
     if not runs.exists():
+        return []
+    if not runs.is_dir():
+        walk.problem(ProblemKind.ADDED_FILE, RUNS, "is a file where the pack folders belong")
         return []
     sealed = []
     for entry in sorted(runs.iterdir(), key=lambda p: p.name):
@@ -515,9 +518,13 @@ def verify_reports(base: Any, *, expect_head: str | None = None) -> VerifyResult
     if result.refused is not None:
         return result
     walk = _Walk(base, result)
-    entries, chain_readable = _load_chain(walk)
-    listed = _walk_chain(walk, entries)
-    outside = _check_unlisted(walk, listed, chain_readable)
+    try:
+        entries, chain_readable = _load_chain(walk)
+        listed = _walk_chain(walk, entries)
+        outside = _check_unlisted(walk, listed, chain_readable)
+    except OSError as exc:  # e.g. a folder without read permission: name it, never a traceback
+        walk.problem(ProblemKind.UNREADABLE, str(base), f"verification stopped ({type(exc).__name__}: {exc})")
+        return result
     if not entries and outside and chain_readable:
         walk.problem(
             ProblemKind.MISSING_CHAIN, CHAIN, f"missing or empty, but sealed packs exist under {RUNS}/"

@@ -366,6 +366,23 @@ def test_manifest_that_is_not_an_object(base):
     assert f"{where}: not a manifest (expected an object with 'files')" in texts(result)
 
 
+def test_odd_shapes_in_the_location_are_named_without_traceback(tmp_path):
+    reports = tmp_path / "reports"
+    write_evidence_pack(reports, build_audit_document(fleet_rows(), make_run(RUN_IDS[0])), PASSED)
+    folder = reports / "runs" / safe_run_id(RUN_IDS[0])
+    (reports / "runs" / "stray.txt").write_text("x")
+    (folder / "manifest.json").write_text("[" * 100_000 + "]" * 100_000)  # too deep for json
+    result = run_cli(str(reports))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "TAMPERED: runs/stray.txt: a file where only pack folders belong" in result.stdout
+    assert f"TAMPERED: runs/{folder.name}/manifest.json: not valid JSON" in result.stdout
+    shutil.rmtree(reports / "runs")
+    (reports / "runs").write_text("not a folder")
+    result = run_cli(str(reports))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "TAMPERED: runs: is a file where the pack folders belong" in result.stdout
+
+
 # --- staying inside the reports location ------------------------------------------------------
 
 
