@@ -19,6 +19,7 @@ from importlib import metadata
 from typing import Any
 
 from include.patching.states import ATTEMPTED_STATES, ServerState
+from include.reporting.text_safety import visible_text
 
 SCHEMA_VERSION = 1
 
@@ -207,8 +208,9 @@ def csv_safe(value: Any) -> str:
     """A cell value that spreadsheets will not execute.
 
     Text starting with ``= + - @`` (or tab/CR) is prefixed with ``'`` - the OWASP advice
-    against CSV/formula injection. Numbers are written as numbers, ``None`` as an empty cell.
-    The original value stays untouched in ``audit.json``.
+    against CSV/formula injection. Control characters are made visible
+    (:func:`~include.reporting.text_safety.visible_text`). Numbers are written as numbers,
+    ``None`` as an empty cell. The original value stays untouched in ``audit.json``.
     """
     if value is None:
         return ""
@@ -216,7 +218,7 @@ def csv_safe(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return str(value)
-    text = str(value)
+    text = visible_text(str(value))
     return "'" + text if text.startswith(FORMULA_PREFIXES) else text
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from include.patching.states import PROBLEM_STATES, SKIPPED_STATES, ServerState
 from include.reporting.svg_charts import stacked_bar_chart
+from include.reporting.text_safety import visible_text
 
 STATE_LABELS: dict[str, str] = {
     ServerState.PATCHED: "Patched",
@@ -154,8 +155,8 @@ def validation_table(validation: Mapping[str, Any] | None) -> str:
 
 
 def page(title: str, body: str) -> str:
-    """Wrap a body in the common, self-contained page shell."""
-    return (
+    """Wrap a body in the common, self-contained page shell; no control character gets through."""
+    return visible_text(
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
