@@ -17,7 +17,7 @@ from typing import Any
 
 from include.patching.classification import Scope, in_selected_group
 
-HINT_CUTOFF = 0.75
+HINT_CUTOFF = 0.6
 """How alike a known value must be (difflib ratio) to be offered as "did you mean"."""
 
 
@@ -194,10 +194,13 @@ def scope_problems(
 ) -> list[str]:
     """Every entry of the run's scope that names nothing in the alias, each with a sentence."""
     data_centers, groups, allow = list(data_centers), list(groups), list(allow)
+    # An allow-list entry is only blamed for filters that exist; a missing one is named already.
+    real_dcs = [d for d in data_centers if d.upper() in index.data_centers]
+    real_groups = [g for g in groups if index.groups_matching(g)]
     return [
         *data_center_problems(data_centers, index),
-        *group_problems(groups, data_centers, index),
+        *group_problems(groups, real_dcs, index),
         *server_problems("server_allow_list", allow, index),
-        *unreachable_allow_problems(allow, data_centers, groups, index),
+        *unreachable_allow_problems(allow, real_dcs, real_groups, index),
         *server_problems("server_deny_list", deny, index),
     ]
