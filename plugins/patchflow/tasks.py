@@ -71,7 +71,7 @@ def _alias_index(hook: Any, alias: str, settings: run_params.RunSettings) -> Ali
     group or server entries costs one extra request.
     """
     if not (settings.groups or settings.server_allow_list or settings.server_deny_list):
-        return AliasIndex(alias, tuple(d["id"] for d in hook.list_datacenters(alias)))
+        return AliasIndex.build(alias, [d["id"] for d in hook.list_datacenters(alias)], trees=())
     trees = hook.group_trees(alias, detailed=False)
     return AliasIndex.build(alias, [dc for dc, _ in trees], trees)
 

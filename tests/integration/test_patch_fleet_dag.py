@@ -218,7 +218,7 @@ def test_a_typo_in_the_deny_list_touches_nothing_and_names_the_bad_value(
     """I9: the deny-list meant VA1E2ELIN04; with the typo the run must stop before any request
     that changes something, naming the typo (and its likely meaning) — not patch that server."""
     e2e_simulator.reset()
-    conf = {"server_deny_list": ["VA1E2ELIN4"], "groups": ["Linux"], "max_concurrency": 2}
+    conf = {"server_deny_list": ["VA1E2ELIN4"], "groups": ["Linux"], "max_concurrency": "2"}
     dag_run, states, _ = run_dag(e2e_simulator, tmp_path, monkeypatch, conf)
     counters = e2e_simulator.counters()
     assert dag_run.state == "failed"

@@ -37,6 +37,17 @@ def test_a_valid_scope_passes_and_is_normalised(fake_clc):
     assert not [r for r in sent(fake_clc) if r.startswith("POST /v2/operations")]
 
 
+def test_data_centers_alone_are_checked_with_one_light_request(fake_clc):
+    assert run({"data_centers": ["va1", "DE1"]})["data_centers"] == ["VA1", "DE1"]
+    with pytest.raises(AirflowFailException) as err:
+        run({"data_centers": ["va1", "va2"]})
+    assert str(err.value).splitlines()[1:] == [
+        "  - data_centers: 'VA2' is not a data center of alias DEMO (did you mean 'VA1'?); "
+        "the alias has DE1, VA1"
+    ]
+    assert not [r for r in sent(fake_clc) if "/v2/groups/" in r]  # no tree walk without group/server entries
+
+
 def test_a_typo_in_the_deny_list_fails_without_retries_and_names_it(fake_clc):
     with pytest.raises(AirflowFailException) as err:
         run({"server_deny_list": ["va1demoweb01", "va1demowbe02"]})
