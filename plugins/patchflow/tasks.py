@@ -67,8 +67,8 @@ def _invalid(problems: Sequence[str]) -> AirflowFailException:
 def _alias_index(hook: Any, alias: str, settings: run_params.RunSettings) -> AliasIndex:
     """What exists in the alias: data centers always; groups and servers when the scope names any.
 
-    Reads only (one light group tree per data center, servers as links), so a run without
-    group or server entries costs one extra request.
+    Reads only: the data-center list, plus one light group tree per data center (servers as
+    links, no details) when a group or a server is named.
     """
     if not (settings.groups or settings.server_allow_list or settings.server_deny_list):
         return AliasIndex.build(alias, [d["id"] for d in hook.list_datacenters(alias)], trees=())
