@@ -132,14 +132,14 @@ def data_center_problems(selected: Iterable[str], index: AliasIndex) -> list[str
 def group_problems(selected: Iterable[str], data_centers: Iterable[str], index: AliasIndex) -> list[str]:
     """Each group entry must name an existing group, in a selected data center if any are."""
     chosen_dcs = {d.upper() for d in data_centers}
-    names = {g.node.name for g in index.groups}
+    known = {g.node.name for g in index.groups} | {g.node.id for g in index.groups}
     problems: list[str] = []
     for selector in selected:
         matches = index.groups_matching(selector)
         if not matches:
             problems.append(
                 f"groups: {selector!r} is neither the name nor the id of a group of alias "
-                f"{index.alias}{_hint(selector, names)}"
+                f"{index.alias}{_hint(selector, known)}"
             )
             continue
         where = sorted({g.data_center for g in matches})

@@ -127,3 +127,10 @@ def test_selections_that_would_silently_select_nothing_are_named():
         "selected groups, so it would never be patched"
     ]
     assert problems(groups=["Finance"], allow=["va1demoprd01"]) == []  # inside a sub-group
+
+
+def test_a_mistyped_group_id_gets_the_real_id_as_hint():
+    typo = WEB[:-1] + "x"
+    assert problems(groups=[typo]) == [
+        f"groups: {typo!r} is neither the name nor the id of a group of alias DEMO (did you mean {WEB!r}?)"
+    ]
