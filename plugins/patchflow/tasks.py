@@ -8,39 +8,103 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import pendulum
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from include.artifacts import read_json, run_folder, write_json
 from include.patching import run_params
 from include.patching.classification import Scope, classify, os_family
+from include.patching.clc_errors import (
+    ClcAccessDeniedError,
+    ClcAuthError,
+    ClcConnectionError,
+    ClcLoginRefusedError,
+    ClcServiceUnavailableError,
+)
 from include.patching.packages import BY_KEY
+from include.patching.scope import AliasIndex, scope_problems
 from patchflow.locations import artifacts_base, as_location, reports_base
 
 log = logging.getLogger(__name__)
 
 
+@contextmanager
+def clc_failures_explained(conn_id: str) -> Iterator[None]:
+    """Turn CLC errors into sentences a person can act on; permanent ones fail without retries.
+
+    A refused login or a forbidden alias cannot heal by retrying, and each repeated login
+    brings the account closer to a lockout, so those fail the task at once
+    (``AirflowFailException``). An unavailable service stays a retryable failure.
+    """
+    try:
+        yield
+    except ClcLoginRefusedError as exc:
+        raise AirflowFailException(
+            f"CLC refused the login of connection {conn_id!r}: {exc}. Check the connection's login "
+            "and password. Not retried: every refused login brings the account closer to a lockout."
+        ) from None
+    except ClcAccessDeniedError as exc:
+        raise AirflowFailException(
+            f"CLC denied access: {exc}. The connection's user may not work on this account alias "
+            "(or lacks the role for this call). Not retried."
+        ) from None
+    except ClcAuthError as exc:
+        raise AirflowFailException(f"CLC refused the connection's credentials: {exc}. Not retried.") from None
+    except (ClcServiceUnavailableError, ClcConnectionError) as exc:
+        raise AirflowException(f"CLC service unavailable: {exc}. The task will be retried.") from None
+
+
+def _invalid(problems: Sequence[str]) -> AirflowFailException:
+    lines = "\n".join(f"  - {p}" for p in problems)
+    count = "1 problem" if len(problems) == 1 else f"{len(problems)} problems"
+    return AirflowFailException(f"Invalid run parameters ({count}); nothing was touched:\n{lines}")
+
+
+def _alias_index(hook: Any, alias: str, settings: run_params.RunSettings) -> AliasIndex:
+    """What exists in the alias: data centers always; groups and servers when the scope names any.
+
+    Reads only: the data-center list, plus one light group tree per data center (servers as
+    links, no details) when a group or a server is named.
+    """
+    if not (settings.groups or settings.server_allow_list or settings.server_deny_list):
+        return AliasIndex.build(alias, [d["id"] for d in hook.list_datacenters(alias)], trees=())
+    trees = hook.group_trees(alias, detailed=False)
+    return AliasIndex.build(alias, [dc for dc, _ in trees], trees)
+
+
 def preflight(params: dict[str, Any], *, conn_id: str) -> dict[str, Any]:
-    """Validate the run's parameters, log in and check the alias is reachable — touch nothing."""
+    """Check every parameter and every scope entry against the alias, all at once — touch nothing.
+
+    Fails without retries (``AirflowFailException``) naming every bad value, or when the login
+    or the alias is refused.
+    """
     from patchflow.hooks.clc import ClcHook
 
-    try:
-        settings = run_params.validate(params)
-    except run_params.ParameterError as exc:
-        raise AirflowFailException(f"Invalid run parameter — {exc}") from None
+    checked = run_params.check(params)
+    if not checked.alias_is_usable():
+        raise _invalid(checked.problems)
+    settings = checked.settings
     hook = ClcHook(conn_id)
-    hook.login()
-    alias = settings.account_alias or hook.account_alias
-    datacenters = hook.list_datacenters(alias)  # 403 here = the alias is outside the user's reach (I5)
-    known = {d["id"].upper() for d in datacenters}
-    missing = sorted(set(settings.data_centers) - known)
-    if missing:
-        raise AirflowFailException(
-            f"Invalid run parameter — data_centers: {missing[0]} is not a data center of {alias} "
-            f"(known: {', '.join(sorted(known))})"
-        )
+    with clc_failures_explained(conn_id):
+        hook.login()
+        alias = settings.account_alias or hook.account_alias
+        index = _alias_index(hook, alias, settings)  # a 403 here: the alias is outside the user's reach (I5)
+    problems = [
+        *checked.problems,
+        *scope_problems(
+            data_centers=settings.data_centers,
+            groups=settings.groups,
+            allow=settings.server_allow_list,
+            deny=settings.server_deny_list,
+            index=index,
+        ),
+    ]
+    if problems:
+        raise _invalid(problems)
     resolved = settings.as_dict() | {
         "account_alias": alias,
         "server_timeout_seconds": settings.server_timeout_minutes * 60,
@@ -54,7 +118,8 @@ def inventory(settings: dict[str, Any], *, conn_id: str, dag_id: str, run_id: st
     from patchflow.hooks.clc import ClcHook
 
     alias = settings["account_alias"]
-    servers = ClcHook(conn_id).inventory(alias, data_centers=settings["data_centers"] or None)
+    with clc_failures_explained(conn_id):
+        servers = ClcHook(conn_id).inventory(alias, data_centers=settings["data_centers"] or None)
     path = run_folder(artifacts_base(), dag_id, run_id) / "inventory.json"
     write_json(path, {"account_alias": alias, "collected_at": _now(), "servers": servers})
     by_dc = Counter(str(s.get("data_center", "")).upper() for s in servers)

@@ -210,3 +210,24 @@ def test_the_pack_validates_verifies_and_holds_no_secret(real_run):
         for path in folder.rglob("*"):
             if path.is_file():
                 assert "e2e-password" not in path.read_text(errors="replace"), path
+
+
+def test_a_typo_in_the_deny_list_touches_nothing_and_names_the_bad_value(
+    e2e_simulator, airflow_db, tmp_path, monkeypatch, capsys, caplog
+):
+    """I9: the deny-list meant VA1E2ELIN04; with the typo the run must stop before any request
+    that changes something, naming the typo (and its likely meaning) — not patch that server."""
+    e2e_simulator.reset()
+    conf = {"server_deny_list": ["VA1E2ELIN4"], "groups": ["Linux"], "max_concurrency": "2"}
+    dag_run, states, _ = run_dag(e2e_simulator, tmp_path, monkeypatch, conf)
+    counters = e2e_simulator.counters()
+    assert dag_run.state == "failed"
+    assert states["preflight"] == "failed" and states["inventory"] == "upstream_failed"
+    assert counters["executions_per_server"] == {}
+    changes = [r for r in counters["requests"] if not r.startswith(("GET ", "POST /_sim/"))]
+    assert changes == ["POST /v2/authentication/login"], changes
+    out = capsys.readouterr()
+    logged = caplog.text + out.out + out.err
+    assert (
+        "server_deny_list: 'va1e2elin4' is not a server of alias E2E (did you mean 'va1e2elin04'?)" in logged
+    )

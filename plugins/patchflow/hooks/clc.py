@@ -36,11 +36,12 @@ from include.patching.backoff import (
 )
 from include.patching.clc_errors import (
     ClcApiError,
-    ClcAuthError,
     ClcConnectionError,
     ClcResponseError,
     PossiblySubmittedError,
+    error_type_for,
 )
+from include.patching.scope import walk_groups
 from patchflow.hooks.settings import OWN_EXTRA_KEYS, ClcSettings, api_message, scrub
 from patchflow.secrets import mask
 
@@ -256,7 +257,7 @@ class ClcHook(HttpHook):
                     raise PossiblySubmittedError(method, shown, f"HTTP {status}")
                 if batch and status == 400 and isinstance(body, list):
                     return body
-                kind = ClcAuthError if (status in (401, 403) or not authenticated) else ClcApiError
+                kind = error_type_for(status, login=not authenticated)
                 raise self._fail(kind, method, shown, status, body)
             return body
 
@@ -349,6 +350,32 @@ class ClcHook(HttpHook):
 
     # --- inventory -----------------------------------------------------------------------
 
+    def group_trees(
+        self,
+        alias: str,
+        data_centers: Iterable[str] | None = None,
+        *,
+        detailed: bool,
+        max_workers: int = 4,
+    ) -> list[tuple[str, dict]]:
+        """``(data center id, root group tree)`` for every data center of the alias, or the named ones.
+
+        Data-center list → ``get_datacenter(groupLinks=true)`` per DC → one recursive
+        ``get_group`` per root, with at most ``max_workers`` requests in flight. Without
+        ``detailed`` the trees carry servers only as ``server`` links: enough to know what exists.
+        """
+        self._bearer()  # log in once, before the threads start
+        wanted = {d.lower() for d in data_centers} if data_centers else None
+        dcs = [d["id"] for d in self.list_datacenters(alias) if wanted is None or d["id"].lower() in wanted]
+
+        def root(dc: str) -> tuple[str, dict]:
+            dc_body = self.get_datacenter(alias, dc, group_links=True)
+            group = shapes.root_group_id(dc_body, f"GET /v2/datacenters/{alias}/{dc}")
+            return dc, self.get_group(alias, group, detailed=detailed)
+
+        with _pool(max_workers) as pool:
+            return list(pool.map(root, dcs))
+
     def inventory(
         self,
         alias: str | None = None,
@@ -358,48 +385,39 @@ class ClcHook(HttpHook):
     ) -> list[dict]:
         """Every server in scope with its details, in as few requests as the API allows.
 
-        Data-center list → ``get_datacenter(groupLinks=true)`` per DC → one recursive
-        ``get_group(serverDetail=detailed)`` per root (or per selected group), with at most
-        ``max_workers`` requests in flight. Each server dict gains ``data_center``,
-        ``group_id``, ``group_name``, ``group_path``; duplicates (by id) are dropped.
-        With ``group_ids``, ``group_path`` starts at the selected group.
+        One detailed, recursive group read per data center (see ``group_trees``), or per
+        selected group. Each server dict gains ``data_center``, ``group_id``, ``group_name``
+        and the lineage lists ``group_path_ids``/``group_path_names`` (root first, one entry
+        per level, so a ``/`` inside a group name stays part of that name); duplicates (by id)
+        are dropped. With ``group_ids``, the lineage starts at the selected group.
         """
         alias = alias or self.account_alias
-        self._bearer()  # log in once, before the threads start
-        workers = max(1, max_workers)
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="clc-inventory") as pool:
-            if group_ids:
+        if group_ids:
+            self._bearer()
+            with _pool(max_workers) as pool:
                 trees = list(pool.map(lambda g: (None, self.get_group(alias, g, detailed=True)), group_ids))
-            else:
-                wanted = {d.lower() for d in data_centers} if data_centers else None
-                dcs = [
-                    d["id"]
-                    for d in self.list_datacenters(alias)
-                    if wanted is None or d["id"].lower() in wanted
-                ]
-
-                def root(dc: str) -> tuple[str, dict]:
-                    dc_body = self.get_datacenter(alias, dc, group_links=True)
-                    group = shapes.root_group_id(dc_body, f"GET /v2/datacenters/{alias}/{dc}")
-                    return dc, self.get_group(alias, group, detailed=True)
-
-                trees = list(pool.map(root, dcs))
+        else:
+            trees = self.group_trees(alias, data_centers, detailed=True, max_workers=max_workers)
         servers: dict[str, dict] = {}
         for dc, tree in trees:
-            for row in _flatten(tree, dc or str(tree.get("locationId") or "").lower(), []):
+            for row in _flatten(tree, dc or str(tree.get("locationId") or "").lower()):
                 servers.setdefault(row["id"].lower(), row)
         return list(servers.values())
 
 
-def _flatten(group: dict, data_center: str, parents: list[str]) -> Iterable[dict]:
-    path = [*parents, group["name"]]
-    for server in group.get("servers") or []:
-        yield {
-            **server,
-            "data_center": data_center,
-            "group_id": group["id"],
-            "group_name": group["name"],
-            "group_path": "/".join(path),
-        }
-    for child in group.get("groups") or []:
-        yield from _flatten(child, data_center, path)
+def _pool(max_workers: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=max(1, max_workers), thread_name_prefix="clc-inventory")
+
+
+def _flatten(tree: dict, data_center: str) -> Iterable[dict]:
+    """The tree's servers, each with its data center and its group lineage."""
+    for group in walk_groups(tree):
+        for server in group.servers:
+            yield {
+                **server,
+                "data_center": data_center,
+                "group_id": group.id,
+                "group_name": group.name,
+                "group_path_ids": list(group.path_ids),
+                "group_path_names": list(group.path_names),
+            }

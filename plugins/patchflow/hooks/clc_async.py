@@ -27,10 +27,9 @@ from include.patching.backoff import (
     token_expiry,
 )
 from include.patching.clc_errors import (
-    ClcApiError,
-    ClcAuthError,
     ClcConnectionError,
     ClcResponseError,
+    error_type_for,
 )
 from patchflow.hooks.settings import OWN_EXTRA_KEYS, ClcSettings, api_message, scrub
 from patchflow.secrets import amask
@@ -178,7 +177,7 @@ class ClcAsyncClient:
                 continue
             body = _json(raw, status, f"{method} {shown}")
             if status >= 400:
-                kind = ClcAuthError if (status in (401, 403) or not authenticated) else ClcApiError
+                kind = error_type_for(status, login=not authenticated)
                 message = scrub(api_message(body), [self.settings.password, self._token])
                 raise kind(method, shown, status, message)
             return body

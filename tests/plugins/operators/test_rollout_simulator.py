@@ -97,7 +97,8 @@ def test_inventory_against_the_simulator(sim_conn):
     servers = ClcHook().inventory("DEMO")
     assert len(servers) >= 10
     assert len({s["id"].lower() for s in servers}) == len(servers)
-    assert all(s["group_path"] and s["data_center"] for s in servers)
+    assert all(s["group_path_names"] and s["group_path_names"][-1] == s["group_name"] for s in servers)
+    assert all(len(s["group_path_ids"]) == len(s["group_path_names"]) and s["data_center"] for s in servers)
 
 
 def test_rollout_against_the_simulator_executes_once_per_server(sim_conn, tmp_path):
