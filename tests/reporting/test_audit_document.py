@@ -44,6 +44,32 @@ def test_attempted_counts_only_states_that_sent_the_package(run):
     assert build_audit_document(rows, run)["summary"]["attempted"] == 3
 
 
+def test_maintenance_columns_are_in_the_document_the_csv_and_the_summary(run):
+    rows = [
+        make_row("va1a", maintenance="left_on", maintenance_note="stopMaintenance refused: rebooting"),
+        make_row("va1b", maintenance="released"),
+        make_row("va1c", "skipped_unsupported_os", maintenance="not_used"),
+    ]
+    document = build_audit_document(rows, run)
+    assert document["servers"][0]["maintenance_note"] == "stopMaintenance refused: rebooting"
+    assert document["summary"]["by_maintenance"] == {
+        "not_used": 1,
+        "kept_preexisting": 0,
+        "released": 1,
+        "left_on": 1,
+    }
+    parsed = {r["server_id"]: r for r in csv.DictReader(io.StringIO(audit_csv(document), newline=""))}
+    assert parsed["va1a"]["maintenance"] == "left_on"
+    assert parsed["va1a"]["maintenance_note"] == "stopMaintenance refused: rebooting"
+
+
+def test_a_row_without_the_maintenance_column_is_refused(run):
+    row = make_row("va1a")
+    del row["maintenance"]
+    with pytest.raises(AuditDataError, match="missing field"):
+        build_audit_document([row], run)
+
+
 def test_csv_is_rfc4180_and_guards_formulas(run):
     rows = [
         make_row("va1a", description='comma, "quote" and\nnewline'),
