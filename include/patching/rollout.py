@@ -338,6 +338,7 @@ class Rollout:
             return None
 
     def _maintenance_job_failure(self, job_id: str, status: str | None) -> str:
+        """The reason a server whose maintenance-on job did not succeed was not patched."""
         if status in shapes.QUEUE_FAILED:
             return f"maintenance mode could not be turned on: job {job_id} ended {status}; package not sent"
         seen = f"still {status}" if status else "status unreadable"
@@ -402,6 +403,7 @@ class Rollout:
     def _record_maintenance_answer(
         self, sid: str, item: BatchItem | None, jobs: dict[str, list[str]]
     ) -> None:
+        """Ownership after one server's startMaintenance answer; ends it if maintenance failed."""
         e = self.entries[sid]
         if item is None:
             self._end(

@@ -34,7 +34,7 @@ from include.patching.rollout_state import (
     maintenance_job_outstanding,
     record_release,
 )
-from patchflow.operators.rollout import resolve_run_folder
+from patchflow.operators.rollout import resolve_run_folder, tuning
 
 #: What a rendered plan path looks like when the task that writes the plan never ran.
 NO_PLAN_VALUES = frozenset({"", "None", "null"})
@@ -60,7 +60,9 @@ class ReleaseMaintenanceOperator(BaseOperator):
     :param package_key: whose ledger to read.
     :param artifacts_base: same as ``PatchRolloutOperator.artifacts_base``.
     :param job_timeout: seconds to wait for the outstanding maintenance-on jobs, and again for
-        the stopMaintenance jobs.
+        the stopMaintenance jobs; default ``[patchflow] maintenance_timeout`` (scaled with the
+        rollout's other timings).
+    :param job_poll_interval: default ``[patchflow] job_poll_interval``.
     """
 
     template_fields: Sequence[str] = ("plan_path", "package_key", "artifacts_base")
@@ -73,8 +75,8 @@ class ReleaseMaintenanceOperator(BaseOperator):
         package_key: str,
         clc_conn_id: str = "clc_default",
         artifacts_base: str | None = None,
-        job_timeout: float = 600.0,
-        job_poll_interval: float = 2.0,
+        job_timeout: float | None = None,
+        job_poll_interval: float | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("trigger_rule", "all_done")
@@ -83,8 +85,8 @@ class ReleaseMaintenanceOperator(BaseOperator):
         self.package_key = package_key
         self.clc_conn_id = clc_conn_id
         self.artifacts_base = artifacts_base
-        self.job_timeout = job_timeout
-        self.job_poll_interval = job_poll_interval
+        self.job_timeout = tuning("maintenance_timeout", job_timeout)
+        self.job_poll_interval = tuning("job_poll_interval", job_poll_interval)
 
     def _hook(self) -> Any:
         from patchflow.hooks.clc import ClcHook
