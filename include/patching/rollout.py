@@ -25,11 +25,15 @@ How a package is never executed twice on a server in one run (I1):
 5. The API refuses a second package on a server with a pending execution (``isQueued:
    false``): that answer ends the server ``failed`` with the API's message.
 
-Maintenance (I2): ``maintenance: requested`` is recorded before startMaintenance is sent;
-a server reported in maintenance by the inventory (or answered "already in desired state"
-before this run ever asked) is ``preexisting`` and never switched off by this run. Finished
-servers with run-owned maintenance are switched off at once; ``ReleaseMaintenanceOperator``
-re-checks every run-owned server at the end, whatever happened.
+Maintenance (I2): ``maintenance: requested`` is recorded before startMaintenance is sent.
+Only the inventory (read before this run ever asked) makes a server ``preexisting``, never
+switched off by this run; any later "already in maintenance" answer may be the hook's retry of
+a request whose answer was lost, so the server stays run-owned. A server is sent the package
+only once its maintenance-on job has succeeded; otherwise (refused, job failed or still running
+after ``maintenance_timeout``) it ends ``not_attempted`` and keeps its job id, which the release
+waits for. Finished servers with run-owned maintenance are switched off at once unless their
+maintenance-on job is still outstanding; ``ReleaseMaintenanceOperator`` waits for every
+outstanding job, re-checks every run-owned server live at the end and records the outcome.
 
 Bounded time (I7): every submission has a deadline (request time + ``server_timeout``)
 enforced by the trigger; ``time_out_in_flight`` is the backstop for a deferral timeout.
@@ -52,7 +56,19 @@ from include.patching.chaos import CRASH_AFTER_SUBMIT, crash_point
 from include.patching.clc_errors import ClcError, ClcResponseError, PossiblySubmittedError
 from include.patching.packages import PatchPackage
 from include.patching.rate_control import budget_exhausted
-from include.patching.rollout_state import DONE, IN_FLIGHT, QUEUED, SUBMITTED, SUBMITTING, Ledger
+from include.patching.rollout_state import (
+    DONE,
+    IN_FLIGHT,
+    QUEUED,
+    RUN_OWNED_MAINTENANCE,
+    SUBMITTED,
+    SUBMITTING,
+    Ledger,
+    MaintenanceOwnership,
+    ReleaseOutcome,
+    maintenance_job_outstanding,
+    record_release,
+)
 from include.patching.states import ServerState
 
 log = logging.getLogger(__name__)
@@ -87,6 +103,15 @@ class RolloutConfig:
     maintenance_timeout: float = 300.0
     job_poll_interval: float = 2.0
     max_submissions: int = 2
+
+
+#: Ownership after which nothing more is asked of the platform before patching.
+MAINTENANCE_SETTLED = frozenset({MaintenanceOwnership.OURS, MaintenanceOwnership.PREEXISTING})
+
+
+def nothing_to_do(item: BatchItem) -> bool:
+    """The platform's "already in the desired state" answer: not queued, no real error (§6.1)."""
+    return not item.queued and (not item.error or "desired state" in item.error)
 
 
 def _short(ids: list[str], limit: int = 5) -> str:
@@ -282,73 +307,126 @@ class Rollout:
         if not self.config.maintenance_mode or self.budget_exhausted():
             return
         ahead = [s for s in self.ledger.in_phase(QUEUED) if s not in batch][: len(batch)]
-        ahead = [s for s in ahead if self.entries[s]["maintenance"] not in ("ours", "preexisting")]
+        ahead = [s for s in ahead if self.entries[s]["maintenance"] not in MAINTENANCE_SETTLED]
         if ahead:
             self._maintenance_on(self._snapshot_executions(ahead), wait=False)
 
-    def _confirm_maintenance(self, batch: list[str]) -> None:
-        """Wait for maintenance jobs started ahead of time; fail the servers whose job failed."""
+    def _outstanding_jobs(self, ids: list[str]) -> dict[str, list[str]]:
+        """Maintenance-on jobs of these servers not yet seen ending, with their servers."""
         jobs: dict[str, list[str]] = {}
-        for sid in batch:
+        for sid in ids:
             e = self.entries[sid]
-            if (
-                e["maintenance"] == "ours"
-                and e.get("maintenance_job_id")
-                and not e.get("maintenance_confirmed")
-            ):
+            if e["maintenance"] == MaintenanceOwnership.OURS and maintenance_job_outstanding(e):
                 jobs.setdefault(e["maintenance_job_id"], []).append(sid)
-        self._wait_for_maintenance(jobs)
+        return jobs
 
-    def _wait_for_maintenance(self, jobs: dict[str, list[str]]) -> None:
-        for job_id, members in jobs.items():
-            status = self.api.wait_for_job(
+    def _confirm_maintenance(self, batch: list[str]) -> None:
+        """Wait for maintenance jobs started ahead of time; drop the servers whose job did not succeed."""
+        self._wait_for_maintenance(self._outstanding_jobs(batch))
+
+    def _job_status(self, job_id: str) -> str | None:
+        """The job's status after waiting at most ``maintenance_timeout``; None if unreadable."""
+        try:
+            return self.api.wait_for_job(
                 self.config.alias,
                 job_id,
                 timeout=self.config.maintenance_timeout,
                 interval=self.config.job_poll_interval,
             )
+        except ClcError as exc:
+            self.log.warning("maintenance job %s: status unreadable (%s)", job_id, exc)
+            return None
+
+    def _maintenance_job_failure(self, job_id: str, status: str | None) -> str:
+        """The reason a server whose maintenance-on job did not succeed was not patched."""
+        if status in shapes.QUEUE_FAILED:
+            return f"maintenance mode could not be turned on: job {job_id} ended {status}; package not sent"
+        seen = f"still {status}" if status else "status unreadable"
+        return (
+            f"maintenance mode not confirmed: job {job_id} {seen} after "
+            f"{self.config.maintenance_timeout:g} s; package not sent (the release waits for the job)"
+        )
+
+    def _wait_for_maintenance(self, jobs: dict[str, list[str]]) -> None:
+        """Record each job's status; a queued server whose job did not succeed is never sent the package.
+
+        The job id stays in the ledger whatever happens: a job that outlives the wait may still
+        switch maintenance on later, and the release must wait for it (I2).
+        """
+        for job_id, members in jobs.items():
+            status = self._job_status(job_id)
             for sid in members:
-                if status == shapes.QUEUE_SUCCEEDED:
-                    self.entries[sid]["maintenance_confirmed"] = True
-                else:
-                    self._end(sid, ServerState.FAILED, f"maintenance job {job_id} ended {status}")
+                e = self.entries[sid]
+                e["maintenance_job_status"] = status
+                if status != shapes.QUEUE_SUCCEEDED and e["phase"] == QUEUED:
+                    self._end(sid, ServerState.NOT_ATTEMPTED, self._maintenance_job_failure(job_id, status))
         self.ledger.save()
 
     def _maintenance_on(self, batch: list[str], *, wait: bool = True) -> list[str]:
+        """Ask for maintenance on the batch; return the servers that may be sent the package.
+
+        ``requested`` is durable before the request; a server whose maintenance could not be
+        turned on ends ``not_attempted`` (never sent, so not an error against the budget).
+        """
         if wait:
             self._confirm_maintenance(batch)
-        need = [s for s in batch if self.entries[s]["maintenance"] not in ("ours", "preexisting")]
+        need = [
+            s
+            for s in batch
+            if self.entries[s]["phase"] == QUEUED
+            and self.entries[s]["maintenance"] not in MAINTENANCE_SETTLED
+        ]
         if not need:
             return [s for s in batch if self.entries[s]["phase"] == QUEUED]
-        asked_before = {s for s in need if self.entries[s]["maintenance"] == "requested"}
         for sid in need:
-            self.entries[sid]["maintenance"] = "requested"
+            self.entries[sid]["maintenance"] = MaintenanceOwnership.REQUESTED.value
         self.ledger.save()
         try:
             items = {i.server: i for i in self.api.start_maintenance(self.config.alias, need)}
         except ClcError as exc:
-            for sid in need:
-                self._end(sid, ServerState.FAILED, f"maintenance mode could not be started: {exc}")
+            for sid in need:  # stays ``requested``: the request may have been processed
+                self._end(
+                    sid,
+                    ServerState.NOT_ATTEMPTED,
+                    f"maintenance mode could not be turned on: {exc}; package not sent",
+                )
             self.ledger.save()
-            return [s for s in batch if s not in need]
+            return [s for s in batch if self.entries[s]["phase"] == QUEUED]
         jobs: dict[str, list[str]] = {}
         for sid in need:
-            item, e = items.get(sid), self.entries[sid]
-            if item is None:
-                self._end(sid, ServerState.FAILED, "maintenance mode: server missing from the API answer")
-            elif item.queued:
-                e["maintenance"], e["maintenance_job_id"] = "ours", item.job_id
-                jobs.setdefault(item.job_id, []).append(sid)
-            elif not item.error or "desired state" in item.error:
-                # Already in maintenance. If this run asked before (crash), it is ours.
-                e["maintenance"] = "ours" if sid in asked_before else "preexisting"
-            else:
-                e["maintenance"] = "refused"
-                self._end(sid, ServerState.FAILED, f"maintenance mode refused: {item.error}")
+            self._record_maintenance_answer(sid, items.get(sid), jobs)
         self.ledger.save()
         if wait:
             self._wait_for_maintenance(jobs)
         return [s for s in batch if self.entries[s]["phase"] == QUEUED]
+
+    def _record_maintenance_answer(
+        self, sid: str, item: BatchItem | None, jobs: dict[str, list[str]]
+    ) -> None:
+        """Ownership after one server's startMaintenance answer; ends it if maintenance failed."""
+        e = self.entries[sid]
+        if item is None:
+            self._end(
+                sid,
+                ServerState.NOT_ATTEMPTED,
+                "maintenance mode: server missing from the API answer; package not sent",
+            )
+        elif item.queued:
+            e.update(
+                maintenance=MaintenanceOwnership.OURS.value,
+                maintenance_job_id=item.job_id,
+                maintenance_job_status=None,
+            )
+            jobs.setdefault(item.job_id, []).append(sid)
+        elif nothing_to_do(item):
+            # Already in maintenance, but this run had asked: the answer may be the retry of a
+            # request whose answer was lost (the hook retries startMaintenance). Ours to release.
+            e["maintenance"] = MaintenanceOwnership.OURS.value
+        else:
+            e["maintenance"] = MaintenanceOwnership.REFUSED.value
+            self._end(
+                sid, ServerState.NOT_ATTEMPTED, f"maintenance mode refused: {item.error}; package not sent"
+            )
 
     def _submit(self, batch: list[str]) -> None:
         now = iso(self.now())
@@ -503,14 +581,21 @@ class Rollout:
             )
 
     def release(self, ids: list[str]) -> None:
-        """Switch maintenance off for finished servers this run put into maintenance."""
+        """Switch maintenance off for finished servers this run may have put into maintenance.
+
+        A server whose maintenance-on job has not been seen ending is left to the release task,
+        which waits for the job first: switched off now, the job could land afterwards (I2).
+        """
+        if not self.config.maintenance_mode:
+            return
         mine = [
             s
             for s in ids
-            if self.entries[s]["maintenance"] in ("ours", "requested")
+            if self.entries[s]["maintenance"] in RUN_OWNED_MAINTENANCE
             and not self.entries[s]["maintenance_released"]
+            and not maintenance_job_outstanding(self.entries[s])
         ]
-        if not mine or not self.config.maintenance_mode:
+        if not mine:
             return
         try:
             items = {i.server: i for i in self.api.stop_maintenance(self.config.alias, mine)}
@@ -518,9 +603,15 @@ class Rollout:
             self.log.warning("stop maintenance for %s failed (%s); release task retries", _short(mine), exc)
             return
         for sid in mine:
-            item = items.get(sid)
-            if item is not None and (item.queued or not item.error):
-                self.entries[sid]["maintenance_released"] = True
+            item, e = items.get(sid), self.entries[sid]
+            if item is None:
+                continue  # the release task checks it live
+            if item.queued:
+                record_release(e, ReleaseOutcome.RELEASED)
+            elif nothing_to_do(item):
+                record_release(e, ReleaseOutcome.ALREADY_OFF)
+            else:
+                record_release(e, ReleaseOutcome.REFUSED, f"stopMaintenance refused: {item.error}")
         self.ledger.save()
 
     def time_out_in_flight(self, reason: str) -> None:
@@ -542,7 +633,9 @@ class Rollout:
         for sid in never_started:
             self._end(sid, ServerState.NOT_ATTEMPTED, reason)
         self.ledger.save()
-        self.release(never_started)  # some were put into maintenance ahead of their start
+        # Some were put into maintenance ahead of their start: let those jobs end, then release.
+        self._wait_for_maintenance(self._outstanding_jobs(never_started))
+        self.release(never_started)
         rows = [self._row(sid, e) for sid, e in self.ledger.ordered()]
         counts = dict(Counter(r["state"] for r in rows))
         counts["total"] = len(rows)

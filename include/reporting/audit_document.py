@@ -18,10 +18,12 @@ from collections.abc import Iterable, Mapping
 from importlib import metadata
 from typing import Any
 
+from include.patching.audit_rows import MaintenanceResult
 from include.patching.states import ATTEMPTED_STATES, ServerState
 from include.reporting.text_safety import visible_text
 
-SCHEMA_VERSION = 1
+#: 2: rows carry ``maintenance`` and ``maintenance_note``; the summary ``by_maintenance``.
+SCHEMA_VERSION = 2
 
 #: Scalar columns of a row, in CSV order. ``patch_names`` is appended to the CSV.
 SCALAR_COLUMNS: tuple[str, ...] = (
@@ -45,9 +47,12 @@ SCALAR_COLUMNS: tuple[str, ...] = (
     "reboots",
     "started_at",
     "ended_at",
+    "maintenance",
+    "maintenance_note",
 )
 CSV_COLUMNS: tuple[str, ...] = (*SCALAR_COLUMNS, "patch_names")
 INT_COLUMNS = frozenset({"patches_installed", "patches_failed", "reboots"})
+STR_COLUMNS = frozenset({"maintenance", "maintenance_note"})
 PATCH_KEYS: tuple[str, ...] = ("name", "kb", "result_code", "status", "start_time", "end_time")
 RUN_KEYS: tuple[str, ...] = (
     "dag_id",
@@ -108,6 +113,9 @@ def _check_row(index: int, row: Any) -> dict[str, Any]:
         value = row[key]
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise AuditDataError(f"{where}: {key} must be a non-negative int, got {value!r}")
+    for key in STR_COLUMNS:
+        if not isinstance(row[key], str):
+            raise AuditDataError(f"{where}: {key} must be a string, got {row[key]!r}")
     if not isinstance(row["patches"], list):
         raise AuditDataError(f"{where}: patches must be a list, got {type(row['patches']).__name__}")
     for p_index, patch in enumerate(row["patches"]):
@@ -157,13 +165,15 @@ def _check_run(run: Any) -> dict[str, Any]:
 
 
 def summarize(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """Totals of a run. ``by_state`` always lists every state of the closed set, zero included.
+    """Totals of a run. ``by_state`` always lists every state of the closed set, zero included,
+    and ``by_maintenance`` every value of the maintenance column.
 
     A state outside the closed set is still counted (under its own key) so the totals stay
     true to the rows; validation then flags it.
     """
     zero = {state.value: 0 for state in ServerState}
     by_state: Counter[str] = Counter()
+    by_maintenance: Counter[str] = Counter({result.value: 0 for result in MaintenanceResult})
     by_family: dict[str, Counter[str]] = {}
     by_dc: dict[str, Counter[str]] = {}
     totals = {"total": 0, "attempted": 0, "patches_installed": 0, "patches_failed": 0, "reboots": 0}
@@ -174,6 +184,7 @@ def summarize(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         for key in ("patches_installed", "patches_failed", "reboots"):
             totals[key] += int(row[key])
         by_state[state] += 1
+        by_maintenance[str(row["maintenance"])] += 1
         by_family.setdefault(str(row["os_family"]), Counter())[state] += 1
         by_dc.setdefault(str(row["data_center"]), Counter())[state] += 1
 
@@ -185,6 +196,7 @@ def summarize(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         "by_state": full(by_state),
         "by_os_family": {key: full(by_family[key]) for key in sorted(by_family)},
         "by_data_center": {key: full(by_dc[key]) for key in sorted(by_dc)},
+        "by_maintenance": dict(by_maintenance),
         "attempted": totals["attempted"],
         "patches_installed": totals["patches_installed"],
         "patches_failed": totals["patches_failed"],

@@ -13,6 +13,10 @@ there must be one. ``failed`` and ``timed_out`` may have none (the request was r
 the execution never appeared before the timeout), but then ``reason`` must say why. Any
 execution id present must match ``^[A-Z]{2}[0-9]-[0-9]{6}$``, and a server that was not
 attempted must have none.
+
+Maintenance rule (I2): the ``maintenance`` column is from the closed set of
+``MaintenanceResult``; a server the run may have put into maintenance is ``released`` or
+``left_on``, and ``left_on`` always carries a ``maintenance_note`` saying why.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from include.patching.audit_rows import MaintenanceResult
 from include.patching.states import ALL_STATES, ATTEMPTED_STATES, ServerState
 from include.reporting.audit_document import SCALAR_COLUMNS, summarize
 
@@ -31,6 +36,7 @@ FORBIDDEN_PATCH = re.compile(r"^(kernel|nss)", re.IGNORECASE)
 RHEL_FAMILY_OS = re.compile(r"^(centos|rhel|redhat)", re.IGNORECASE)
 MAX_SAMPLES = 20
 UNFINISHED_STATES = frozenset({ServerState.FAILED, ServerState.TIMED_OUT})
+DERIVED_COLUMNS = ("forbidden_patches", "unexplained_missing_execution", "unexplained_left_on")
 
 
 class AuditValidationError(Exception):
@@ -138,11 +144,15 @@ def _audit_frame(document: Mapping[str, Any]) -> Callable[[Any], Any]:
                 and row.get("execution_id") is None
                 and not str(row.get("reason") or "").strip()
             )
+            record["unexplained_left_on"] = (
+                row.get("maintenance") == MaintenanceResult.LEFT_ON
+                and not str(row.get("maintenance_note") or "").strip()
+            )
             rows.append(record)
-        frame = pd.DataFrame(
-            rows, columns=[*SCALAR_COLUMNS, "forbidden_patches", "unexplained_missing_execution"]
+        frame = pd.DataFrame(rows, columns=[*SCALAR_COLUMNS, *DERIVED_COLUMNS])
+        frame = frame.astype(
+            {"server_id": "object", "state": "object", "execution_id": "object", "maintenance": "object"}
         )
-        frame = frame.astype({"server_id": "object", "state": "object", "execution_id": "object"})
         for column in ("started_at", "ended_at"):
             frame[column + "_ts"] = pd.to_datetime(
                 frame[column], format="%Y-%m-%dT%H:%M:%SZ", errors="coerce"
@@ -211,6 +221,19 @@ def _audit_checks(inventory_count: int, summary: Mapping[str, Any]) -> Callable[
                 ),
             ),
             (
+                "maintenance_in_closed_set",
+                "every row says what the run left in maintenance mode (not_used, kept_preexisting, "
+                "released, left_on)",
+                gxe.ExpectColumnValuesToBeInSet(
+                    column="maintenance", value_set=sorted(m.value for m in MaintenanceResult)
+                ),
+            ),
+            (
+                "left_in_maintenance_says_why",
+                "a server left in maintenance by the run names the reason",
+                gxe.ExpectColumnValuesToBeInSet(column="unexplained_left_on", value_set=[False]),
+            ),
+            (
                 "timestamps_iso8601",
                 "started_at is YYYY-MM-DDTHH:MM:SSZ",
                 gxe.ExpectColumnValuesToMatchRegex(column="started_at", regex=TIMESTAMP_PATTERN),
@@ -264,11 +287,12 @@ def _breakdown_check(document: Mapping[str, Any]) -> dict[str, Any]:
     """Per-state/OS/data-center counts are nested maps, which GX cannot express: compared here."""
     expected = summarize(document["servers"])
     stated = document.get("summary", {})
-    keys = ("by_state", "by_os_family", "by_data_center", "attempted")
+    keys = ("by_state", "by_os_family", "by_data_center", "by_maintenance", "attempted")
     wrong = [key for key in keys if stated.get(key) != expected[key]]
     return {
         "name": "breakdowns_equal_summary",
-        "description": "summary counts by state, OS family, data center and attempted match the rows",
+        "description": "summary counts by state, OS family, data center, maintenance and attempted match "
+        "the rows",
         "success": not wrong,
         "engine": "python",
         "expectation": "summary_breakdowns_match_rows",

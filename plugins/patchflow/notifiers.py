@@ -23,6 +23,7 @@ from typing import Any
 
 from airflow.sdk import BaseNotifier
 
+from include.patching.audit_rows import MaintenanceResult
 from include.patching.states import PROBLEM_STATES, ServerState
 
 MAX_LISTED_PROBLEMS = 50
@@ -79,6 +80,19 @@ def _is_failure(facts: Mapping[str, Any], failed: bool | None) -> bool:
     return facts["exception"] is not None or facts["run_state"] == "failed"
 
 
+def _needs_attention(row: Mapping[str, Any]) -> bool:
+    """Not patched (or unknown), or left in maintenance by the run (I2)."""
+    return row.get("state") in PROBLEM_STATES or row.get("maintenance") == MaintenanceResult.LEFT_ON
+
+
+def _attention_reason(row: Mapping[str, Any]) -> str:
+    reason = str(row.get("reason") or ("" if row.get("state") not in PROBLEM_STATES else "no reason given"))
+    if row.get("maintenance") == MaintenanceResult.LEFT_ON:
+        left = f"left in maintenance: {row.get('maintenance_note') or 'no reason given'}"
+        reason = f"{reason}; {left}" if reason else left
+    return reason
+
+
 def build_run_message(
     facts: Mapping[str, Any],
     *,
@@ -91,7 +105,7 @@ def build_run_message(
     failure = _is_failure(facts, failed)
     summary = (audit or {}).get("summary")
     by_state: Mapping[str, int] = (summary or {}).get("by_state", {})
-    problems = [row for row in (audit or {}).get("servers", []) if row.get("state") in PROBLEM_STATES]
+    problems = [row for row in (audit or {}).get("servers", []) if _needs_attention(row)]
     head = f"{subject_prefix} {facts['dag_id']} run {facts['run_id']}"
     if failure:
         where = f": task {facts['task_id']} failed" if facts.get("task_id") else ""
@@ -128,7 +142,7 @@ def build_run_message(
     if problems:
         items = "".join(
             f"<li><code>{escape(str(row.get('server_id')))}</code> {escape(str(row.get('state')))}: "
-            f"{escape(redact(str(row.get('reason') or 'no reason given')))}</li>"
+            f"{escape(redact(_attention_reason(row)))}</li>"
             for row in problems[:MAX_LISTED_PROBLEMS]
         )
         more = len(problems) - MAX_LISTED_PROBLEMS

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from audit_samples import fleet_rows, make_run
 
-from include.reporting.audit_document import build_audit_document
+from include.reporting.audit_document import SCHEMA_VERSION, build_audit_document
 from include.reporting.evidence_pack import (
     PACK_FILES,
     EvidencePackError,
@@ -100,7 +100,7 @@ def test_incomplete_pack_is_completed(tmp_path):
     (folder / "audit.json").write_text("half-written")
     pack = write_evidence_pack(tmp_path, document(), PASSED, now=NOW)
     assert pack.created
-    assert json.loads((folder / "audit.json").read_text())["schema_version"] == 1
+    assert json.loads((folder / "audit.json").read_text())["schema_version"] == SCHEMA_VERSION
     assert pack.manifest["files"]["audit.json"]["sha256"] == sha(folder / "audit.json")
 
 
