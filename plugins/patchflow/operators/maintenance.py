@@ -17,7 +17,7 @@ from airflow.sdk import BaseOperator
 from include.patching import api_shapes as shapes
 from include.patching.clc_errors import ClcApiError, ClcError
 from include.patching.rollout_state import Ledger, ledger_path
-from patchflow.operators.rollout import resolve_run_folder
+from patchflow.operators.rollout import resolve_run_folder, tuning
 
 
 class ReleaseMaintenanceOperator(BaseOperator):
@@ -38,8 +38,8 @@ class ReleaseMaintenanceOperator(BaseOperator):
         package_key: str,
         clc_conn_id: str = "clc_default",
         artifacts_base: str | None = None,
-        job_timeout: float = 600.0,
-        job_poll_interval: float = 2.0,
+        job_timeout: float | None = None,
+        job_poll_interval: float | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("trigger_rule", "all_done")
@@ -48,8 +48,9 @@ class ReleaseMaintenanceOperator(BaseOperator):
         self.package_key = package_key
         self.clc_conn_id = clc_conn_id
         self.artifacts_base = artifacts_base
-        self.job_timeout = job_timeout
-        self.job_poll_interval = job_poll_interval
+        # timing defaults from the deployment's tuning (scaled by [patchflow] time_scale)
+        self.job_timeout = tuning("release_job_timeout", job_timeout)
+        self.job_poll_interval = tuning("job_poll_interval", job_poll_interval)
 
     def _hook(self) -> Any:
         from patchflow.hooks.clc import ClcHook

@@ -18,7 +18,6 @@ FAST = {
     "max_poll_interval": 0.03,
     "batch_window": 0.0,
     "job_poll_interval": 0.01,
-    "not_found_grace": 0.05,
     "server_timeout": 20,
 }
 
