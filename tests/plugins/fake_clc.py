@@ -66,7 +66,7 @@ class FakeClc:
         self.logins = 0
         self.token_ttl = 14 * 24 * 3600
         self.api_clock_offset = 0.0
-        """Seconds the API's clock is ahead of ours (negative: behind); used in token claims."""
+        """Seconds the API's clock is ahead of ours (negative: behind): token claims, execution times."""
         self.valid_tokens: set[str] = set()
         self.summary_polls_to_complete = 2
         self.job_script = ["notStarted", "executing", "succeeded"]
@@ -310,7 +310,8 @@ class FakeClc:
                     continue
                 self.add_execution(
                     s["id"],
-                    start=datetime.now(UTC) + timedelta(seconds=self.execution_start_delay),
+                    start=datetime.now(UTC)
+                    + timedelta(seconds=self.api_clock_offset + self.execution_start_delay),
                     status="pending",
                     initiations=self.initiations,
                     visible_after=self.execution_start_delay,

@@ -44,8 +44,10 @@ async def first_event(trigger: Any, limit: float = 20.0) -> Any:
 class Driver:
     """Rebuilds the operator for every turn (nothing on ``self`` survives a deferral)."""
 
-    def __init__(self, **kwargs: Any) -> None:
-        self.kwargs = {"task_id": "rollout_linux_yum", "package_key": "linux_yum", **FAST, **kwargs}
+    def __init__(self, *, fast: bool = True, **kwargs: Any) -> None:
+        """``fast=False``: no explicit timings, the deployment's (``[patchflow] time_scale``) apply."""
+        base = {"task_id": "rollout_linux_yum", "package_key": "linux_yum"}
+        self.kwargs = {**base, **(FAST if fast else {}), **kwargs}
         self.context = {"dag": SimpleNamespace(dag_id="patch_fleet"), "run_id": "manual__t1"}
         self.deferrals: list[TaskDeferred] = []
 

@@ -202,6 +202,27 @@ def test_a_lost_answer_with_late_executions_is_adopted_not_replayed(fake_clc, pl
     assert fake_clc.execute_calls == Counter({s: 1 for s in TARGETS})
 
 
+def test_a_lost_request_never_adopts_an_execution_from_before_it(fake_clc, plan4):
+    """I4 (item 5): the API clock runs 2 h ahead, so an execution from before the request is dated
+    after it; the request itself never reached the service. The audit must not name that one."""
+    old = fake_clc.add_execution("va1demoweb01", start=datetime.now(UTC) + timedelta(hours=2))
+    fake_clc.fail_next("POST", r"executePackage", drop=True)  # never processed
+    out = Driver(plan_path=str(plan4), max_concurrency=4, max_errors=4, server_timeout=0.5).run()
+    row_ = {r["server_id"]: r for r in results(out)["servers"]}["va1demoweb01"]
+    assert row_["execution_id"] != old["execution_id"]
+    assert row_["state"] == "failed" and "lost" in row_["reason"]
+    assert fake_clc.execute_calls["va1demoweb01"] == 0  # the one POST was never processed
+
+
+@pytest.mark.parametrize("minutes", [-10, 10])
+def test_an_api_clock_ten_minutes_away_from_ours_still_completes(fake_clc, plan4, minutes):
+    """I8 (item 6): a time floor hid every execution of an API clock more than 120 s behind."""
+    fake_clc.api_clock_offset = minutes * 60.0
+    out = Driver(plan_path=str(plan4), max_concurrency=4, server_timeout=5).run()
+    assert out["counts"] == {"patched": 4, "total": 4}
+    assert fake_clc.execute_calls == Counter({s: 1 for s in TARGETS})
+
+
 def test_pending_execution_on_a_server_is_never_doubled(fake_clc, plan4):
     fake_clc.add_execution("va1demodb01", start=datetime.now(UTC) - timedelta(hours=1), status="pending")
     fake_clc.executions["va1demodb01"][0]["_polls_left"] = 10_000
