@@ -72,7 +72,6 @@ def test_attempts_are_the_initiations_listed():
     assert s.attempt_count(three) == 3
     assert s.installed_per_initiation(three) == [3, 1, 0]
     assert s.attempt_count(ex("Z", "2016-03-14T02:00:05Z")) == 0
-    assert not hasattr(s, "count_reboots")  # reboots are not reported by the service: never inferred
 
 
 def test_patch_rows_parse_kb_and_result_codes():

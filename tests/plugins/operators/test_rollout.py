@@ -223,6 +223,21 @@ def test_an_api_clock_ten_minutes_away_from_ours_still_completes(fake_clc, plan4
     assert fake_clc.execute_calls == Counter({s: 1 for s in TARGETS})
 
 
+def test_a_patch_that_failed_once_then_installed_is_judged_by_its_last_attempt(fake_clc, plan4):
+    """I8 (item 8): the detail lists a patch once per initiation that tried it (§12 #36)."""
+    fake_clc.patches["va1demoweb01"] = [
+        ("openssl-1.0.1e-42.el6_7.4.x86_64", "4", "failed"),
+        ("sudo-1.8.6p3-20.el6_7.x86_64", "2", "completed"),
+        ("openssl-1.0.1e-42.el6_7.4.x86_64", "2", "completed"),
+    ]
+    fake_clc.patches["va1demoweb02"] = [("bash-4.1.2", "2", "completed"), ("bash-4.1.2", "4", "failed")]
+    out = Driver(plan_path=str(plan4), max_concurrency=4, max_errors=4).run()
+    rows = {r["server_id"]: r for r in results(out)["servers"]}
+    assert rows["va1demoweb01"]["state"] == "patched" and rows["va1demoweb01"]["patches_failed"] == 0
+    assert [p["attempts"] for p in rows["va1demoweb01"]["patches"]] == [2, 1]
+    assert rows["va1demoweb02"]["state"] == "failed" and rows["va1demoweb02"]["patches_failed"] == 1
+
+
 def test_pending_execution_on_a_server_is_never_doubled(fake_clc, plan4):
     fake_clc.add_execution("va1demodb01", start=datetime.now(UTC) - timedelta(hours=1), status="pending")
     fake_clc.executions["va1demodb01"][0]["_polls_left"] = 10_000
