@@ -199,10 +199,6 @@ def _select_by_request_time(executions: list[dict], requested_at: datetime | Non
     return max(fresh, key=lambda item: (item[0], item[1]))[2] if fresh else None
 
 
-def has_pending(executions: list[dict]) -> bool:
-    return any(e.get("status") == "pending" for e in executions)
-
-
 def installed_per_initiation(execution: dict) -> list[int | None]:
     """Updates installed by each initiation, from its end message (None when unreadable)."""
     counts: list[int | None] = []

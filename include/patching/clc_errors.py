@@ -51,6 +51,5 @@ class PossiblySubmittedError(ClcError):
     def __init__(self, method: str, path: str, reason: str) -> None:
         self.method, self.path, self.reason = method, path, reason
         super().__init__(
-            f"{method} {path} may have been processed but the answer was lost ({reason}); "
-            "not sent again"
+            f"{method} {path} may have been processed but the answer was lost ({reason}); not sent again"
         )

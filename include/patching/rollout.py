@@ -443,7 +443,12 @@ class Rollout:
             e = self.entries.get(sid)
             if e is None or e["phase"] not in IN_FLIGHT:
                 continue  # stale or duplicate event
-            self._record(sid, Outcome.from_dict(raw))
+            try:
+                outcome = Outcome.from_dict(raw)
+            except (KeyError, ValueError):  # e.g. an event of an older trigger version
+                self.log.warning("%s: unreadable outcome %r ignored; still watched", sid, raw.get("state"))
+                continue
+            self._record(sid, outcome)
             if e["phase"] == DONE:
                 finished.append(sid)
         self.ledger.save()

@@ -155,3 +155,14 @@ def test_the_ledger_on_disk_keeps_the_snapshot_and_a_single_submission(tmp_path)
     saved = json.loads((tmp_path / "ledger.json").read_text())["servers"]["va1demoweb01"]
     assert saved["known_executions"] == [old] and saved["phase"] == SUBMITTING
     assert [s["result"] for s in saved["submissions"]] == ["possibly_submitted"]
+
+
+def test_an_outcome_of_an_older_trigger_version_never_leads_to_a_resend(tmp_path):
+    """A 'not_found' event written before an upgrade is ignored: the server stays watched."""
+    api = MemoryClc(SERVERS)
+    api.answer = Answer.LOST
+    rollout = make(tmp_path, api)
+    rollout.fill()
+    rollout.apply({sid: {"state": "not_found", "reason": "legacy"} for sid in SERVERS})
+    rollout.fill()
+    assert len(rollout.watch_list()) == 3 and [op for op, _ in api.calls].count("execute") == 1

@@ -138,7 +138,7 @@ def test_execute_package_lost_answer_is_never_replayed(fake_clc):
     h = hook()
     h.login()
     fake_clc.fail_next("POST", r"executePackage", after=True, drop=True)
-    with pytest.raises(PossiblySubmittedError, match="reconcile"):
+    with pytest.raises(PossiblySubmittedError, match="not sent again"):
         h.execute_package("DEMO", ["va1demoweb01"], PKG, {"patch.debug.mode": "false"})
     assert fake_clc.execute_calls["va1demoweb01"] == 1
 
