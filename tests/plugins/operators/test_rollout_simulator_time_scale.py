@@ -169,3 +169,31 @@ def test_an_api_clock_years_away_from_ours(tmp_path, monkeypatch, start):
     assert app["state"] == "patched" and app["patches_failed"] == 0
     assert {p["name"].split("-")[0]: p["attempts"] for p in app["patches"]} == {"openssl": 2, "sudo": 1}
     assert app["reboots"] is None and app["attempts"] >= 2
+
+
+def test_a_lost_answer_whose_executions_start_fifteen_minutes_late(tmp_path, monkeypatch):
+    """Item 4 with a backed-up queue: every job of the platform starts 900 simulated s late
+    (``/_sim/config`` ``queue_delay``), three times the old grace. Maintenance mode is off so that
+    only the Execute Package job is delayed."""
+    with SimulatorProcess(DEMO_FLEET, time_scale=SIMULATOR_TIME_SCALE, log_path=tmp_path / "sim.log") as sim:
+        use(sim.base_url, monkeypatch)
+        rows = linux_plan_rows(ClcHook().inventory("DEMO"))[:6]
+        ids = [r["id"] for r in rows]
+        plan = write_plan(tmp_path, rows)
+        admin(sim.base_url, "POST", "/_sim/config", {"queue_delay": 900})
+        admin(sim.base_url, "POST", "/_sim/faults", {"kind": "drop", "route": EXECUTE_ROUTE, "count": 1})
+        driver = Driver(
+            fast=False,
+            plan_path=str(plan),
+            max_concurrency=6,
+            max_errors=6,
+            maintenance_mode=False,
+            event_limit=120,
+        )
+        out = driver.run()
+        counters = admin(sim.base_url, "GET", "/_sim/counters")
+    assert counters["requests"][EXECUTE_ROUTE] == {"200": 1}
+    assert counters["executions_per_server"] == dict.fromkeys(ids, 1)
+    results = json.loads(Path(out["results_path"]).read_text())["servers"]
+    assert {r["state"] for r in results} <= {"patched", "patched_no_updates", "failed"}
+    assert not [r for r in results if "lost" in r["reason"]]
