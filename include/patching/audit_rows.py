@@ -46,7 +46,8 @@ EMPTY_RESULT: dict[str, Any] = {
     "patches": [],
     "patches_installed": 0,
     "patches_failed": 0,
-    "reboots": 0,
+    "attempts": None,
+    "reboots": None,
     "started_at": None,
     "ended_at": None,
 }

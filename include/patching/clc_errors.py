@@ -66,15 +66,14 @@ class ClcResponseError(ClcError):
 class PossiblySubmittedError(ClcError):
     """A non-idempotent request may have reached the server, and its answer was lost.
 
-    Raised instead of retrying ``executePackage`` blindly (invariant I1): the caller must
-    reconcile from the patch summary before anything is sent again.
+    Raised instead of retrying ``executePackage`` (invariant I1): the request is never sent
+    again; the caller learns what happened from the patch summary.
     """
 
     def __init__(self, method: str, path: str, reason: str) -> None:
         self.method, self.path, self.reason = method, path, reason
         super().__init__(
-            f"{method} {path} may have been processed but the answer was lost ({reason}); "
-            "reconcile before resubmitting"
+            f"{method} {path} may have been processed but the answer was lost ({reason}); not sent again"
         )
 
 

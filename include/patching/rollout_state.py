@@ -18,8 +18,13 @@ Shape (JSON)::
          "maintenance_job_status": null, "maintenance_release": null, "maintenance_note": "",
          "request_time": "...Z", "job_id": "va1-1234", "submissions": [
              {"request_time": "...Z", "job_id": "va1-1234", "result": "submitted"}],
+         "known_executions": ["VA1-100001"],
          "execution_id": null, "state": null, "reason": "", "started_at": null, "ended_at": null,
-         "patches": [], "patches_installed": 0, "patches_failed": 0, "reboots": 0}}}
+         "patches": [], "patches_installed": 0, "patches_failed": 0,
+         "attempts": null, "reboots": null}}}
+
+``attempts`` is the number of initiations the patching service listed for the execution;
+``reboots`` stays null: the service does not report reboots and patchflow does not infer them.
 """
 
 from __future__ import annotations
@@ -110,7 +115,8 @@ def new_entry(*, preexisting_maintenance: bool = False) -> dict[str, Any]:
         "patches": [],
         "patches_installed": 0,
         "patches_failed": 0,
-        "reboots": 0,
+        "attempts": None,
+        "reboots": None,
     }
 
 

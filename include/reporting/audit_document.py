@@ -45,15 +45,19 @@ SCALAR_COLUMNS: tuple[str, ...] = (
     "patches_installed",
     "patches_failed",
     "reboots",
+    "attempts",
     "started_at",
     "ended_at",
     "maintenance",
     "maintenance_note",
 )
 CSV_COLUMNS: tuple[str, ...] = (*SCALAR_COLUMNS, "patch_names")
-INT_COLUMNS = frozenset({"patches_installed", "patches_failed", "reboots"})
+INT_COLUMNS = frozenset({"patches_installed", "patches_failed"})
 STR_COLUMNS = frozenset({"maintenance", "maintenance_note"})
-PATCH_KEYS: tuple[str, ...] = ("name", "kb", "result_code", "status", "start_time", "end_time")
+#: Counts that may be unknown (None): ``reboots`` is not reported by the patching service (§9)
+#: and never inferred; ``attempts`` (initiations observed) exists only once an execution was seen.
+OPTIONAL_INT_COLUMNS = frozenset({"reboots", "attempts"})
+PATCH_KEYS: tuple[str, ...] = ("name", "kb", "result_code", "status", "start_time", "end_time", "attempts")
 RUN_KEYS: tuple[str, ...] = (
     "dag_id",
     "run_id",
@@ -104,7 +108,9 @@ def _check_row(index: int, row: Any) -> dict[str, Any]:
     if not isinstance(row, Mapping):
         raise AuditDataError(f"audit row #{index} is a {type(row).__name__}, expected a dict")
     where = f"audit row #{index} (server_id={row.get('server_id')!r})"
-    missing = [key for key in (*SCALAR_COLUMNS, "patches") if key not in row]
+    missing = [
+        key for key in (*SCALAR_COLUMNS, "patches") if key not in row and key not in OPTIONAL_INT_COLUMNS
+    ]
     if missing:
         raise AuditDataError(f"{where} is missing field(s): {', '.join(missing)}")
     if not isinstance(row["server_id"], str) or not row["server_id"]:
@@ -116,12 +122,16 @@ def _check_row(index: int, row: Any) -> dict[str, Any]:
     for key in STR_COLUMNS:
         if not isinstance(row[key], str):
             raise AuditDataError(f"{where}: {key} must be a string, got {row[key]!r}")
+    for key in OPTIONAL_INT_COLUMNS:
+        value = row.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise AuditDataError(f"{where}: {key} must be a non-negative int or null, got {value!r}")
     if not isinstance(row["patches"], list):
         raise AuditDataError(f"{where}: patches must be a list, got {type(row['patches']).__name__}")
     for p_index, patch in enumerate(row["patches"]):
         if not isinstance(patch, Mapping) or not isinstance(patch.get("name"), str):
             raise AuditDataError(f"{where}: patches[{p_index}] must be a dict with a string 'name'")
-    clean = {key: row[key] for key in SCALAR_COLUMNS}
+    clean = {key: row.get(key) for key in SCALAR_COLUMNS}
     clean["patches"] = [{key: patch.get(key) for key in PATCH_KEYS} for patch in row["patches"]]
     try:
         json.dumps(clean)
@@ -176,13 +186,16 @@ def summarize(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     by_maintenance: Counter[str] = Counter({result.value: 0 for result in MaintenanceResult})
     by_family: dict[str, Counter[str]] = {}
     by_dc: dict[str, Counter[str]] = {}
-    totals = {"total": 0, "attempted": 0, "patches_installed": 0, "patches_failed": 0, "reboots": 0}
+    totals = {"total": 0, "attempted": 0, "patches_installed": 0, "patches_failed": 0}
+    reboots: int | None = None  # None: no row reports reboots (the patching service does not)
     for row in rows:
         state = str(row["state"])
         totals["total"] += 1
         totals["attempted"] += state in ATTEMPTED_STATES
-        for key in ("patches_installed", "patches_failed", "reboots"):
+        for key in ("patches_installed", "patches_failed"):
             totals[key] += int(row[key])
+        if row.get("reboots") is not None:
+            reboots = (reboots or 0) + int(row["reboots"])
         by_state[state] += 1
         by_maintenance[str(row["maintenance"])] += 1
         by_family.setdefault(str(row["os_family"]), Counter())[state] += 1
@@ -200,7 +213,7 @@ def summarize(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         "attempted": totals["attempted"],
         "patches_installed": totals["patches_installed"],
         "patches_failed": totals["patches_failed"],
-        "reboots": totals["reboots"],
+        "reboots": reboots,
     }
 
 

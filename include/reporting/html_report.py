@@ -190,8 +190,8 @@ def _cards(summary: Mapping[str, Any]) -> str:
     return (
         '<div class="cards">'
         + "".join(
-            f'<div class="card"><span class="n" data-metric="{key}">{int(value)}</span>'
-            f'<span class="l">{e(label)}</span></div>'
+            f'<div class="card"><span class="n" data-metric="{key}"{_not_reported(value)}>'
+            f'{_count(value)}</span><span class="l">{e(label)}</span></div>'
             for key, label, value in cards
         )
         + "</div>"
@@ -210,16 +210,29 @@ def _state_table(by_state: Mapping[str, int]) -> str:
     )
 
 
+#: Reboots are not reported by the patching service (§9) and never inferred: shown as "n/r".
+_NOT_REPORTED = ' title="not reported by the patching service"'
+
+
+def _not_reported(value: Any) -> str:
+    return _NOT_REPORTED if value is None else ""
+
+
+def _count(value: Any) -> str:
+    return "n/r" if value is None else str(int(value))
+
+
 def _patch_list(patches: list[Mapping[str, Any]]) -> str:
     if not patches:
         return "&mdash;"
     items = []
     for patch in patches:
         kb = f" ({e(patch.get('kb'))})" if patch.get("kb") else ""
+        tries = f", {int(patch['attempts'])} attempts" if (patch.get("attempts") or 1) > 1 else ""
         code = f" code {e(patch.get('result_code'))}" if patch.get("result_code") not in (None, "") else ""
         items.append(
             f'<li class="{e(patch.get("status"))}">{e(patch.get("name"))}{kb}: '
-            f"{e(patch.get('status'))}{code}</li>"
+            f"{e(patch.get('status'))}{code}{tries}</li>"
         )
     return '<ul class="patches">' + "".join(items) + "</ul>"
 
@@ -280,7 +293,7 @@ def _server_table(servers: list[Mapping[str, Any]]) -> str:
         f'<td class="mono">{e(row["execution_id"])}<br>{e(row["queue_job_id"])}</td>'
         f'<td class="num">{int(row["patches_installed"])}</td>'
         f'<td class="num">{int(row["patches_failed"])}</td>'
-        f'<td class="num">{int(row["reboots"])}</td>'
+        f'<td class="num"{_not_reported(row.get("reboots"))}>{_count(row.get("reboots"))}</td>'
         f'<td class="mono">{e(row["started_at"])}<br>{e(row["ended_at"])}</td>'
         f"<td>{_patch_list(row['patches'])}</td></tr>"
         for row in servers

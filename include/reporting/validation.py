@@ -153,6 +153,9 @@ def _audit_frame(document: Mapping[str, Any]) -> Callable[[Any], Any]:
         frame = frame.astype(
             {"server_id": "object", "state": "object", "execution_id": "object", "maintenance": "object"}
         )
+        frame = frame.astype({"server_id": "object", "state": "object", "execution_id": "object"})
+        for column in ("reboots", "attempts"):  # may be null (not reported): numeric with NaN
+            frame[column] = pd.to_numeric(frame[column], errors="coerce")
         for column in ("started_at", "ended_at"):
             frame[column + "_ts"] = pd.to_datetime(
                 frame[column], format="%Y-%m-%dT%H:%M:%SZ", errors="coerce"
@@ -160,6 +163,23 @@ def _audit_frame(document: Mapping[str, Any]) -> Callable[[Any], Any]:
         return frame
 
     return build
+
+
+def _reboots_check(gxe: Any, summary: Mapping[str, Any]) -> tuple[str, str, Any]:
+    """Reboots are summed when reported; when the summary says null, no row may claim any."""
+    if summary.get("reboots") is None:
+        return (
+            "reboots_equals_summary",
+            "summary.reboots is null (not reported by the patching service) and so is every row's",
+            gxe.ExpectColumnValuesToBeNull(column="reboots"),
+        )
+    return (
+        "reboots_equals_summary",
+        "summary.reboots equals the sum over the rows",
+        gxe.ExpectColumnSumToBeBetween(
+            column="reboots", min_value=int(summary["reboots"]), max_value=int(summary["reboots"])
+        ),
+    )
 
 
 def _audit_checks(inventory_count: int, summary: Mapping[str, Any]) -> Callable[[Any, Any], list]:
@@ -276,8 +296,9 @@ def _audit_checks(inventory_count: int, summary: Mapping[str, Any]) -> Callable[
                         max_value=int(summary.get(column, -1)),
                     ),
                 )
-                for column in ("patches_installed", "patches_failed", "reboots")
+                for column in ("patches_installed", "patches_failed")
             ],
+            _reboots_check(gxe, summary),
         ]
 
     return build

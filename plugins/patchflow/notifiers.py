@@ -74,6 +74,11 @@ def run_facts(context: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _reboots(value: Any) -> str:
+    """Reboots are not reported by the patching service; a count only when really observed."""
+    return "reboots not reported by the patching service" if value is None else f"{int(value)} reboots"
+
+
 def _is_failure(facts: Mapping[str, Any], failed: bool | None) -> bool:
     if failed is not None:
         return failed
@@ -136,7 +141,7 @@ def build_run_message(
         parts.append(
             f"<p>{int(summary['total'])} servers inventoried, {int(summary['attempted'])} attempted, "
             f"{int(summary['patches_installed'])} patches installed, "
-            f"{int(summary['patches_failed'])} failed, {int(summary['reboots'])} reboots.</p>"
+            f"{int(summary['patches_failed'])} failed, {_reboots(summary.get('reboots'))}.</p>"
             f"<table><tr><th>State</th><th>Servers</th></tr>{rows}</table>"
         )
     if problems:

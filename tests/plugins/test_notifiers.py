@@ -181,3 +181,9 @@ def test_failure_callback_delivers_failed_subject(smtp_server):
     assert "FAILED" in subject and "task execute_linux failed" in subject
     assert "TimeoutError: run timed out" in body
     assert smtp_server.envelopes[0].mail_from == "patchflow@localhost"
+
+
+def test_unreported_reboots_are_said_to_be_unreported():
+    audit = AUDIT | {"summary": SUMMARY | {"reboots": None}}
+    message = build_run_message(run_facts(_context()), audit=audit)
+    assert "reboots not reported by the patching service" in message.html

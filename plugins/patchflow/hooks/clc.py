@@ -29,10 +29,9 @@ from include.patching.api_shapes import BatchItem
 from include.patching.backoff import (
     NOT_PROCESSED_STATUSES,
     RETRYABLE_STATUSES,
-    TOKEN_REFRESH_MARGIN,
     RetryPolicy,
+    TokenTimer,
     parse_retry_after,
-    token_expiry,
 )
 from include.patching.clc_errors import (
     ClcApiError,
@@ -42,7 +41,8 @@ from include.patching.clc_errors import (
     error_type_for,
 )
 from include.patching.scope import walk_groups
-from patchflow.hooks.settings import OWN_EXTRA_KEYS, ClcSettings, api_message, scrub
+from include.patching.tuning import Tuning
+from patchflow.hooks.settings import OWN_EXTRA_KEYS, ClcSettings, api_message, retry_policy, scrub
 from patchflow.secrets import mask
 
 V2, PATCHING = "v2", "patching"
@@ -68,7 +68,7 @@ class ClcHook(HttpHook):
         login/password, and extra ``account_alias``, ``patching_base_url``, ``timeout``,
         ``retry_attempts``, ``retry_base``, ``retry_cap``.
     :param retry: override the retry policy (tests inject ``sleep``/``rand``).
-    :param clock: epoch-seconds clock used for token expiry.
+    :param clock: monotonic clock measuring the token's age (never compared with the API's).
     """
 
     conn_name_attr = "clc_conn_id"
@@ -81,14 +81,13 @@ class ClcHook(HttpHook):
         clc_conn_id: str = default_conn_name,
         *,
         retry: RetryPolicy | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(method="GET", http_conn_id=clc_conn_id)
         self.clc_conn_id = clc_conn_id
         self._retry_override = retry
         self._clock = clock
         self._token: str | None = None
-        self._token_expires_at = 0.0
         self._login_alias: str | None = None
         self._auth_lock = threading.Lock()
         self._http: Session | None = None
@@ -102,9 +101,20 @@ class ClcHook(HttpHook):
         return settings
 
     @cached_property
+    def timing(self) -> Tuning:
+        from patchflow.tuning import current
+
+        return current()
+
+    @cached_property
     def retry(self) -> RetryPolicy:
-        s = self.settings
-        return self._retry_override or RetryPolicy(s.retry_attempts, s.retry_base, s.retry_cap)
+        return self._retry_override or retry_policy(self.settings, self.timing)
+
+    @cached_property
+    def _token_timer(self) -> TokenTimer:
+        from patchflow.tuning import time_scale
+
+        return TokenTimer(time_scale(), self.timing.token_refresh_margin, self._clock)
 
     def _configure_session_from_auth(self, session: Session, connection: Any) -> Session:
         # Never basic auth: the bearer token is added per request.
@@ -141,14 +151,13 @@ class ClcHook(HttpHook):
         )
         token, alias = shapes.parse_login(body, "POST /v2/authentication/login")
         mask(token)
-        now = self._clock()
         self._token, self._login_alias = token, alias
-        self._token_expires_at = token_expiry(token, now)
+        self._token_timer.received(token)
         self.log.info("Logged in to CLC as %s (alias %s)", s.login, alias)
 
     def _bearer(self) -> str:
         with self._auth_lock:
-            if self._token is None or self._clock() >= self._token_expires_at - TOKEN_REFRESH_MARGIN:
+            if self._token is None or self._token_timer.due():
                 self.login()
             assert self._token is not None
             return self._token
@@ -326,12 +335,22 @@ class ClcHook(HttpHook):
         return shapes.parse_detail(self._request("GET", PATCHING, path), f"GET patching {path}")
 
     def wait_for_job(
-        self, alias: str, job_id: str, *, timeout: float = 300.0, interval: float = 2.0, cap: float = 15.0
+        self,
+        alias: str,
+        job_id: str,
+        *,
+        timeout: float | None = None,
+        interval: float | None = None,
+        cap: float | None = None,
     ) -> str:
         """Poll a queue job until terminal or ``timeout``; returns the last status seen.
 
-        A 500 while polling is tolerated (the Python SDK does the same).
+        A 500 while polling is tolerated (the Python SDK does the same). Defaults: the
+        deployment's ``maintenance_timeout``/``job_poll_interval``/``job_poll_cap``.
         """
+        timeout = self.timing.maintenance_timeout if timeout is None else timeout
+        interval = self.timing.job_poll_interval if interval is None else interval
+        cap = self.timing.job_poll_cap if cap is None else cap
         deadline = time.monotonic() + timeout
         status = "notStarted"
         while True:

@@ -85,7 +85,8 @@ class ReleaseMaintenanceOperator(BaseOperator):
         self.package_key = package_key
         self.clc_conn_id = clc_conn_id
         self.artifacts_base = artifacts_base
-        self.job_timeout = tuning("maintenance_timeout", job_timeout)
+        # timing defaults from the deployment's tuning (scaled by [patchflow] time_scale)
+        self.job_timeout = tuning("release_job_timeout", job_timeout)
         self.job_poll_interval = tuning("job_poll_interval", job_poll_interval)
 
     def _hook(self) -> Any:

@@ -40,17 +40,28 @@ def test_logs_in_once_and_reuses_the_token(fake_clc):
     assert h.account_alias == "DEMO"
 
 
-def test_relogs_shortly_before_the_jwt_expires(fake_clc):
-    now = [1_000_000.0]
+def test_relogs_shortly_before_the_declared_lifetime_ends_on_our_clock(fake_clc):
+    now = [50.0]  # a monotonic clock: its origin means nothing
     fake_clc.token_ttl = 3600
     h = hook(clock=lambda: now[0])
     h.get_server("DEMO", "va1demoweb01")
-    # The fake issues tokens with exp = real now + ttl; move our clock just before that minus margin.
-    import time
-
-    now[0] = time.time() + 3600 - 100
+    now[0] += 3600 - 300 - 1  # the refresh margin is 300 s at time_scale 1
+    h.get_server("DEMO", "va1demoweb01")
+    assert fake_clc.logins == 1
+    now[0] += 1
     h.get_server("DEMO", "va1demoweb01")
     assert fake_clc.logins == 2
+
+
+@pytest.mark.parametrize("offset_days", [-3650, -1, 1, 3650])
+def test_an_api_clock_far_from_ours_costs_one_login_not_one_per_request(fake_clc, offset_days):
+    """I8: the token's exp is a time on the API's clock; comparing it with ours re-logged in
+    before nearly every request when the API's clock was behind."""
+    fake_clc.api_clock_offset = offset_days * 86400.0
+    h = hook()
+    for _ in range(10):
+        h.get_server("DEMO", "va1demoweb01")
+    assert fake_clc.logins == 1
 
 
 def test_relogs_once_on_401_then_succeeds(fake_clc):
@@ -176,7 +187,7 @@ def test_execute_package_lost_answer_is_never_replayed(fake_clc):
     h = hook()
     h.login()
     fake_clc.fail_next("POST", r"executePackage", after=True, drop=True)
-    with pytest.raises(PossiblySubmittedError, match="reconcile"):
+    with pytest.raises(PossiblySubmittedError, match="not sent again"):
         h.execute_package("DEMO", ["va1demoweb01"], PKG, {"patch.debug.mode": "false"})
     assert fake_clc.execute_calls["va1demoweb01"] == 1
 
@@ -295,11 +306,12 @@ def test_account_alias_falls_back_to_login(fake_clc, monkeypatch):
     assert hook().account_alias == "DEMO"
 
 
-def test_jwt_without_exp_falls_back_to_fourteen_days():
-    from include.patching.backoff import token_expiry
+def test_token_without_a_declared_lifetime_falls_back_to_fourteen_days():
+    from include.patching.backoff import token_lifetime
 
-    assert token_expiry("not-a-jwt", 100.0) == 100.0 + 14 * 24 * 3600
-    assert token_expiry(make_jwt(12345), 0.0) == 12345.0
+    assert token_lifetime("not-a-jwt") == 14 * 24 * 3600
+    assert token_lifetime(make_jwt(12345)) == 14 * 24 * 3600  # exp alone says nothing about a lifetime
+    assert token_lifetime(make_jwt(12345, nbf=12000)) == 345
 
 
 def test_inventory_lineage_keeps_sub_groups_and_slashes_in_names(fake_clc, monkeypatch):

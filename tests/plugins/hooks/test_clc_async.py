@@ -33,6 +33,15 @@ async def test_login_once_and_reuse(fake_clc):
     assert fake_clc.logins == 1
 
 
+@pytest.mark.parametrize("offset_days", [-3650, 3650])
+async def test_an_api_clock_far_from_ours_costs_one_login(fake_clc, offset_days):
+    fake_clc.api_clock_offset = offset_days * 86400.0
+    async with make([]).client() as api:
+        for _ in range(10):
+            await api.get_patch_summary("DEMO", "va1demoweb01")
+    assert fake_clc.logins == 1
+
+
 async def test_relogin_on_401(fake_clc):
     async with make([]).client() as api:
         await api.get_patch_summary("DEMO", "va1demoweb01")

@@ -111,7 +111,6 @@ def test_rollout_against_the_simulator_executes_once_per_server(sim_conn, tmp_pa
         max_concurrency=2,
         max_errors=len(targets),
         server_timeout=120,
-        not_found_grace=30,
     ).run(max_turns=200)
     after = counters(sim_conn).get("executions_per_server", {})
     rows = json.loads(Path(out["results_path"]).read_text())["servers"]
