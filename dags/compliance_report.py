@@ -23,6 +23,7 @@ import pendulum
 from airflow.sdk import DAG, Param, task
 
 from include.assets import PATCH_AUDIT
+from patchflow.tuning import setting
 
 with DAG(
     dag_id="compliance_report",
@@ -33,7 +34,12 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     tags=["compliance", "reporting"],
-    default_args={"owner": "compliance", "retries": 2, "retry_delay": timedelta(seconds=30)},
+    # retry_delay follows [patchflow] time_scale like every other timing setting
+    default_args={
+        "owner": "compliance",
+        "retries": 2,
+        "retry_delay": timedelta(seconds=setting("task_retry_delay")),
+    },
     params={
         "policy_days": Param(
             35,

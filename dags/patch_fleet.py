@@ -38,6 +38,7 @@ from include.patching.run_params import (
 from patchflow.notifiers import PatchRunNotifier
 from patchflow.operators.maintenance import ReleaseMaintenanceOperator
 from patchflow.operators.rollout import PatchRolloutOperator
+from patchflow.tuning import setting
 
 CLC_CONN_ID = "clc_default"
 
@@ -149,7 +150,12 @@ with DAG(
     max_active_runs=1,
     params=params,
     tags=["patching", "clc"],
-    default_args={"owner": "platform-ops", "retries": 2, "retry_delay": timedelta(seconds=30)},
+    # retry_delay follows [patchflow] time_scale like every other timing setting
+    default_args={
+        "owner": "platform-ops",
+        "retries": 2,
+        "retry_delay": timedelta(seconds=setting("task_retry_delay")),
+    },
     on_failure_callback=[PatchRunNotifier(to=NOTIFY_TO, failed=True)] if NOTIFY_TO else [],
 ) as dag:
 

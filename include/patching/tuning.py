@@ -53,6 +53,8 @@ class Tuning:
     """Hooks: the largest backoff (also caps a server's Retry-After)."""
     token_refresh_margin: float = 300.0
     """Hooks: log in again this long before the token's declared lifetime is over."""
+    task_retry_delay: float = 30.0
+    """DAGs: the delay before Airflow retries a failed task (a crashed worker's task included)."""
 
     @classmethod
     def names(cls) -> tuple[str, ...]:

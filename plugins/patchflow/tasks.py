@@ -8,54 +8,21 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 import pendulum
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException
 
 from include.artifacts import read_json, run_folder, write_json
 from include.patching import run_params
 from include.patching.classification import Scope, classify, os_family
-from include.patching.clc_errors import (
-    ClcAccessDeniedError,
-    ClcAuthError,
-    ClcConnectionError,
-    ClcLoginRefusedError,
-    ClcServiceUnavailableError,
-)
 from include.patching.packages import BY_KEY
 from include.patching.scope import AliasIndex, scope_problems
+from patchflow.exceptions import clc_failures_explained
 from patchflow.locations import artifacts_base, as_location, reports_base
 
 log = logging.getLogger(__name__)
-
-
-@contextmanager
-def clc_failures_explained(conn_id: str) -> Iterator[None]:
-    """Turn CLC errors into sentences a person can act on; permanent ones fail without retries.
-
-    A refused login or a forbidden alias cannot heal by retrying, and each repeated login
-    brings the account closer to a lockout, so those fail the task at once
-    (``AirflowFailException``). An unavailable service stays a retryable failure.
-    """
-    try:
-        yield
-    except ClcLoginRefusedError as exc:
-        raise AirflowFailException(
-            f"CLC refused the login of connection {conn_id!r}: {exc}. Check the connection's login "
-            "and password. Not retried: every refused login brings the account closer to a lockout."
-        ) from None
-    except ClcAccessDeniedError as exc:
-        raise AirflowFailException(
-            f"CLC denied access: {exc}. The connection's user may not work on this account alias "
-            "(or lacks the role for this call). Not retried."
-        ) from None
-    except ClcAuthError as exc:
-        raise AirflowFailException(f"CLC refused the connection's credentials: {exc}. Not retried.") from None
-    except (ClcServiceUnavailableError, ClcConnectionError) as exc:
-        raise AirflowException(f"CLC service unavailable: {exc}. The task will be retried.") from None
 
 
 def _invalid(problems: Sequence[str]) -> AirflowFailException:

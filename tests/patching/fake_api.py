@@ -59,6 +59,9 @@ class FakeApi:
 
     # --- helpers for tests -----------------------------------------------------------------
 
+    def authenticate(self) -> None:
+        """The real hook logs in here; the fake has nothing to check."""
+
     def in_maintenance(self, sid: str) -> bool:
         return self.servers[sid]
 

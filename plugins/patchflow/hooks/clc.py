@@ -155,6 +155,11 @@ class ClcHook(HttpHook):
         self._token_timer.received(token)
         self.log.info("Logged in to CLC as %s (alias %s)", s.login, alias)
 
+    def authenticate(self) -> None:
+        """Log in now unless a valid token is held, so a refused login fails a task before it
+        changes anything (and the rollout never records it as a per-server failure)."""
+        self._bearer()
+
     def _bearer(self) -> str:
         with self._auth_lock:
             if self._token is None or self._token_timer.due():

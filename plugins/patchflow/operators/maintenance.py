@@ -34,6 +34,7 @@ from include.patching.rollout_state import (
     maintenance_job_outstanding,
     record_release,
 )
+from patchflow.exceptions import clc_failures_explained
 from patchflow.operators.rollout import resolve_run_folder, tuning
 
 #: What a rendered plan path looks like when the task that writes the plan never ran.
@@ -101,6 +102,10 @@ class ReleaseMaintenanceOperator(BaseOperator):
         )
 
     def execute(self, context: Any) -> dict[str, list[str]]:
+        with clc_failures_explained(self.clc_conn_id):  # a refused login is not retried
+            return self._release_all(context)
+
+    def _release_all(self, context: Any) -> dict[str, list[str]]:
         if self._no_plan():
             self.log.info("no plan: this run put no server into maintenance (the plan was never written)")
             return ReleaseReport().as_xcom()
@@ -111,9 +116,12 @@ class ReleaseMaintenanceOperator(BaseOperator):
             return ReleaseReport().as_xcom()
         ledger = Ledger.load(path)
         report = ReleaseReport()
+        hook = self._hook()
+        if ledger.run_owned_maintenance():
+            hook.authenticate()  # a refused login fails here, before any per-server bookkeeping
         try:
             self._keep_preexisting(ledger)
-            self._release(self._hook(), ledger, report)
+            self._release(hook, ledger, report)
         finally:
             ledger.save()  # the audit (all_done) reads the outcomes, also when this task fails
         self._log_report(report)

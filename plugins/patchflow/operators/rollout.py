@@ -23,6 +23,7 @@ from include.patching.backoff import utcnow
 from include.patching.packages import BY_KEY
 from include.patching.rollout import Rollout, RolloutConfig
 from include.patching.rollout_state import Ledger, ledger_path, results_path
+from patchflow.exceptions import clc_failures_explained
 
 
 def resolve_run_folder(plan_path: str, artifacts_base: str | None, context: Any) -> PathLike:
@@ -152,6 +153,7 @@ class PatchRolloutOperator(BaseOperator):
         folder = resolve_run_folder(self.plan_path, self.artifacts_base, context)
         lpath = ledger_path(folder, package.key)
         hook = self._hook()
+        hook.authenticate()
         if lpath.exists():
             ledger = Ledger.load(lpath)
             alias = ledger.alias
@@ -190,6 +192,14 @@ class PatchRolloutOperator(BaseOperator):
     # --- entry points --------------------------------------------------------------------
 
     def execute(self, context: Any) -> dict[str, Any]:
+        with clc_failures_explained(self.clc_conn_id):  # a refused login is not retried
+            return self._start(context)
+
+    def resume(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        with clc_failures_explained(self.clc_conn_id):
+            return self._resume(context, event)
+
+    def _start(self, context: Any) -> dict[str, Any]:
         rollout, results = self._open(context)
         self.log.info(
             "rollout of %s: %d target server(s), max_concurrency %d, max_errors %d",
@@ -201,7 +211,7 @@ class PatchRolloutOperator(BaseOperator):
         rollout.reconcile()
         return self._advance(rollout, results)
 
-    def resume(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _resume(self, context: Any, event: dict[str, Any] | None) -> dict[str, Any]:
         rollout, results = self._open(context)
         rollout.apply((event or {}).get("outcomes") or {})
         return self._advance(rollout, results)

@@ -10,6 +10,7 @@ from airflow.sdk.exceptions import TaskDeferred
 
 from include.patching.audit_rows import MaintenanceResult, build_rows, maintenance_columns
 from include.patching.clc_errors import ClcError
+from include.patching.rollout_state import new_entry
 from patchflow.operators.maintenance import ReleaseMaintenanceOperator
 from tests.patching.fake_api import FakeApi
 from tests.patching.test_rollout_maintenance import make_rollout, on_disk
@@ -179,3 +180,26 @@ def test_lost_start_maintenance_answer_retried_by_the_hook_is_released(fake_clc,
     assert not fake_clc.in_maintenance("va1demoweb01")
     release(plan)
     assert not fake_clc.in_maintenance("va1demoweb01")
+
+
+def test_a_refused_login_fails_the_release_without_retries(fake_clc, monkeypatch, tmp_path):
+    """The release logs in once; a refused login is not retried by Airflow (AirflowFailException)."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from tests.plugins.fake_clc import PASSWORD
+    from tests.plugins.operators.conftest import row, write_plan
+
+    plan = write_plan(tmp_path, [row("va1demoweb01")])
+    (tmp_path / "rollout_linux_yum.ledger.json").write_text(
+        json.dumps(
+            {
+                "version": 1, "package_key": "linux_yum", "package_id": "x", "alias": "DEMO",
+                "order": ["va1demoweb01"],
+                "servers": {"va1demoweb01": {**new_entry(), "maintenance": "ours"}},
+            }
+        )
+    )  # fmt: skip
+    monkeypatch.setenv("AIRFLOW_CONN_CLC_DEFAULT", fake_clc.conn_json().replace(PASSWORD, "wrong-password-3"))
+    op = ReleaseMaintenanceOperator(task_id="release", plan_path=str(plan), package_key="linux_yum")
+    with pytest.raises(AirflowFailException, match="refused the login"):
+        op.execute({"dag": SimpleNamespace(dag_id="patch_fleet"), "run_id": "manual__t1"})

@@ -311,3 +311,14 @@ def test_an_execution_from_before_the_request_is_never_taken_for_the_new_one(fak
     assert row_["execution_id"] != old["execution_id"]
     assert row_["state"] == "patched"
     assert fake_clc.execute_calls["va1demoweb01"] == 1
+
+
+def test_a_refused_login_fails_the_rollout_without_retries(fake_clc, plan4, monkeypatch):
+    """A password changed mid-run: one refused login, no task retry (account lockout), nothing sent."""
+    from tests.plugins.fake_clc import PASSWORD
+
+    monkeypatch.setenv("AIRFLOW_CONN_CLC_DEFAULT", fake_clc.conn_json().replace(PASSWORD, "wrong-password-2"))
+    with pytest.raises(AirflowFailException, match="refused the login") as err:
+        Driver(plan_path=str(plan4)).turn()
+    assert "wrong-password-2" not in str(err.value)
+    assert not fake_clc.execute_calls

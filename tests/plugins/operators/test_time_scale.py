@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from airflow.sdk.exceptions import TaskDeferred
@@ -33,6 +34,17 @@ def expected(name: str) -> float:
     return getattr(PRODUCTION, name) * SCALE
 
 
+def patch_fleet_task_retry_delay() -> float:
+    """The retry delay of patch_fleet's tasks, parsed from the DAG file under the current config."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    dags = Path(__file__).resolve().parents[3] / "dags"
+    dag = DagBag(dag_folder=str(dags / "patch_fleet.py")).dags["patch_fleet"]
+    delays = {task.retry_delay.total_seconds() for task in dag.tasks}
+    assert len(delays) == 1, delays
+    return delays.pop()
+
+
 def consumers() -> dict[str, float]:
     """Every timing setting as the component that uses it sees it."""
     rollout = PatchRolloutOperator(task_id="r", plan_path="p", package_key="linux_yum")
@@ -42,6 +54,7 @@ def consumers() -> dict[str, float]:
     trigger = PatchCompletionTrigger(servers=[item], alias="DEMO")
     hook = ClcHook()
     return {
+        "task_retry_delay": patch_fleet_task_retry_delay(),
         "poll_interval": trigger.poll_interval,
         "max_poll_interval": trigger.max_poll_interval,
         "batch_window": trigger.batch_window,
