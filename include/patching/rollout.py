@@ -310,14 +310,19 @@ class Rollout:
             try:
                 summary = self.api.get_patch_summary(self.config.alias, sid)
             except ClcError as exc:
-                self._end(sid, ServerState.FAILED, f"patch history unreadable before patching: {exc}")
+                self._end(
+                    sid,
+                    ServerState.NOT_ATTEMPTED,  # nothing sent: not an error of the budget (SSM semantics)
+                    f"patch history unreadable before patching, so the package was not sent: {exc}",
+                )
                 continue
             pending = [x["execution_id"] for x in summary if x.get("status") == "pending"]
             if pending:
                 self._end(
                     sid,
-                    ServerState.FAILED,
-                    f"execution {pending[0]} was already pending on the server; not started again",
+                    ServerState.NOT_ATTEMPTED,
+                    f"execution {pending[0]} was already pending on the server (another request); "
+                    "the package was not sent",
                 )
                 continue
             e["known_executions"] = [x["execution_id"] for x in summary]

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from include.patching.api_shapes import iso
+from include.patching.clc_errors import ClcApiError
 from include.patching.rollout import SubmissionResult
 from include.patching.rollout_state import SUBMITTING
 from include.patching.watch import WatchState
@@ -166,3 +167,23 @@ def test_an_outcome_of_an_older_trigger_version_never_leads_to_a_resend(tmp_path
     rollout.apply({sid: {"state": "not_found", "reason": "legacy"} for sid in SERVERS})
     rollout.fill()
     assert len(rollout.watch_list()) == 3 and [op for op, _ in api.calls].count("execute") == 1
+
+
+def test_servers_left_alone_before_the_post_do_not_spend_the_error_budget(tmp_path):
+    """Nothing was sent to them: someone else's pending execution, or an unreadable history."""
+    api = MemoryClc(SERVERS)
+    api.add_execution("va1demoweb01", status="pending")
+
+    def unreadable(alias: str, server_id: str) -> list[dict]:
+        if server_id == "va1demoweb02":
+            raise ClcApiError("GET", "summary", 500, "boom")
+        return MemoryClc.get_patch_summary(api, alias, server_id)
+
+    api.get_patch_summary = unreadable  # type: ignore[method-assign]
+    rollout = make(tmp_path, api)
+    rollout.fill()
+    for sid in ("va1demoweb01", "va1demoweb02"):
+        assert rollout.entries[sid]["state"] == "not_attempted", sid
+        assert api.executes(sid) == 0
+    assert rollout.errors() == 0 and not rollout.budget_exhausted()
+    assert api.executes("va1demodb01") == 1  # the budget (0) still lets the healthy server go
