@@ -227,11 +227,12 @@ def _patch_list(patches: list[Mapping[str, Any]]) -> str:
         return "&mdash;"
     items = []
     for patch in patches:
-        kb = f" ({e(patch.get('kb'))})" if patch.get("kb") else ""
+        name, kb_id = str(patch.get("name") or ""), patch.get("kb")
+        kb = f" ({e(kb_id)})" if kb_id and str(kb_id) not in name else ""  # Windows titles carry it
         tries = f", {int(patch['attempts'])} attempts" if (patch.get("attempts") or 1) > 1 else ""
         code = f" code {e(patch.get('result_code'))}" if patch.get("result_code") not in (None, "") else ""
         items.append(
-            f'<li class="{e(patch.get("status"))}">{e(patch.get("name"))}{kb}: '
+            f'<li class="{e(patch.get("status"))}">{e(name)}{kb}: '
             f"{e(patch.get('status'))}{code}{tries}</li>"
         )
     return '<ul class="patches">' + "".join(items) + "</ul>"
