@@ -58,11 +58,11 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from include.artifacts import PathLike, write_json
-from include.patching import api_shapes as shapes
-from include.patching.api_shapes import BatchItem, iso, parse_time
-from include.patching.backoff import utcnow
+from include.clc import shapes
+from include.clc.errors import ClcError, ClcResponseError, PossiblySubmittedError
+from include.clc.shapes import BatchItem
+from include.patching import executions
 from include.patching.chaos import CRASH_AFTER_SUBMIT, crash_point
-from include.patching.clc_errors import ClcError, ClcResponseError, PossiblySubmittedError
 from include.patching.packages import PatchPackage
 from include.patching.rate_control import budget_exhausted
 from include.patching.rollout_state import (
@@ -81,6 +81,7 @@ from include.patching.rollout_state import (
 from include.patching.states import ServerState
 from include.patching.tuning import PRODUCTION
 from include.patching.watch import Outcome, ServerWatch, WatchState
+from include.utc import iso, parse_time, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -256,7 +257,7 @@ class Rollout:
         e = self.entries[sid]
         if e["execution_id"]:
             return next((x for x in summary if x["execution_id"] == e["execution_id"]), None)
-        return shapes.select_execution(summary, e.get("known_executions"), parse_time(e["request_time"]))
+        return executions.select_execution(summary, e.get("known_executions"), parse_time(e["request_time"]))
 
     # --- starting servers ----------------------------------------------------------------
 
@@ -580,12 +581,12 @@ class Rollout:
                 **extra,
             )
             return
-        self._judge(sid, shapes.final_attempts(shapes.patch_rows(detail)), extra)
+        self._judge(sid, executions.final_attempts(executions.patch_rows(detail)), extra)
 
     def _judge(self, sid: str, patches: list[dict], extra: dict[str, Any]) -> None:
         """The server's state from each patch's *last* attempt (I8): failed only if one ended failed."""
-        failed = sum(1 for r in patches if shapes.patch_failed(r))
-        installed = sum(1 for r in patches if shapes.patch_installed(r))
+        failed = sum(1 for r in patches if executions.patch_failed(r))
+        installed = sum(1 for r in patches if executions.patch_installed(r))
         extra.update(patches=patches, patches_installed=installed, patches_failed=failed)
         if failed:
             self._end(sid, ServerState.FAILED, f"{failed} of {len(patches)} patches failed", **extra)

@@ -33,8 +33,8 @@ from enum import StrEnum
 from typing import Any
 
 from include.artifacts import PathLike, read_json, write_json
-from include.patching.api_shapes import QUEUE_FAILED, QUEUE_SUCCEEDED, iso
-from include.patching.backoff import utcnow
+from include.clc.shapes import QUEUE_FAILED, QUEUE_SUCCEEDED
+from include.utc import iso, utcnow
 
 QUEUED, SUBMITTING, SUBMITTED, DONE = "queued", "submitting", "submitted", "done"
 IN_FLIGHT = frozenset({SUBMITTING, SUBMITTED})

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from include.patching.api_shapes import attempt_count, installed_per_initiation
+from include.patching.executions import attempt_count, installed_per_initiation
 
 
 class WatchState(StrEnum):
@@ -33,7 +33,7 @@ class ServerWatch:
 
     ``job_id`` is None when the Execute Package answer was lost: then only the summary is
     read. ``known_executions`` None marks a legacy ledger entry (see
-    ``api_shapes.select_execution``).
+    ``executions.select_execution``).
     """
 
     server_id: str

@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from importlib import metadata
@@ -20,6 +19,7 @@ from typing import Any
 
 from include.patching.audit_rows import MaintenanceResult
 from include.patching.states import ATTEMPTED_STATES, ServerState
+from include.redaction import redact_mapping
 from include.reporting.text_safety import visible_text
 
 #: 2: rows carry ``maintenance`` and ``maintenance_note``; the summary ``by_maintenance``.
@@ -140,21 +140,6 @@ def _check_row(index: int, row: Any) -> dict[str, Any]:
     return clean
 
 
-_SECRET_KEY = re.compile(r"(?i)(password|passwd|secret|token|api[_-]?key|credential)")
-
-
-def _mask_secrets(value: Any) -> Any:
-    """Params are user input and end up in every report: mask anything named like a secret (I6)."""
-    if isinstance(value, Mapping):
-        return {
-            key: "***" if _SECRET_KEY.search(str(key)) and item not in (None, "") else _mask_secrets(item)
-            for key, item in value.items()
-        }
-    if isinstance(value, list):
-        return [_mask_secrets(item) for item in value]
-    return value
-
-
 def _check_run(run: Any) -> dict[str, Any]:
     if not isinstance(run, Mapping):
         raise AuditDataError(f"run metadata is a {type(run).__name__}, expected a dict")
@@ -166,7 +151,7 @@ def _check_run(run: Any) -> dict[str, Any]:
     if not isinstance(run["params"], Mapping):
         raise AuditDataError("run metadata: params must be a dict")
     clean = dict(run)
-    clean["params"] = _mask_secrets(run["params"])
+    clean["params"] = redact_mapping(run["params"])  # user input, in every report (I6)
     try:
         json.dumps(clean)
     except (TypeError, ValueError) as exc:

@@ -1,4 +1,4 @@
-"""Exceptions of the CLC integration (defined framework-free in ``include.patching.clc_errors``),
+"""Exceptions of the CLC integration (defined framework-free in ``include.clc.errors``),
 and how a task turns them into Airflow's retry decision."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from include.patching.clc_errors import (
+from include.clc.errors import (
     ClcAccessDeniedError,
     ClcApiError,
     ClcAuthError,

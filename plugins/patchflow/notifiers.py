@@ -25,22 +25,9 @@ from airflow.sdk import BaseNotifier
 
 from include.patching.audit_rows import MaintenanceResult
 from include.patching.states import PROBLEM_STATES, ServerState
+from include.redaction import redact
 
 MAX_LISTED_PROBLEMS = 50
-_KEYS = r"(?:password|passwd|pwd|access_token|token|secret|api[_-]?key)"
-_SECRET_PATTERNS = (
-    (re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]+"), r"\1***"),
-    (re.compile(r"(?i)\b(authorization[\"']?\s*[=:]\s*)[^\n,;}]+"), r"\1***"),
-    (re.compile(rf"(?i)\b({_KEYS}[\"']?\s*[=:]\s*)(?:\"[^\"]*\"|'[^']*'|[^\s,;&}}]+)"), r"\1***"),
-    (re.compile(r"(://[^:/@\s]+:)[^@\s]+(@)"), r"\1***\2"),
-)
-
-
-def redact(text: str) -> str:
-    """Mask bearer tokens, ``password=...``-style values and URL credentials in free text."""
-    for pattern, replacement in _SECRET_PATTERNS:
-        text = pattern.sub(replacement, text)
-    return text
 
 
 @dataclass(frozen=True)

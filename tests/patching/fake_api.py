@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from itertools import count
 
-from include.patching.api_shapes import BatchItem
-from include.patching.clc_errors import ClcApiError
+from include.clc.errors import ClcApiError
+from include.clc.shapes import BatchItem
 
 #: The platform's answer when a server already is in the requested state (reference §6.1, sic).
 ALREADY = "The server already in desired state."

@@ -11,12 +11,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from include.patching.api_shapes import BatchItem, iso
-from include.patching.clc_errors import ClcConnectionError, PossiblySubmittedError
+from include.clc.errors import ClcConnectionError, PossiblySubmittedError
+from include.clc.shapes import BatchItem
 from include.patching.packages import LINUX_YUM
 from include.patching.rollout import Rollout, RolloutConfig
 from include.patching.rollout_state import Ledger
 from include.patching.watch import ObservedExecution, Outcome, WatchState
+from include.utc import iso
 
 EXECUTE = "POST /v2/operations/DEMO/servers/executePackage"
 

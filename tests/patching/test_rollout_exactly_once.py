@@ -11,11 +11,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from include.patching.api_shapes import iso
-from include.patching.clc_errors import ClcApiError
+from include.clc.errors import ClcApiError
 from include.patching.rollout import SubmissionResult
 from include.patching.rollout_state import SUBMITTING
 from include.patching.watch import WatchState
+from include.utc import iso
 from tests.patching.memory_clc import Answer, MemoryClc, make, ours, report
 
 SERVERS = ["va1demoweb01", "va1demoweb02", "va1demodb01"]

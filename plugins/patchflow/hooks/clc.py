@@ -4,9 +4,10 @@ Why not plain ``HttpHook.run``: the CLC API wants a bearer token from its own lo
 (not basic auth), the connection extra carries keys that must never become headers, and
 "execute package" must not be replayed when its answer is lost (invariant I1). This hook
 keeps HttpHook's session configuration (proxies, TLS, keep-alive, timeout from the
-connection) and adds login/token reuse, bounded retries with full-jitter backoff and
-response validation. Secrets are registered with Airflow's masker and never put into log
-lines or exception text (I6).
+connection) and is only the transport: endpoints, retry decisions, token handling, parsing and
+error texts come from the framework-free core in ``include.clc`` (shared with the triggerer's
+async client). Secrets are registered with Airflow's masker and never put into log lines or
+exception text (I6).
 """
 
 from __future__ import annotations
@@ -16,49 +17,37 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
-from typing import Any
-from urllib.parse import quote, urlsplit
+from typing import Any, TypeVar
 
 import requests
 from airflow.providers.http.hooks.http import HttpHook
 from requests import Request, Session
 from urllib3.exceptions import ConnectTimeoutError
 
-from include.patching import api_shapes as shapes
-from include.patching.api_shapes import BatchItem
-from include.patching.backoff import (
-    NOT_PROCESSED_STATUSES,
-    RETRYABLE_STATUSES,
-    RetryPolicy,
-    TokenTimer,
-    parse_retry_after,
-)
-from include.patching.clc_errors import (
-    ClcApiError,
-    ClcConnectionError,
-    ClcResponseError,
-    PossiblySubmittedError,
-    error_type_for,
-)
+from include.clc import endpoints, shapes
+from include.clc.client import ClientCore, Exchange
+from include.clc.endpoints import ApiCall
+from include.clc.errors import ClcApiError, ClcConnectionError
+from include.clc.retry import Answer, Delivery, NoAnswer, Outcome, RetryPolicy
+from include.clc.settings import OWN_EXTRA_KEYS, ClcSettings
+from include.clc.shapes import BatchItem, QueueStatus
+from include.clc.tokens import TokenTimer
 from include.patching.scope import walk_groups
 from include.patching.tuning import Tuning
-from patchflow.hooks.settings import OWN_EXTRA_KEYS, ClcSettings, api_message, retry_policy, scrub
+from patchflow.hooks.deployment import client_core, token_timer
 from patchflow.secrets import mask
 
-V2, PATCHING = "v2", "patching"
+T = TypeVar("T")
 
 
-def _never_sent(exc: requests.RequestException) -> bool:
-    """True when the request certainly did not reach the server (refused/connect timeout)."""
+def _delivery(exc: requests.RequestException) -> Delivery:
+    """Whether the request can have reached the server (refused/connect timeout: it did not)."""
     if isinstance(exc, requests.ConnectTimeout):
-        return True
-    if isinstance(exc, requests.ConnectionError) and exc.args:
-        return isinstance(getattr(exc.args[0], "reason", None), ConnectTimeoutError)
-    return False
-
-
-def _seg(value: str) -> str:
-    return quote(str(value), safe="")
+        return Delivery.NEVER_SENT
+    # urllib3's NewConnectionError (connection refused) is a ConnectTimeoutError too
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    refused = isinstance(exc, requests.ConnectionError) and isinstance(reason, ConnectTimeoutError)
+    return Delivery.NEVER_SENT if refused else Delivery.MAYBE_SENT
 
 
 class ClcHook(HttpHook):
@@ -87,8 +76,6 @@ class ClcHook(HttpHook):
         self.clc_conn_id = clc_conn_id
         self._retry_override = retry
         self._clock = clock
-        self._token: str | None = None
-        self._login_alias: str | None = None
         self._auth_lock = threading.Lock()
         self._http: Session | None = None
 
@@ -107,14 +94,21 @@ class ClcHook(HttpHook):
         return current()
 
     @cached_property
-    def retry(self) -> RetryPolicy:
-        return self._retry_override or retry_policy(self.settings, self.timing)
+    def _token_timer(self) -> TokenTimer:
+        return token_timer(self.timing, self._clock)
 
     @cached_property
-    def _token_timer(self) -> TokenTimer:
-        from patchflow.tuning import time_scale
+    def _core(self) -> ClientCore:
+        timer = self._token_timer
+        return client_core(self.settings, self.log, self.timing, retry=self._retry_override, timer=timer)
 
-        return TokenTimer(time_scale(), self.timing.token_refresh_margin, self._clock)
+    @property
+    def retry(self) -> RetryPolicy:
+        return self._core.retry
+
+    @property
+    def _token(self) -> str | None:
+        return self._core.tokens.token
 
     def _configure_session_from_auth(self, session: Session, connection: Any) -> Session:
         # Never basic auth: the bearer token is added per request.
@@ -141,19 +135,9 @@ class ClcHook(HttpHook):
 
     def login(self) -> None:
         """``POST authentication/login``; stores and masks the bearer token."""
-        s = self.settings
-        body = self._request(
-            "POST",
-            V2,
-            "authentication/login",
-            json={"username": s.login, "password": s.password},
-            authenticated=False,
-        )
-        token, alias = shapes.parse_login(body, "POST /v2/authentication/login")
-        mask(token)
-        self._token, self._login_alias = token, alias
-        self._token_timer.received(token)
-        self.log.info("Logged in to CLC as %s (alias %s)", s.login, alias)
+        login = self._request(self._core.login_call())
+        mask(login.token)
+        self._core.logged_in(login)
 
     def authenticate(self) -> None:
         """Log in now unless a valid token is held, so a refused login fails a task before it
@@ -162,7 +146,7 @@ class ClcHook(HttpHook):
 
     def _bearer(self) -> str:
         with self._auth_lock:
-            if self._token is None or self._token_timer.due():
+            if self._core.tokens.needs_login():
                 self.login()
             assert self._token is not None
             return self._token
@@ -170,174 +154,71 @@ class ClcHook(HttpHook):
     @property
     def account_alias(self) -> str:
         """The connection's ``account_alias``, else the alias returned by login."""
-        if self.settings.account_alias:
-            return self.settings.account_alias
-        if self._login_alias is None:
+        if self._core.alias_unknown():
             self._bearer()
-        if not self._login_alias:
-            raise ClcResponseError("POST /v2/authentication/login", "no accountAlias and none configured")
-        return self._login_alias
+        return self._core.account_alias()
 
     # --- transport -----------------------------------------------------------------------
 
-    def _url(self, base: str, path: str) -> str:
-        root = self.settings.base_url if base == V2 else self.settings.patching_base_url
-        return f"{root}/{path.lstrip('/')}"
+    def _request(self, call: ApiCall[T]) -> T:
+        """Send one call, with the core's retries; its parsed answer."""
+        exchange = self._core.exchange(call)
+        while exchange.open:
+            pause = exchange.observe(self._send(exchange))
+            if pause is not None:
+                self.retry.sleep(pause)
+        return exchange.result()
 
-    def _fail(
-        self, exc_type: type[ClcApiError], method: str, path: str, status: int, body: Any
-    ) -> ClcApiError:
-        message = scrub(api_message(body), [self.settings.password, self._token])
-        return exc_type(method, path, status, message)
-
-    def _request(
-        self,
-        method: str,
-        base: str,
-        path: str,
-        *,
-        params: dict[str, Any] | None = None,
-        json: Any = None,
-        authenticated: bool = True,
-        idempotent: bool = True,
-        batch: bool = False,
-    ) -> Any:
-        """Send one logical request with retries; return the parsed JSON body (None if empty).
-
-        Retried: connection errors/timeouts, 429 (Retry-After honoured), 500/502/503/504.
-        For ``idempotent=False`` only 429/503 and "never sent" connection failures are
-        retried; anything that may have been processed raises ``PossiblySubmittedError``.
-        A 401 triggers one fresh login. ``batch=True`` returns a 400 whose body is the
-        per-server array (the API refuses a batch that way when nothing could be queued).
-        """
-        url = self._url(base, path)
-        shown = urlsplit(url).path
-        session = self._session()
-        policy = self.retry
-        relogged = False
-        attempt = 0
-        while True:
-            attempt += 1
-            headers = {"Accept": "application/json"}
-            if authenticated:
-                headers["Authorization"] = f"Bearer {self._bearer()}"
-            prepped = session.prepare_request(Request(method, url, params=params, json=json, headers=headers))
-            try:
-                resp = session.send(prepped, timeout=self.settings.timeout, allow_redirects=False)
-            except requests.RequestException as exc:
-                reason = type(exc).__name__
-                if not idempotent and not _never_sent(exc):
-                    raise PossiblySubmittedError(method, shown, reason) from None
-                if attempt >= policy.attempts:
-                    raise ClcConnectionError(method, shown, f"{reason} after {attempt} attempts") from None
-                wait = policy.delay(attempt)
-                self.log.warning(
-                    "%s %s: %s; retry %d/%d in %.1fs",
-                    method,
-                    shown,
-                    reason,
-                    attempt,
-                    policy.attempts - 1,
-                    wait,
-                )
-                policy.sleep(wait)
-                continue
-            status = resp.status_code
-            if status == 401 and authenticated and not relogged:
-                relogged = True
-                attempt -= 1
-                self.log.info("%s %s: token refused (401), logging in again", method, shown)
-                with self._auth_lock:
-                    self._token = None
-                continue
-            retryable = RETRYABLE_STATUSES if idempotent else NOT_PROCESSED_STATUSES
-            if status in retryable and attempt < policy.attempts:
-                hint = parse_retry_after(resp.headers.get("Retry-After")) if status in (429, 503) else None
-                wait = policy.delay(attempt, hint)
-                self.log.warning(
-                    "%s %s: HTTP %d; retry %d/%d in %.1fs",
-                    method,
-                    shown,
-                    status,
-                    attempt,
-                    policy.attempts - 1,
-                    wait,
-                )
-                policy.sleep(wait)
-                continue
-            body = self._body(resp, method, shown)
-            if status >= 400:
-                if not idempotent and status >= 500 and status not in NOT_PROCESSED_STATUSES:
-                    raise PossiblySubmittedError(method, shown, f"HTTP {status}")
-                if batch and status == 400 and isinstance(body, list):
-                    return body
-                kind = error_type_for(status, login=not authenticated)
-                raise self._fail(kind, method, shown, status, body)
-            return body
-
-    @staticmethod
-    def _body(resp: requests.Response, method: str, shown: str) -> Any:
-        if not resp.content:
-            return None
+    def _send(self, exchange: Exchange[Any]) -> Outcome:
+        call, session = exchange.call, self._session()
+        headers = {"Accept": "application/json"}
+        if call.kind.authenticated:
+            headers |= self._core.authorization(self._bearer())
+        request = Request(call.method, exchange.url, params=call.params, json=call.body, headers=headers)
         try:
-            return resp.json()
-        except ValueError:
-            if resp.status_code >= 400:
-                return None
-            raise ClcResponseError(f"{method} {shown}", "body is not JSON") from None
+            resp = session.send(
+                session.prepare_request(request), timeout=self.settings.timeout, allow_redirects=False
+            )
+        except requests.RequestException as exc:
+            return NoAnswer(_delivery(exc), type(exc).__name__)
+        return Answer(resp.status_code, resp.content, resp.headers.get("Retry-After"))
 
     # --- API -----------------------------------------------------------------------------
 
     def list_datacenters(self, alias: str) -> list[dict]:
-        path = f"datacenters/{_seg(alias)}"
-        return shapes.parse_datacenters(self._request("GET", V2, path), f"GET /v2/{path}")
+        return self._request(endpoints.datacenters(alias))
 
     def get_datacenter(self, alias: str, dc: str, group_links: bool = True) -> dict:
-        path = f"datacenters/{_seg(alias)}/{_seg(dc)}"
-        body = self._request("GET", V2, path, params={"groupLinks": str(group_links).lower()})
-        shapes.field(shapes.expect(body, dict, f"GET /v2/{path}"), "id", str, f"GET /v2/{path}")
-        return body
+        return self._request(endpoints.datacenter(alias, dc, group_links=group_links))
 
     def get_group(self, alias: str, group_id: str, detailed: bool = True) -> dict:
-        path = f"groups/{_seg(alias)}/{_seg(group_id)}"
-        params = {"serverDetail": "detailed"} if detailed else None
-        return shapes.parse_group(self._request("GET", V2, path, params=params), f"GET /v2/{path}")
+        return self._request(endpoints.group(alias, group_id, detailed=detailed))
 
     def get_server(self, alias: str, server_id: str) -> dict:
-        path = f"servers/{_seg(alias)}/{_seg(server_id)}"
-        return shapes.parse_server(self._request("GET", V2, path), f"GET /v2/{path}")
-
-    def _batch(self, alias: str, op: str, body: Any, *, idempotent: bool = True) -> list[BatchItem]:
-        path = f"operations/{_seg(alias)}/servers/{op}"
-        answer = self._request("POST", V2, path, json=body, idempotent=idempotent, batch=True)
-        return shapes.parse_batch(answer, f"POST /v2/{path}")
+        return self._request(endpoints.server(alias, server_id))
 
     def start_maintenance(self, alias: str, ids: Iterable[str]) -> list[BatchItem]:
         """Idempotent on the platform (already-in-maintenance → ``isQueued: false``), so retried."""
-        return self._batch(alias, "startMaintenance", list(ids))
+        return self._request(endpoints.start_maintenance(alias, ids))
 
     def stop_maintenance(self, alias: str, ids: Iterable[str]) -> list[BatchItem]:
-        return self._batch(alias, "stopMaintenance", list(ids))
+        return self._request(endpoints.stop_maintenance(alias, ids))
 
     def execute_package(
         self, alias: str, ids: Iterable[str], package_id: str, parameters: dict[str, str] | None = None
     ) -> list[BatchItem]:
         """Execute a package on servers. Never replayed once it may have been processed:
         raises ``PossiblySubmittedError`` instead (the caller reconciles, I1)."""
-        body = {"servers": list(ids), "package": {"packageId": package_id, "parameters": parameters or {}}}
-        return self._batch(alias, "executePackage", body, idempotent=False)
+        return self._request(endpoints.execute_package(alias, ids, package_id, parameters))
 
-    def get_queue_status(self, alias: str, job_id: str) -> str:
-        path = f"operations/{_seg(alias)}/status/{_seg(job_id)}"
-        return shapes.parse_queue_status(self._request("GET", V2, path), f"GET /v2/{path}")
+    def get_queue_status(self, alias: str, job_id: str) -> QueueStatus:
+        return self._request(endpoints.queue_status(alias, job_id))
 
     def get_patch_summary(self, alias: str, server_id: str) -> list[dict]:
-        path = f"servers/{_seg(alias)}/server/{_seg(server_id)}/patch"
-        return shapes.parse_summary(self._request("GET", PATCHING, path) or [], f"GET patching {path}")
+        return self._request(endpoints.patch_summary(alias, server_id))
 
     def get_patch_detail(self, alias: str, server_id: str, execution_id: str) -> dict:
-        path = f"servers/{_seg(alias)}/server/{_seg(server_id)}/patch/{_seg(execution_id)}"
-        return shapes.parse_detail(self._request("GET", PATCHING, path), f"GET patching {path}")
+        return self._request(endpoints.patch_detail(alias, server_id, execution_id))
 
     def wait_for_job(
         self,
@@ -357,7 +238,7 @@ class ClcHook(HttpHook):
         interval = self.timing.job_poll_interval if interval is None else interval
         cap = self.timing.job_poll_cap if cap is None else cap
         deadline = time.monotonic() + timeout
-        status = "notStarted"
+        status = QueueStatus.NOT_STARTED
         while True:
             try:
                 status = self.get_queue_status(alias, job_id)
@@ -394,7 +275,8 @@ class ClcHook(HttpHook):
 
         def root(dc: str) -> tuple[str, dict]:
             dc_body = self.get_datacenter(alias, dc, group_links=True)
-            group = shapes.root_group_id(dc_body, f"GET /v2/datacenters/{alias}/{dc}")
+            endpoint = self._core.endpoint(endpoints.datacenter(alias, dc, group_links=True))
+            group = shapes.root_group_id(dc_body, endpoint)
             return dc, self.get_group(alias, group, detailed=detailed)
 
         with _pool(max_workers) as pool:

@@ -1,37 +1,35 @@
 """Async CLC client for the triggerer, built on the HTTP provider's ``HttpAsyncHook``.
 
 ``HttpAsyncHook`` resolves the connection (base URL, TLS/timeout options, extra headers);
-the requests themselves go through one ``aiohttp`` session with the same login, token
-reuse, 401 re-login and full-jitter retry rules as the sync hook. Only the login POST and
-GETs are offered: triggers must have no side effects.
+the requests themselves go through one ``aiohttp`` session. This module is only the
+transport: login, token reuse, 401 re-login, retries (and their log lines), parsing and error
+texts come from the same framework-free core as the worker's ``ClcHook`` (``include.clc``).
+Only the login POST and GETs are offered: triggers must have no side effects.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
-from urllib.parse import quote, urlsplit
+from typing import Any, TypeVar
 
 import aiohttp
 from airflow.providers.http.hooks.http import HttpAsyncHook
 
-from include.patching import api_shapes as shapes
-from include.patching.backoff import (
-    RETRYABLE_STATUSES,
-    RetryPolicy,
-    TokenTimer,
-    parse_retry_after,
-)
-from include.patching.clc_errors import (
-    ClcConnectionError,
-    ClcResponseError,
-    error_type_for,
-)
-from patchflow.hooks.settings import OWN_EXTRA_KEYS, ClcSettings, api_message, retry_policy, scrub
+from include.clc import endpoints
+from include.clc.client import ClientCore, Exchange
+from include.clc.endpoints import ApiCall
+from include.clc.retry import Answer, Delivery, NoAnswer, Outcome, RetryPolicy
+from include.clc.settings import OWN_EXTRA_KEYS, ClcSettings
+from include.clc.shapes import QueueStatus
+from patchflow.hooks.deployment import client_core, token_timer
 from patchflow.secrets import amask
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def _no_auth(*_: Any) -> None:
@@ -39,8 +37,10 @@ def _no_auth(*_: Any) -> None:
     return None
 
 
-def _seg(value: str) -> str:
-    return quote(str(value), safe="")
+def _delivery(exc: Exception) -> Delivery:
+    """Whether the request can have reached the server (a failed connect: it did not)."""
+    never = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
+    return Delivery.NEVER_SENT if isinstance(exc, never) else Delivery.MAYBE_SENT
 
 
 class ClcAsyncHook(HttpAsyncHook):
@@ -74,18 +74,18 @@ class ClcAsyncHook(HttpAsyncHook):
 
     @asynccontextmanager
     async def client(self) -> AsyncIterator[ClcAsyncClient]:
+        from patchflow.tuning import current
+
         settings = await self.settings()
         config = await self.config()
         headers = {k: v for k, v in (config.headers or {}).items() if k not in OWN_EXTRA_KEYS}
         headers["Accept"] = "application/json"
-        from patchflow.tuning import current, time_scale
-
         timing = current()
-        policy = self._retry or retry_policy(settings, timing)
-        timer = TokenTimer(time_scale(), timing.token_refresh_margin, self._clock)
+        timer = token_timer(timing, self._clock)
+        core = client_core(settings, log, timing, retry=self._retry, timer=timer)
         timeout = aiohttp.ClientTimeout(total=settings.timeout)
         async with aiohttp.ClientSession(headers=headers, timeout=timeout) as session:
-            yield ClcAsyncClient(session, settings, policy, sleep=self._sleep, token_timer=timer)
+            yield ClcAsyncClient(session, core, sleep=self._sleep)
 
 
 class ClcAsyncClient:
@@ -94,121 +94,67 @@ class ClcAsyncClient:
     def __init__(
         self,
         session: aiohttp.ClientSession,
-        settings: ClcSettings,
-        retry: RetryPolicy,
+        core: ClientCore,
         *,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
-        token_timer: TokenTimer | None = None,
     ) -> None:
-        self._session, self.settings, self.retry = session, settings, retry
+        self._session, self._core = session, core
+        self.settings, self.retry = core.settings, core.retry
         self._sleep = sleep
-        self._token_timer = token_timer or TokenTimer()
-        self._token: str | None = None
-        self._login_alias: str | None = None
         self._lock = asyncio.Lock()
         self.requests_sent = 0
 
+    @property
+    def _token(self) -> str | None:
+        return self._core.tokens.token
+
     async def login(self) -> None:
-        s = self.settings
-        body = await self._request(
-            "POST",
-            s.base_url,
-            "authentication/login",
-            json={"username": s.login, "password": s.password},
-            authenticated=False,
-        )
-        token, alias = shapes.parse_login(body, "POST /v2/authentication/login")
-        await amask(token)
-        self._token, self._login_alias = token, alias
-        self._token_timer.received(token)
+        login = await self._request(self._core.login_call())
+        await amask(login.token)
+        self._core.logged_in(login)
 
     async def _bearer(self) -> str:
         async with self._lock:
-            if self._token is None or self._token_timer.due():
+            if self._core.tokens.needs_login():
                 await self.login()
             assert self._token is not None
             return self._token
 
     async def account_alias(self) -> str:
-        if self.settings.account_alias:
-            return self.settings.account_alias
-        if self._login_alias is None:
+        if self._core.alias_unknown():
             await self._bearer()
-        if not self._login_alias:
-            raise ClcResponseError("POST /v2/authentication/login", "no accountAlias and none configured")
-        return self._login_alias
+        return self._core.account_alias()
 
-    async def _request(
-        self,
-        method: str,
-        root: str,
-        path: str,
-        *,
-        params: dict | None = None,
-        json: Any = None,
-        authenticated: bool = True,
-    ) -> Any:
-        url = f"{root}/{path.lstrip('/')}"
-        shown = urlsplit(url).path
-        relogged = False
-        attempt = 0
-        while True:
-            attempt += 1
-            headers = {"Authorization": f"Bearer {await self._bearer()}"} if authenticated else {}
-            try:
-                self.requests_sent += 1
-                async with self._session.request(
-                    method, url, params=params, json=json, headers=headers, allow_redirects=False
-                ) as resp:
-                    status = resp.status
-                    retry_after = resp.headers.get("Retry-After")
-                    raw = await resp.read()
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                if attempt >= self.retry.attempts:
-                    reason = f"{type(exc).__name__} after {attempt} attempts"
-                    raise ClcConnectionError(method, shown, reason) from None
-                await self._sleep(self.retry.delay(attempt))
-                continue
-            if status == 401 and authenticated and not relogged:
-                relogged, attempt = True, attempt - 1
-                async with self._lock:
-                    self._token = None
-                continue
-            if status in RETRYABLE_STATUSES and attempt < self.retry.attempts:
-                hint = parse_retry_after(retry_after) if status in (429, 503) else None
-                await self._sleep(self.retry.delay(attempt, hint))
-                continue
-            body = _json(raw, status, f"{method} {shown}")
-            if status >= 400:
-                kind = error_type_for(status, login=not authenticated)
-                message = scrub(api_message(body), [self.settings.password, self._token])
-                raise kind(method, shown, status, message)
-            return body
+    async def _request(self, call: ApiCall[T]) -> T:
+        exchange = self._core.exchange(call)
+        while exchange.open:
+            pause = exchange.observe(await self._send(exchange))
+            if pause is not None:
+                await self._sleep(pause)
+        return exchange.result()
 
-    async def get_queue_status(self, alias: str, job_id: str) -> str:
-        path = f"operations/{_seg(alias)}/status/{_seg(job_id)}"
-        body = await self._request("GET", self.settings.base_url, path)
-        return shapes.parse_queue_status(body, f"GET /v2/{path}")
+    async def _send(self, exchange: Exchange[Any]) -> Outcome:
+        call = exchange.call
+        headers = self._core.authorization(await self._bearer()) if call.kind.authenticated else {}
+        self.requests_sent += 1
+        try:
+            async with self._session.request(
+                call.method,
+                exchange.url,
+                params=call.params,
+                json=call.body,
+                headers=headers,
+                allow_redirects=False,
+            ) as resp:
+                return Answer(resp.status, await resp.read(), resp.headers.get("Retry-After"))
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return NoAnswer(_delivery(exc), type(exc).__name__)
+
+    async def get_queue_status(self, alias: str, job_id: str) -> QueueStatus:
+        return await self._request(endpoints.queue_status(alias, job_id))
 
     async def get_patch_summary(self, alias: str, server_id: str) -> list[dict]:
-        path = f"servers/{_seg(alias)}/server/{_seg(server_id)}/patch"
-        body = await self._request("GET", self.settings.patching_base_url, path)
-        return shapes.parse_summary(body or [], f"GET patching {path}")
+        return await self._request(endpoints.patch_summary(alias, server_id))
 
     async def get_patch_detail(self, alias: str, server_id: str, execution_id: str) -> dict:
-        path = f"servers/{_seg(alias)}/server/{_seg(server_id)}/patch/{_seg(execution_id)}"
-        body = await self._request("GET", self.settings.patching_base_url, path)
-        return shapes.parse_detail(body, f"GET patching {path}")
-
-
-def _json(raw: bytes, status: int, endpoint: str) -> Any:
-    import json
-
-    if not raw:
-        return None
-    try:
-        return json.loads(raw)
-    except ValueError:
-        if status >= 400:
-            return None
-        raise ClcResponseError(endpoint, "body is not JSON") from None
+        return await self._request(endpoints.patch_detail(alias, server_id, execution_id))

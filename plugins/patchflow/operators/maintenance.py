@@ -24,8 +24,8 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
-from include.patching import api_shapes as shapes
-from include.patching.clc_errors import ClcApiError, ClcError
+from include.clc import shapes
+from include.clc.errors import ClcApiError, ClcError
 from include.patching.rollout import nothing_to_do
 from include.patching.rollout_state import (
     Ledger,

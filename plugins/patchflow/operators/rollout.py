@@ -19,10 +19,10 @@ from airflow.sdk.exceptions import AirflowFailException, TaskDeferralTimeout
 
 from include.artifacts import PathLike, read_json, run_folder
 from include.patching import rate_control
-from include.patching.backoff import utcnow
 from include.patching.packages import BY_KEY
 from include.patching.rollout import Rollout, RolloutConfig
 from include.patching.rollout_state import Ledger, ledger_path, results_path
+from include.utc import utcnow
 from patchflow.exceptions import clc_failures_explained
 
 

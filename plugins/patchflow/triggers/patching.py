@@ -34,9 +34,11 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from include.patching import api_shapes as shapes
-from include.patching.clc_errors import ClcApiError, ClcError
+from include.clc import shapes
+from include.clc.errors import ClcApiError, ClcError
+from include.patching.executions import select_execution
 from include.patching.watch import ObservedExecution, Outcome, ServerWatch, WatchState
+from include.utc import iso, parse_time
 
 
 def _now() -> datetime:
@@ -72,7 +74,7 @@ class _Watch:
         """This request's execution in a summary; once identified, always the same one."""
         if self.execution_id is not None:
             return next((e for e in summary if e["execution_id"] == self.execution_id), None)
-        execution = shapes.select_execution(summary, self.known_executions, self.requested_at)
+        execution = select_execution(summary, self.known_executions, self.requested_at)
         if execution is not None:
             self.execution_id = execution["execution_id"]
         return execution
@@ -259,7 +261,7 @@ class PatchCompletionTrigger(BaseTrigger):
                 outcomes[w.server_id] = self._outcome(w, WatchState.COMPLETED, "", execution=execution)
 
     def _deadline_outcome(self, w: _Watch) -> dict[str, Any]:
-        by = shapes.iso(w.deadline)
+        by = iso(w.deadline)
         if w.job_id is None and w.execution_id is None:
             return self._outcome(
                 w,
@@ -283,13 +285,13 @@ class PatchCompletionTrigger(BaseTrigger):
             job_id=w.job_id,
             job_status=w.job_status,
             execution_id=w.execution_id,
-            observed_at=shapes.iso(_now()),
+            observed_at=iso(_now()),
             execution=ObservedExecution.from_summary(execution) if execution is not None else None,
         ).as_dict()
 
 
 def _parse(value: str) -> datetime:
-    parsed = shapes.parse_time(value)
+    parsed = parse_time(value)
     if parsed is None:
         raise ValueError(f"not an ISO-8601 time: {value!r}")
     return parsed

@@ -7,7 +7,7 @@ from email.utils import formatdate
 
 import pytest
 
-from include.patching.backoff import RetryPolicy
+from include.clc.retry import RetryPolicy
 from patchflow.exceptions import (
     ClcAccessDeniedError,
     ClcApiError,
@@ -307,7 +307,7 @@ def test_account_alias_falls_back_to_login(fake_clc, monkeypatch):
 
 
 def test_token_without_a_declared_lifetime_falls_back_to_fourteen_days():
-    from include.patching.backoff import token_lifetime
+    from include.clc.tokens import token_lifetime
 
     assert token_lifetime("not-a-jwt") == 14 * 24 * 3600
     assert token_lifetime(make_jwt(12345)) == 14 * 24 * 3600  # exp alone says nothing about a lifetime

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from include.patching.backoff import RetryPolicy
+from include.clc.retry import RetryPolicy
 from patchflow.exceptions import (
     ClcAccessDeniedError,
     ClcApiError,

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 import pytest
 from airflow.sdk.exceptions import TaskDeferred
 
+from include.clc.errors import ClcError
 from include.patching.audit_rows import MaintenanceResult, build_rows, maintenance_columns
-from include.patching.clc_errors import ClcError
 from include.patching.rollout_state import new_entry
 from patchflow.operators.maintenance import ReleaseMaintenanceOperator
 from tests.patching.fake_api import FakeApi

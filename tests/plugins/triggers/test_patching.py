@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from airflow.triggers.base import TriggerEvent
 
-from include.patching.api_shapes import iso
+from include.utc import iso
 from patchflow.triggers.patching import PatchCompletionTrigger
 from tests.plugins.fake_clc import PASSWORD
 

@@ -1,4 +1,4 @@
-"""Parsing and validation of CLC answers, execution selection and patch rows."""
+"""What the patching service's answers mean for a run: our execution, attempts, final verdicts."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from include.patching import api_shapes as s
-from include.patching.clc_errors import ClcResponseError
+from include.clc.shapes import parse_detail
+from include.patching import executions as s
+from include.utc import iso
 
 T0 = datetime(2016, 3, 14, 2, 0, 0, tzinfo=UTC)
 
@@ -43,8 +44,8 @@ def test_selection_never_compares_clocks(minutes):
 
     requested = datetime.now(UTC)
     api_now = requested + timedelta(minutes=minutes)
-    old = ex("VA1-1", s.iso(api_now - timedelta(days=30)))
-    new = ex("VA1-2", s.iso(api_now + timedelta(seconds=5)), "pending")
+    old = ex("VA1-1", iso(api_now - timedelta(days=30)))
+    new = ex("VA1-2", iso(api_now + timedelta(seconds=5)), "pending")
     assert s.select_execution([old, new], known=["VA1-1"], requested_at=requested) == new
     assert s.select_execution([old], known=["VA1-1"], requested_at=requested) is None
 
@@ -93,7 +94,7 @@ def test_patch_rows_parse_kb_and_result_codes():
             },
         ],
     }
-    rows = s.patch_rows(s.parse_detail(detail, "GET detail"))
+    rows = s.patch_rows(parse_detail(detail, "GET detail"))
     assert rows[0] == {
         "name": "Security Update for Windows Server 2012 R2 (KB3138615)",
         "kb": "KB3138615",
@@ -104,46 +105,6 @@ def test_patch_rows_parse_kb_and_result_codes():
     }
     assert rows[1]["kb"] is None and rows[1]["end_time"] is None
     assert [s.patch_failed(r) for r in rows] == [False, True]
-
-
-def test_batch_answer_parsing():
-    items = s.parse_batch(
-        [
-            {
-                "server": "VA1DEMOWEB01",
-                "isQueued": True,
-                "links": [{"rel": "status", "href": "/v2/operations/demo/status/va1-1", "id": "va1-1"}],
-            },
-            {"server": "va1demoweb02", "isQueued": False, "errorMessage": "not in a valid state"},
-        ],
-        "POST ops",
-    )
-    assert items[0] == s.BatchItem("va1demoweb01", True, "va1-1", None)
-    assert items[1].error == "not in a valid state" and items[1].job_id is None
-
-
-@pytest.mark.parametrize(
-    ("func", "body", "problem"),
-    [
-        (s.parse_login, {"accountAlias": "DEMO"}, "missing field 'bearerToken'"),
-        (s.parse_batch, [{"server": "x", "isQueued": "yes"}], "[0].isQueued should be bool, got str"),
-        (s.parse_summary, [{"execution_id": "E", "status": "p", "start_time": "soon"}], "is not a time"),
-        (s.parse_group, {"id": "g", "name": "n", "groups": [{"id": 3}]}, ".groups[0].id should be str"),
-        (s.root_group_id, {"id": "va1", "links": [{"rel": "self"}]}, "no 'group' link"),
-        (s.parse_datacenters, {"id": "va1"}, "body should be list, got dict"),
-    ],
-)
-def test_malformed_bodies(func, body, problem):
-    with pytest.raises(ClcResponseError) as err:
-        func(body, "GET /v2/thing")
-    assert str(err.value).startswith("malformed response from GET /v2/thing: ")
-    assert problem in str(err.value)
-
-
-def test_times_tolerate_empty_and_null():
-    assert s.parse_time("") is None and s.parse_time(None) is None
-    assert s.parse_time("2016-03-14T02:00:00Z") == T0
-    assert s.iso(T0) == "2016-03-14T02:00:00Z"
 
 
 def attempt(name: str, status: str, start: str | None) -> dict:

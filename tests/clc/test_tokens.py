@@ -1,36 +1,9 @@
-"""Full-jitter backoff, Retry-After parsing and token renewal."""
+"""Token lifetime from its claims, renewal on our clock, and what a client holds after login."""
 
 from __future__ import annotations
 
-from email.utils import formatdate
-
-import pytest
-
-from include.patching.backoff import RetryPolicy, TokenTimer, parse_retry_after, token_lifetime
-
-
-def test_full_jitter_is_bounded_by_the_exponential_ceiling():
-    policy = RetryPolicy(attempts=6, base=1.0, cap=10.0, rand=lambda: 1.0)
-    assert [policy.delay(n) for n in range(1, 7)] == [1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
-    assert RetryPolicy(rand=lambda: 0.0).delay(3) == 0.0
-
-
-def test_retry_after_wins_but_is_capped():
-    policy = RetryPolicy(cap=30.0, rand=lambda: 0.0)
-    assert policy.delay(1, retry_after=12.0) == 12.0
-    assert policy.delay(1, retry_after=3600.0) == 30.0
-
-
-def test_parse_retry_after():
-    assert parse_retry_after("7") == 7.0
-    assert parse_retry_after(formatdate(1_000_100, usegmt=True), now=1_000_000) == pytest.approx(100.0)
-    assert parse_retry_after(formatdate(999_000, usegmt=True), now=1_000_000) == 0.0
-    assert parse_retry_after("soon") is None and parse_retry_after(None) is None
-
-
-def test_policy_validation():
-    with pytest.raises(ValueError, match="attempts must be >= 1"):
-        RetryPolicy(attempts=0)
+from include.clc.shapes import Login
+from include.clc.tokens import TokenState, TokenTimer, token_lifetime
 
 
 def jwt(claims: dict) -> str:
@@ -71,3 +44,16 @@ def test_token_timer_scales_the_declared_lifetime_and_never_renews_per_request()
     short.received(jwt({"nbf": 0, "exp": 60}))  # 0.6 s: shorter than the margin
     now[0] += 0.29
     assert not short.due()  # renewed after half its life, not before every request
+
+
+def test_token_state_logs_in_when_empty_or_due_and_forgets_after_a_401():
+    now = [0.0]
+    state = TokenState(TokenTimer(time_scale=1.0, margin=300.0, clock=lambda: now[0]))
+    assert state.needs_login() and state.token is None
+    state.store(Login(jwt({"iat": 0, "exp": 3600}), "DEMO"))
+    assert not state.needs_login() and state.login_alias == "DEMO"
+    now[0] = 3300.0  # lifetime 3600 less the 300 s margin
+    assert state.needs_login()
+    state.store(Login(jwt({"iat": 0, "exp": 3600}), None))
+    state.forget()
+    assert state.needs_login() and state.token is None

@@ -1,7 +1,9 @@
-"""What the ``clc_default`` connection means to the CLC hooks (shared by sync and async).
+"""What a CLC connection means to the clients (shared by the sync hook and the async client).
 
-HttpHook/HttpAsyncHook send every unknown connection ``extra`` key as an HTTP header, so
-the keys listed in ``OWN_EXTRA_KEYS`` are stripped before any request is made.
+Read from an Airflow HTTP connection object, but only through its plain attributes (``host``,
+``schema``, ``port``, ``login``, ``password``, ``extra_dejson``), so this module imports no
+Airflow. HttpHook/HttpAsyncHook send every unknown connection ``extra`` key as an HTTP header,
+so the transports strip the keys listed in ``OWN_EXTRA_KEYS`` before any request is made.
 """
 
 from __future__ import annotations
@@ -9,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from include.patching.backoff import RetryPolicy
-from include.patching.tuning import Tuning
+from include.clc.endpoints import Api
+from include.clc.retry import RetryPolicy
 
 #: Connection extra keys read by this package (never sent as headers).
 OWN_EXTRA_KEYS = frozenset(
@@ -67,40 +69,16 @@ class ClcSettings:
             retry_cap=_optional_float(extra.get("retry_cap")),
         )
 
+    def url(self, api: Api, path: str) -> str:
+        root = self.base_url if api is Api.V2 else self.patching_base_url
+        return f"{root}/{path.lstrip('/')}"
+
+    def retry_policy(self, default_base: float, default_cap: float) -> RetryPolicy:
+        """The connection's retry settings; backoff base/cap default to the deployment's tuning."""
+        base = default_base if self.retry_base is None else self.retry_base
+        cap = default_cap if self.retry_cap is None else self.retry_cap
+        return RetryPolicy(self.retry_attempts, base, cap)
+
 
 def _optional_float(value: Any) -> float | None:
     return None if value in (None, "") else float(value)
-
-
-def retry_policy(settings: ClcSettings, timing: Tuning) -> RetryPolicy:
-    """The connection's retry settings; backoff base/cap default to the tuning's."""
-    base = timing.retry_base if settings.retry_base is None else settings.retry_base
-    cap = timing.retry_cap if settings.retry_cap is None else settings.retry_cap
-    return RetryPolicy(settings.retry_attempts, base, cap)
-
-
-def api_message(body: Any, limit: int = 300) -> str:
-    """The API's own error text (``message``, ``modelState`` or batch ``errorMessage``s)."""
-    text = ""
-    if isinstance(body, dict):
-        parts = [str(body["message"])] if body.get("message") else []
-        state = body.get("modelState")
-        if isinstance(state, dict):
-            for key, value in state.items():
-                parts.append(f"{key}: {'; '.join(map(str, value)) if isinstance(value, list) else value}")
-        text = " ".join(parts)
-    elif isinstance(body, list):
-        text = "; ".join(
-            f"{i.get('server', '?')}: {i['errorMessage']}"
-            for i in body
-            if isinstance(i, dict) and i.get("errorMessage")
-        )
-    return text[:limit]
-
-
-def scrub(text: str, secrets: list[str | None]) -> str:
-    """Replace any secret that slipped into ``text`` (belt and braces for I6)."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
-    return text
