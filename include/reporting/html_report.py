@@ -232,7 +232,8 @@ def _patch_list(patches: list[Mapping[str, Any]]) -> str:
         tries = f", {int(patch['attempts'])} attempts" if (patch.get("attempts") or 1) > 1 else ""
         code = f" code {e(patch.get('result_code'))}" if patch.get("result_code") not in (None, "") else ""
         items.append(
-            f'<li class="{e(patch.get("status"))}">{e(name)}{kb}: {e(patch.get("status"))}{code}{tries}</li>'
+            f'<li class="{e(patch.get("status"))}">{e(name)}{kb}: '
+            f"{e(patch.get('status'))}{code}{tries}</li>"
         )
     return '<ul class="patches">' + "".join(items) + "</ul>"
 

@@ -1,7 +1,9 @@
 """Register secrets with Airflow's secrets masker (invariant I6).
 
 ``airflow.sdk.log.mask_secret`` masks in the task process and tells the supervisor too;
-outside a task (tests, triggerer) it still registers with the local masker.
+outside a task (tests, triggerer) it still registers with the local masker. This is the
+Airflow half of secret handling; ``include.redaction.redact`` masks what is registered here
+(plus known secrets and credential patterns) in texts that do not go through Airflow's logs.
 """
 
 from __future__ import annotations

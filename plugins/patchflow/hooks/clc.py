@@ -34,7 +34,7 @@ from include.clc.shapes import BatchItem, QueueStatus
 from include.clc.tokens import TokenTimer
 from include.patching.scope import walk_groups
 from include.patching.tuning import Tuning
-from patchflow.hooks.deployment import client_core, token_timer
+from patchflow.hooks.deployment import DEFAULT_CONN_ID, ClcConnectionAttributes, client_core, token_timer
 from patchflow.secrets import mask
 
 T = TypeVar("T")
@@ -50,7 +50,7 @@ def _delivery(exc: requests.RequestException) -> Delivery:
     return Delivery.NEVER_SENT if refused else Delivery.MAYBE_SENT
 
 
-class ClcHook(HttpHook):
+class ClcHook(ClcConnectionAttributes, HttpHook):
     """CenturyLink Cloud v2 + Patching-as-a-Service client.
 
     :param clc_conn_id: HTTP connection with ``host`` = API root (``https://api.ctl.io/v2``),
@@ -60,14 +60,11 @@ class ClcHook(HttpHook):
     :param clock: monotonic clock measuring the token's age (never compared with the API's).
     """
 
-    conn_name_attr = "clc_conn_id"
-    default_conn_name = "clc_default"
-    conn_type = "http"
     hook_name = "CenturyLink Cloud v2"
 
     def __init__(
         self,
-        clc_conn_id: str = default_conn_name,
+        clc_conn_id: str = DEFAULT_CONN_ID,
         *,
         retry: RetryPolicy | None = None,
         clock: Callable[[], float] = time.monotonic,

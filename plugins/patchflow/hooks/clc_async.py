@@ -25,7 +25,7 @@ from include.clc.endpoints import ApiCall
 from include.clc.retry import Answer, Delivery, NoAnswer, Outcome, RetryPolicy
 from include.clc.settings import OWN_EXTRA_KEYS, ClcSettings
 from include.clc.shapes import QueueStatus
-from patchflow.hooks.deployment import client_core, token_timer
+from patchflow.hooks.deployment import DEFAULT_CONN_ID, ClcConnectionAttributes, client_core, token_timer
 from patchflow.secrets import amask
 
 T = TypeVar("T")
@@ -43,16 +43,14 @@ def _delivery(exc: Exception) -> Delivery:
     return Delivery.NEVER_SENT if isinstance(exc, never) else Delivery.MAYBE_SENT
 
 
-class ClcAsyncHook(HttpAsyncHook):
+class ClcAsyncHook(ClcConnectionAttributes, HttpAsyncHook):
     """Factory for ``ClcAsyncClient`` sessions from an Airflow HTTP connection."""
 
-    conn_name_attr = "clc_conn_id"
-    default_conn_name = "clc_default"
     hook_name = "CenturyLink Cloud v2 (async)"
 
     def __init__(
         self,
-        clc_conn_id: str = default_conn_name,
+        clc_conn_id: str = DEFAULT_CONN_ID,
         *,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,

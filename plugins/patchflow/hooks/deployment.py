@@ -15,6 +15,16 @@ from include.clc.settings import ClcSettings
 from include.clc.tokens import TokenState, TokenTimer
 from include.patching.tuning import Tuning
 
+DEFAULT_CONN_ID = "clc_default"
+
+
+class ClcConnectionAttributes:
+    """How both CLC hooks name their connection to Airflow (an HTTP connection, ``clc_default``)."""
+
+    conn_name_attr = "clc_conn_id"
+    default_conn_name = DEFAULT_CONN_ID
+    conn_type = "http"
+
 
 def token_timer(timing: Tuning, clock: Callable[[], float] = time.monotonic) -> TokenTimer:
     """Renewal on our clock; the token's declared lifetime is in API time, hence ``time_scale``."""
