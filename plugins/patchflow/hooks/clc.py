@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from typing import Any, TypeVar
@@ -225,7 +225,7 @@ class ClcHook(ClcConnectionAttributes, HttpHook):
         timeout: float | None = None,
         interval: float | None = None,
         cap: float | None = None,
-    ) -> str:
+    ) -> QueueStatus:
         """Poll a queue job until terminal or ``timeout``; returns the last status seen.
 
         A 500 while polling is tolerated (the Python SDK does the same). Defaults: the
@@ -295,6 +295,7 @@ class ClcHook(ClcConnectionAttributes, HttpHook):
         are dropped. With ``group_ids``, the lineage starts at the selected group.
         """
         alias = alias or self.account_alias
+        trees: Sequence[tuple[str | None, dict]]
         if group_ids:
             self._bearer()
             with _pool(max_workers) as pool:
