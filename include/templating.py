@@ -6,7 +6,7 @@ Every renderer gets the same rules, so no page can be the one that forgot one:
 - autoescape is on for everything but plain-text templates (``*.txt.j2``): a value that came
   from the API is always text, never markup, and nobody escapes by hand;
 - an undefined name is an error (``StrictUndefined``), not a silently empty cell;
-- the rendered text goes through :func:`~include.reporting.text_safety.visible_text`, so no
+- the rendered text goes through :func:`~include.text_safety.visible_text`, so no
   control character from the API reaches a page or a mail (it is shown as a visible stand-in).
 
 Python prepares plain view models (dataclasses, dicts); templates only display them.
@@ -21,7 +21,7 @@ from typing import Any
 
 import jinja2
 
-from include.reporting.text_safety import visible_text
+from include.text_safety import visible_text
 
 #: Template names that are escaped (markup); any other name is escaped too unless plain text.
 MARKUP_EXTENSIONS = ("html.j2", "svg.j2", "html", "svg")
