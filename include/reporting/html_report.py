@@ -92,12 +92,16 @@ def server_line(row: Mapping[str, Any]) -> ServerLine:
 
 @dataclass(frozen=True)
 class StateCount:
+    """One row of the servers-by-state table."""
+
     badge: Badge
     count: int
 
 
 @dataclass(frozen=True)
 class Chart:
+    """One chart of the page with its caption."""
+
     layout: BarChart
     caption: str
 

@@ -142,6 +142,7 @@ class CheckLine:
 
 
 def validation_banner(validation: Mapping[str, Any] | None, subject: str = "audit data") -> ValidationBanner:
+    """Missing (never validated), passed with the number of checks, or failed naming them."""
     if validation is None:
         return ValidationBanner(ValidationOutcome.MISSING, subject)
     if validation.get("success"):

@@ -98,6 +98,8 @@ def _attention_reason(row: Mapping[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class AttentionLine:
+    """One listed server: its id, its state and why it needs attention (secrets masked)."""
+
     server_id: str
     state: str
     reason: str
