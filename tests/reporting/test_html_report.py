@@ -128,7 +128,8 @@ def test_failed_validation_shows_red_banner(rows, run):
 
 def test_run_metadata_is_shown(rows, run):
     html = render_report_html(build_audit_document(rows, run), PASSED)
-    for expected in ("manual__2026-11-27T14:00:00+00:00", "alice", "&quot;data_centers&quot;", "3.3.2"):
+    # the parameters' JSON is escaped: MarkupSafe (Jinja2's autoescape) writes '"' as &#34;
+    for expected in ("manual__2026-11-27T14:00:00+00:00", "alice", "&#34;data_centers&#34;", "3.3.2"):
         assert expected in html
     dry = render_report_html(build_audit_document([], make_run(dry_run=True, triggered_by=None)), PASSED)
     assert "Dry run: nothing was patched" in dry and "scheduler / system" in dry
