@@ -3,6 +3,11 @@
 ``2026-11-27T14:00:00Z`` is what the audit rows, the manifests, the chain index and the
 reports carry, so a reader can compare any two of them as text. Write it with
 :func:`utc_text`, read it back with :func:`parse_utc_text`.
+
+The CLC API's times are ISO-8601 too, but not always in exactly this form (an offset, a
+fraction, ``""`` or null while pending), and the ledger keeps some of them:
+:func:`parse_iso8601` reads those. :func:`utcnow` is the clock the rollout's ledger is written
+with (a seam tests replace).
 """
 
 from __future__ import annotations
@@ -24,3 +29,19 @@ def parse_utc_text(text: Any) -> datetime | None:
         return datetime.strptime(str(text), UTC_FORMAT).replace(tzinfo=UTC)
     except ValueError:
         return None
+
+
+def utcnow() -> datetime:
+    """Now, as an aware UTC datetime."""
+    return datetime.now(UTC)
+
+
+def parse_iso8601(value: Any) -> datetime | None:
+    """Any ISO-8601 time as an aware datetime (no offset means UTC); ``None`` for ``""``/null/unreadable."""
+    if not value or not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from include.clc.errors import ClcResponseError
-from include.utc import parse_time
+from include.timefmt import parse_iso8601
 
 
 class QueueStatus(StrEnum):
@@ -210,7 +210,7 @@ def parse_summary(data: Any, endpoint: str) -> list[dict]:
         expect(ex, dict, endpoint, where)
         field(ex, "execution_id", str, endpoint, where)
         field(ex, "status", str, endpoint, where)
-        if parse_time(field(ex, "start_time", str, endpoint, where)) is None:
+        if parse_iso8601(field(ex, "start_time", str, endpoint, where)) is None:
             raise ClcResponseError(endpoint, f"{where}.start_time {ex['start_time']!r} is not a time")
         expect(ex.get("init_messages", []), list, endpoint, f"{where}.init_messages")
     return items

@@ -12,7 +12,7 @@ import re
 from collections.abc import Collection
 from datetime import UTC, datetime
 
-from include.utc import parse_time
+from include.timefmt import parse_iso8601
 
 _KB = re.compile(r"\bKB\s?(\d{6,8})\b", re.IGNORECASE)
 _INSTALLED = re.compile(r"Installed\s+(\d+)\s+update", re.IGNORECASE)
@@ -40,7 +40,7 @@ def select_execution(
     fresh = [(i, e) for i, e in enumerate(executions) if e["execution_id"] not in excluded]
     if not fresh:
         return None
-    return max(fresh, key=lambda pair: (parse_time(pair[1].get("start_time")) or _EPOCH, pair[0]))[1]
+    return max(fresh, key=lambda pair: (parse_iso8601(pair[1].get("start_time")) or _EPOCH, pair[0]))[1]
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -49,7 +49,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 def _select_by_request_time(executions: list[dict], requested_at: datetime | None) -> dict | None:
     if requested_at is None:
         return None
-    timed = [(parse_time(e.get("start_time")), i, e) for i, e in enumerate(executions)]
+    timed = [(parse_iso8601(e.get("start_time")), i, e) for i, e in enumerate(executions)]
     fresh = [(t, i, e) for t, i, e in timed if t is not None and t >= requested_at]
     return max(fresh, key=lambda item: (item[0], item[1]))[2] if fresh else None
 
@@ -124,7 +124,7 @@ def final_attempts(rows: list[dict]) -> list[dict]:
 
 
 def _last_attempt(attempts: list[tuple[int, dict]]) -> dict:
-    times = [parse_time(row.get("start_time")) for _, row in attempts]
+    times = [parse_iso8601(row.get("start_time")) for _, row in attempts]
     if all(t is not None for t in times):
         return max(zip(times, attempts, strict=True), key=lambda pair: (pair[0], pair[1][0]))[1][1]
     return attempts[-1][1]

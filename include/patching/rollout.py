@@ -81,7 +81,7 @@ from include.patching.rollout_state import (
 from include.patching.states import ServerState
 from include.patching.tuning import PRODUCTION
 from include.patching.watch import Outcome, ServerWatch, WatchState
-from include.utc import iso, parse_time, utcnow
+from include.timefmt import parse_iso8601, utc_text, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +195,9 @@ class Rollout:
 
     def deadline(self, sid: str) -> datetime:
         """Request time + ``server_timeout``, both on our clock (I7)."""
-        return parse_time(self.entries[sid]["request_time"]) + timedelta(seconds=self.config.server_timeout)
+        return parse_iso8601(self.entries[sid]["request_time"]) + timedelta(
+            seconds=self.config.server_timeout
+        )
 
     def quiet_period(self) -> float:
         """Seconds after a request during which polling is pointless, learnt from this rollout.
@@ -211,7 +213,7 @@ class Rollout:
         return seen[len(seen) // 10] * 0.9
 
     def latest_deadline(self) -> datetime | None:
-        deadlines = [parse_time(w["deadline"]) for w in self.watch_list()]
+        deadlines = [parse_iso8601(w["deadline"]) for w in self.watch_list()]
         return max(deadlines) if deadlines else None
 
     def progress(self) -> str:
@@ -257,7 +259,9 @@ class Rollout:
         e = self.entries[sid]
         if e["execution_id"]:
             return next((x for x in summary if x["execution_id"] == e["execution_id"]), None)
-        return executions.select_execution(summary, e.get("known_executions"), parse_time(e["request_time"]))
+        return executions.select_execution(
+            summary, e.get("known_executions"), parse_iso8601(e["request_time"])
+        )
 
     # --- starting servers ----------------------------------------------------------------
 
@@ -293,7 +297,7 @@ class Rollout:
         e = self.entries[sid]
         e.update(phase=DONE, state=state.value, reason=reason, **extra)
         if state is not ServerState.NOT_ATTEMPTED and not e["ended_at"]:
-            e["ended_at"] = iso(self.now())
+            e["ended_at"] = utc_text(self.now())
 
     def _snapshot_executions(self, batch: list[str]) -> list[str]:
         """Record the executions each server already has; return the servers still startable.
@@ -495,7 +499,7 @@ class Rollout:
 
     def _mark_submitting(self, batch: list[str]) -> None:
         """Durable BEFORE the POST (I1): from here on these servers are never sent the package again."""
-        now = iso(self.now())
+        now = utc_text(self.now())
         for sid in batch:
             e = self.entries[sid]
             e.update(phase=SUBMITTING, request_time=now, job_id=None)
@@ -554,7 +558,7 @@ class Rollout:
     def _complete(self, sid: str, out: Outcome) -> None:
         e = self.entries[sid]
         execution = out.execution
-        observed, requested = parse_time(out.observed_at), parse_time(e["request_time"])
+        observed, requested = parse_iso8601(out.observed_at), parse_iso8601(e["request_time"])
         if observed and requested:
             e["wall_seconds"] = max((observed - requested).total_seconds(), 0.0)
         execution_id = execution.execution_id if execution else out.execution_id
@@ -660,7 +664,7 @@ class Rollout:
                 "package_key": self.config.package.key,
                 "package_id": self.config.package.package_id,
                 "alias": self.config.alias,
-                "generated_at": iso(self.now()),
+                "generated_at": utc_text(self.now()),
                 "max_concurrency": self.config.max_concurrency,
                 "max_errors": self.config.max_errors,
                 "errors": self.errors(),

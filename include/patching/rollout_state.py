@@ -34,7 +34,7 @@ from typing import Any
 
 from include.artifacts import PathLike, read_json, write_json
 from include.clc.shapes import QUEUE_FAILED, QUEUE_SUCCEEDED
-from include.utc import iso, utcnow
+from include.timefmt import utc_text, utcnow
 
 QUEUED, SUBMITTING, SUBMITTED, DONE = "queued", "submitting", "submitted", "done"
 IN_FLIGHT = frozenset({SUBMITTING, SUBMITTED})
@@ -150,7 +150,7 @@ class Ledger:
             if ledger.data.get("package_key") != package_key:
                 raise ValueError(f"ledger {path} belongs to package {ledger.data.get('package_key')!r}")
             return ledger
-        now = iso(utcnow())
+        now = utc_text(utcnow())
         data = {
             "version": 1,
             "package_key": package_key,
@@ -167,7 +167,7 @@ class Ledger:
         return ledger
 
     def save(self) -> None:
-        self.data["updated_at"] = iso(utcnow())
+        self.data["updated_at"] = utc_text(utcnow())
         write_json(self.path, self.data)
 
     @property

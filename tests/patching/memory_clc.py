@@ -17,7 +17,7 @@ from include.patching.packages import LINUX_YUM
 from include.patching.rollout import Rollout, RolloutConfig
 from include.patching.rollout_state import Ledger
 from include.patching.watch import ObservedExecution, Outcome, WatchState
-from include.utc import iso
+from include.timefmt import utc_text
 
 EXECUTE = "POST /v2/operations/DEMO/servers/executePackage"
 
@@ -60,7 +60,7 @@ class MemoryClc:
             for execution in executions:
                 if execution["status"] == "pending":
                     execution["status"] = "completed"
-                    execution["end_time"] = iso(self.api_now())
+                    execution["end_time"] = utc_text(self.api_now())
                     execution["init_messages"] = [
                         {"init_end_message": "Installed 1 updates: x"} for _ in range(initiations - 1)
                     ] + [{"init_end_message": "Installed 0 updates"}]
@@ -115,8 +115,8 @@ class MemoryClc:
         return {
             "execution_id": f"VA1-{self._seq}",
             "status": status,
-            "start_time": iso(start),
-            "end_time": iso(start) if status == "completed" else "",
+            "start_time": utc_text(start),
+            "end_time": utc_text(start) if status == "completed" else "",
             "init_messages": [],
             "_ours": ours,
         }
@@ -151,7 +151,7 @@ def report(state: WatchState, reason: str = "", execution: dict | None = None) -
         job_id=None,
         job_status=None,
         execution_id=execution["execution_id"] if execution else None,
-        observed_at=iso(datetime.now(UTC)),
+        observed_at=utc_text(datetime.now(UTC)),
         execution=ObservedExecution.from_summary(execution) if execution else None,
     ).as_dict()
 

@@ -8,7 +8,7 @@ import pytest
 
 from include.clc.shapes import parse_detail
 from include.patching import executions as s
-from include.utc import iso
+from include.timefmt import utc_text
 
 T0 = datetime(2016, 3, 14, 2, 0, 0, tzinfo=UTC)
 
@@ -44,8 +44,8 @@ def test_selection_never_compares_clocks(minutes):
 
     requested = datetime.now(UTC)
     api_now = requested + timedelta(minutes=minutes)
-    old = ex("VA1-1", iso(api_now - timedelta(days=30)))
-    new = ex("VA1-2", iso(api_now + timedelta(seconds=5)), "pending")
+    old = ex("VA1-1", utc_text(api_now - timedelta(days=30)))
+    new = ex("VA1-2", utc_text(api_now + timedelta(seconds=5)), "pending")
     assert s.select_execution([old, new], known=["VA1-1"], requested_at=requested) == new
     assert s.select_execution([old], known=["VA1-1"], requested_at=requested) is None
 

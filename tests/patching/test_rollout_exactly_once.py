@@ -15,7 +15,7 @@ from include.clc.errors import ClcApiError
 from include.patching.rollout import SubmissionResult
 from include.patching.rollout_state import SUBMITTING
 from include.patching.watch import WatchState
-from include.utc import iso
+from include.timefmt import utc_text
 from tests.patching.memory_clc import Answer, MemoryClc, make, ours, report
 
 SERVERS = ["va1demoweb01", "va1demoweb02", "va1demodb01"]
@@ -138,7 +138,7 @@ def test_a_legacy_entry_without_a_snapshot_falls_back_to_the_request_time(tmp_pa
     api.add_execution("va1demoweb01", start=datetime.now(UTC) - timedelta(days=1))
     rollout = make(tmp_path, api, servers=["va1demoweb01"])
     entry = rollout.entries["va1demoweb01"]
-    entry.update(phase=SUBMITTING, request_time=iso(datetime.now(UTC) - timedelta(seconds=5)))
+    entry.update(phase=SUBMITTING, request_time=utc_text(datetime.now(UTC) - timedelta(seconds=5)))
     assert "known_executions" not in entry
     (watch,) = rollout.watch_list()
     assert watch["known_executions"] is None  # the trigger applies the request-time rule

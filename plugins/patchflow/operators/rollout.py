@@ -22,7 +22,7 @@ from include.patching import rate_control
 from include.patching.packages import BY_KEY
 from include.patching.rollout import Rollout, RolloutConfig
 from include.patching.rollout_state import Ledger, ledger_path, results_path
-from include.utc import utcnow
+from include.timefmt import utcnow
 from patchflow.exceptions import clc_failures_explained
 
 

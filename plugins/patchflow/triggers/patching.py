@@ -38,7 +38,7 @@ from include.clc import shapes
 from include.clc.errors import ClcApiError, ClcError
 from include.patching.executions import select_execution
 from include.patching.watch import ObservedExecution, Outcome, ServerWatch, WatchState
-from include.utc import iso, parse_time
+from include.timefmt import parse_iso8601, utc_text
 
 
 def _now() -> datetime:
@@ -261,7 +261,7 @@ class PatchCompletionTrigger(BaseTrigger):
                 outcomes[w.server_id] = self._outcome(w, WatchState.COMPLETED, "", execution=execution)
 
     def _deadline_outcome(self, w: _Watch) -> dict[str, Any]:
-        by = iso(w.deadline)
+        by = utc_text(w.deadline)
         if w.job_id is None and w.execution_id is None:
             return self._outcome(
                 w,
@@ -285,13 +285,13 @@ class PatchCompletionTrigger(BaseTrigger):
             job_id=w.job_id,
             job_status=w.job_status,
             execution_id=w.execution_id,
-            observed_at=iso(_now()),
+            observed_at=utc_text(_now()),
             execution=ObservedExecution.from_summary(execution) if execution is not None else None,
         ).as_dict()
 
 
 def _parse(value: str) -> datetime:
-    parsed = parse_time(value)
+    parsed = parse_iso8601(value)
     if parsed is None:
         raise ValueError(f"not an ISO-8601 time: {value!r}")
     return parsed

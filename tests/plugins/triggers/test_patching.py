@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from airflow.triggers.base import TriggerEvent
 
-from include.utc import iso
+from include.timefmt import utc_text
 from patchflow.triggers.patching import PatchCompletionTrigger
 from tests.plugins.fake_clc import PASSWORD
 
@@ -30,7 +30,7 @@ def watch(
     return {
         "server_id": sid,
         "job_id": job,
-        "requested_at": iso(requested),
+        "requested_at": utc_text(requested),
         "deadline": (datetime.now(UTC) + timedelta(seconds=timeout)).isoformat(),
         "known_executions": known,
     }
