@@ -392,24 +392,31 @@ def _xcom_texts(run_id: str | None) -> dict[str, str]:
     return texts
 
 
-def assert_invariants(result: ScenarioResult, expect: Expectations, **claims: bool) -> None:
-    """Fail with every violated invariant (each naming its server) and every false scenario claim.
+def problems(result: ScenarioResult, expect: Expectations, **claims: bool) -> list[str]:
+    """Every violated invariant (each naming its server) and every false scenario claim.
 
     ``claims`` are the scenario's own promises, by a name that says what should be true
-    (``rollout_succeeded=...``); they are reported together with the invariants, so one
-    failure never hides another.
+    (``rollout_succeeded=...``); they are reported with the invariants, so one failure never
+    hides another.
     """
     violations: list[Violation] = check_invariants(
         result.before, result.after, result.settled, result.run, expect
     )
     broken = [name.replace("_", " ") for name, holds in claims.items() if not holds]
-    lines = [f"  - {v}" for v in violations] + [f"  - scenario: not true that {c}" for c in broken]
-    assert not lines, (
-        f"run {result.run.run_id} (state {result.run.state}, {result.run.wall_seconds:.0f} s): "
-        f"{len(violations)} invariant violation(s), {len(broken)} scenario claim(s) false:\n"
-        + "\n".join(lines)
-        + f"\n  tasks: {_task_states(result)}"
-    )
+    if not (violations or broken):
+        return []
+    return [
+        f"run {result.run.run_id} (state {result.run.state}, {result.run.wall_seconds:.0f} s), "
+        f"tasks {_task_states(result)}:",
+        *(f"  - {v}" for v in violations),
+        *(f"  - scenario: not true that {claim}" for claim in broken),
+    ]
+
+
+def assert_invariants(result: ScenarioResult, expect: Expectations, **claims: bool) -> None:
+    """Fail with every violated invariant and false scenario claim of one run (see ``problems``)."""
+    found = problems(result, expect, **claims)
+    assert not found, "\n".join(found)
 
 
 def _task_states(result: ScenarioResult) -> dict[str, str]:
