@@ -101,12 +101,13 @@ class SimAdmin:
                 ) from None
             raise
 
-    def delay_queue(self, seconds: float, route: str | None = None) -> str:
-        """Make queued jobs start ``seconds`` (simulated) late: the ``queue_delay`` fault for one
-        route when the simulator has it, else the global ``queue_delay`` setting. Says which."""
+    def delay_queue(self, seconds: float, *, jobs: int | None = None) -> str:
+        """Start queued jobs ``seconds`` (simulated) late: the ``queue_delay`` fault (for the next
+        ``jobs`` jobs, or all) when the simulator has it, else its global ``queue_delay`` setting
+        (every job). Returns which one was used."""
         spec: dict[str, Any] = {"kind": "queue_delay", "seconds": seconds}
-        if route:
-            spec["route"] = route
+        if jobs is not None:
+            spec["count"] = jobs
         try:
             self.fault(**spec)
             return "fault"

@@ -228,13 +228,15 @@ def check_exactly_once(before: SimSnapshot, after: SimSnapshot) -> list[Violatio
 
 
 def declares_left_in_maintenance(row: Mapping[str, Any]) -> bool:
-    """True when an audit row has a maintenance column saying the server was left in it."""
-    for key, value in row.items():
-        if "maintenance" not in key.lower():
-            continue
-        if value is True or (isinstance(value, str) and LEFT_ON.search(value.replace("_", " "))):
-            return True
-    return False
+    """True when an audit row's maintenance column says the server was left in maintenance.
+
+    The ``maintenance`` column when the row has one, else any column named after maintenance.
+    """
+    if "maintenance" in row:
+        values = [row["maintenance"]]
+    else:
+        values = [v for k, v in row.items() if "maintenance" in k.lower()]
+    return any(v is True or (isinstance(v, str) and LEFT_ON.search(v.replace("_", " "))) for v in values)
 
 
 def check_maintenance(

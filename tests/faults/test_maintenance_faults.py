@@ -29,13 +29,14 @@ def test_lost_start_maintenance_answer_still_releases_every_server(make_lab):
 
 
 def test_maintenance_job_slower_than_the_maintenance_timeout_is_still_released(make_lab):
-    """Item 2: maintenance jobs start 900 simulated seconds late (> maintenance_timeout 600 s).
+    """Item 2: the maintenance job starts 900 simulated seconds late (> maintenance_timeout 600 s).
 
-    Whether the rollout waits for them or gives up on the servers, a job that lands later must
-    not leave a server in maintenance.
+    Whether the rollout waits for it or gives up on the servers, a job that lands later must
+    not leave a server in maintenance. (The first job of the run is the startMaintenance of its
+    one wave; without the ``queue_delay`` fault kind every job is late.)
     """
     lab = make_lab()
-    lab.sim.delay_queue(900, route=START_MAINTENANCE)
+    lab.sim.delay_queue(900, jobs=1)
     conf = {"server_allow_list": ["va1fltweb01", "uc1fltapp01"], "max_concurrency": "2"}
     result = lab.run(conf, bound=150)
     assert_invariants(result, lab.expectations(conf))
