@@ -266,54 +266,58 @@ class Lab:
         password: str,
         extra_env: Mapping[str, str],
     ) -> tuple[RunRecord, str]:
-        env = dict(os.environ)
-        env.update(timing_env())
-        env.update(
-            {
-                "AIRFLOW_CONN_CLC_DEFAULT": connection(self.sim.base, password=password),
-                "PATCHFLOW_ARTIFACTS": str(self.home / "artifacts"),
-                "PATCHFLOW_REPORTS": str(self.home / "reports"),
-                "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "plugins")]),
-                **extra_env,
-            }
-        )
-        result_file, log_file = folder / "result.json", folder / "run.log"
-        cmd = [
-            sys.executable,
-            "-m",
-            "tests.faults.runner",
-            "--conf",
-            json.dumps(conf),
-            "--result",
-            str(result_file),
-        ]
-        if run_id:
-            cmd += ["--run-id", run_id]
+        env = {"AIRFLOW_CONN_CLC_DEFAULT": connection(self.sim.base, password=password), **extra_env}
         started = time.monotonic()
-        with log_file.open("w") as sink:
-            proc = subprocess.Popen(
-                cmd, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
-            )
-            try:
-                proc.wait(timeout=bound)
-            except subprocess.TimeoutExpired:
-                stop_process_group(proc, timeout=5)
+        outcome, log = self.run_runner("patch_fleet", conf, folder, bound=bound, run_id=run_id, env=env)
         wall = time.monotonic() - started
-        outcome = json.loads(result_file.read_text()) if result_file.exists() else {}
         run_id = outcome.get("run_id")
-        audit = self._audit_of(run_id)
-        log = log_file.read_text(errors="replace")
         texts = {"run log": log, **self._files_as_text(), **_xcom_texts(run_id)}
         record = RunRecord(
             run_id=run_id,
             state=outcome.get("state"),
             wall_seconds=wall,
             bound_seconds=bound,
-            audit=audit,
+            audit=self._audit_of(run_id),
             texts=texts,
             tasks=outcome.get("tasks", {}),
         )
         return record, log
+
+    def run_runner(
+        self,
+        dag_id: str,
+        conf: Mapping[str, Any],
+        folder: Path,
+        *,
+        bound: float = DEFAULT_BOUND,
+        run_id: str | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> tuple[dict[str, Any], str]:
+        """``dag.test()`` of ``dag_id`` in a subprocess killed at ``bound``; (its result, its log)."""
+        full_env = dict(os.environ)
+        full_env.update(timing_env())
+        full_env.update(
+            {
+                "PATCHFLOW_ARTIFACTS": str(self.home / "artifacts"),
+                "PATCHFLOW_REPORTS": str(self.home / "reports"),
+                "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "plugins")]),
+                **(env or {}),
+            }
+        )
+        folder.mkdir(parents=True, exist_ok=True)
+        result_file, log_file = folder / "result.json", folder / "run.log"
+        cmd = [sys.executable, "-m", "tests.faults.runner", "--dag-id", dag_id, "--conf", json.dumps(conf)]
+        cmd += ["--result", str(result_file), *(["--run-id", run_id] if run_id else [])]
+        with log_file.open("w") as sink:
+            proc = subprocess.Popen(
+                cmd, cwd=ROOT, env=full_env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+            )
+            try:
+                proc.wait(timeout=bound)
+            except subprocess.TimeoutExpired:
+                stop_process_group(proc, timeout=5)
+        outcome = json.loads(result_file.read_text()) if result_file.exists() else {}
+        return outcome, log_file.read_text(errors="replace")
 
     def _audit_of(self, run_id: str | None) -> dict | None:
         """This run's sealed audit document, found by the run id it records."""
