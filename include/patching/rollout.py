@@ -48,7 +48,12 @@ from include.artifacts import PathLike, write_json
 from include.patching import api_shapes as shapes
 from include.patching.api_shapes import BatchItem, iso, parse_time
 from include.patching.backoff import utcnow
-from include.patching.chaos import CRASH_AFTER_SUBMIT, crash_point
+from include.patching.chaos import (
+    CRASH_AFTER_START_MAINTENANCE,
+    CRASH_AFTER_STOP_MAINTENANCE,
+    CRASH_AFTER_SUBMIT,
+    crash_point,
+)
 from include.patching.clc_errors import ClcError, ClcResponseError, PossiblySubmittedError
 from include.patching.packages import PatchPackage
 from include.patching.rate_control import budget_exhausted
@@ -331,6 +336,7 @@ class Rollout:
                 self._end(sid, ServerState.FAILED, f"maintenance mode could not be started: {exc}")
             self.ledger.save()
             return [s for s in batch if s not in need]
+        crash_point(CRASH_AFTER_START_MAINTENANCE)  # resilience tests only
         jobs: dict[str, list[str]] = {}
         for sid in need:
             item, e = items.get(sid), self.entries[sid]
@@ -517,6 +523,7 @@ class Rollout:
         except ClcError as exc:
             self.log.warning("stop maintenance for %s failed (%s); release task retries", _short(mine), exc)
             return
+        crash_point(CRASH_AFTER_STOP_MAINTENANCE)  # resilience tests only
         for sid in mine:
             item = items.get(sid)
             if item is not None and (item.queued or not item.error):

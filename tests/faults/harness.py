@@ -271,13 +271,17 @@ class Lab:
         outcome, log = self.run_runner("patch_fleet", conf, folder, bound=bound, run_id=run_id, env=env)
         wall = time.monotonic() - started
         run_id = outcome.get("run_id")
-        texts = {"run log": log, **self._files_as_text(), **_xcom_texts(run_id)}
+        texts = {
+            "run log": log,
+            **files_as_text(self.home, self.home / "artifacts", self.home / "reports"),
+            **_xcom_texts(run_id),
+        }
         record = RunRecord(
             run_id=run_id,
             state=outcome.get("state"),
             wall_seconds=wall,
             bound_seconds=bound,
-            audit=self._audit_of(run_id),
+            audit=find_audit(self.home / "reports", run_id),
             texts=texts,
             tasks=outcome.get("tasks", {}),
         )
@@ -319,24 +323,6 @@ class Lab:
         outcome = json.loads(result_file.read_text()) if result_file.exists() else {}
         return outcome, log_file.read_text(errors="replace")
 
-    def _audit_of(self, run_id: str | None) -> dict | None:
-        """This run's sealed audit document, found by the run id it records."""
-        if not run_id:
-            return None
-        for path in sorted((self.home / "reports" / "runs").glob("*/audit.json")):
-            document = json.loads(path.read_text())
-            if (document.get("run") or {}).get("run_id") == run_id:
-                return document
-        return None
-
-    def _files_as_text(self) -> dict[str, str]:
-        texts = {}
-        for folder in (self.home / "artifacts", self.home / "reports"):
-            for path in folder.rglob("*") if folder.exists() else ():
-                if path.is_file():
-                    texts[str(path.relative_to(self.home))] = path.read_text(errors="replace")
-        return texts
-
     # --- what the selection allows -------------------------------------------------------
 
     def servers_of(self, alias: str = ALIAS, data_centers: Iterable[str] = ()) -> frozenset[str]:
@@ -374,6 +360,27 @@ class Lab:
             secrets=(PLANTED_PASSWORD,),
             release_refused=frozenset(release_refused),
         )
+
+
+def find_audit(reports: Path, run_id: str | None) -> dict | None:
+    """The sealed audit document of ``run_id`` under ``reports``, found by the run id it records."""
+    if not run_id:
+        return None
+    for path in sorted((reports / "runs").glob("*/audit.json")):
+        document = json.loads(path.read_text())
+        if (document.get("run") or {}).get("run_id") == run_id:
+            return document
+    return None
+
+
+def files_as_text(root: Path, *folders: Path) -> dict[str, str]:
+    """Every file under ``folders`` as text, keyed by its path relative to ``root`` (for I6)."""
+    texts = {}
+    for folder in folders:
+        for path in folder.rglob("*") if folder.exists() else ():
+            if path.is_file():
+                texts[str(path.relative_to(root))] = path.read_text(errors="replace")
+    return texts
 
 
 def _xcom_texts(run_id: str | None) -> dict[str, str]:

@@ -15,6 +15,7 @@ from typing import Any
 from airflow.sdk import BaseOperator
 
 from include.patching import api_shapes as shapes
+from include.patching.chaos import CRASH_AFTER_STOP_MAINTENANCE, crash_point
 from include.patching.clc_errors import ClcApiError, ClcError
 from include.patching.rollout_state import Ledger, ledger_path
 from patchflow.operators.rollout import resolve_run_folder
@@ -90,6 +91,7 @@ class ReleaseMaintenanceOperator(BaseOperator):
             except ClcError:
                 ledger.save()
                 raise
+            crash_point(CRASH_AFTER_STOP_MAINTENANCE)  # resilience tests only
             jobs: dict[str, list[str]] = {}
             for sid in still_on:
                 item = items.get(sid)
