@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
 
-from include.launcher.env import clc_connection  # noqa: E402
+from include.launcher.env import clc_connection, time_scale_env  # noqa: E402
 from include.launcher.processes import SimulatorProcess  # noqa: E402
 from include.launcher.stack import AirflowStack  # noqa: E402
 
@@ -36,18 +36,13 @@ ATTEMPTED = {"patched", "patched_no_updates", "failed", "timed_out"}
 
 
 def scaled_tuning(time_scale: float) -> dict[str, str]:
-    """The production polling defaults, compressed by the same factor as the patch durations.
+    """Every patchflow timing compressed by the same factor as the patch durations.
 
-    The simulator runs patches ``1/time_scale`` times faster than real; polling at production
-    intervals would make every server look slow, polling far faster would flatter the ratio.
+    The simulator runs patches ``1/time_scale`` times faster than real; ``[patchflow]
+    time_scale`` scales every poll interval, window, margin and timeout (and the form's
+    per-server timeout) by the same factor, so the ratio measures the production settings.
     """
-    from patchflow.operators.rollout import TUNING_DEFAULTS
-
-    knobs = {"poll_interval": 0.5, "max_poll_interval": 1.0, "batch_window": 1.0, "job_poll_interval": 0.2}
-    return {
-        f"AIRFLOW__PATCHFLOW__{name.upper()}": str(max(TUNING_DEFAULTS[name] * time_scale, floor))
-        for name, floor in knobs.items()
-    }
+    return time_scale_env(time_scale)
 
 
 def ts(value: str) -> float:
@@ -104,7 +99,8 @@ def main() -> int:
     try:
         stack.start()
         stack.wait_for_dag("patch_fleet")
-        conf = {"max_concurrency": str(args.concurrency), "max_errors": "100%", "server_timeout_minutes": 60}
+        # real minutes, scaled by time_scale like every other timing
+        conf = {"max_concurrency": str(args.concurrency), "max_errors": "100%", "server_timeout_minutes": 600}
         run, tis, wall = run_once(stack, conf)
         counters = json.loads(_get(base + "/_sim/counters"))
         requests = sum(
@@ -122,7 +118,7 @@ def main() -> int:
             f"fleet: {args.servers} generated servers, {patched} patched; "
             f"max_concurrency {args.concurrency}; time scale {args.time_scale}"
         )
-        print(f"run state: {run['state']}; polling: {tuning}")
+        print(f"run state: {run['state']}; tuning: {tuning}")
         print(
             f"wall makespan (trigger to run end): {wall:.0f} s; rollout phase: {phase:.0f} s; "
             f"ideal: {ideal:.0f} s"

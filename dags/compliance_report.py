@@ -4,8 +4,11 @@
 Runs after every `patch_fleet` audit (it is scheduled on the `patch_audit` asset) and can be
 triggered by hand, e.g. with another policy or an `as_of` date for a past view.
 
-It replays every sealed evidence pack under the reports location (the packs *are* the history:
-nothing else to keep in sync, and a tampered pack is left out and named), and computes per
+It verifies the reports location and replays only the evidence packs that verify and are listed
+in the chain (the packs *are* the history: nothing else to keep in sync; a tampered or forged
+pack is excluded and named with its reason). The newest pack is checked against the manifest
+hash in the triggering `patch_audit` event (or the latest one, for a run started by hand); a
+mismatch is shown in red and fails the task after the report is written. It computes per
 server the last successful patch, the days since, and **compliant / non_compliant** against the
 policy (default 35 days), plus trends per run. It writes `compliance/compliance.html`,
 `compliance.csv` and `compliance.json`, validated with Great Expectations; a failed validation
@@ -20,6 +23,7 @@ import pendulum
 from airflow.sdk import DAG, Param, task
 
 from include.assets import PATCH_AUDIT
+from patchflow.tuning import setting
 
 with DAG(
     dag_id="compliance_report",
@@ -30,7 +34,12 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     tags=["compliance", "reporting"],
-    default_args={"owner": "compliance", "retries": 2, "retry_delay": timedelta(seconds=30)},
+    # retry_delay follows [patchflow] time_scale like every other timing setting
+    default_args={
+        "owner": "compliance",
+        "retries": 2,
+        "retry_delay": timedelta(seconds=setting("task_retry_delay")),
+    },
     params={
         "policy_days": Param(
             35,
@@ -51,10 +60,12 @@ with DAG(
 ) as dag:
 
     @task(inlets=[PATCH_AUDIT])
-    def build_compliance(params: dict | None = None, triggering_asset_events=None) -> dict:
-        """Replay the evidence packs, write compliance.{html,csv,json}, validate with GX."""
+    def build_compliance(params: dict | None = None, triggering_asset_events=None, inlet_events=None) -> dict:
+        """Verify and replay the evidence packs, write compliance.{html,csv,json}, validate with GX."""
         from patchflow.compliance import build_compliance as run_build
 
-        return run_build(params or {}, triggering_asset_events=triggering_asset_events)
+        return run_build(
+            params or {}, triggering_asset_events=triggering_asset_events, inlet_events=inlet_events
+        )
 
     build_compliance()

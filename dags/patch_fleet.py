@@ -3,7 +3,9 @@
 
 One run, step by step:
 
-1. **preflight** checks the trigger form's values (each error names the parameter) and logs in.
+1. **preflight** logs in and checks the trigger form's values and the scope against the alias:
+   every bad value, and every data center, group or server id that does not exist, is named at
+   once, before anything is touched.
 2. **inventory** reads every server in scope with the fewest API calls (one detailed, recursive
    group read per data center) and stores it as a run artifact; XCom carries only its path.
 3. **classify** gives each server one plan: a patch package, or a skip with its reason
@@ -36,23 +38,26 @@ from include.patching.run_params import (
 from patchflow.notifiers import PatchRunNotifier
 from patchflow.operators.maintenance import ReleaseMaintenanceOperator
 from patchflow.operators.rollout import PatchRolloutOperator
+from patchflow.tuning import setting
 
 CLC_CONN_ID = "clc_default"
 
+# The schema below fixes only each value's JSON type (the form needs it to draw the field) and
+# nothing else: Airflow reports a schema failure as raw JSON-schema text, and only for the first
+# bad parameter. preflight checks every rule instead and names every bad value at once, in words.
 params = {
     "account_alias": Param(
         None,
         type=["null", "string"],
         title="Account alias",
-        description="CLC account alias to patch (2-4 characters). Empty: the connection's alias.",
-        pattern="^[A-Za-z0-9]{2,4}$",
+        description="CLC account alias to patch (2-4 letters or digits). Empty: the connection's alias.",
     ),
     "data_centers": Param(
         [],
         type="array",
         items={"type": "string"},
         title="Data centers",
-        description="Only these data centers (e.g. VA1), one per line. Empty: all.",
+        description="Only these data centers (e.g. VA1), one per line. Empty: all. Each must exist.",
         section="Scope",
     ),
     "groups": Param(
@@ -60,7 +65,13 @@ params = {
         type="array",
         items={"type": "string"},
         title="Groups",
-        description="Only servers in or below these groups (name or 32-hex id), one per line. Empty: all.",
+        description=(
+            "Only servers in these groups and their sub-groups, one per line. Empty: all. A group is "
+            "named by its 32-character id or by its own whole name (every group of that name, in any "
+            "data center); a name is never split at '/', so 'Prod' selects the groups named Prod but "
+            "not a group named 'Finance/Prod', which is selected by writing 'Finance/Prod'. "
+            "Each entry must exist."
+        ),
         section="Scope",
     ),
     "server_allow_list": Param(
@@ -68,7 +79,7 @@ params = {
         type="array",
         items={"type": "string"},
         title="Server allow-list",
-        description="If not empty, only these server ids.",
+        description="If not empty, only these server ids. Each must be a server of the alias.",
         section="Scope",
     ),
     "server_deny_list": Param(
@@ -76,7 +87,7 @@ params = {
         type="array",
         items={"type": "string"},
         title="Server deny-list",
-        description="Never these server ids.",
+        description="Never these server ids. Each must be a server of the alias (a typo is an error).",
         section="Scope",
     ),
     "dry_run": Param(
@@ -101,27 +112,27 @@ params = {
     ),
     "max_concurrency": Param(
         DEFAULT_MAX_CONCURRENCY,
-        type="string",
-        pattern=r"^\s*[0-9]+\s*%?\s*$",
+        type=["string", "integer"],
+        examples=["50", "10%"],
         title="Max concurrency",
-        description="Servers patched at once per package: a count (50) or a percentage (10%).",
+        description="Servers patched at once per package: a count (50, at least 1) or a percentage (10%).",
         section="Rate control",
     ),
     "max_errors": Param(
         DEFAULT_MAX_ERRORS,
-        type="string",
-        pattern=r"^\s*[0-9]+\s*%?\s*$",
+        type=["string", "integer"],
+        examples=["0", "5", "10%"],
         title="Max errors",
-        description="Failures tolerated before no further servers are started: a count or a percentage.",
+        description=(
+            "Failures tolerated before no further server is started: a count (0 or more) or a percentage."
+        ),
         section="Rate control",
     ),
     "server_timeout_minutes": Param(
         DEFAULT_SERVER_TIMEOUT_MINUTES,
         type="integer",
-        minimum=1,
-        maximum=1440,
         title="Per-server timeout (minutes)",
-        description="A server whose patching has not completed by then ends as timed_out.",
+        description="A server whose patching has not completed by then ends as timed_out (1 to 1440).",
         section="Rate control",
     ),
 }
@@ -139,7 +150,12 @@ with DAG(
     max_active_runs=1,
     params=params,
     tags=["patching", "clc"],
-    default_args={"owner": "platform-ops", "retries": 2, "retry_delay": timedelta(seconds=30)},
+    # retry_delay follows [patchflow] time_scale like every other timing setting
+    default_args={
+        "owner": "platform-ops",
+        "retries": 2,
+        "retry_delay": timedelta(seconds=setting("task_retry_delay")),
+    },
     on_failure_callback=[PatchRunNotifier(to=NOTIFY_TO, failed=True)] if NOTIFY_TO else [],
 ) as dag:
 

@@ -95,3 +95,12 @@ def test_the_image_is_built_from_the_pinned_requirements():
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "apache/airflow:3.3.2" in dockerfile
     assert "-r /opt/patchflow/requirements.txt -c /opt/patchflow/constraints.txt" in dockerfile
+
+
+@pytest.mark.parametrize("name", AIRFLOW_SERVICES)
+def test_patchflow_timings_run_at_the_simulators_speed(name):
+    """One knob: every patchflow timing is scaled like the simulator's clock (same races as production)."""
+    command = SERVICES["clc-simulator"]["command"]
+    argv = shlex.split(command) if isinstance(command, str) else command
+    sim_scale = float(argv[argv.index("--time-scale") + 1])
+    assert float(env_of(name)["AIRFLOW__PATCHFLOW__TIME_SCALE"]) == sim_scale

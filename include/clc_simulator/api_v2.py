@@ -8,7 +8,14 @@ from starlette.responses import Response
 from include.clc_simulator import views
 from include.clc_simulator.core import Simulator
 from include.clc_simulator.errors import ApiError, invalid, not_found
-from include.clc_simulator.http_common import ci_get, json_response, query_flag, query_value, read_json
+from include.clc_simulator.http_common import (
+    RequestBody,
+    ci_get,
+    json_response,
+    query_flag,
+    query_value,
+    read_body,
+)
 from include.clc_simulator.oscatalog import PACKAGES
 
 router = APIRouter()
@@ -23,6 +30,26 @@ def _batch(results: list[dict], queued: bool) -> Response:
     return json_response(results, 200 if queued else 400)
 
 
+#: names under which a form body may carry the bare id array of the power/maintenance operations
+_FORM_ID_FIELDS = ("serverids", "servers", "ids")
+
+
+def _form_list(value):
+    """A form cannot tell one value from a list of one: a single string is a list of one."""
+    return [value] if isinstance(value, str) else value
+
+
+def _bare_id_array(body: RequestBody):
+    """The id array of an array-bodied operation: the JSON array itself, or from a form
+    ``=A&=B`` / ``[]=A`` / ``[0]=A`` or a single field ``serverIds``/``servers``/``ids``."""
+    if not body.from_form or not isinstance(body.data, dict):
+        return _form_list(body.data) if body.from_form else body.data
+    keys = list(body.data)
+    if len(keys) != 1 or keys[0].lower() not in _FORM_ID_FIELDS:
+        raise invalid("serverIds", "A form body carries the ids as =ID&=ID, []=ID or serverIds=ID.")
+    return _form_list(body.data[keys[0]])
+
+
 def _server_id_list(body, field: str = "serverIds") -> list[str]:
     if not isinstance(body, list) or not body:
         raise invalid(field, "A non-empty array of server ids is required.")
@@ -35,7 +62,7 @@ def _server_id_list(body, field: str = "serverIds") -> list[str]:
 @router.post("/v2/authentication/login")
 async def login(request: Request) -> Response:
     sim = sim_of(request)
-    body = await read_json(request)
+    body = (await read_body(request)).data
     if not isinstance(body, dict):
         raise invalid("request", "A JSON object with username and password is required.")
     username, password = ci_get(body, "username"), ci_get(body, "password")
@@ -44,6 +71,15 @@ async def login(request: Request) -> Response:
     if not isinstance(password, str) or not password:
         raise invalid("password", "The password field is required.")
     return json_response(sim.login(username, password))
+
+
+# ------------------------------------------------------------------------------ accounts
+@router.get("/v2/accounts/{alias}")
+async def get_account(alias: str, request: Request) -> Response:
+    """The account the ``account`` links point at (reference §12 #35)."""
+    sim = sim_of(request)
+    alias = sim.require_alias(sim.authenticate(request.headers.get("authorization")), alias)
+    return json_response(views.account_dict(sim.accounts[alias]))
 
 
 # ------------------------------------------------------------------------------ data centers
@@ -97,7 +133,7 @@ def _make_power_route(op: str):
         sim = sim_of(request)
         principal = sim.authenticate(request.headers.get("authorization"))
         alias = sim.require_alias(principal, alias, operate=True)
-        ids = _server_id_list(await read_json(request))
+        ids = _server_id_list(_bare_id_array(await read_body(request)))
         return _batch(*sim.server_operation(principal, alias, op, ids))
 
     handler.__name__ = f"op_{op}"
@@ -122,8 +158,10 @@ async def set_maintenance(alias: str, request: Request) -> Response:
     sim = sim_of(request)
     principal = sim.authenticate(request.headers.get("authorization"))
     alias = sim.require_alias(principal, alias, operate=True)
-    body = await read_json(request)
-    servers = ci_get(body, "servers") if isinstance(body, dict) else None
+    body = await read_body(request)
+    servers = ci_get(body.data, "servers") if isinstance(body.data, dict) else None
+    if body.from_form and isinstance(servers, dict):
+        servers = [servers]  # "servers[id]=A&servers[inMaintenanceMode]=true"
     if not isinstance(servers, list) or not servers:
         raise invalid("servers", "A non-empty array of {id, inMaintenanceMode} objects is required.")
     values: dict[str, bool] = {}
@@ -145,17 +183,20 @@ async def execute_package(alias: str, request: Request) -> Response:
     sim = sim_of(request)
     principal = sim.authenticate(request.headers.get("authorization"))
     alias = sim.require_alias(principal, alias, operate=True)
-    body = await read_json(request)
-    if not isinstance(body, dict):
+    body = await read_body(request)
+    if not isinstance(body.data, dict):
         raise invalid("request", "A JSON object with servers and package is required.")
-    ids = _server_id_list(ci_get(body, "servers"), "servers")
-    package = ci_get(body, "package")
+    servers = ci_get(body.data, "servers")
+    ids = _server_id_list(_form_list(servers) if body.from_form else servers, "servers")
+    package = ci_get(body.data, "package")
     if not isinstance(package, dict):
         raise invalid("package", "The package field is required.")
     package_id = ci_get(package, "packageId")
     if not isinstance(package_id, str) or not package_id.strip():
         raise invalid("package.packageId", "The packageId field is required.")
     params = ci_get(package, "parameters")
+    if params is None and body.from_form:
+        params = {}  # a form cannot spell an empty object
     if not isinstance(params, dict):
         raise invalid("package.parameters", "The parameters field is required (it may be {}).")
     for key, value in params.items():
@@ -169,15 +210,16 @@ async def create_snapshot(alias: str, request: Request) -> Response:
     sim = sim_of(request)
     principal = sim.authenticate(request.headers.get("authorization"))
     alias = sim.require_alias(principal, alias, operate=True)
-    body = await read_json(request)
-    if not isinstance(body, dict):
+    body = await read_body(request)
+    if not isinstance(body.data, dict):
         raise invalid("request", "A JSON object with snapshotExpirationDays and serverIds is required.")
-    days = ci_get(body, "snapshotExpirationDays")
+    days = ci_get(body.data, "snapshotExpirationDays")
     if isinstance(days, str) and days.strip().isdigit():
         days = int(days.strip())  # the doc example sends "7" (§10.1)
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 10:
         raise invalid("snapshotExpirationDays", "The value must be between 1 and 10.")
-    ids = _server_id_list(ci_get(body, "serverIds"))
+    server_ids = ci_get(body.data, "serverIds")
+    ids = _server_id_list(_form_list(server_ids) if body.from_form else server_ids)
     return _batch(*sim.create_snapshot(principal, alias, ids, days))
 
 
@@ -194,7 +236,7 @@ async def restore_snapshot(alias: str, serverId: str, snapshotId: str, request: 
     sim = sim_of(request)
     principal = sim.authenticate(request.headers.get("authorization"))
     alias = sim.require_alias(principal, alias, operate=True)
-    await read_json(request)  # none or {}
+    await read_body(request)  # none, {} or an empty form
     return json_response(sim.snapshot_action(principal, alias, serverId, snapshotId, "restore"))
 
 

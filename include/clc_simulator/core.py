@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import logging
+import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,8 +30,8 @@ from include.clc_simulator.errors import (
     unauthorized,
 )
 from include.clc_simulator.executions import Execution, plan_execution
-from include.clc_simulator.faults import FaultRegistry, FaultRule
-from include.clc_simulator.fleet_file import FleetSpec
+from include.clc_simulator.faults import FaultKind, FaultRegistry, FaultRule, FaultSpecError
+from include.clc_simulator.fleet_file import FleetSpec, path_key
 from include.clc_simulator.jobs import Job
 from include.clc_simulator.oscatalog import (
     KNOWN_PACKAGES,
@@ -147,11 +148,10 @@ class Simulator:
                 )
                 self.group_by_path[(alias, dc)] = gid
         for g in fleet.groups:
-            parent_path, _, name = g.path.rpartition("/")
-            parent_id = self.group_by_path[(g.account, parent_path)]
+            parent_id = self.group_by_path[(g.account, path_key(g.segments[:-1]))]
             gid = hex_id(g.account, g.path)
-            dc = g.path.split("/")[0]
-            self.groups[gid] = Group(gid, g.account, dc, name, g.description, g.type, parent_id, created)
+            dc = g.segments[0]
+            self.groups[gid] = Group(gid, g.account, dc, g.name, g.description, g.type, parent_id, created)
             self.groups[parent_id].children.append(gid)
             self.group_by_path[(g.account, g.path)] = gid
         self.servers: dict[str, Server] = {}
@@ -251,13 +251,17 @@ class Simulator:
         if kind == "snapshot_expire":
             server.snapshots = [s for s in server.snapshots if s.id != payload["snapshot"]]
         elif op in ("powerOn", "reboot", "reset", "restoreSnapshot"):
-            hang = op in ("reboot", "reset") and self.faults.server_fault(server.id, "no_return_from_reboot")
+            hang = op in ("reboot", "reset") and self.faults.server_fault(
+                server.id, FaultKind.NO_RETURN_FROM_REBOOT
+            )
             server.power_state = "stopped" if hang else "started"
         elif op in ("powerOff", "shutDown"):
             server.power_state = "stopped"
         elif op == "pause":
             server.power_state = "paused"
         elif op in MAINTENANCE_OPS:
+            if self._deferred_until_rebooted(server, when, payload):
+                return
             server.in_maintenance = bool(payload["value"])
         elif op == "createSnapshot":
             snap = Snapshot(server.next_snapshot_id, when, when + payload["days"] * 86400)
@@ -267,7 +271,23 @@ class Simulator:
             self._schedule(snap.expires, "snapshot_expire", {"server": server.id, "snapshot": snap.id})
         elif op == "deleteSnapshot":
             server.snapshots = [s for s in server.snapshots if s.id != payload["snapshot"]]
+            server.snapshots_deleting = [i for i in server.snapshots_deleting if i != payload["snapshot"]]
         server.touch(when, by)
+
+    def _deferred_until_rebooted(self, server: Server, when: float, payload: dict) -> bool:
+        """A maintenance change due while a patch reboot is under way waits for the server to
+        come back (reference §12 #34); its job keeps ``executing`` until then. A server that
+        never returns never gets the change, and the job never ends."""
+        ex = self.executions.get(server.active_execution or "")
+        back_at = ex.reboot_ends(when) if ex is not None else None
+        if back_at is None:
+            return False
+        job = self.jobs.get(payload.get("job", ""))
+        if job is not None:
+            job.end = max(job.end, back_at)
+        if back_at != math.inf:
+            self._schedule(back_at, "op", payload)
+        return True
 
     # ------------------------------------------------------------------ auth & access
     def login(self, username: str, password: str) -> dict:
@@ -339,7 +359,10 @@ class Simulator:
         now = self.now()
         job_id = f"{servers[0].data_center.lower()}-{self.next_job_no}"
         self.next_job_no += 1
-        start = now + self.settings.queue_delay
+        backlog, rule_ids = self.faults.take_queue_delay()
+        if rule_ids:
+            self.count_fault(rule_ids)
+        start = now + self.settings.queue_delay + backlog
         job = Job(
             job_id,
             alias,
@@ -396,13 +419,25 @@ class Simulator:
         return True, None
 
     def _check_maintenance(self, server: Server, value: bool, now: float) -> tuple[bool, str | None]:
+        """Maintenance changes are queued whatever the power or reboot state (§12 #34); the
+        ``refuse_during_reboot`` fault makes the platform refuse them during a patch reboot."""
         if server.is_template or server.status != "active":
             return False, CANNOT_QUEUE_MESSAGE
-        if server.active_execution and self.executions[server.active_execution].is_rebooting(now):
-            return False, CANNOT_QUEUE_MESSAGE  # mid-reboot: the platform refuses to touch it
+        if self._refused_during_reboot(server, now):
+            return False, CANNOT_QUEUE_MESSAGE
         if server.in_maintenance == value:
             return False, None
         return True, None
+
+    def _refused_during_reboot(self, server: Server, now: float) -> bool:
+        ex = self.executions.get(server.active_execution or "")
+        if ex is None or not ex.is_rebooting(now):
+            return False
+        rule = self.faults.take_reboot_refusal(server.id)
+        if rule is None:
+            return False
+        self.count_fault([rule.id])
+        return True
 
     def _unique(self, ids: list[str]) -> list[str]:
         seen: dict[str, None] = {}
@@ -443,6 +478,7 @@ class Simulator:
         if accepted:
             job = self._new_job(alias, op, [s for s, _ in accepted], OP_SECONDS[op])
             for i, (server, payload) in enumerate(accepted):
+                payload["job"] = job.id
                 self._schedule(job.start + (i + 1) * OP_SECONDS[op], "op", payload)
                 results.append(self._queued_entry(alias, server.id, job.id))
             self._bump("operations_queued", op, len(accepted))
@@ -458,7 +494,7 @@ class Simulator:
                 results.append(self._refused_entry(sid, CANNOT_QUEUE_MESSAGE))
             elif server.storage_gb > 1024:
                 results.append(self._refused_entry(server.id, SNAPSHOT_TOO_BIG_MESSAGE))
-            elif server.snapshot_pending or any(s.expires > now for s in server.snapshots):
+            elif server.snapshot_pending or self._keeps_a_snapshot(server, now):
                 results.append(self._refused_entry(server.id, SNAPSHOT_EXISTS_MESSAGE))
             else:
                 accepted.append(server)
@@ -477,6 +513,12 @@ class Simulator:
             self._bump("operations_queued", "createSnapshot", len(accepted))
         return self._finish_batch(results)
 
+    @staticmethod
+    def _keeps_a_snapshot(server: Server, now: float) -> bool:
+        """A live snapshot that is not queued for deletion: the SDK deletes the old snapshot
+        and asks for the new one at once, and the platform queues the two in that order."""
+        return any(s.expires > now and s.id not in server.snapshots_deleting for s in server.snapshots)
+
     def snapshot_action(
         self, principal: Principal, alias: str, server_id: str, snapshot_id: str, action: str
     ) -> dict:
@@ -489,6 +531,8 @@ class Simulator:
             raise not_found()
         op = "restoreSnapshot" if action == "restore" else "deleteSnapshot"
         job = self._new_job(alias, op, [server], OP_SECONDS[op])
+        if op == "deleteSnapshot" and snap.id not in server.snapshots_deleting:
+            server.snapshots_deleting.append(snap.id)
         payload = {"server": server.id, "op": op, "snapshot": snap.id, "by": principal.username}
         self._schedule(job.end, "op", payload)
         self._bump("operations_queued", op, 1)
@@ -596,8 +640,9 @@ class Simulator:
             server.active_execution = None
         server.touch(when, "patching")
         user = self.users.get(ex.requested_by.lower())
-        installed = [p.begin_message for i in ex.initiations for p in i.patches if p.ok]
-        failed = [p.begin_message for i in ex.initiations for p in i.patches if not p.ok]
+        final = ex.final_attempts()  # a patch retried successfully is installed, not failed
+        installed = [p.begin_message for p in final if p.ok]
+        failed = [p.begin_message for p in final if not p.ok]
         mail = emails.completed_email(
             now=when,
             to=user.email if user else ex.requested_by,
@@ -616,9 +661,9 @@ class Simulator:
         now = self.now()
         if ex.is_completed(now) or ex.halt_at is not None:
             return
-        if self.faults.server_fault(ex.server, "stuck_execution"):
+        if self.faults.server_fault(ex.server, FaultKind.STUCK_EXECUTION):
             ex.halt_at = max(now, ex.initiations[-1].start + 1)
-        elif self.faults.server_fault(ex.server, "no_return_from_reboot"):
+        elif self.faults.server_fault(ex.server, FaultKind.NO_RETURN_FROM_REBOOT):
             for init in ex.initiations:
                 if init.reboot and init.reboot[1] > now:
                     ex.halt_at = max(now, init.reboot[0] + 1)
@@ -675,11 +720,9 @@ class Simulator:
 
     def add_fault(self, body: dict) -> dict:
         """Register a fault (see faults.py); returns what the admin API answers."""
-        if isinstance(body, dict) and body.get("kind") == "revoke_tokens":
+        if isinstance(body, dict) and body.get("kind") == FaultKind.REVOKE_TOKENS:
             extra = set(body) - {"kind"}
             if extra:
-                from include.clc_simulator.faults import FaultSpecError
-
                 raise FaultSpecError(f"{sorted(extra)[0]}: not a field of a 'revoke_tokens' action")
             revoked_before = self.tokens.revoke_all(self.now())
             self.commit()

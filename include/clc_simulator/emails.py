@@ -11,8 +11,9 @@ import queue
 import smtplib
 import threading
 from email.message import EmailMessage
+from email.utils import formatdate
 
-from include.clc_simulator.clock import iso
+from include.clc_simulator.clock import iso, parse_iso
 
 log = logging.getLogger("clc_simulator.email")
 SENDER = "noreply@patching.ctl.io"
@@ -85,6 +86,19 @@ def completed_email(
     }
 
 
+def smtp_message(mail: dict) -> EmailMessage:
+    """The SMTP form of an outbox entry; ``Date`` is the simulated time it was written at
+    (otherwise the mail server would stamp the wall clock, not the API's clock)."""
+    msg = EmailMessage()
+    msg["From"] = mail["from"]
+    msg["To"] = mail["to"]
+    msg["Subject"] = mail["subject"]
+    msg["Date"] = formatdate(parse_iso(mail["time"]), usegmt=True)
+    msg["X-CLC-Execution-Id"] = mail.get("execution_id", "")
+    msg.set_content(mail["body"])
+    return msg
+
+
 class SmtpSender:
     """Delivers outbox e-mails to ``host:port`` with plain SMTP on a background thread."""
 
@@ -104,12 +118,7 @@ class SmtpSender:
 
     def _run(self) -> None:
         while (mail := self._queue.get()) is not None:
-            msg = EmailMessage()
-            msg["From"] = mail["from"]
-            msg["To"] = mail["to"]
-            msg["Subject"] = mail["subject"]
-            msg["X-CLC-Execution-Id"] = mail.get("execution_id", "")
-            msg.set_content(mail["body"])
+            msg = smtp_message(mail)
             try:
                 with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
                     smtp.send_message(msg)

@@ -87,6 +87,8 @@ class Server:
     snapshots: list[Snapshot] = field(default_factory=list)
     next_snapshot_id: int = 1
     snapshot_pending: bool = False
+    #: ids of snapshots whose deletion is queued (a new snapshot may be queued behind it)
+    snapshots_deleting: list[int] = field(default_factory=list)
     executions: list[str] = field(default_factory=list)
     active_execution: str | None = None
     modified: float = 0.0
@@ -100,6 +102,7 @@ class Server:
         "in_maintenance",
         "next_snapshot_id",
         "snapshot_pending",
+        "snapshots_deleting",
         "executions",
         "active_execution",
         "modified",

@@ -79,8 +79,28 @@ class Execution:
         t = self.effective(now)
         return sum(1 for i in self.initiations if i.reboot and i.reboot[0] <= t)
 
+    def reboot_ends(self, now: float) -> float | None:
+        """When the reboot under way at ``now`` ends: None when not rebooting, ``math.inf``
+        when the server never comes back (halted inside that reboot)."""
+        t = self.effective(now)
+        for init in self.initiations:
+            if init.reboot is not None and init.reboot[0] <= t < init.reboot[1]:
+                hangs = self.halt_at is not None and self.halt_at < init.reboot[1]
+                return math.inf if hangs else init.reboot[1]
+        return None
+
+    def final_attempts(self) -> list[PatchRun]:
+        """Each patch's last attempt, in first-attempt order: what the patch finally came to
+        (a ``fail_once`` patch is listed failed, then installed; its outcome is installed)."""
+        last: dict[str, PatchRun] = {}  # dicts keep first-insertion order on update
+        for init in self.initiations:
+            for patch in init.patches:
+                last[patch.begin_message] = patch
+        return list(last.values())
+
     def failed_patches(self) -> int:
-        return sum(1 for i in self.initiations for p in i.patches if not p.ok)
+        """Patches whose last attempt failed."""
+        return sum(1 for p in self.final_attempts() if not p.ok)
 
     def summary(self, now: float) -> dict:
         t = self.effective(now)

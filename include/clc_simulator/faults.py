@@ -1,24 +1,78 @@
 """Fault injection rules, configured at run time through ``/_sim/faults``.
 
-HTTP faults (``error``, ``rate_limit``, ``latency``, ``drop``) match requests by route
-template and/or method (shell-style wildcards allowed) and fire with a probability
-``rate`` drawn from a per-rule RNG seeded from the simulator seed, so runs repeat
-exactly. ``count`` limits how many times a rule fires ("the next 2 requests").
-Other kinds act on tokens (``token_expiry``; ``revoke_tokens`` is a one-shot action)
-or on one server (``stuck_execution``, ``no_return_from_reboot``).
+HTTP faults (``error``, ``rate_limit``, ``latency``, ``drop``, ``truncate``, ``garbage``)
+match requests by route template and/or method (shell-style wildcards allowed) and fire
+with a probability ``rate`` drawn from a per-rule RNG seeded from the simulator seed, so
+runs repeat exactly. ``count`` limits how many times a rule fires ("the next 2 requests").
+Other kinds act on tokens (``token_expiry``; ``revoke_tokens`` is a one-shot action), on
+the platform queue (``queue_delay``), on one server (``stuck_execution``,
+``no_return_from_reboot``) or on maintenance changes during a reboot
+(``refuse_during_reboot``, one server or all).
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from enum import StrEnum
 from fnmatch import fnmatchcase
 
-HTTP_KINDS = ("error", "rate_limit", "latency", "drop")
-TOKEN_KINDS = ("token_expiry",)
-SERVER_KINDS = ("stuck_execution", "no_return_from_reboot")
-ACTION_KINDS = ("revoke_tokens",)
-ALL_KINDS = HTTP_KINDS + TOKEN_KINDS + SERVER_KINDS + ACTION_KINDS
+
+class FaultKind(StrEnum):
+    ERROR = "error"
+    RATE_LIMIT = "rate_limit"
+    LATENCY = "latency"
+    DROP = "drop"
+    TRUNCATE = "truncate"
+    GARBAGE = "garbage"
+    TOKEN_EXPIRY = "token_expiry"
+    QUEUE_DELAY = "queue_delay"
+    STUCK_EXECUTION = "stuck_execution"
+    NO_RETURN_FROM_REBOOT = "no_return_from_reboot"
+    REFUSE_DURING_REBOOT = "refuse_during_reboot"
+    REVOKE_TOKENS = "revoke_tokens"
+
+
+class GarbageBody(StrEnum):
+    """What a ``garbage`` fault answers instead of the real body."""
+
+    HTML = "html"  # an HTML page, as from a proxy or load balancer
+    WRONG_TYPE = "wrong_type"  # valid JSON of the wrong type (object <-> array)
+    EMPTY = "empty"  # no body at all, JSON media type
+
+
+HTTP_KINDS = (
+    FaultKind.ERROR,
+    FaultKind.RATE_LIMIT,
+    FaultKind.LATENCY,
+    FaultKind.DROP,
+    FaultKind.TRUNCATE,
+    FaultKind.GARBAGE,
+)
+#: HTTP kinds that replace or cut the answer (at most one of them acts on a request)
+RESPONSE_KINDS = (FaultKind.DROP, FaultKind.TRUNCATE, FaultKind.GARBAGE)
+TOKEN_KINDS = (FaultKind.TOKEN_EXPIRY,)
+QUEUE_KINDS = (FaultKind.QUEUE_DELAY,)
+SERVER_KINDS = (FaultKind.STUCK_EXECUTION, FaultKind.NO_RETURN_FROM_REBOOT)
+MAINTENANCE_KINDS = (FaultKind.REFUSE_DURING_REBOOT,)
+ACTION_KINDS = (FaultKind.REVOKE_TOKENS,)
+ALL_KINDS = HTTP_KINDS + TOKEN_KINDS + QUEUE_KINDS + SERVER_KINDS + MAINTENANCE_KINDS + ACTION_KINDS
+
+_MATCH_FIELDS = {"route", "method", "rate"}
+#: fields each kind accepts besides ``kind``
+_FIELDS: dict[FaultKind, set[str]] = {
+    FaultKind.ERROR: _MATCH_FIELDS | {"count", "status"},
+    FaultKind.RATE_LIMIT: _MATCH_FIELDS | {"count", "retry_after"},
+    FaultKind.LATENCY: _MATCH_FIELDS | {"count", "latency_ms"},
+    FaultKind.DROP: _MATCH_FIELDS | {"count"},
+    FaultKind.TRUNCATE: _MATCH_FIELDS | {"count", "keep", "cut_connection"},
+    FaultKind.GARBAGE: _MATCH_FIELDS | {"count", "status", "body", "processed"},
+    FaultKind.TOKEN_EXPIRY: _MATCH_FIELDS | {"count", "seconds"},
+    FaultKind.QUEUE_DELAY: {"count", "seconds"},
+    FaultKind.STUCK_EXECUTION: _MATCH_FIELDS | {"count", "server"},
+    FaultKind.NO_RETURN_FROM_REBOOT: _MATCH_FIELDS | {"count", "server"},
+    FaultKind.REFUSE_DURING_REBOOT: {"count", "server"},
+}
 
 
 class FaultSpecError(ValueError):
@@ -28,7 +82,7 @@ class FaultSpecError(ValueError):
 @dataclass
 class FaultRule:
     id: int
-    kind: str
+    kind: FaultKind
     route: str | None = None  # route template, e.g. "/v2/operations/{alias}/status/{jobId}"
     method: str | None = None
     status: int = 500
@@ -36,8 +90,12 @@ class FaultRule:
     count: int | None = None  # remaining firings; None = unlimited
     retry_after: int = 1
     latency_ms: int = 0
-    seconds: int = 0
+    seconds: float = 0
     server: str | None = None
+    keep: float = 0.5  # truncate: share of the body that is sent
+    cut_connection: bool = False  # truncate: announce the full length, then close
+    body: GarbageBody = GarbageBody.HTML  # garbage: what replaces the answer
+    processed: bool = True  # garbage: the request is still carried out
     fired: int = 0
     _rng: random.Random = field(default=None, repr=False)  # type: ignore[assignment]
 
@@ -50,21 +108,41 @@ class FaultRule:
             return False
         return not self.route or fnmatchcase(route, self.route)
 
+    def consume(self) -> None:
+        """Record one firing (and use up one of ``count``)."""
+        if self.count is not None:
+            self.count -= 1
+        self.fired += 1
+
     def to_dict(self) -> dict:
-        data = {"id": self.id, "kind": self.kind, "fired": self.fired, "remaining": self.count}
+        data = {"id": self.id, "kind": str(self.kind), "fired": self.fired, "remaining": self.count}
         if self.kind in HTTP_KINDS:
             data.update(route=self.route, method=self.method, rate=self.rate)
-        if self.kind == "error":
-            data["status"] = self.status
-        if self.kind == "rate_limit":
-            data["retry_after"] = self.retry_after
-        if self.kind == "latency":
-            data["latency_ms"] = self.latency_ms
-        if self.kind == "token_expiry":
-            data["seconds"] = self.seconds
-        if self.kind in SERVER_KINDS:
+        extra = {
+            FaultKind.ERROR: {"status": self.status},
+            FaultKind.RATE_LIMIT: {"retry_after": self.retry_after},
+            FaultKind.LATENCY: {"latency_ms": self.latency_ms},
+            FaultKind.TRUNCATE: {"keep": self.keep, "cut_connection": self.cut_connection},
+            FaultKind.GARBAGE: {"status": self.status, "body": str(self.body), "processed": self.processed},
+            FaultKind.TOKEN_EXPIRY: {"seconds": self.seconds},
+            FaultKind.QUEUE_DELAY: {"seconds": self.seconds},
+        }.get(self.kind, {})
+        data.update(extra)
+        if self.kind in SERVER_KINDS + MAINTENANCE_KINDS:
             data["server"] = self.server
         return data
+
+
+@dataclass
+class ResponseFault:
+    """How the answer to one request is replaced or cut (``drop``/``truncate``/``garbage``)."""
+
+    kind: FaultKind
+    keep: float = 0.5
+    cut_connection: bool = False
+    status: int = 200
+    body: GarbageBody = GarbageBody.HTML
+    processed: bool = True
 
 
 @dataclass
@@ -72,10 +150,14 @@ class Injection:
     """What the HTTP layer must do for one request."""
 
     latency_ms: int = 0
-    status: int | None = None  # 500 / 503 / 429
+    status: int | None = None  # 500 / 503 / 429: answered instead, request not processed
     retry_after: int | None = None
-    drop: bool = False
+    response: ResponseFault | None = None
     rule_ids: list[int] = field(default_factory=list)
+
+    @property
+    def drop(self) -> bool:
+        return self.response is not None and self.response.kind == FaultKind.DROP
 
 
 class FaultRegistry:
@@ -96,58 +178,16 @@ class FaultRegistry:
         """Validate a fault body and register it (``revoke_tokens`` is handled by the caller)."""
         if not isinstance(body, dict):
             raise FaultSpecError("the body must be a JSON object")
-        kind = body.get("kind")
-        if kind not in ALL_KINDS:
-            raise FaultSpecError(f"kind: {kind!r} is not one of {', '.join(ALL_KINDS)}")
-        allowed = {"kind", "route", "method", "rate", "count"}
-        allowed |= {
-            "error": {"status"},
-            "rate_limit": {"retry_after"},
-            "latency": {"latency_ms"},
-            "token_expiry": {"seconds"},
-            "stuck_execution": {"server"},
-            "no_return_from_reboot": {"server"},
-        }.get(kind, set())
+        kind = _kind_of(body)
+        allowed = {"kind"} | _FIELDS.get(kind, set())
         for key in body:
             if key not in allowed:
                 raise FaultSpecError(
-                    f"{key}: not a field of a {kind!r} fault (allowed: {', '.join(sorted(allowed))})"
+                    f"{key}: not a field of a {str(kind)!r} fault (allowed: {', '.join(sorted(allowed))})"
                 )
         rule = FaultRule(id=self._next_id, kind=kind)
-        if "route" in body:
-            route = body["route"]
-            if not isinstance(route, str) or not route.strip():
-                raise FaultSpecError(
-                    "route: must be a non-empty string such as '/v2/operations/{alias}/status/{jobId}'"
-                )
-            route = route.strip()
-            if " " in route:  # "GET /v2/..." form
-                method, route = route.split(None, 1)
-                rule.method = method.upper()
-            rule.route = route
-        if body.get("method") is not None:
-            if not isinstance(body["method"], str):
-                raise FaultSpecError("method: must be an HTTP method such as 'POST'")
-            rule.method = body["method"].upper()
-        rule.rate = _number(body, "rate", 1.0, 0.0, 1.0)
-        if body.get("count") is not None:
-            rule.count = int(_number(body, "count", 1, 1, 1_000_000))
-        if kind == "error":
-            rule.status = int(_number(body, "status", 500, 500, 599))
-            if rule.status not in (500, 503):
-                raise FaultSpecError("status: must be 500 or 503")
-        elif kind == "rate_limit":
-            rule.status = 429
-            rule.retry_after = int(_number(body, "retry_after", 1, 0, 3600))
-        elif kind == "latency":
-            rule.latency_ms = int(_number(body, "latency_ms", 100, 0, 120_000))
-        elif kind == "token_expiry":
-            rule.seconds = int(_number(body, "seconds", 0, 0, 10**9))
-        elif kind in SERVER_KINDS:
-            server = body.get("server")
-            if not isinstance(server, str) or not server.strip():
-                raise FaultSpecError("server: the server id is required, e.g. 'va1demoweb01'")
-            rule.server = server.strip().lower()
+        _read_matching(rule, body)
+        _read_kind_fields(rule, body)
         rule._rng = random.Random(self.seed * 7919 + rule.id)
         self._next_id += 1
         self.rules.append(rule)
@@ -159,33 +199,56 @@ class FaultRegistry:
         for rule in self.rules:
             if rule.kind not in HTTP_KINDS or not rule.active or not rule.matches(method, route):
                 continue
-            if rule.kind in ("error", "rate_limit") and inj.status is not None:
+            if rule.kind in (FaultKind.ERROR, FaultKind.RATE_LIMIT) and inj.status is not None:
                 continue
-            if rule.kind == "drop" and inj.drop:
+            if rule.kind in RESPONSE_KINDS and inj.response is not None:
                 continue
             if rule.rate < 1.0 and rule._rng.random() >= rule.rate:
                 continue
-            if rule.count is not None:
-                rule.count -= 1
-            rule.fired += 1
+            rule.consume()
             inj.rule_ids.append(rule.id)
-            if rule.kind == "latency":
+            if rule.kind == FaultKind.LATENCY:
                 inj.latency_ms += rule.latency_ms
-            elif rule.kind == "drop":
-                inj.drop = True
+            elif rule.kind in RESPONSE_KINDS:
+                inj.response = ResponseFault(
+                    rule.kind, rule.keep, rule.cut_connection, rule.status, rule.body, rule.processed
+                )
             else:
                 inj.status = rule.status
-                if rule.kind == "rate_limit":
+                if rule.kind == FaultKind.RATE_LIMIT:
                     inj.retry_after = rule.retry_after
         if inj.status is not None:
-            inj.drop = False  # an injected error is answered, never dropped
+            inj.response = None  # an injected error is answered as such, never cut or replaced
         return inj
 
     def token_max_age(self) -> int | None:
-        ages = [r.seconds for r in self.rules if r.kind == "token_expiry" and r.active]
+        ages = [r.seconds for r in self.rules if r.kind == FaultKind.TOKEN_EXPIRY and r.active]
         return min(ages) if ages else None
 
-    def server_fault(self, server_id: str, kind: str) -> FaultRule | None:
+    def take_queue_delay(self) -> tuple[float, list[int]]:
+        """Extra simulated seconds before a new job starts (active ``queue_delay`` rules add up).
+
+        Each rule that contributes uses up one of its ``count``; returns (seconds, rule ids).
+        """
+        seconds, ids = 0.0, []
+        for rule in self.rules:
+            if rule.kind == FaultKind.QUEUE_DELAY and rule.active:
+                rule.consume()
+                seconds += rule.seconds
+                ids.append(rule.id)
+        return seconds, ids
+
+    def take_reboot_refusal(self, server_id: str) -> FaultRule | None:
+        """The ``refuse_during_reboot`` rule for this server (or for all), consumed; else None."""
+        for rule in self.rules:
+            if rule.kind != FaultKind.REFUSE_DURING_REBOOT or not rule.active:
+                continue
+            if rule.server is None or rule.server == server_id:
+                rule.consume()
+                return rule
+        return None
+
+    def server_fault(self, server_id: str, kind: FaultKind) -> FaultRule | None:
         for rule in self.rules:
             if rule.kind == kind and rule.server == server_id and rule.active:
                 return rule
@@ -193,6 +256,93 @@ class FaultRegistry:
 
     def to_list(self) -> list[dict]:
         return [r.to_dict() for r in self.rules]
+
+
+def _kind_of(body: dict) -> FaultKind:
+    raw = body.get("kind")
+    try:
+        return FaultKind(raw)
+    except ValueError:
+        raise FaultSpecError(f"kind: {raw!r} is not one of {', '.join(ALL_KINDS)}") from None
+
+
+def _read_matching(rule: FaultRule, body: dict) -> None:
+    """``route``, ``method``, ``rate`` and ``count``: which requests (or events) a rule hits."""
+    if "route" in body:
+        route = body["route"]
+        if not isinstance(route, str) or not route.strip():
+            raise FaultSpecError(
+                "route: must be a non-empty string such as '/v2/operations/{alias}/status/{jobId}'"
+            )
+        route = route.strip()
+        if " " in route:  # "GET /v2/..." form
+            method, route = route.split(None, 1)
+            rule.method = method.upper()
+        rule.route = route
+    if body.get("method") is not None:
+        if not isinstance(body["method"], str):
+            raise FaultSpecError("method: must be an HTTP method such as 'POST'")
+        rule.method = body["method"].upper()
+    rule.rate = _number(body, "rate", 1.0, 0.0, 1.0)
+    if body.get("count") is not None:
+        rule.count = int(_number(body, "count", 1, 1, 1_000_000))
+
+
+def _read_kind_fields(rule: FaultRule, body: dict) -> None:
+    kind = rule.kind
+    if kind == FaultKind.ERROR:
+        rule.status = int(_number(body, "status", 500, 500, 599))
+        if rule.status not in (500, 503):
+            raise FaultSpecError("status: must be 500 or 503")
+    elif kind == FaultKind.RATE_LIMIT:
+        rule.status = 429
+        rule.retry_after = int(_number(body, "retry_after", 1, 0, 3600))
+    elif kind == FaultKind.LATENCY:
+        rule.latency_ms = int(_number(body, "latency_ms", 100, 0, 120_000))
+    elif kind == FaultKind.TRUNCATE:
+        rule.keep = _number(body, "keep", 0.5, 0.0, 1.0)
+        if rule.keep >= 1.0:
+            raise FaultSpecError("keep: must be below 1 (the share of the body that is sent)")
+        rule.cut_connection = _flag(body, "cut_connection", False)
+    elif kind == FaultKind.GARBAGE:
+        rule.status = int(_number(body, "status", 200, 200, 599))
+        rule.body = _garbage_body(body)
+        rule.processed = _flag(body, "processed", True)
+    elif kind == FaultKind.TOKEN_EXPIRY:
+        rule.seconds = int(_number(body, "seconds", 0, 0, 10**9))
+    elif kind == FaultKind.QUEUE_DELAY:
+        if "seconds" not in body:
+            raise FaultSpecError("seconds: required (simulated seconds every new job waits in the queue)")
+        rule.seconds = _number(body, "seconds", 0, 0, 10**8)
+    elif kind in SERVER_KINDS:
+        rule.server = _server_id(body, required=True)
+    elif kind in MAINTENANCE_KINDS:
+        rule.server = _server_id(body, required=False)
+
+
+def _server_id(body: dict, required: bool) -> str | None:
+    server = body.get("server")
+    if server is None and not required:
+        return None
+    if not isinstance(server, str) or not server.strip():
+        raise FaultSpecError("server: the server id is required, e.g. 'va1demoweb01'")
+    return server.strip().lower()
+
+
+def _garbage_body(body: dict) -> GarbageBody:
+    raw = body.get("body", GarbageBody.HTML.value)
+    try:
+        return GarbageBody(raw)
+    except ValueError:
+        choices = ", ".join(b.value for b in GarbageBody)
+        raise FaultSpecError(f"body: {raw!r} is not one of {choices}") from None
+
+
+def _flag(body: dict, key: str, default: bool) -> bool:
+    value = body.get(key, default)
+    if not isinstance(value, bool):
+        raise FaultSpecError(f"{key}: must be true or false, got {value!r}")
+    return value
 
 
 def _number(body: dict, key: str, default: float, lo: float, hi: float) -> float:

@@ -11,6 +11,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ class ServerSpec:
     name: str  # upper-case
     account: str
     data_center: str
-    group_path: str  # "VA1/Production/Web"
+    group_path: str  # path key of the group (see path_key), e.g. "VA1/Production/Web"
     os: str  # canonical os code
     description: str = ""
     power_state: str = "started"
@@ -75,12 +76,35 @@ class AccountSpec:
     users: list[UserSpec]
 
 
+def path_key(segments: tuple[str, ...] | list[str]) -> str:
+    """One string per group path, unambiguous even when a name contains '/' (CLC allows it):
+    '/' and '\\' inside a name are escaped. Equal to the plain 'VA1/A/B' form otherwise, so
+    group ids derived from it do not change for existing fleets."""
+    return "/".join(seg.replace("\\", "\\\\").replace("/", "\\/") for seg in segments)
+
+
+def display_path(segments: tuple[str, ...] | list[str]) -> str:
+    """How error messages show a path: 'VA1/A/B', or the list form when a name has a '/'."""
+    if any("/" in seg for seg in segments):
+        return "[" + ", ".join(repr(seg) for seg in segments) + "]"
+    return "/".join(segments)
+
+
 @dataclass
 class GroupSpec:
     account: str
-    path: str  # "VA1/Production/Web" (first segment: data center)
+    segments: tuple[str, ...]  # ("VA1", "Finance", "Prod/EU"): data center first, then names
     description: str = ""
     type: str = "default"
+
+    @property
+    def path(self) -> str:
+        """The unambiguous path key (see :func:`path_key`)."""
+        return path_key(self.segments)
+
+    @property
+    def name(self) -> str:
+        return self.segments[-1]
 
 
 @dataclass
@@ -236,11 +260,7 @@ def load_fleet_dict(doc: Any, source: str = "<fleet>", seed: int = 0) -> FleetSp
         clock = _mapping(ctx, doc["clock"], "clock")
         _unknown_keys(ctx, clock, {"start"}, "clock")
         if "start" in clock:
-            raw = clock["start"]
-            try:
-                clock_start = parse_iso(str(raw))
-            except ValueError:
-                raise ctx.fail("clock.start", f"{raw!r} is not a date like 2016-03-14T02:00:00Z") from None
+            clock_start = _clock_start(ctx, clock["start"])
 
     data_centers = _load_data_centers(ctx, doc)
     accounts = _load_accounts(ctx, doc, data_centers)
@@ -248,6 +268,17 @@ def load_fleet_dict(doc: Any, source: str = "<fleet>", seed: int = 0) -> FleetSp
     servers = _load_servers(ctx, doc, data_centers, accounts, groups, seed)
     digest = hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:16]
     return FleetSpec(source, data_centers, accounts, groups, servers, clock_start, digest)
+
+
+def _clock_start(ctx: _Ctx, raw: Any) -> float:
+    """Epoch seconds from '2016-03-14T02:00:00Z'; an unquoted YAML timestamp (which YAML
+    reads as a datetime) is accepted too, a naive one taken as UTC."""
+    if isinstance(raw, datetime):
+        return (raw if raw.tzinfo else raw.replace(tzinfo=UTC)).timestamp()
+    try:
+        return parse_iso(str(raw))
+    except ValueError:
+        raise ctx.fail("clock.start", f"{raw!r} is not a date like 2016-03-14T02:00:00Z") from None
 
 
 def _load_data_centers(ctx: _Ctx, doc: dict) -> dict[str, str]:
@@ -325,9 +356,31 @@ def _load_accounts(ctx: _Ctx, doc: dict, dcs: dict[str, str]) -> list[AccountSpe
     return accounts
 
 
+def _group_segments(ctx: _Ctx, raw: Any, where: str, dcs: dict[str, str]) -> tuple[str, ...]:
+    """A group path: 'VA1/Group/Sub' (split on '/') or a list of names taken literally,
+    ['VA1', 'Finance', 'Prod/EU'], for names that contain '/'. Data center first."""
+    if isinstance(raw, list):
+        parts = []
+        for k, seg in enumerate(raw):
+            if isinstance(seg, bool) or not isinstance(seg, (str, int)) or not str(seg).strip():
+                raise ctx.fail(f"{where}[{k}]", "every name in a path list must be a non-empty string")
+            parts.append(str(seg).strip())
+    elif isinstance(raw, (str, int)) and not isinstance(raw, bool) and str(raw).strip("/ "):
+        parts = [p.strip() for p in str(raw).strip().strip("/").split("/")]
+        if any(not p for p in parts):
+            raise ctx.fail(where, f"{raw!r} has an empty group name (write 'VA1/Group/Subgroup')")
+    else:
+        raise ctx.fail(
+            where, "must be a path like 'VA1/Group/Subgroup' or a list of names like [VA1, Group, 'A/B']"
+        )
+    if parts[0].upper() not in dcs:
+        raise ctx.fail(where, f"data center {parts[0]!r} is not declared in data_centers")
+    return (parts[0].upper(), *parts[1:])
+
+
 def _load_groups(ctx: _Ctx, doc: dict, dcs: dict[str, str], aliases: set[str]) -> list[GroupSpec]:
     groups: list[GroupSpec] = []
-    declared: set[tuple[str, str]] = set()
+    declared: set[tuple[str, tuple[str, ...]]] = set()
     for i, item in enumerate(_list(ctx, doc.get("groups", []), "groups")):
         where = f"groups[{i}]"
         item = _mapping(ctx, item, where)
@@ -335,24 +388,26 @@ def _load_groups(ctx: _Ctx, doc: dict, dcs: dict[str, str], aliases: set[str]) -
         account = _str(ctx, item, "account", where)
         if account not in aliases:
             raise ctx.fail(f"{where}.account", f"{account!r} is not a declared account alias")
-        path = _str(ctx, item, "path", where).strip("/")
-        parts = [p.strip() for p in path.split("/")]
-        if len(parts) < 2 or any(not p for p in parts):
+        if item.get("path") is None:
+            raise ctx.fail(f"{where}.path", "is required")
+        segments = _group_segments(ctx, item["path"], f"{where}.path", dcs)
+        shown = display_path(segments)
+        if len(segments) < 2:
             raise ctx.fail(
-                f"{where}.path", f"{path!r} must look like 'VA1/Group/Subgroup' (data center first)"
+                f"{where}.path", f"{shown!r} must look like 'VA1/Group/Subgroup' (data center first)"
             )
-        if parts[0].upper() not in dcs:
-            raise ctx.fail(f"{where}.path", f"data center {parts[0]!r} is not declared in data_centers")
-        path = "/".join([parts[0].upper(), *parts[1:]])
-        if (account, path) in declared:
-            raise ctx.fail(f"{where}.path", f"group {path!r} is declared twice for account {account}")
-        parent = "/".join(path.split("/")[:-1])
-        if "/" in parent and (account, parent) not in declared:
-            raise ctx.fail(f"{where}.path", f"parent group {parent!r} must be declared before {path!r}")
-        declared.add((account, path))
+        if (account, segments) in declared:
+            raise ctx.fail(f"{where}.path", f"group {shown!r} is declared twice for account {account}")
+        parent = segments[:-1]
+        if len(parent) > 1 and (account, parent) not in declared:
+            raise ctx.fail(
+                f"{where}.path",
+                f"parent group {display_path(parent)!r} must be declared before {shown!r}",
+            )
+        declared.add((account, segments))
         description = _str(ctx, item, "description", where, default="", allow_empty=True)
         gtype = _choice(ctx, item, "type", where, GROUP_TYPES, "default")
-        groups.append(GroupSpec(account, path, description, gtype))
+        groups.append(GroupSpec(account, segments, description, gtype))
     return groups
 
 
@@ -379,7 +434,7 @@ _SERVER_KEYS = {
 
 def _load_servers(ctx, doc, dcs, accounts, groups, seed) -> list[ServerSpec]:
     aliases = {a.alias for a in accounts}
-    group_paths = {(g.account, g.path) for g in groups}
+    group_paths = {(g.account, g.segments) for g in groups}
     servers: list[ServerSpec] = []
     names: dict[str, str] = {}
     for i, item in enumerate(_list(ctx, doc.get("servers", []), "servers")):
@@ -389,14 +444,15 @@ def _load_servers(ctx, doc, dcs, accounts, groups, seed) -> list[ServerSpec]:
         account = _str(ctx, item, "account", where)
         if account not in aliases:
             raise ctx.fail(f"{where}.account", f"{account!r} is not a declared account alias")
-        group = _str(ctx, item, "group", where).strip("/")
-        gparts = group.split("/")
-        dc = gparts[0].upper()
-        if dc not in dcs:
-            raise ctx.fail(f"{where}.group", f"data center {gparts[0]!r} is not declared in data_centers")
-        group = "/".join([dc, *gparts[1:]])
-        if len(gparts) > 1 and (account, group) not in group_paths:
-            raise ctx.fail(f"{where}.group", f"group {group!r} is not declared for account {account}")
+        if item.get("group") is None:
+            raise ctx.fail(f"{where}.group", "is required")
+        segments = _group_segments(ctx, item["group"], f"{where}.group", dcs)
+        dc = segments[0]
+        if len(segments) > 1 and (account, segments) not in group_paths:
+            raise ctx.fail(
+                f"{where}.group", f"group {display_path(segments)!r} is not declared for account {account}"
+            )
+        group = path_key(segments)
         name = _str(ctx, item, "name", where).upper()
         prefix = dc + account
         custom_seq = name[len(prefix) :]

@@ -64,7 +64,12 @@ async def serve(sim: Simulator, host: str = "127.0.0.1", port: int = 8899, acces
     sock.bind((host, port))
     actual_port = sock.getsockname()[1]
     config = uvicorn.Config(
-        app, log_level="warning", access_log=access_log, lifespan="off", timeout_graceful_shutdown=3
+        app,
+        log_level="warning",
+        access_log=access_log,
+        lifespan="off",
+        timeout_graceful_shutdown=3,
+        date_header=False,  # the app sends Date on the simulated clock, like the API it stands in for
     )
     server = _Server(config)
     stop = asyncio.Event()

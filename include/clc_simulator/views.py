@@ -11,7 +11,7 @@ import json
 
 from include.clc_simulator.clock import iso
 from include.clc_simulator.core import Simulator
-from include.clc_simulator.entities import Group, Server
+from include.clc_simulator.entities import Account, Group, Server
 from include.clc_simulator.oscatalog import lookup_os
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -27,6 +27,32 @@ def change_info(created: float, modified: float, by: str) -> dict:
         "createdDate": iso(created),
         "modifiedBy": by,
         "modifiedDate": iso(modified),
+    }
+
+
+# ---------------------------------------------------------------------------- accounts
+def account_dict(account: Account) -> dict:
+    """``GET /v2/accounts/{alias}``: the fields the published Python SDK's ``clc.v2.Account``
+    reads. The simulator keeps no postal data, so the address fields are empty strings."""
+    a = account.alias.lower()
+    links = [{"rel": "self", "href": f"/v2/accounts/{a}", "verbs": ["GET"]}]
+    if account.parent is not None:
+        links.append({"rel": "parentAccount", "href": f"/v2/accounts/{account.parent.lower()}"})
+    return {
+        "accountAlias": account.alias,
+        "parentAlias": account.parent,
+        "businessName": account.name,
+        "addressLine1": "",
+        "addressLine2": "",
+        "city": "",
+        "stateProvince": "",
+        "postalCode": "",
+        "country": "",
+        "telephone": "",
+        "status": "active",
+        "primaryDataCenter": account.primary_data_center,
+        "isManaged": False,
+        "links": links,
     }
 
 

@@ -16,10 +16,11 @@ from pathlib import Path
 
 from include.launcher.env import (
     CLC_CONN_ENV,
-    FAST_SIMULATOR_TUNING,
     PROJECT_ROOT,
+    SIMULATOR_TIME_SCALE,
     airflow_env,
     clc_connection,
+    time_scale_env,
 )
 from include.launcher.processes import SimulatorProcess
 
@@ -74,9 +75,10 @@ def main() -> int:
     DEMO_DIR.mkdir(exist_ok=True)
     log.write_text("")
     started = time.monotonic()
-    with SimulatorProcess(FLEET, time_scale=0.01, log_path=DEMO_DIR / "simulator.log") as sim:
+    with SimulatorProcess(FLEET, time_scale=SIMULATOR_TIME_SCALE, log_path=DEMO_DIR / "simulator.log") as sim:
         print(f"CLC simulator (demo fleet) at {sim.base_url}")
-        env = airflow_env(home, extra={CLC_CONN_ENV: clc_connection(sim.base_url), **FAST_SIMULATOR_TUNING})
+        extra = {CLC_CONN_ENV: clc_connection(sim.base_url), **time_scale_env(SIMULATOR_TIME_SCALE)}
+        env = airflow_env(home, extra=extra)
         print(
             "Preparing the Airflow metadata DB (SQLite under .demo/airflow; the first time takes a minute)…"
         )

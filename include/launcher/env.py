@@ -21,13 +21,19 @@ DEMO_USER = "demo.admin"
 DEMO_PASSWORD = "demo-password"  # simulator-only credentials, documented in README
 
 
-#: Polling knobs for a simulator running 100x faster than real time (see PatchRolloutOperator).
-FAST_SIMULATOR_TUNING = {
-    "AIRFLOW__PATCHFLOW__POLL_INTERVAL": "1",
-    "AIRFLOW__PATCHFLOW__MAX_POLL_INTERVAL": "4",
-    "AIRFLOW__PATCHFLOW__BATCH_WINDOW": "2",
-    "AIRFLOW__PATCHFLOW__JOB_POLL_INTERVAL": "0.5",
-}
+#: The simulator's ``--time-scale`` for the demo and the tests: 100x faster than real time.
+SIMULATOR_TIME_SCALE = 0.01
+
+
+def time_scale_env(time_scale: float) -> dict[str, str]:
+    """Airflow settings that scale every patchflow timing like the simulator's clock.
+
+    ``[patchflow] time_scale`` multiplies every timing default (``include.patching.tuning``)
+    and the form's per-server timeout, so a run against a simulator at ``--time-scale X``
+    keeps the proportions — and the races — of a production run. No floor is applied: at
+    0.01 the shortest poll gap is 0.1 s, which the simulator and the triggerer handle.
+    """
+    return {"AIRFLOW__PATCHFLOW__TIME_SCALE": repr(float(time_scale))}
 
 
 def clc_connection(

@@ -14,14 +14,16 @@ from pathlib import Path
 
 from include.launcher.env import (
     CLC_CONN_ENV,
-    FAST_SIMULATOR_TUNING,
     PROJECT_ROOT,
     airflow_env,
     clc_connection,
+    time_scale_env,
 )
 from include.launcher.processes import SimulatorProcess, stop_process_group
 
 HOME = PROJECT_ROOT / ".demo" / "airflow"
+#: Slower than the demo's 0.01 so a person can follow a run in the UI (a 30-minute patch: 90 s).
+UI_TIME_SCALE = 0.05
 FLEET = PROJECT_ROOT / "include" / "fleets" / "demo.yaml"
 
 
@@ -57,9 +59,9 @@ def wait_healthy(proc: subprocess.Popen, timeout: float = 240.0) -> bool:
 
 def main() -> int:
     HOME.mkdir(parents=True, exist_ok=True)
-    sim = SimulatorProcess(FLEET, time_scale=0.05, port=8899, log_path=HOME.parent / "simulator.log")
+    sim = SimulatorProcess(FLEET, time_scale=UI_TIME_SCALE, port=8899, log_path=HOME.parent / "simulator.log")
     base = sim.start()
-    env = airflow_env(HOME, extra={CLC_CONN_ENV: clc_connection(base), **FAST_SIMULATOR_TUNING})
+    env = airflow_env(HOME, extra={CLC_CONN_ENV: clc_connection(base), **time_scale_env(UI_TIME_SCALE)})
     airflow = str(Path(sys.executable).parent / "airflow")
     proc = subprocess.Popen(
         [airflow, "standalone"],

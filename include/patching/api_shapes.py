@@ -8,9 +8,9 @@ endpoint and what is wrong, so nothing downstream has to guess. Shapes follow
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from include.patching.clc_errors import ClcResponseError
@@ -164,27 +164,39 @@ def parse_summary(data: Any, endpoint: str) -> list[dict]:
 
 
 def select_execution(
-    executions: list[dict], since: datetime, skew_seconds: float = 0.0, known: Iterable[str] = ()
+    executions: list[dict], known: Collection[str] | None, requested_at: datetime | None = None
 ) -> dict | None:
-    """The newest execution that started at/after ``since`` (minus the allowed clock skew) and
-    was not already on the server before the request (``known``, read just before the POST).
+    """The execution our Execute Package request created, or None while none is visible.
 
-    Older executions — even completed ones — belong to earlier requests and never count (I4).
-    The ``known`` ids make this independent of clocks: the API's clock may differ from ours
-    (the simulator's runs fast), and an execution that has not appeared yet must not be
-    mistaken for the previous one.
+    ``known`` holds the ids the server's summary listed right before the request (recorded in
+    the ledger): the new execution is the newest one *not* among them. No clock is compared
+    with another here: the API's clock may be minutes or years away from ours, and an
+    execution may start long after the request (the platform works through a batch one server
+    after another). "Newest" orders the new executions by the API's own ``start_time`` (API
+    times compared with each other only), then by their position in the list.
+
+    Legacy fallback, only when ``known`` is None (a ledger written before the snapshot
+    existed): the newest execution that started at/after ``requested_at``. That compares the
+    API's clock with ours and is wrong under clock differences; nothing written today uses it.
     """
-    floor = since - timedelta(seconds=skew_seconds)
+    if known is None:
+        return _select_by_request_time(executions, requested_at)
     excluded = set(known)
-    candidates = [(parse_time(e["start_time"]), e) for e in executions if e["execution_id"] not in excluded]
-    fresh = [(t, e) for t, e in candidates if t is not None and t >= floor]
+    fresh = [(i, e) for i, e in enumerate(executions) if e["execution_id"] not in excluded]
     if not fresh:
         return None
-    return max(fresh, key=lambda pair: pair[0])[1]
+    return max(fresh, key=lambda pair: (parse_time(pair[1].get("start_time")) or _EPOCH, pair[0]))[1]
 
 
-def has_pending(executions: list[dict]) -> bool:
-    return any(e.get("status") == "pending" for e in executions)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _select_by_request_time(executions: list[dict], requested_at: datetime | None) -> dict | None:
+    if requested_at is None:
+        return None
+    timed = [(parse_time(e.get("start_time")), i, e) for i, e in enumerate(executions)]
+    fresh = [(t, i, e) for t, i, e in timed if t is not None and t >= requested_at]
+    return max(fresh, key=lambda item: (item[0], item[1]))[2] if fresh else None
 
 
 def installed_per_initiation(execution: dict) -> list[int | None]:
@@ -196,19 +208,14 @@ def installed_per_initiation(execution: dict) -> list[int | None]:
     return counts
 
 
-def count_reboots(execution: dict) -> int:
-    """Reboots in an execution.
+def attempt_count(execution: dict) -> int:
+    """Initiations (apply attempts) the patching service reports for an execution.
 
-    The package loops apply → reboot until nothing is left, so each initiation that
-    installed at least one update was followed by a reboot. When an end message is not
-    readable, fall back to "initiations minus one" (the last one found nothing to do).
+    This is what the service shows. It does not report reboots (§9): how many of these
+    attempts were followed by a reboot is not observable from its answers, so patchflow
+    records the attempts and leaves reboots unreported.
     """
-    counts = installed_per_initiation(execution)
-    if not counts:
-        return 0
-    if any(c is None for c in counts):
-        return max(len(counts) - 1, 0)
-    return sum(1 for c in counts if c and c > 0)
+    return len(execution.get("init_messages") or [])
 
 
 def parse_detail(data: Any, endpoint: str) -> dict:
@@ -221,7 +228,8 @@ def parse_detail(data: Any, endpoint: str) -> dict:
 
 
 def patch_rows(detail: dict) -> list[dict]:
-    """Per-patch rows for reports: ``{name, kb, result_code, status, start_time, end_time}``."""
+    """One row per attempt listed in the detail, in its order:
+    ``{name, kb, result_code, status, start_time, end_time}``."""
     rows = []
     for patch in detail.get("patches") or []:
         name = str(patch.get("patch_begin_message") or "").strip()
@@ -243,3 +251,34 @@ def patch_rows(detail: dict) -> list[dict]:
 def patch_failed(row: dict) -> bool:
     """Windows Update result codes: 4 Failed, 5 Aborted; or the row's own verdict."""
     return row.get("status") == "failed" or row.get("result_code") in (4, 5)
+
+
+def patch_installed(row: dict) -> bool:
+    return row.get("status") == "completed" and not patch_failed(row)
+
+
+def patch_identity(row: dict) -> str:
+    """What makes two detail rows attempts at the same patch: the KB (Windows), else the name
+    (the package NEVRA on Linux)."""
+    return row.get("kb") or row["name"]
+
+
+def final_attempts(rows: list[dict]) -> list[dict]:
+    """One row per patch: its last attempt, with ``attempts`` = how often it was tried.
+
+    The package repeats initiations until nothing is left, and the detail lists a patch once
+    per initiation that tried it (reference §12 #36): a patch that failed once and then
+    installed is installed. "Last" is the latest ``start_time`` when every attempt of the
+    patch has one, else the detail's order. Rows keep the order of each patch's first attempt.
+    """
+    groups: dict[str, list[tuple[int, dict]]] = {}
+    for index, row in enumerate(rows):
+        groups.setdefault(patch_identity(row), []).append((index, row))
+    return [{**_last_attempt(attempts), "attempts": len(attempts)} for attempts in groups.values()]
+
+
+def _last_attempt(attempts: list[tuple[int, dict]]) -> dict:
+    times = [parse_time(row.get("start_time")) for _, row in attempts]
+    if all(t is not None for t in times):
+        return max(zip(times, attempts, strict=True), key=lambda pair: (pair[0], pair[1][0]))[1][1]
+    return attempts[-1][1]

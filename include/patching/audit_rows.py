@@ -8,10 +8,37 @@ row says so honestly instead of claiming an outcome nobody observed.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from enum import StrEnum
 from typing import Any
 
-from include.patching.rollout_state import IN_FLIGHT
+from include.patching.rollout_state import (
+    IN_FLIGHT,
+    RELEASED_OUTCOMES,
+    RUN_OWNED_MAINTENANCE,
+    MaintenanceOwnership,
+)
 from include.patching.states import ServerState
+
+
+class MaintenanceResult(StrEnum):
+    """Audit column ``maintenance``: what the run left behind in maintenance mode (I2).
+
+    A closed set, like the server states: reports and the validation suite check against it.
+    """
+
+    NOT_USED = "not_used"
+    """The run never asked for maintenance on the server."""
+    KEPT_PREEXISTING = "kept_preexisting"
+    """In maintenance before the run (inventory): left on on purpose."""
+    RELEASED = "released"
+    """The run may have put it into maintenance and confirmed it is out again."""
+    LEFT_ON = "left_on"
+    """The run may have put it into maintenance and could not confirm it is out: see the note."""
+
+
+NO_RELEASE_RECORDED = (
+    "release not confirmed: no release outcome was recorded (did the release_maintenance task run?)"
+)
 
 EMPTY_RESULT: dict[str, Any] = {
     "execution_id": None,
@@ -19,7 +46,8 @@ EMPTY_RESULT: dict[str, Any] = {
     "patches": [],
     "patches_installed": 0,
     "patches_failed": 0,
-    "reboots": 0,
+    "attempts": None,
+    "reboots": None,
     "started_at": None,
     "ended_at": None,
 }
@@ -40,6 +68,16 @@ def _base(plan_row: Mapping[str, Any], alias: str) -> dict[str, Any]:
         "os_family": plan_row.get("os_family") or "other",
         "package_id": plan_row.get("package_id"),
     }
+
+
+def _ledger_entry(
+    plan_row: Mapping[str, Any], ledgers: Mapping[str, Mapping[str, Any] | None]
+) -> Mapping[str, Any] | None:
+    """The server's entry in its package's rollout ledger (None: no rollout touched it)."""
+    if plan_row.get("state") or not plan_row.get("package_key"):
+        return None  # skipped or dry run: never a rollout target
+    ledger = ledgers.get(plan_row["package_key"]) or {}
+    return (ledger.get("servers") or {}).get(plan_row["id"])
 
 
 def _without_result(plan_row: Mapping[str, Any], ledger: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -69,6 +107,24 @@ def _without_result(plan_row: Mapping[str, Any], ledger: Mapping[str, Any] | Non
     }
 
 
+def maintenance_columns(entry: Mapping[str, Any] | None) -> dict[str, str]:
+    """``maintenance`` and ``maintenance_note`` of a server, from its rollout ledger entry.
+
+    The ledger is the only source: the release task writes its outcome there after the
+    rollout's results file was written.
+    """
+    ownership = (entry or {}).get("maintenance") or MaintenanceOwnership.NONE
+    if ownership == MaintenanceOwnership.PREEXISTING:
+        note = (entry or {}).get("maintenance_note") or "in maintenance before the run; left on"
+        return {"maintenance": MaintenanceResult.KEPT_PREEXISTING.value, "maintenance_note": note}
+    if ownership not in RUN_OWNED_MAINTENANCE:
+        return {"maintenance": MaintenanceResult.NOT_USED.value, "maintenance_note": ""}
+    if entry.get("maintenance_release") in RELEASED_OUTCOMES:
+        return {"maintenance": MaintenanceResult.RELEASED.value, "maintenance_note": ""}
+    note = entry.get("maintenance_note") or NO_RELEASE_RECORDED
+    return {"maintenance": MaintenanceResult.LEFT_ON.value, "maintenance_note": note}
+
+
 def build_rows(
     plan: Mapping[str, Any],
     results: Mapping[str, Mapping[str, Any] | None],
@@ -91,6 +147,7 @@ def build_rows(
             row |= {"state": result["state"], "reason": result.get("reason") or ""}
         else:
             row |= _without_result(plan_row, ledgers.get(plan_row["package_key"]))
+        row |= maintenance_columns(_ledger_entry(plan_row, ledgers))
         if row["patches"] is None:
             row["patches"] = []
         rows.append(row)

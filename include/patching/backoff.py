@@ -1,4 +1,4 @@
-"""Retry timing and token lifetime for the CLC clients (framework-free).
+"""Retry timing and token renewal for the CLC clients (framework-free).
 
 Full-jitter exponential backoff: attempt ``n`` waits a uniform random time in
 ``[0, min(cap, base * 2**(n-1))]``; a ``Retry-After`` header (seconds or HTTP-date) from a
@@ -17,10 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
-#: Documented token lifetime when the JWT carries no usable ``exp`` claim.
+#: Documented token lifetime when the JWT declares none (reference §2: 14 days).
 DEFAULT_TOKEN_LIFETIME = 14 * 24 * 3600.0
-#: Re-login this long before the token's expiry.
-TOKEN_REFRESH_MARGIN = 300.0
 #: HTTP statuses worth retrying for an idempotent request.
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 #: Statuses that say "not processed, come back later": safe to retry even for a POST that
@@ -70,22 +68,46 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, when.timestamp() - current)
 
 
-def token_expiry(token: str, issued_at: float) -> float:
-    """Epoch seconds when ``token`` expires, read from its JWT ``exp`` claim without verifying.
+def token_lifetime(token: str) -> float:
+    """Seconds the token declares it is valid: ``exp - iat`` (or ``exp - nbf``), read unverified.
 
-    Only timing is taken from the token; it is never trusted for anything else. Falls back
-    to the documented 14-day lifetime.
+    Only the *difference* of two claims is used, never ``exp`` itself: ``exp`` is a time on the
+    API's clock, which may be far from ours. Falls back to the documented 14 days.
     """
     try:
         payload = token.split(".")[1]
         payload += "=" * (-len(payload) % 4)
         claims = json.loads(base64.urlsafe_b64decode(payload))
-        exp = float(claims["exp"])
-        if exp > 0:
-            return exp
-    except (IndexError, ValueError, KeyError, TypeError):
+        start = claims.get("iat", claims.get("nbf"))
+        lifetime = float(claims["exp"]) - float(start)
+        if lifetime > 0:
+            return lifetime
+    except (IndexError, ValueError, KeyError, TypeError, AttributeError):
         pass
-    return issued_at + DEFAULT_TOKEN_LIFETIME
+    return DEFAULT_TOKEN_LIFETIME
+
+
+@dataclass
+class TokenTimer:
+    """When to log in again, measured on OUR monotonic clock from when we received the token.
+
+    The declared lifetime is in API seconds; ``time_scale`` converts it to ours (1.0 against the
+    real API; the simulator's ``--time-scale`` against a fast simulator). The renewal comes
+    ``margin`` seconds early, but never before half the lifetime, so a short-lived token costs
+    one login per half-life, never one per request. A 401 still forces one fresh login.
+    """
+
+    time_scale: float = 1.0
+    margin: float = 300.0
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False)
+    renew_at: float | None = None
+
+    def received(self, token: str) -> None:
+        lifetime = token_lifetime(token) * self.time_scale
+        self.renew_at = self.clock() + max(lifetime - self.margin, lifetime / 2)
+
+    def due(self) -> bool:
+        return self.renew_at is None or self.clock() >= self.renew_at
 
 
 def utcnow() -> datetime:

@@ -51,11 +51,15 @@ class Plan:
 
 @dataclass(frozen=True)
 class Scope:
-    """The run's target filters (already validated)."""
+    """The run's target filters (already validated).
+
+    ``groups`` holds the selected groups' ids and names, casefolded: a server is in scope when
+    its own group or any group above it has one of them as its id or as its whole name. Names
+    are never split, so ``Prod`` never matches a group named ``Finance/Prod``.
+    """
 
     data_centers: frozenset[str] = frozenset()
-    group_ids: frozenset[str] = frozenset()
-    group_names: frozenset[str] = frozenset()
+    groups: frozenset[str] = frozenset()
     allow: frozenset[str] = frozenset()
     deny: frozenset[str] = frozenset()
 
@@ -68,14 +72,34 @@ class Scope:
         allow: Iterable[str] = (),
         deny: Iterable[str] = (),
     ) -> Scope:
-        groups = [g.strip() for g in groups if g.strip()]
         return cls(
             data_centers=frozenset(d.strip().upper() for d in data_centers if d.strip()),
-            group_ids=frozenset(g.lower() for g in groups if re.fullmatch(r"[0-9a-fA-F]{32}", g)),
-            group_names=frozenset(g.casefold() for g in groups if not re.fullmatch(r"[0-9a-fA-F]{32}", g)),
+            groups=frozenset(g.strip().casefold() for g in groups if g.strip()),
             allow=frozenset(s.strip().lower() for s in allow if s.strip()),
             deny=frozenset(s.strip().lower() for s in deny if s.strip()),
         )
+
+
+def group_lineage(server: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """(id, name) of the server's group and every group above it, from the inventory's lists.
+
+    Only the per-level ``group_path_ids``/``group_path_names`` lists count: a slash-joined
+    path string is ambiguous (CLC allows ``/`` in a group name), so it is never split.
+    Without the lists, the server's own group is all that is known.
+    """
+    ids = server.get("group_path_ids")
+    names = server.get("group_path_names")
+    if isinstance(ids, list | tuple) and isinstance(names, list | tuple) and len(ids) == len(names):
+        return tuple((str(i), str(n)) for i, n in zip(ids, names, strict=True))
+    own_id = server.get("group_id") or server.get("groupId") or ""
+    return ((str(own_id), str(server.get("group_name") or "")),)
+
+
+def in_selected_group(server: Mapping[str, Any], selected: frozenset[str]) -> bool:
+    """True when the server's group or a group above it is selected by id or by whole name."""
+    return any(
+        gid.casefold() in selected or name.casefold() in selected for gid, name in group_lineage(server)
+    )
 
 
 def package_for_os(os_code: str | None, os_type: str | None = None) -> str | None:
@@ -109,15 +133,8 @@ def filter_reason(server: Mapping[str, Any], scope: Scope) -> str | None:
     dc = str(server.get("data_center") or server.get("locationId") or "").upper()
     if scope.data_centers and dc not in scope.data_centers:
         return f"data center {dc} not selected"
-    if scope.group_ids or scope.group_names:
-        path_ids = {g.lower() for g in server.get("group_path_ids", [])} | {
-            str(server.get("group_id") or server.get("groupId") or "").lower()
-        }
-        path = server.get("group_path") or []
-        path = path.split("/") if isinstance(path, str) else path
-        path_names = {n.casefold() for n in path} | {str(server.get("group_name") or "").casefold()}
-        if not (path_ids & scope.group_ids or path_names & scope.group_names):
-            return "group not selected"
+    if scope.groups and not in_selected_group(server, scope.groups):
+        return "group not selected"
     return None
 
 

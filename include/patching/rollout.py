@@ -8,31 +8,43 @@ Rate control: at most ``max_concurrency`` servers in flight; newly freed slots a
 plan order. Once errors (failed + timed_out) exceed ``max_errors`` nothing new is started;
 the rest end ``not_attempted`` (AWS SSM semantics).
 
-How a package is never executed twice on a server in one run (I1):
+How a package is never executed twice on a server in one run (I1) — by construction, not by
+timing:
 
-1. Before every Execute Package POST the ledger records ``phase=submitting`` with the
-   request time; after the answer, ``submitted`` with the job id. Both writes are atomic.
+1. Right before the Execute Package POST the server's summary is read and the ids it lists
+   are recorded as ``known_executions``; the ledger records ``phase=submitting`` with the
+   request time. After the answer, ``submitted`` with the job id. All writes are atomic.
 2. The hook never replays the POST once it may have reached the API (lost answer, timeout,
-   5xx other than 503): it raises ``PossiblySubmittedError`` and the servers stay
-   ``submitting`` (in flight, without job id).
-3. On every (re)start ``reconcile()`` reads the patch summary of each in-flight server and
-   adopts the newest execution started at/after the request time (minus the allowed clock
-   skew). Nothing is re-POSTed for an in-flight server.
-4. The trigger watches job-less servers through the summary only; if no execution appears
-   within the grace period it reports ``not_found``. Only then, and only if a fresh summary
-   read in the worker shows no execution after the request *and no pending execution at
-   all*, is the server queued again — at most ``max_submissions`` times in total.
-5. The API refuses a second package on a server with a pending execution (``isQueued:
+   5xx other than 503): it raises ``PossiblySubmittedError``. Such a server — like one
+   missing from the answer, or one whose worker died around the POST — is never sent the
+   package again in this run. It stays in flight without a job id and the trigger watches
+   its summary until an execution not in ``known_executions`` appears (adopted, then
+   followed to completion as usual), however late the platform starts it, or until the
+   server's deadline, where it ends ``failed`` saying the answer was lost and nothing
+   appeared. Only a request that provably never left (connection refused: the hook retries
+   those itself) or was refused by the API ends without a possible execution.
+3. On every (re)start ``reconcile()`` reads the summary of each in-flight server and adopts
+   the execution not in ``known_executions``. Nothing is re-POSTed for an in-flight server.
+4. The API refuses a second package on a server with a pending execution (``isQueued:
    false``): that answer ends the server ``failed`` with the API's message.
 
-Maintenance (I2): ``maintenance: requested`` is recorded before startMaintenance is sent;
-a server reported in maintenance by the inventory (or answered "already in desired state"
-before this run ever asked) is ``preexisting`` and never switched off by this run. Finished
-servers with run-owned maintenance are switched off at once; ``ReleaseMaintenanceOperator``
-re-checks every run-owned server at the end, whatever happened.
+Which execution is ours never depends on a clock (I8): the API's clock may be minutes or
+years away from ours. Timings in the results come from the API's own records.
 
-Bounded time (I7): every submission has a deadline (request time + ``server_timeout``)
-enforced by the trigger; ``time_out_in_flight`` is the backstop for a deferral timeout.
+Maintenance (I2): ``maintenance: requested`` is recorded before startMaintenance is sent.
+Only the inventory (read before this run ever asked) makes a server ``preexisting``, never
+switched off by this run; any later "already in maintenance" answer may be the hook's retry of
+a request whose answer was lost, so the server stays run-owned. A server is sent the package
+only once its maintenance-on job has succeeded; otherwise (refused, job failed or still running
+after ``maintenance_timeout``) it ends ``not_attempted`` and keeps its job id, which the release
+waits for. Finished servers with run-owned maintenance are switched off at once unless their
+maintenance-on job is still outstanding; ``ReleaseMaintenanceOperator`` waits for every
+outstanding job, re-checks every run-owned server live at the end and records the outcome.
+
+Bounded time (I7): every submission has a deadline (request time + ``server_timeout``, both
+on our clock) enforced by the trigger; ``time_out_in_flight`` is the backstop for a deferral
+timeout. A server's maintenance is released only once it has ended — for a lost answer, at
+its deadline — so it is never released while its package may still start.
 """
 
 from __future__ import annotations
@@ -42,6 +54,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any, Protocol
 
 from include.artifacts import PathLike, write_json
@@ -57,8 +70,22 @@ from include.patching.chaos import (
 from include.patching.clc_errors import ClcError, ClcResponseError, PossiblySubmittedError
 from include.patching.packages import PatchPackage
 from include.patching.rate_control import budget_exhausted
-from include.patching.rollout_state import DONE, IN_FLIGHT, QUEUED, SUBMITTED, SUBMITTING, Ledger
+from include.patching.rollout_state import (
+    DONE,
+    IN_FLIGHT,
+    QUEUED,
+    RUN_OWNED_MAINTENANCE,
+    SUBMITTED,
+    SUBMITTING,
+    Ledger,
+    MaintenanceOwnership,
+    ReleaseOutcome,
+    maintenance_job_outstanding,
+    record_release,
+)
 from include.patching.states import ServerState
+from include.patching.tuning import PRODUCTION
+from include.patching.watch import Outcome, ServerWatch, WatchState
 
 log = logging.getLogger(__name__)
 
@@ -88,10 +115,30 @@ class RolloutConfig:
     server_timeout: float
     maintenance_mode: bool = True
     patch_debug_mode: bool = False
-    clock_skew: float = 120.0
-    maintenance_timeout: float = 300.0
-    job_poll_interval: float = 2.0
-    max_submissions: int = 2
+    maintenance_timeout: float = PRODUCTION.maintenance_timeout
+    job_poll_interval: float = PRODUCTION.job_poll_interval
+
+
+class SubmissionResult(StrEnum):
+    """What the ledger knows about one Execute Package request for one server."""
+
+    SUBMITTING = "submitting"
+    """Recorded before the POST; stays so if the worker died around it."""
+    SUBMITTED = "submitted"
+    """Queued by the API; the job id is known."""
+    POSSIBLY_SUBMITTED = "possibly_submitted"
+    """The answer was lost or did not mention the server: it may have been queued."""
+    REFUSED = "refused"
+    """Certainly not queued (refused, or never sent)."""
+
+
+#: Ownership after which nothing more is asked of the platform before patching.
+MAINTENANCE_SETTLED = frozenset({MaintenanceOwnership.OURS, MaintenanceOwnership.PREEXISTING})
+
+
+def nothing_to_do(item: BatchItem) -> bool:
+    """The platform's "already in the desired state" answer: not queued, no real error (§6.1)."""
+    return not item.queued and (not item.error or "desired state" in item.error)
 
 
 def _short(ids: list[str], limit: int = 5) -> str:
@@ -133,23 +180,26 @@ class Rollout:
         return self.budget_exhausted() or not self.ledger.in_phase(QUEUED)
 
     def watch_list(self) -> list[dict[str, Any]]:
-        """Trigger input for every in-flight server."""
-        out = []
+        """Trigger input (``ServerWatch.as_dict()``) for every in-flight server."""
         quiet = self.quiet_period()
-        for sid in self.in_flight_ids():
-            e = self.entries[sid]
-            deadline = parse_time(e["request_time"]) + timedelta(seconds=self.config.server_timeout)
-            out.append(
-                {
-                    "server_id": sid,
-                    "job_id": e["job_id"],
-                    "requested_at": e["request_time"],
-                    "deadline": deadline.isoformat(),
-                    "known_executions": e.get("known_executions", []),
-                    "quiet_seconds": quiet,
-                }
-            )
-        return out
+        return [self._watch(sid, quiet).as_dict() for sid in self.in_flight_ids()]
+
+    def _watch(self, sid: str, quiet: float) -> ServerWatch:
+        e = self.entries[sid]
+        known = e.get("known_executions")  # absent only in legacy ledgers: request-time rule
+        return ServerWatch(
+            server_id=sid,
+            job_id=e["job_id"],
+            requested_at=e["request_time"],
+            deadline=self.deadline(sid).isoformat(),
+            known_executions=None if known is None else tuple(known),
+            quiet_seconds=quiet,
+            execution_id=e["execution_id"],
+        )
+
+    def deadline(self, sid: str) -> datetime:
+        """Request time + ``server_timeout``, both on our clock (I7)."""
+        return parse_time(self.entries[sid]["request_time"]) + timedelta(seconds=self.config.server_timeout)
 
     def quiet_period(self) -> float:
         """Seconds after a request during which polling is pointless, learnt from this rollout.
@@ -189,12 +239,7 @@ class Rollout:
                 self.log.warning("reconcile %s: summary unreadable (%s); trigger keeps looking", sid, exc)
                 watching.append(sid)
                 continue
-            since = parse_time(e["request_time"])
-            execution = (
-                shapes.select_execution(summary, since, self.config.clock_skew, e.get("known_executions", []))
-                if since
-                else None
-            )
+            execution = self._identify(sid, summary)
             if execution is not None:
                 e["execution_id"] = execution["execution_id"]
                 e["phase"] = SUBMITTED
@@ -211,6 +256,13 @@ class Rollout:
                 _short(watching),
             )
 
+    def _identify(self, sid: str, summary: list[dict]) -> dict | None:
+        """The execution this run's request created on ``sid`` (see ``select_execution``)."""
+        e = self.entries[sid]
+        if e["execution_id"]:
+            return next((x for x in summary if x["execution_id"] == e["execution_id"]), None)
+        return shapes.select_execution(summary, e.get("known_executions"), parse_time(e["request_time"]))
+
     # --- starting servers ----------------------------------------------------------------
 
     def fill(self) -> list[str]:
@@ -224,8 +276,8 @@ class Rollout:
             batch = queued[:slots]
             self.ledger.data["waves"] += 1
             wave = self.ledger.data["waves"]
-            ready = self._snapshot_executions(batch)
-            ready = self._maintenance_on(ready) if self.config.maintenance_mode else ready
+            ready = self._maintenance_on(batch) if self.config.maintenance_mode else batch
+            ready = self._snapshot_executions(ready)  # right before the POST (I1)
             if ready:
                 self._submit(ready)
             submitted = [s for s in ready if self.entries[s]["phase"] in IN_FLIGHT]
@@ -248,28 +300,34 @@ class Rollout:
             e["ended_at"] = iso(self.now())
 
     def _snapshot_executions(self, batch: list[str]) -> list[str]:
-        """Record each server's existing executions before anything is touched.
+        """Record the executions each server already has; return the servers still startable.
 
-        The new execution is then the one not in this list (clock-independent, I1/I4); and a
-        server with an execution already pending (someone else's run) is left alone.
+        The new execution is then the newest one not in this list (clock-independent, I1/I4/I8);
+        a server with an execution already pending (someone else's run) is left alone. Only
+        queued servers are read — nothing can have been sent to them yet — so the list is
+        refreshed every time and the last read before the POST is the one kept.
         """
         ready = []
         for sid in batch:
             e = self.entries[sid]
-            if "known_executions" in e:  # recorded by an earlier attempt: keep the original list
-                ready.append(sid)
+            if e["phase"] != QUEUED:
                 continue
             try:
                 summary = self.api.get_patch_summary(self.config.alias, sid)
             except ClcError as exc:
-                self._end(sid, ServerState.FAILED, f"patch history unreadable before patching: {exc}")
+                self._end(
+                    sid,
+                    ServerState.NOT_ATTEMPTED,  # nothing sent: not an error of the budget (SSM semantics)
+                    f"patch history unreadable before patching, so the package was not sent: {exc}",
+                )
                 continue
             pending = [x["execution_id"] for x in summary if x.get("status") == "pending"]
             if pending:
                 self._end(
                     sid,
-                    ServerState.FAILED,
-                    f"execution {pending[0]} was already pending on the server; not started again",
+                    ServerState.NOT_ATTEMPTED,
+                    f"execution {pending[0]} was already pending on the server (another request); "
+                    "the package was not sent",
                 )
                 continue
             e["known_executions"] = [x["execution_id"] for x in summary]
@@ -287,83 +345,131 @@ class Rollout:
         if not self.config.maintenance_mode or self.budget_exhausted():
             return
         ahead = [s for s in self.ledger.in_phase(QUEUED) if s not in batch][: len(batch)]
-        ahead = [s for s in ahead if self.entries[s]["maintenance"] not in ("ours", "preexisting")]
+        ahead = [s for s in ahead if self.entries[s]["maintenance"] not in MAINTENANCE_SETTLED]
         if ahead:
             self._maintenance_on(self._snapshot_executions(ahead), wait=False)
 
-    def _confirm_maintenance(self, batch: list[str]) -> None:
-        """Wait for maintenance jobs started ahead of time; fail the servers whose job failed."""
+    def _outstanding_jobs(self, ids: list[str]) -> dict[str, list[str]]:
+        """Maintenance-on jobs of these servers not yet seen ending, with their servers."""
         jobs: dict[str, list[str]] = {}
-        for sid in batch:
+        for sid in ids:
             e = self.entries[sid]
-            if (
-                e["maintenance"] == "ours"
-                and e.get("maintenance_job_id")
-                and not e.get("maintenance_confirmed")
-            ):
+            if e["maintenance"] == MaintenanceOwnership.OURS and maintenance_job_outstanding(e):
                 jobs.setdefault(e["maintenance_job_id"], []).append(sid)
-        self._wait_for_maintenance(jobs)
+        return jobs
 
-    def _wait_for_maintenance(self, jobs: dict[str, list[str]]) -> None:
-        for job_id, members in jobs.items():
-            status = self.api.wait_for_job(
+    def _confirm_maintenance(self, batch: list[str]) -> None:
+        """Wait for maintenance jobs started ahead of time; drop the servers whose job did not succeed."""
+        self._wait_for_maintenance(self._outstanding_jobs(batch))
+
+    def _job_status(self, job_id: str) -> str | None:
+        """The job's status after waiting at most ``maintenance_timeout``; None if unreadable."""
+        try:
+            return self.api.wait_for_job(
                 self.config.alias,
                 job_id,
                 timeout=self.config.maintenance_timeout,
                 interval=self.config.job_poll_interval,
             )
+        except ClcError as exc:
+            self.log.warning("maintenance job %s: status unreadable (%s)", job_id, exc)
+            return None
+
+    def _maintenance_job_failure(self, job_id: str, status: str | None) -> str:
+        """The reason a server whose maintenance-on job did not succeed was not patched."""
+        if status in shapes.QUEUE_FAILED:
+            return f"maintenance mode could not be turned on: job {job_id} ended {status}; package not sent"
+        seen = f"still {status}" if status else "status unreadable"
+        return (
+            f"maintenance mode not confirmed: job {job_id} {seen} after "
+            f"{self.config.maintenance_timeout:g} s; package not sent (the release waits for the job)"
+        )
+
+    def _wait_for_maintenance(self, jobs: dict[str, list[str]]) -> None:
+        """Record each job's status; a queued server whose job did not succeed is never sent the package.
+
+        The job id stays in the ledger whatever happens: a job that outlives the wait may still
+        switch maintenance on later, and the release must wait for it (I2).
+        """
+        for job_id, members in jobs.items():
+            status = self._job_status(job_id)
             for sid in members:
-                if status == shapes.QUEUE_SUCCEEDED:
-                    self.entries[sid]["maintenance_confirmed"] = True
-                else:
-                    self._end(sid, ServerState.FAILED, f"maintenance job {job_id} ended {status}")
+                e = self.entries[sid]
+                e["maintenance_job_status"] = status
+                if status != shapes.QUEUE_SUCCEEDED and e["phase"] == QUEUED:
+                    self._end(sid, ServerState.NOT_ATTEMPTED, self._maintenance_job_failure(job_id, status))
         self.ledger.save()
 
     def _maintenance_on(self, batch: list[str], *, wait: bool = True) -> list[str]:
+        """Ask for maintenance on the batch; return the servers that may be sent the package.
+
+        ``requested`` is durable before the request; a server whose maintenance could not be
+        turned on ends ``not_attempted`` (never sent, so not an error against the budget).
+        """
         if wait:
             self._confirm_maintenance(batch)
-        need = [s for s in batch if self.entries[s]["maintenance"] not in ("ours", "preexisting")]
+        need = [
+            s
+            for s in batch
+            if self.entries[s]["phase"] == QUEUED
+            and self.entries[s]["maintenance"] not in MAINTENANCE_SETTLED
+        ]
         if not need:
             return [s for s in batch if self.entries[s]["phase"] == QUEUED]
-        asked_before = {s for s in need if self.entries[s]["maintenance"] == "requested"}
         for sid in need:
-            self.entries[sid]["maintenance"] = "requested"
+            self.entries[sid]["maintenance"] = MaintenanceOwnership.REQUESTED.value
         self.ledger.save()
         try:
             items = {i.server: i for i in self.api.start_maintenance(self.config.alias, need)}
         except ClcError as exc:
-            for sid in need:
-                self._end(sid, ServerState.FAILED, f"maintenance mode could not be started: {exc}")
+            for sid in need:  # stays ``requested``: the request may have been processed
+                self._end(
+                    sid,
+                    ServerState.NOT_ATTEMPTED,
+                    f"maintenance mode could not be turned on: {exc}; package not sent",
+                )
             self.ledger.save()
-            return [s for s in batch if s not in need]
+            return [s for s in batch if self.entries[s]["phase"] == QUEUED]
         crash_point(CRASH_AFTER_START_MAINTENANCE)  # resilience tests only
         jobs: dict[str, list[str]] = {}
         for sid in need:
-            item, e = items.get(sid), self.entries[sid]
-            if item is None:
-                self._end(sid, ServerState.FAILED, "maintenance mode: server missing from the API answer")
-            elif item.queued:
-                e["maintenance"], e["maintenance_job_id"] = "ours", item.job_id
-                jobs.setdefault(item.job_id, []).append(sid)
-            elif not item.error or "desired state" in item.error:
-                # Already in maintenance. If this run asked before (crash), it is ours.
-                e["maintenance"] = "ours" if sid in asked_before else "preexisting"
-            else:
-                e["maintenance"] = "refused"
-                self._end(sid, ServerState.FAILED, f"maintenance mode refused: {item.error}")
+            self._record_maintenance_answer(sid, items.get(sid), jobs)
         self.ledger.save()
         if wait:
             self._wait_for_maintenance(jobs)
         return [s for s in batch if self.entries[s]["phase"] == QUEUED]
 
+    def _record_maintenance_answer(
+        self, sid: str, item: BatchItem | None, jobs: dict[str, list[str]]
+    ) -> None:
+        """Ownership after one server's startMaintenance answer; ends it if maintenance failed."""
+        e = self.entries[sid]
+        if item is None:
+            self._end(
+                sid,
+                ServerState.NOT_ATTEMPTED,
+                "maintenance mode: server missing from the API answer; package not sent",
+            )
+        elif item.queued:
+            e.update(
+                maintenance=MaintenanceOwnership.OURS.value,
+                maintenance_job_id=item.job_id,
+                maintenance_job_status=None,
+            )
+            jobs.setdefault(item.job_id, []).append(sid)
+        elif nothing_to_do(item):
+            # Already in maintenance, but this run had asked: the answer may be the retry of a
+            # request whose answer was lost (the hook retries startMaintenance). Ours to release.
+            e["maintenance"] = MaintenanceOwnership.OURS.value
+        else:
+            e["maintenance"] = MaintenanceOwnership.REFUSED.value
+            self._end(
+                sid, ServerState.NOT_ATTEMPTED, f"maintenance mode refused: {item.error}; package not sent"
+            )
+
     def _submit(self, batch: list[str]) -> None:
-        now = iso(self.now())
-        for sid in batch:
-            e = self.entries[sid]
-            e.update(phase=SUBMITTING, request_time=now, job_id=None)
-            e["started_at"] = e["started_at"] or now
-            e["submissions"].append({"request_time": now, "job_id": None, "result": "submitting"})
-        self.ledger.save()  # durable BEFORE the POST (I1)
+        """Send Execute Package once for ``batch``; whatever happens, never again in this run (I1)."""
+        self._mark_submitting(batch)
         package = self.config.package
         try:
             items = self.api.execute_package(
@@ -374,63 +480,64 @@ class Rollout:
             )
         except (PossiblySubmittedError, ClcResponseError) as exc:
             self.log.warning(
-                "execute package for %d server(s) may have been processed (%s); "
-                "reconciling from the patch summaries",
+                "execute package for %d server(s) may have been processed (%s); never re-sent: "
+                "watching their patch summaries for the new executions until their deadlines",
                 len(batch),
                 exc,
             )
             for sid in batch:
-                self.entries[sid]["submissions"][-1]["result"] = "possibly_submitted"
+                self.entries[sid]["submissions"][-1]["result"] = SubmissionResult.POSSIBLY_SUBMITTED
             self.ledger.save()
             return
         except ClcError as exc:  # definitely not processed (4xx, 429/503 exhausted, never sent)
             for sid in batch:
-                self.entries[sid]["submissions"][-1]["result"] = "refused"
+                self.entries[sid]["submissions"][-1]["result"] = SubmissionResult.REFUSED
                 self._end(sid, ServerState.FAILED, f"execute package not accepted: {exc}")
             self.ledger.save()
             return
         crash_point(CRASH_AFTER_SUBMIT)  # resilience tests only: die before recording the answer
-        answered = {i.server: i for i in items}
+        self._record_answer(batch, {i.server: i for i in items})
+
+    def _mark_submitting(self, batch: list[str]) -> None:
+        """Durable BEFORE the POST (I1): from here on these servers are never sent the package again."""
+        now = iso(self.now())
+        for sid in batch:
+            e = self.entries[sid]
+            e.update(phase=SUBMITTING, request_time=now, job_id=None)
+            e["started_at"] = e["started_at"] or now
+            e["submissions"].append(
+                {"request_time": now, "job_id": None, "result": SubmissionResult.SUBMITTING}
+            )
+        self.ledger.save()
+
+    def _record_answer(self, batch: list[str], answered: dict[str, BatchItem]) -> None:
         for sid in batch:
             item, e = answered.get(sid), self.entries[sid]
-            if item is None:
-                e["submissions"][-1]["result"] = "possibly_submitted"
+            if item is None:  # missing from the answer: it may still have been queued
+                e["submissions"][-1]["result"] = SubmissionResult.POSSIBLY_SUBMITTED
             elif item.queued:
                 e.update(phase=SUBMITTED, job_id=item.job_id)
-                e["submissions"][-1].update(result="submitted", job_id=item.job_id)
+                e["submissions"][-1].update(result=SubmissionResult.SUBMITTED, job_id=item.job_id)
             else:
-                e["submissions"][-1]["result"] = "refused"
+                e["submissions"][-1]["result"] = SubmissionResult.REFUSED
                 self._end(sid, ServerState.FAILED, f"execute package refused: {item.error or 'not queued'}")
         self.ledger.save()
 
     # --- outcomes ------------------------------------------------------------------------
 
     def apply(self, outcomes: dict[str, dict[str, Any]]) -> None:
-        """Record the trigger's outcomes; read per-patch details; release maintenance."""
+        """Record the trigger's outcomes; read per-patch details; release maintenance of ended servers."""
         finished = []
-        for sid, out in outcomes.items():
+        for sid, raw in outcomes.items():
             e = self.entries.get(sid)
             if e is None or e["phase"] not in IN_FLIGHT:
                 continue  # stale or duplicate event
-            state = out.get("state")
-            if state == "completed":
-                self._complete(sid, out)
-            elif state == "failed":
-                self._end(
-                    sid,
-                    ServerState.FAILED,
-                    out.get("reason") or "failed",
-                    execution_id=out.get("execution_id"),
-                )
-            elif state == "not_found":
-                self._not_found(sid)
-            else:
-                self._end(
-                    sid,
-                    ServerState.TIMED_OUT,
-                    out.get("reason") or "timed out",
-                    execution_id=out.get("execution_id") or e["execution_id"],
-                )
+            try:
+                outcome = Outcome.from_dict(raw)
+            except (KeyError, ValueError):  # e.g. an event of an older trigger version
+                self.log.warning("%s: unreadable outcome %r ignored; still watched", sid, raw.get("state"))
+                continue
+            self._record(sid, outcome)
             if e["phase"] == DONE:
                 finished.append(sid)
         self.ledger.save()
@@ -439,27 +546,37 @@ class Rollout:
         if finished:
             self.log.info("finished %d server(s): %s; %s", len(finished), dict(counts), self.progress())
 
-    def _complete(self, sid: str, out: dict[str, Any]) -> None:
-        execution = out.get("execution") or {}
-        observed, requested = (
-            parse_time(out.get("observed_at")),
-            parse_time(self.entries[sid]["request_time"]),
-        )
+    def _record(self, sid: str, out: Outcome) -> None:
+        e = self.entries[sid]
+        execution_id = out.execution_id or e["execution_id"]
+        if out.state is WatchState.COMPLETED:
+            self._complete(sid, out)
+        elif out.state is WatchState.TIMED_OUT:
+            self._end(sid, ServerState.TIMED_OUT, out.reason or "timed out", execution_id=execution_id)
+        else:  # the queue job failed, or a lost answer and no execution by the deadline
+            self._end(sid, ServerState.FAILED, out.reason or out.state.value, execution_id=execution_id)
+
+    def _complete(self, sid: str, out: Outcome) -> None:
+        e = self.entries[sid]
+        execution = out.execution
+        observed, requested = parse_time(out.observed_at), parse_time(e["request_time"])
         if observed and requested:
-            self.entries[sid]["wall_seconds"] = max((observed - requested).total_seconds(), 0.0)
-        execution_id = execution.get("execution_id") or out.get("execution_id")
+            e["wall_seconds"] = max((observed - requested).total_seconds(), 0.0)
+        execution_id = execution.execution_id if execution else out.execution_id
         # Timings come from the patching service's execution record (the evidence), falling
         # back to our request time; mixing our clock with the API's would distort durations.
+        # Reboots are not reported by the patching service (§9): left None, never inferred (I8).
         extra: dict[str, Any] = {
             "execution_id": execution_id,
-            "reboots": int(execution.get("reboots") or 0),
-            "started_at": execution.get("start_time") or self.entries[sid]["started_at"],
-            "ended_at": execution.get("end_time") or out.get("observed_at"),
+            "attempts": execution.attempts if execution else None,
+            "reboots": None,
+            "started_at": (execution.start_time if execution else None) or e["started_at"],
+            "ended_at": (execution.end_time if execution else None) or out.observed_at,
         }
         try:
             detail = self.api.get_patch_detail(self.config.alias, sid, execution_id)
         except ClcError as exc:
-            installed = int(execution.get("installed") or 0)
+            installed = execution.installed if execution else 0
             state = ServerState.PATCHED if installed else ServerState.PATCHED_NO_UPDATES
             self._end(
                 sid,
@@ -469,54 +586,36 @@ class Rollout:
                 **extra,
             )
             return
-        rows = shapes.patch_rows(detail)
-        failed = sum(1 for r in rows if shapes.patch_failed(r))
-        installed = sum(1 for r in rows if not shapes.patch_failed(r) and r["status"] == "completed")
-        extra.update(patches=rows, patches_installed=installed, patches_failed=failed)
+        self._judge(sid, shapes.final_attempts(shapes.patch_rows(detail)), extra)
+
+    def _judge(self, sid: str, patches: list[dict], extra: dict[str, Any]) -> None:
+        """The server's state from each patch's *last* attempt (I8): failed only if one ended failed."""
+        failed = sum(1 for r in patches if shapes.patch_failed(r))
+        installed = sum(1 for r in patches if shapes.patch_installed(r))
+        extra.update(patches=patches, patches_installed=installed, patches_failed=failed)
         if failed:
-            self._end(sid, ServerState.FAILED, f"{failed} of {len(rows)} patches failed", **extra)
+            self._end(sid, ServerState.FAILED, f"{failed} of {len(patches)} patches failed", **extra)
         elif installed:
             self._end(sid, ServerState.PATCHED, "", **extra)
         else:
             self._end(sid, ServerState.PATCHED_NO_UPDATES, "", **extra)
 
-    def _not_found(self, sid: str) -> None:
-        """No execution appeared for a submission whose answer was lost: resubmit only if safe."""
-        e = self.entries[sid]
-        try:
-            summary = self.api.get_patch_summary(self.config.alias, sid)
-        except ClcError as exc:
-            self._end(sid, ServerState.FAILED, f"submission unconfirmed and summary unreadable: {exc}")
-            return
-        execution = shapes.select_execution(summary, parse_time(e["request_time"]), self.config.clock_skew)
-        if execution is not None:
-            e.update(phase=SUBMITTED, execution_id=execution["execution_id"])  # adopt, keep watching
-        elif shapes.has_pending(summary):
-            self._end(
-                sid,
-                ServerState.FAILED,
-                "submission unconfirmed and another execution is pending: not resubmitting",
-            )
-        elif len(e["submissions"]) < self.config.max_submissions:
-            e["submissions"][-1]["result"] = "lost"
-            e["phase"] = QUEUED
-            self.log.warning("%s: the lost submission never reached the patching service; queued again", sid)
-        else:
-            self._end(
-                sid,
-                ServerState.FAILED,
-                f"no execution after {len(e['submissions'])} submission(s) whose answers were lost",
-            )
-
     def release(self, ids: list[str]) -> None:
-        """Switch maintenance off for finished servers this run put into maintenance."""
+        """Switch maintenance off for finished servers this run may have put into maintenance.
+
+        A server whose maintenance-on job has not been seen ending is left to the release task,
+        which waits for the job first: switched off now, the job could land afterwards (I2).
+        """
+        if not self.config.maintenance_mode:
+            return
         mine = [
             s
             for s in ids
-            if self.entries[s]["maintenance"] in ("ours", "requested")
+            if self.entries[s]["maintenance"] in RUN_OWNED_MAINTENANCE
             and not self.entries[s]["maintenance_released"]
+            and not maintenance_job_outstanding(self.entries[s])
         ]
-        if not mine or not self.config.maintenance_mode:
+        if not mine:
             return
         try:
             items = {i.server: i for i in self.api.stop_maintenance(self.config.alias, mine)}
@@ -525,9 +624,15 @@ class Rollout:
             return
         crash_point(CRASH_AFTER_STOP_MAINTENANCE)  # resilience tests only
         for sid in mine:
-            item = items.get(sid)
-            if item is not None and (item.queued or not item.error):
-                self.entries[sid]["maintenance_released"] = True
+            item, e = items.get(sid), self.entries[sid]
+            if item is None:
+                continue  # the release task checks it live
+            if item.queued:
+                record_release(e, ReleaseOutcome.RELEASED)
+            elif nothing_to_do(item):
+                record_release(e, ReleaseOutcome.ALREADY_OFF)
+            else:
+                record_release(e, ReleaseOutcome.REFUSED, f"stopMaintenance refused: {item.error}")
         self.ledger.save()
 
     def time_out_in_flight(self, reason: str) -> None:
@@ -549,7 +654,9 @@ class Rollout:
         for sid in never_started:
             self._end(sid, ServerState.NOT_ATTEMPTED, reason)
         self.ledger.save()
-        self.release(never_started)  # some were put into maintenance ahead of their start
+        # Some were put into maintenance ahead of their start: let those jobs end, then release.
+        self._wait_for_maintenance(self._outstanding_jobs(never_started))
+        self.release(never_started)
         rows = [self._row(sid, e) for sid, e in self.ledger.ordered()]
         counts = dict(Counter(r["state"] for r in rows))
         counts["total"] = len(rows)
@@ -582,7 +689,8 @@ class Rollout:
             "patches": e["patches"],
             "patches_installed": e["patches_installed"],
             "patches_failed": e["patches_failed"],
-            "reboots": e["reboots"],
+            "reboots": e.get("reboots"),
+            "attempts": e.get("attempts"),
             "started_at": e["started_at"],
             "ended_at": e["ended_at"],
             "maintenance": e["maintenance"],

@@ -15,24 +15,74 @@ Shape (JSON)::
          "phase": "queued|submitting|submitted|done",
          "maintenance": "none|requested|ours|preexisting|refused",
          "maintenance_released": false, "maintenance_job_id": null,
+         "maintenance_job_status": null, "maintenance_release": null, "maintenance_note": "",
          "request_time": "...Z", "job_id": "va1-1234", "submissions": [
              {"request_time": "...Z", "job_id": "va1-1234", "result": "submitted"}],
+         "known_executions": ["VA1-100001"],
          "execution_id": null, "state": null, "reason": "", "started_at": null, "ended_at": null,
-         "patches": [], "patches_installed": 0, "patches_failed": 0, "reboots": 0}}}
+         "patches": [], "patches_installed": 0, "patches_failed": 0,
+         "attempts": null, "reboots": null}}}
+
+``attempts`` is the number of initiations the patching service listed for the execution;
+``reboots`` stays null: the service does not report reboots and patchflow does not infer them.
 """
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from include.artifacts import PathLike, read_json, write_json
-from include.patching.api_shapes import iso
+from include.patching.api_shapes import QUEUE_FAILED, QUEUE_SUCCEEDED, iso
 from include.patching.backoff import utcnow
 
 QUEUED, SUBMITTING, SUBMITTED, DONE = "queued", "submitting", "submitted", "done"
 IN_FLIGHT = frozenset({SUBMITTING, SUBMITTED})
-#: Maintenance values meaning "this run may have turned maintenance on": release must check.
-RUN_OWNED_MAINTENANCE = frozenset({"requested", "ours"})
+#: Queue job statuses after which a job changes nothing any more.
+JOB_TERMINAL = frozenset({QUEUE_SUCCEEDED, *QUEUE_FAILED})
+
+
+class MaintenanceOwnership(StrEnum):
+    """Who owns a server's maintenance mode in this run (ledger field ``maintenance``).
+
+    Only the inventory, read before this run ever asked for maintenance, can make a server
+    ``preexisting``. Once ``requested`` is written, an earlier attempt whose answer was lost
+    may have switched maintenance on, so every later answer leaves the server run-owned.
+    """
+
+    NONE = "none"
+    """Maintenance was never requested for the server (not started, or maintenance_mode off)."""
+    REQUESTED = "requested"
+    """startMaintenance is being sent (or its answer was never read): it may be on."""
+    OURS = "ours"
+    """The platform queued the change or said the server already was in maintenance."""
+    PREEXISTING = "preexisting"
+    """The inventory saw the server in maintenance before this run: never switched off."""
+    REFUSED = "refused"
+    """The platform refused startMaintenance; a lost earlier attempt may still have switched it on."""
+
+
+class ReleaseOutcome(StrEnum):
+    """What the maintenance release found or did for one server (ledger ``maintenance_release``)."""
+
+    RELEASED = "released"
+    """stopMaintenance was accepted (and, in the release task, its job succeeded)."""
+    ALREADY_OFF = "already_off"
+    """Checked live after every recorded maintenance-on job ended: not in maintenance (or gone)."""
+    REFUSED = "refused"
+    """stopMaintenance was refused or its job failed; ``maintenance_note`` holds the reason."""
+    UNCONFIRMED = "unconfirmed"
+    """Could not be decided (a job still running, the server unreadable); see the note."""
+    KEPT_PREEXISTING = "kept_preexisting"
+    """In maintenance before the run: deliberately left on."""
+
+
+#: Ownership meaning "this run may have turned maintenance on": the release must check it live.
+RUN_OWNED_MAINTENANCE = frozenset(
+    {MaintenanceOwnership.REQUESTED, MaintenanceOwnership.OURS, MaintenanceOwnership.REFUSED}
+)
+#: Release outcomes meaning "not in maintenance any more".
+RELEASED_OUTCOMES = frozenset({ReleaseOutcome.RELEASED, ReleaseOutcome.ALREADY_OFF})
 
 
 def ledger_path(run_folder: PathLike, package_key: str) -> PathLike:
@@ -46,9 +96,14 @@ def results_path(run_folder: PathLike, package_key: str) -> PathLike:
 def new_entry(*, preexisting_maintenance: bool = False) -> dict[str, Any]:
     return {
         "phase": QUEUED,
-        "maintenance": "preexisting" if preexisting_maintenance else "none",
+        "maintenance": (
+            MaintenanceOwnership.PREEXISTING if preexisting_maintenance else MaintenanceOwnership.NONE
+        ).value,
         "maintenance_released": False,
         "maintenance_job_id": None,
+        "maintenance_job_status": None,
+        "maintenance_release": None,
+        "maintenance_note": "",
         "request_time": None,
         "job_id": None,
         "submissions": [],
@@ -60,7 +115,8 @@ def new_entry(*, preexisting_maintenance: bool = False) -> dict[str, Any]:
         "patches": [],
         "patches_installed": 0,
         "patches_failed": 0,
-        "reboots": 0,
+        "attempts": None,
+        "reboots": None,
     }
 
 
@@ -129,4 +185,21 @@ class Ledger:
         return [sid for sid, e in self.ordered() if e["phase"] in phases]
 
     def run_owned_maintenance(self) -> list[str]:
+        """Servers this run may have put into maintenance, in plan order."""
         return [sid for sid, e in self.ordered() if e["maintenance"] in RUN_OWNED_MAINTENANCE]
+
+    def preexisting_maintenance(self) -> list[str]:
+        """Servers in maintenance before the run (inventory): never switched off by it."""
+        return [sid for sid, e in self.ordered() if e["maintenance"] == MaintenanceOwnership.PREEXISTING]
+
+
+def record_release(entry: dict[str, Any], outcome: ReleaseOutcome, note: str = "") -> None:
+    """Write one server's release outcome into its ledger entry (the audit reads it)."""
+    entry["maintenance_release"] = outcome.value
+    entry["maintenance_note"] = note
+    entry["maintenance_released"] = outcome in RELEASED_OUTCOMES
+
+
+def maintenance_job_outstanding(entry: dict[str, Any]) -> bool:
+    """A maintenance-on job was queued for the server and has not been seen terminal yet."""
+    return bool(entry.get("maintenance_job_id")) and entry.get("maintenance_job_status") not in JOB_TERMINAL

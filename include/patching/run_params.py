@@ -1,32 +1,39 @@
-"""The patch run's parameters: the trigger form's schema and the preflight check behind it.
+"""The run's parameters: the preflight check behind the trigger form.
 
-Airflow's Param schema gives the UI form and rejects wrongly typed values at trigger time;
-`validate` then checks what JSON schema cannot (formats, ranges of percent values, overlaps)
-and returns normalised settings. Every error names the parameter, and it happens before
-anything is touched.
+The form's schema only fixes each value's JSON type (the UI needs it to draw the field);
+Airflow reports a schema failure with the raw JSON-schema text and only for the first bad
+parameter, so every other rule lives here: ``check`` names *every* bad value at once, one
+sentence each starting with the parameter's name, and returns normalised settings built from
+the values that passed. It all happens before anything is touched.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from include.patching import rate_control
 
-ALIAS_RE = re.compile(r"^[A-Za-z0-9]{2,4}$")
-DC_RE = re.compile(r"^[A-Za-z]{2}[0-9]$")
-SERVER_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
-GROUP_RE = re.compile(r"^[^\x00-\x1f]{1,200}$")
+ALIAS_RE = re.compile(r"^[A-Za-z0-9]{2,4}$", re.ASCII)
+DC_RE = re.compile(r"^[A-Za-z]{2}[0-9]$", re.ASCII)
+SERVER_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$", re.ASCII)
+GROUP_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
 
 DEFAULT_MAX_CONCURRENCY = rate_control.DEFAULT_MAX_CONCURRENCY
 DEFAULT_MAX_ERRORS = rate_control.DEFAULT_MAX_ERRORS
 DEFAULT_SERVER_TIMEOUT_MINUTES = 240
+MAX_SERVER_TIMEOUT_MINUTES = 24 * 60
 
 
 class ParameterError(ValueError):
-    """A run parameter is invalid; the message starts with the parameter's name."""
+    """One or more run parameters are invalid; each problem starts with the parameter's name."""
+
+    def __init__(self, problems: Iterable[str]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("\n".join(self.problems))
 
 
 @dataclass(frozen=True)
@@ -49,83 +56,146 @@ class RunSettings:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
 
-def _rate(name: str, value: Any, *, minimum: int) -> str:
-    """Check a count (``"50"``) or percentage (``"10%"``) with the rollout's own parser."""
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise ParameterError(f"{name}: {value!r} is neither a count like '50' nor a percentage like '10%'")
-    try:
-        rate_control.parse_limit(value, 100, name=name, minimum=minimum)
-    except ValueError as exc:
-        raise ParameterError(f"{name}: {exc}") from None
-    return str(value).strip()
+@dataclass(frozen=True)
+class CheckedParams:
+    """The settings made of every value that passed, and a sentence for each that did not."""
+
+    settings: RunSettings
+    problems: tuple[str, ...]
+
+    def alias_is_usable(self) -> bool:
+        """False when the alias itself is malformed: nothing can be asked of the API then."""
+        return not any(p.startswith("account_alias:") for p in self.problems)
 
 
-def _strings(name: str, value: Any, pattern: re.Pattern[str], what: str) -> tuple[str, ...]:
+@dataclass(frozen=True)
+class _IdKind:
+    """How one kind of list entry looks, for the check and for its error sentence."""
+
+    pattern: re.Pattern[str]
+    what: str
+    rule: str
+
+
+DATA_CENTER = _IdKind(DC_RE, "data center id", "two letters and a digit, e.g. VA1")
+SERVER = _IdKind(SERVER_RE, "server id", "letters, digits and '-' only, e.g. VA1DEMOWEB01")
+GROUP = _IdKind(GROUP_RE, "group name or id", "1 to 200 characters, no control characters")
+
+
+def _entries(name: str, value: Any, kind: _IdKind) -> tuple[list[str], list[str]]:
+    """The list's well-formed entries (stripped, first occurrence) and a problem per bad one."""
     if value is None:
-        return ()
+        return [], []
     if isinstance(value, str):
         value = [v for v in re.split(r"[\s,]+", value) if v]
     if not isinstance(value, list | tuple):
-        raise ParameterError(f"{name}: expected a list of {what}, got {type(value).__name__}")
-    out: list[str] = []
+        return [], [f"{name}: expected a list of {kind.what}s, got {type(value).__name__} {value!r}"]
+    good: list[str] = []
+    problems: list[str] = []
     for item in value:
-        if not isinstance(item, str) or not pattern.match(item.strip()):
-            raise ParameterError(f"{name}: {item!r} is not a valid {what}")
-        if item.strip() and item.strip() not in out:
-            out.append(item.strip())
-    return tuple(out)
+        text = item.strip() if isinstance(item, str) else None
+        if text == "":
+            continue
+        if text is None or not kind.pattern.match(text):
+            problems.append(f"{name}: {item!r} is not a valid {kind.what} ({kind.rule})")
+        elif text not in good:
+            good.append(text)
+    return good, problems
 
 
-def _bool(name: str, value: Any, default: bool) -> bool:
+def _alias(value: Any) -> tuple[str | None, list[str]]:
+    if value in ("", None):
+        return None, []
+    if isinstance(value, str) and ALIAS_RE.match(value.strip()):
+        return value.strip().upper(), []
+    return None, [
+        f"account_alias: {value!r} is not a CLC account alias (2 to 4 letters or digits, e.g. DEMO)"
+    ]
+
+
+def _rate(name: str, value: Any, default: str, *, minimum: int) -> tuple[str, list[str]]:
+    """A count (``"50"`` or ``50``) or a percentage (``"10%"``), checked by the rollout's own rules."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return default, []
+    problem = rate_control.limit_problem(value, minimum=minimum)
+    if problem:
+        return default, [f"{name}: {problem}"]
+    return str(value).strip(), []
+
+
+def _bool(name: str, value: Any, default: bool) -> tuple[bool, list[str]]:
     if value is None:
-        return default
+        return default, []
     if isinstance(value, bool):
+        return value, []
+    return default, [f"{name}: expected true or false, got {value!r}"]
+
+
+def _timeout(value: Any) -> tuple[int, list[str]]:
+    if value is None:
+        return DEFAULT_SERVER_TIMEOUT_MINUTES, []
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_SERVER_TIMEOUT_MINUTES:
+        return value, []
+    return DEFAULT_SERVER_TIMEOUT_MINUTES, [
+        f"server_timeout_minutes: {value!r} is not a whole number of minutes from 1 to "
+        f"{MAX_SERVER_TIMEOUT_MINUTES}"
+    ]
+
+
+def _unknown(params: Mapping[str, Any]) -> list[str]:
+    known = sorted(RunSettings.__dataclass_fields__)
+    problems = []
+    for name in sorted(set(params) - set(known)):
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
+        hint = f"did you mean {close[0]}?" if close else f"known: {', '.join(known)}"
+        problems.append(f"{name}: unknown parameter ({hint})")
+    return problems
+
+
+def _both_lists(allow: list[str], deny: list[str]) -> list[str]:
+    return [
+        f"server_deny_list: {sid!r} is also in server_allow_list; a server cannot be both"
+        for sid in dict.fromkeys(deny)
+        if sid in allow
+    ]
+
+
+def check(params: Mapping[str, Any]) -> CheckedParams:
+    """Check every run parameter; never stops at the first problem."""
+    problems: list[str] = _unknown(params)
+
+    def take(result: tuple[Any, list[str]]) -> Any:
+        value, found = result
+        problems.extend(found)
         return value
-    raise ParameterError(f"{name}: expected true or false, got {value!r}")
+
+    alias = take(_alias(params.get("account_alias")))
+    data_centers = take(_entries("data_centers", params.get("data_centers"), DATA_CENTER))
+    groups = take(_entries("groups", params.get("groups"), GROUP))
+    allow = [s.lower() for s in take(_entries("server_allow_list", params.get("server_allow_list"), SERVER))]
+    deny = [s.lower() for s in take(_entries("server_deny_list", params.get("server_deny_list"), SERVER))]
+    problems.extend(_both_lists(allow, deny))
+    settings = RunSettings(
+        account_alias=alias,
+        data_centers=tuple(dict.fromkeys(d.upper() for d in data_centers)),
+        groups=tuple(groups),
+        server_allow_list=tuple(dict.fromkeys(allow)),
+        server_deny_list=tuple(dict.fromkeys(deny)),
+        dry_run=take(_bool("dry_run", params.get("dry_run"), False)),
+        patch_debug_mode=take(_bool("patch_debug_mode", params.get("patch_debug_mode"), False)),
+        maintenance_mode=take(_bool("maintenance_mode", params.get("maintenance_mode"), True)),
+        max_concurrency=take(
+            _rate("max_concurrency", params.get("max_concurrency"), DEFAULT_MAX_CONCURRENCY, minimum=1)
+        ),
+        max_errors=take(_rate("max_errors", params.get("max_errors"), DEFAULT_MAX_ERRORS, minimum=0)),
+        server_timeout_minutes=take(_timeout(params.get("server_timeout_minutes"))),
+    )
+    return CheckedParams(settings, tuple(problems))
 
 
 def validate(params: Mapping[str, Any]) -> RunSettings:
-    """Check every run parameter and return normalised settings, or raise ParameterError."""
-    known = set(RunSettings.__dataclass_fields__)
-    unknown = sorted(set(params) - known)
-    if unknown:
-        raise ParameterError(f"{unknown[0]}: unknown parameter (known: {', '.join(sorted(known))})")
-    alias = params.get("account_alias")
-    if alias in ("", None):
-        alias = None
-    elif not isinstance(alias, str) or not ALIAS_RE.match(alias):
-        raise ParameterError(f"account_alias: {alias!r} is not a CLC account alias (2-4 letters or digits)")
-    else:
-        alias = alias.upper()
-    allow = _strings("server_allow_list", params.get("server_allow_list"), SERVER_RE, "server id")
-    deny = _strings("server_deny_list", params.get("server_deny_list"), SERVER_RE, "server id")
-    both = {s.lower() for s in allow} & {s.lower() for s in deny}
-    if both:
-        raise ParameterError(f"server_deny_list: {sorted(both)[0]!r} is also in server_allow_list")
-    raw = params.get("max_concurrency")
-    max_concurrency = _rate(
-        "max_concurrency", DEFAULT_MAX_CONCURRENCY if raw in (None, "") else raw, minimum=1
-    )
-    raw = params.get("max_errors")
-    max_errors = _rate("max_errors", DEFAULT_MAX_ERRORS if raw in (None, "") else raw, minimum=0)
-    timeout = params.get("server_timeout_minutes", DEFAULT_SERVER_TIMEOUT_MINUTES)
-    if isinstance(timeout, bool) or not isinstance(timeout, int) or not 1 <= timeout <= 24 * 60:
-        raise ParameterError(f"server_timeout_minutes: {timeout!r} must be a whole number from 1 to 1440")
-    return RunSettings(
-        account_alias=alias,
-        data_centers=tuple(
-            dict.fromkeys(
-                d.upper()
-                for d in _strings("data_centers", params.get("data_centers"), DC_RE, "data center id")
-            )
-        ),
-        groups=_strings("groups", params.get("groups"), GROUP_RE, "group id or name"),
-        server_allow_list=tuple(dict.fromkeys(s.lower() for s in allow)),
-        server_deny_list=tuple(dict.fromkeys(s.lower() for s in deny)),
-        dry_run=_bool("dry_run", params.get("dry_run"), False),
-        patch_debug_mode=_bool("patch_debug_mode", params.get("patch_debug_mode"), False),
-        maintenance_mode=_bool("maintenance_mode", params.get("maintenance_mode"), True),
-        max_concurrency=max_concurrency,
-        max_errors=max_errors,
-        server_timeout_minutes=timeout,
-    )
+    """Normalised settings, or ``ParameterError`` naming every bad value."""
+    checked = check(params)
+    if checked.problems:
+        raise ParameterError(checked.problems)
+    return checked.settings

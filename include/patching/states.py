@@ -22,7 +22,8 @@ class ServerState(StrEnum):
     TIMED_OUT = "timed_out"
     """No completed execution within the per-server timeout (invariant I7)."""
     NOT_ATTEMPTED = "not_attempted"
-    """Eligible, but never sent: the error budget was exhausted or the run stopped first."""
+    """Eligible, but never sent: the error budget was exhausted, the run stopped first, or its
+    maintenance mode could not be turned on. Not an error against the budget."""
     SKIPPED_UNSUPPORTED_OS = "skipped_unsupported_os"
     """The OS has no patch package in Patching-as-a-Service."""
     SKIPPED_NOT_RUNNING = "skipped_not_running"
@@ -41,7 +42,8 @@ class ServerState(StrEnum):
 ATTEMPTED_STATES = frozenset(
     {ServerState.PATCHED, ServerState.PATCHED_NO_UPDATES, ServerState.FAILED, ServerState.TIMED_OUT}
 )
-#: States that count against the run's error budget and are listed first in reports.
+#: States that need a person's attention and are listed first in reports (only failed and
+#: timed-out servers, which were sent the package, count against the error budget).
 PROBLEM_STATES = frozenset({ServerState.FAILED, ServerState.TIMED_OUT, ServerState.NOT_ATTEMPTED})
 #: States that mean "skipped with a reason": nothing was touched.
 SKIPPED_STATES = frozenset(

@@ -14,6 +14,7 @@ from include.reporting.audit_document import (
 )
 from include.reporting.compliance import (
     ComplianceReport,
+    EvidenceAnchor,
     build_compliance_report,
     update_compliance_report,
     write_compliance_report,
@@ -29,15 +30,17 @@ from include.reporting.evidence_pack import (
     write_evidence_pack,
 )
 from include.reporting.validation import AuditValidationError, validate_audit
-from include.reporting.verify import ChainVerdict, verify_chain
+from include.reporting.verify import ChainVerdict, VerifyResult, verify_chain, verify_reports
 
 __all__ = [
     "AuditDataError",
     "AuditValidationError",
     "ChainVerdict",
     "ComplianceReport",
+    "EvidenceAnchor",
     "EvidencePack",
     "EvidencePackError",
+    "VerifyResult",
     "asset_extra",
     "audit_csv",
     "build_audit_document",
@@ -51,6 +54,7 @@ __all__ = [
     "update_compliance_report",
     "validate_audit",
     "verify_chain",
+    "verify_reports",
     "write_compliance_report",
     "write_evidence_pack",
 ]

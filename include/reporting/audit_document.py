@@ -18,9 +18,12 @@ from collections.abc import Iterable, Mapping
 from importlib import metadata
 from typing import Any
 
+from include.patching.audit_rows import MaintenanceResult
 from include.patching.states import ATTEMPTED_STATES, ServerState
+from include.reporting.text_safety import visible_text
 
-SCHEMA_VERSION = 1
+#: 2: rows carry ``maintenance`` and ``maintenance_note``; the summary ``by_maintenance``.
+SCHEMA_VERSION = 2
 
 #: Scalar columns of a row, in CSV order. ``patch_names`` is appended to the CSV.
 SCALAR_COLUMNS: tuple[str, ...] = (
@@ -42,12 +45,19 @@ SCALAR_COLUMNS: tuple[str, ...] = (
     "patches_installed",
     "patches_failed",
     "reboots",
+    "attempts",
     "started_at",
     "ended_at",
+    "maintenance",
+    "maintenance_note",
 )
 CSV_COLUMNS: tuple[str, ...] = (*SCALAR_COLUMNS, "patch_names")
-INT_COLUMNS = frozenset({"patches_installed", "patches_failed", "reboots"})
-PATCH_KEYS: tuple[str, ...] = ("name", "kb", "result_code", "status", "start_time", "end_time")
+INT_COLUMNS = frozenset({"patches_installed", "patches_failed"})
+STR_COLUMNS = frozenset({"maintenance", "maintenance_note"})
+#: Counts that may be unknown (None): ``reboots`` is not reported by the patching service (§9)
+#: and never inferred; ``attempts`` (initiations observed) exists only once an execution was seen.
+OPTIONAL_INT_COLUMNS = frozenset({"reboots", "attempts"})
+PATCH_KEYS: tuple[str, ...] = ("name", "kb", "result_code", "status", "start_time", "end_time", "attempts")
 RUN_KEYS: tuple[str, ...] = (
     "dag_id",
     "run_id",
@@ -98,7 +108,9 @@ def _check_row(index: int, row: Any) -> dict[str, Any]:
     if not isinstance(row, Mapping):
         raise AuditDataError(f"audit row #{index} is a {type(row).__name__}, expected a dict")
     where = f"audit row #{index} (server_id={row.get('server_id')!r})"
-    missing = [key for key in (*SCALAR_COLUMNS, "patches") if key not in row]
+    missing = [
+        key for key in (*SCALAR_COLUMNS, "patches") if key not in row and key not in OPTIONAL_INT_COLUMNS
+    ]
     if missing:
         raise AuditDataError(f"{where} is missing field(s): {', '.join(missing)}")
     if not isinstance(row["server_id"], str) or not row["server_id"]:
@@ -107,12 +119,19 @@ def _check_row(index: int, row: Any) -> dict[str, Any]:
         value = row[key]
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise AuditDataError(f"{where}: {key} must be a non-negative int, got {value!r}")
+    for key in STR_COLUMNS:
+        if not isinstance(row[key], str):
+            raise AuditDataError(f"{where}: {key} must be a string, got {row[key]!r}")
+    for key in OPTIONAL_INT_COLUMNS:
+        value = row.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise AuditDataError(f"{where}: {key} must be a non-negative int or null, got {value!r}")
     if not isinstance(row["patches"], list):
         raise AuditDataError(f"{where}: patches must be a list, got {type(row['patches']).__name__}")
     for p_index, patch in enumerate(row["patches"]):
         if not isinstance(patch, Mapping) or not isinstance(patch.get("name"), str):
             raise AuditDataError(f"{where}: patches[{p_index}] must be a dict with a string 'name'")
-    clean = {key: row[key] for key in SCALAR_COLUMNS}
+    clean = {key: row.get(key) for key in SCALAR_COLUMNS}
     clean["patches"] = [{key: patch.get(key) for key in PATCH_KEYS} for patch in row["patches"]]
     try:
         json.dumps(clean)
@@ -156,23 +175,29 @@ def _check_run(run: Any) -> dict[str, Any]:
 
 
 def summarize(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """Totals of a run. ``by_state`` always lists every state of the closed set, zero included.
+    """Totals of a run. ``by_state`` always lists every state of the closed set, zero included,
+    and ``by_maintenance`` every value of the maintenance column.
 
     A state outside the closed set is still counted (under its own key) so the totals stay
     true to the rows; validation then flags it.
     """
     zero = {state.value: 0 for state in ServerState}
     by_state: Counter[str] = Counter()
+    by_maintenance: Counter[str] = Counter({result.value: 0 for result in MaintenanceResult})
     by_family: dict[str, Counter[str]] = {}
     by_dc: dict[str, Counter[str]] = {}
-    totals = {"total": 0, "attempted": 0, "patches_installed": 0, "patches_failed": 0, "reboots": 0}
+    totals = {"total": 0, "attempted": 0, "patches_installed": 0, "patches_failed": 0}
+    reboots: int | None = None  # None: no row reports reboots (the patching service does not)
     for row in rows:
         state = str(row["state"])
         totals["total"] += 1
         totals["attempted"] += state in ATTEMPTED_STATES
-        for key in ("patches_installed", "patches_failed", "reboots"):
+        for key in ("patches_installed", "patches_failed"):
             totals[key] += int(row[key])
+        if row.get("reboots") is not None:
+            reboots = (reboots or 0) + int(row["reboots"])
         by_state[state] += 1
+        by_maintenance[str(row["maintenance"])] += 1
         by_family.setdefault(str(row["os_family"]), Counter())[state] += 1
         by_dc.setdefault(str(row["data_center"]), Counter())[state] += 1
 
@@ -184,10 +209,11 @@ def summarize(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         "by_state": full(by_state),
         "by_os_family": {key: full(by_family[key]) for key in sorted(by_family)},
         "by_data_center": {key: full(by_dc[key]) for key in sorted(by_dc)},
+        "by_maintenance": dict(by_maintenance),
         "attempted": totals["attempted"],
         "patches_installed": totals["patches_installed"],
         "patches_failed": totals["patches_failed"],
-        "reboots": totals["reboots"],
+        "reboots": reboots,
     }
 
 
@@ -207,8 +233,9 @@ def csv_safe(value: Any) -> str:
     """A cell value that spreadsheets will not execute.
 
     Text starting with ``= + - @`` (or tab/CR) is prefixed with ``'`` - the OWASP advice
-    against CSV/formula injection. Numbers are written as numbers, ``None`` as an empty cell.
-    The original value stays untouched in ``audit.json``.
+    against CSV/formula injection. Control characters are made visible
+    (:func:`~include.reporting.text_safety.visible_text`). Numbers are written as numbers,
+    ``None`` as an empty cell. The original value stays untouched in ``audit.json``.
     """
     if value is None:
         return ""
@@ -216,7 +243,7 @@ def csv_safe(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return str(value)
-    text = str(value)
+    text = visible_text(str(value))
     return "'" + text if text.startswith(FORMULA_PREFIXES) else text
 
 

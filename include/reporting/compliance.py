@@ -1,8 +1,13 @@
 """Fleet compliance over time, rebuilt from the sealed evidence packs on every call.
 
 Storage choice: there is no second database. The history *is* the chain of sealed packs
-under ``<base>/runs/``; each call reads every sealed pack whose ``audit.json`` still matches
-its manifest and recomputes everything. That is self-healing (a deleted or corrupted
+under ``<base>/runs/``; each call verifies the location with
+:func:`include.reporting.verify.verify_reports` and replays only the packs that verify and
+are listed in ``chain.json`` (invariant I10): a pack that fails verification, or a forged one
+dropped outside the chain, is excluded and named with its reasons. Given an anchor (the
+manifest hash of the ``patch_audit`` asset event that triggered the report), the newest pack
+must match it; packs sealed after the anchor wait for the next report, and a mismatch is shown
+prominently. That is self-healing (a deleted or corrupted
 derived file is simply rebuilt), can never disagree with the evidence, re-ingesting a run
 is a no-op by construction, and a pack sealed late (task retry) is picked up next time.
 Reading a few hundred packs of a few thousand rows each takes well under a minute; if that
@@ -10,8 +15,10 @@ ever stops being true, cache per-pack summaries keyed by manifest hash.
 
 Outputs, overwritten on every call (they are derived, never evidence themselves)::
 
-    <base>/compliance/compliance.json   servers, per-run trend, ignored runs, validation
+    <base>/compliance/compliance.json   servers, per-run trend, excluded and ignored runs,
+                                        evidence verdict and anchor, validation
     <base>/compliance/compliance.csv    one line per server
+    <base>/compliance/compliance_runs.csv  one line per run/pack: included, excluded, left out
     <base>/compliance/compliance.html   the report
 
 Policy: a server is ``compliant`` when its last successful patch (``patched`` or
@@ -31,12 +38,22 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
+from include.artifacts import write_bytes_atomic
 from include.patching.states import ServerState
 from include.reporting.audit_document import csv_safe
-from include.reporting.evidence_pack import MANIFEST, RUNS, json_bytes, read_bytes, sha256_hex, write_bytes
+from include.reporting.evidence_pack import RUNS, is_sha256, json_bytes, read_bytes, sha256_hex
 from include.reporting.validation import AuditValidationError, run_suite, validation_result
+from include.reporting.verify import (
+    AnchorStatus,
+    PackVerdict,
+    ProblemKind,
+    VerifyResult,
+    VerifyStatus,
+    verify_reports,
+)
 
 COMPLIANCE_DIR = "compliance"
 DEFAULT_POLICY_DAYS = 35
@@ -69,12 +86,46 @@ SERVER_COLUMNS = (
     "last_seen_at",
     "explanation",
 )
+RUN_COLUMNS = ("run_id", "pack", "status", "reason")
 _TS = "%Y-%m-%dT%H:%M:%SZ"
+
+
+class RunStatus(StrEnum):
+    """What the compliance report did with one run or pack folder."""
+
+    INCLUDED = "included"
+    EXCLUDED = "excluded"  # its pack failed verification, or is outside the chain / the anchor
+    LEFT_OUT = "left_out"  # intact or absent, but not part of this view (as_of, crash, no pack)
+
+
+@dataclass(frozen=True)
+class EvidenceAnchor:
+    """The newest pack as announced outside the reports storage (a ``patch_audit`` event)."""
+
+    manifest_sha256: str
+    run_id: str | None = None
+    source: str = "patch_audit asset event"
+
+    def __post_init__(self) -> None:
+        if not is_sha256(self.manifest_sha256):
+            raise ValueError(
+                f"an anchor needs a manifest SHA-256 (64 lower-case hex digits), got {self.manifest_sha256!r}"
+            )
+
+
+@dataclass
+class EvidenceHistory:
+    """The packs a report may use, and why every other pack or run was set aside."""
+
+    documents: list[dict[str, Any]]
+    excluded: list[dict[str, Any]]
+    ignored: list[dict[str, str]]
+    evidence: dict[str, Any]
 
 
 @dataclass
 class ComplianceReport:
-    """Everything the compliance DAG needs: per-server verdicts, per-run trend, ignored runs."""
+    """Everything the compliance DAG needs: per-server verdicts, per-run trend, left-out runs."""
 
     as_of: str
     policy_days: int
@@ -82,6 +133,8 @@ class ComplianceReport:
     runs: list[dict[str, Any]]
     ignored: list[dict[str, str]]
     summary: dict[str, Any]
+    excluded: list[dict[str, Any]] = field(default_factory=list)
+    evidence: dict[str, Any] = field(default_factory=dict)
     validation: dict[str, Any] | None = None
     written: dict[str, str] = field(default_factory=dict)
 
@@ -90,11 +143,19 @@ class ComplianceReport:
             "as_of": self.as_of,
             "policy_days": self.policy_days,
             "summary": self.summary,
+            "evidence": self.evidence,
+            "excluded_packs": self.excluded,
             "runs": self.runs,
             "ignored_runs": self.ignored,
             "servers": self.servers,
             "validation": self.validation,
         }
+
+    @property
+    def anchor_mismatch(self) -> bool:
+        """True when the newest pack is not the one the asset event announced."""
+        anchor = self.evidence.get("anchor") or {}
+        return anchor.get("status") == AnchorStatus.NOT_FOUND
 
     def raise_if_invalid(self) -> None:
         """Raise ``AuditValidationError`` when the GX validation of the report failed."""
@@ -117,45 +178,117 @@ def _as_utc(moment: datetime | None) -> datetime:
     return moment.astimezone(UTC)
 
 
-def load_sealed_runs(base: Any, expected_run_ids: Iterable[str] = ()) -> tuple[list[dict], list[dict]]:
-    """Audit documents of every sealed, intact pack, oldest first, and the runs left out.
+def _anchor_cutoff(result: VerifyResult, anchor: EvidenceAnchor | None) -> tuple[int | None, str]:
+    """Chain position after which packs are not covered by the anchor, and why."""
+    check = result.anchor
+    if anchor is None or check is None or check.status is AnchorStatus.MATCHES:
+        return None, ""
+    if check.status is AnchorStatus.BEHIND:
+        return check.position, (
+            "sealed after the pack announced by this report's anchor; not anchored yet (the compliance "
+            "report of its own asset event covers it)"
+        )
+    announced = next((v.position for v in result.chain_packs if v.run_id == anchor.run_id), None)
+    if announced is None:
+        return None, ""
+    return announced - 1, (
+        f"the {anchor.source} announced run {anchor.run_id} with manifest SHA-256 "
+        f"{anchor.manifest_sha256[:16]}...; this pack (or one before it) no longer matches: re-sealed"
+    )
 
-    A folder without manifest (run failed mid-write), an ``audit.json`` that no longer
-    matches its manifest, an unreadable document, or an expected run id without any pack
-    lands in the second list with the reason; nothing here raises for one bad pack.
+
+def _anchor_summary(result: VerifyResult, anchor: EvidenceAnchor | None) -> dict[str, Any] | None:
+    """The anchor part of the evidence verdict, with a sentence a person can act on."""
+    if anchor is None or result.anchor is None:
+        return None
+    check = result.anchor
+    messages = {
+        AnchorStatus.MATCHES: "the newest pack has the manifest hash announced by the asset event",
+        AnchorStatus.BEHIND: f"{check.packs_after} pack(s) were sealed after the announced one and wait for "
+        "the next report",
+        AnchorStatus.NOT_FOUND: "ANCHOR MISMATCH: no pack has the manifest hash announced by the asset "
+        f"event; the pack of run {anchor.run_id} was removed or re-sealed after it was announced",
+    }
+    return {
+        "expected_manifest_sha256": anchor.manifest_sha256,
+        "run_id": anchor.run_id,
+        "source": anchor.source,
+        "status": check.status.value,
+        "message": messages[check.status],
+    }
+
+
+def _read_verified_document(base: Any, verdict: PackVerdict) -> dict[str, Any]:
+    """The audit document of a verified pack, re-checked against the verified hash."""
+    raw = read_bytes(base / RUNS / verdict.pack / "audit.json")
+    if sha256_hex(raw) != verdict.file_hashes.get("audit.json"):
+        raise ValueError("audit.json changed while the report was being built")
+    document = json.loads(raw.decode("utf-8"))
+    if not isinstance(document.get("servers"), list) or "run_id" not in document.get("run", {}):
+        raise ValueError("not an audit document")
+    return document
+
+
+def _evidence_status(result: VerifyResult) -> VerifyStatus:
+    """The verify verdict, except that packs sealed after the anchor are a race, not damage."""
+    if result.status is not VerifyStatus.TAMPERED:
+        return result.status
+    damage = [p for p in result.problems if p.kind is not ProblemKind.HEAD_MISMATCH]
+    behind = result.anchor is not None and result.anchor.status is AnchorStatus.BEHIND
+    return VerifyStatus.VERIFIED if behind and not damage else VerifyStatus.TAMPERED
+
+
+def _excluded(verdict: PackVerdict, reasons: list[str]) -> dict[str, Any]:
+    return {"run_id": verdict.run_id, "pack": verdict.pack, "reasons": reasons}
+
+
+def load_verified_history(
+    base: Any, expected_run_ids: Iterable[str] = (), *, anchor: EvidenceAnchor | None = None
+) -> EvidenceHistory:
+    """Audit documents of the packs that verify, in chain order, and every pack or run set aside.
+
+    Nothing here raises for one bad pack: it lands in ``excluded`` with the verification
+    problems that disqualify it.
     """
-    documents: list[dict] = []
-    ignored: list[dict[str, str]] = []
-    runs_dir = base / RUNS
-    folders = sorted(runs_dir.iterdir(), key=lambda p: p.name) if runs_dir.exists() else []
-    for folder in folders:
-        if not (folder / MANIFEST).exists():
-            ignored.append(
-                {"run": folder.name, "reason": "incomplete evidence pack (no manifest): run failed midway"}
-            )
-            continue
-        try:
-            manifest = json.loads(read_bytes(folder / MANIFEST).decode("utf-8"))
-            raw = read_bytes(folder / "audit.json")
-            if sha256_hex(raw) != manifest["files"]["audit.json"]["sha256"]:
-                ignored.append(
-                    {"run": folder.name, "reason": "audit.json does not match its manifest (tampered?)"}
-                )
+    result = verify_reports(base, expect_head=anchor.manifest_sha256 if anchor else None)
+    cutoff, cutoff_reason = _anchor_cutoff(result, anchor)
+    documents: list[dict[str, Any]] = []
+    excluded: list[dict[str, Any]] = []
+    for verdict in result.packs:
+        if not verdict.ok:
+            reasons = verdict.reasons or ["sealed pack not listed in chain.json"]
+            excluded.append(_excluded(verdict, reasons))
+        elif cutoff is not None and verdict.position is not None and verdict.position > cutoff:
+            excluded.append(_excluded(verdict, [cutoff_reason]))
+        else:
+            try:
+                document = _read_verified_document(base, verdict)
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                excluded.append(_excluded(verdict, [f"unreadable audit document ({exc})"]))
                 continue
-            document = json.loads(raw.decode("utf-8"))
-            if not isinstance(document.get("servers"), list) or "run_id" not in document.get("run", {}):
-                raise ValueError("not an audit document")
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            ignored.append({"run": folder.name, "reason": f"unreadable evidence pack ({type(exc).__name__})"})
-            continue
-        document["_sealed_at"] = manifest.get("created_at", "")
-        documents.append(document)
-    seen = {doc["run"]["run_id"] for doc in documents}
-    for run_id in expected_run_ids:
-        if run_id not in seen and not any(item["run"] == run_id for item in ignored):
-            ignored.append({"run": run_id, "reason": "no evidence pack: the run ended before its audit step"})
-    documents.sort(key=lambda doc: (str(doc["run"].get("started_at") or ""), doc["_sealed_at"]))
-    return documents, ignored
+            documents.append(document)
+    ignored = [
+        {"run": name, "reason": "incomplete evidence pack (no manifest): run failed midway"}
+        for name in result.incomplete
+    ]
+    accounted = {doc["run"]["run_id"] for doc in documents} | {item["run_id"] for item in excluded}
+    ignored += [
+        {"run": run_id, "reason": "no evidence pack: the run ended before its audit step"}
+        for run_id in dict.fromkeys(expected_run_ids)
+        if run_id not in accounted
+    ]
+    documents.sort(key=lambda doc: str(doc["run"].get("started_at") or ""))
+    evidence = {
+        "status": _evidence_status(result).value,
+        "refused": result.refused,
+        "head": result.head,
+        "packs_in_chain": result.packs_checked,
+        "packs_verified": len(documents),
+        "packs_excluded": len(excluded),
+        "problems": [str(p) for p in result.problems if p.kind is not ProblemKind.HEAD_MISMATCH],
+        "anchor": _anchor_summary(result, anchor),
+    }
+    return EvidenceHistory(documents, excluded, ignored, evidence)
 
 
 class _Fleet:
@@ -235,15 +368,21 @@ def build_compliance_report(
     as_of: datetime | None = None,
     policy_days: int = DEFAULT_POLICY_DAYS,
     expected_run_ids: Iterable[str] = (),
+    anchor: EvidenceAnchor | None = None,
     validate: bool = True,
 ) -> ComplianceReport:
-    """Replay every sealed pack up to ``as_of`` and compute verdicts, trend and validation."""
+    """Replay every verified pack up to ``as_of`` and compute verdicts, trend and validation.
+
+    ``anchor``: the newest pack as the ``patch_audit`` asset event announced it; packs sealed
+    after it are left for the next report, and a mismatch is flagged (``anchor_mismatch``).
+    """
     if isinstance(policy_days, bool) or not isinstance(policy_days, int) or policy_days < 0:
         raise ValueError(f"policy_days must be a non-negative int, got {policy_days!r}")
     moment = _as_utc(as_of)
-    documents, ignored = load_sealed_runs(base, expected_run_ids)
+    history = load_verified_history(base, expected_run_ids, anchor=anchor)
+    ignored = list(history.ignored)
     fleet, trend = _Fleet(), []
-    for document in documents:
+    for document in history.documents:
         run = document["run"]
         started = _parse(run.get("started_at"))
         if started is not None and started > moment:
@@ -272,7 +411,14 @@ def build_compliance_report(
         servers=servers,
         runs=trend,
         ignored=ignored,
-        summary={**_counts(servers), "runs_included": len(trend), "runs_ignored": len(ignored)},
+        excluded=history.excluded,
+        evidence=history.evidence,
+        summary={
+            **_counts(servers),
+            "runs_included": len(trend),
+            "runs_ignored": len(ignored),
+            "packs_excluded": len(history.excluded),
+        },
     )
     if validate:
         report.validation = validate_compliance(
@@ -336,18 +482,43 @@ def validate_compliance(
     return validation_result(run_suite(frame, checks, "compliance"), "compliance")
 
 
-def compliance_csv(report: ComplianceReport) -> str:
-    """One RFC 4180 line per server, formula-injection guarded like ``audit.csv``."""
+def _csv(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> str:
+    """RFC 4180 text, CRLF line ends, every cell guarded by ``csv_safe`` like ``audit.csv``."""
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, dialect="excel", lineterminator="\r\n")
-    writer.writerow(SERVER_COLUMNS)
-    for server in report.servers:
-        writer.writerow([csv_safe(server[key]) for key in SERVER_COLUMNS])
+    writer.writerow(list(header))
+    for row in rows:
+        writer.writerow([csv_safe(value) for value in row])
     return buffer.getvalue()
 
 
+def compliance_csv(report: ComplianceReport) -> str:
+    """One line per server, formula-injection guarded like ``audit.csv``."""
+    return _csv(SERVER_COLUMNS, ([server[key] for key in SERVER_COLUMNS] for server in report.servers))
+
+
+def run_lines(report: ComplianceReport) -> list[tuple[str | None, str | None, RunStatus, str]]:
+    """One line per run or pack: included, excluded (failed verification) or left out, and why."""
+    lines: list[tuple[str | None, str | None, RunStatus, str]] = [
+        (run["run_id"], None, RunStatus.INCLUDED, "") for run in report.runs
+    ]
+    lines += [
+        (item["run_id"], item["pack"], RunStatus.EXCLUDED, "; ".join(item["reasons"]))
+        for item in report.excluded
+    ]
+    lines += [(item["run"], None, RunStatus.LEFT_OUT, item["reason"]) for item in report.ignored]
+    return lines
+
+
+def compliance_runs_csv(report: ComplianceReport) -> str:
+    """``compliance_runs.csv``: which runs the report counts, which it excluded, and why."""
+    return _csv(
+        RUN_COLUMNS, ((run_id, pack, status.value, why) for run_id, pack, status, why in run_lines(report))
+    )
+
+
 def write_compliance_report(base: Any, report: ComplianceReport) -> dict[str, str]:
-    """Write compliance.json/.csv/.html under ``<base>/compliance/``; return their locations."""
+    """Write the compliance files under ``<base>/compliance/`` (atomically); return their locations."""
     from include.reporting.compliance_html import render_compliance_html
 
     folder = base / COMPLIANCE_DIR
@@ -355,10 +526,11 @@ def write_compliance_report(base: Any, report: ComplianceReport) -> dict[str, st
     outputs = {
         "compliance.json": json_bytes(report.to_json()),
         "compliance.csv": compliance_csv(report).encode("utf-8"),
+        "compliance_runs.csv": compliance_runs_csv(report).encode("utf-8"),
         "compliance.html": render_compliance_html(report).encode("utf-8"),
     }
     for name, data in outputs.items():
-        write_bytes(folder / name, data)
+        write_bytes_atomic(folder / name, data)
     report.written = {name: str(folder / name) for name in outputs}
     return report.written
 
@@ -369,14 +541,15 @@ def update_compliance_report(
     as_of: datetime | None = None,
     policy_days: int = DEFAULT_POLICY_DAYS,
     expected_run_ids: Iterable[str] = (),
+    anchor: EvidenceAnchor | None = None,
 ) -> ComplianceReport:
     """Build, validate and write the compliance report (what the compliance DAG calls).
 
-    Writes even when validation failed (the red banner shows it); then call
-    ``report.raise_if_invalid()``.
+    Writes even when validation failed or the anchor did not match (red banners show it); then
+    check ``report.anchor_mismatch`` and call ``report.raise_if_invalid()``.
     """
     report = build_compliance_report(
-        base, as_of=as_of, policy_days=policy_days, expected_run_ids=expected_run_ids
+        base, as_of=as_of, policy_days=policy_days, expected_run_ids=expected_run_ids, anchor=anchor
     )
     write_compliance_report(base, report)
     return report

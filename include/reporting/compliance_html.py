@@ -84,6 +84,50 @@ def _trend(report: ComplianceReport) -> str:
     )
 
 
+def _evidence_banners(report: ComplianceReport) -> str:
+    """Red when the anchor does not match or packs were excluded; a quiet line otherwise."""
+    anchor = report.evidence.get("anchor")
+    parts = []
+    if anchor and anchor["status"] == "not_found":
+        parts.append(
+            f'<div class="banner failed" role="alert" data-anchor="not_found">{e(anchor["message"])} '
+            f"(expected manifest SHA-256 <code>{e(anchor['expected_manifest_sha256'])}</code>, from the "
+            f"{e(anchor['source'])}). Do not rely on this report until the cause is understood.</div>"
+        )
+    if report.excluded:
+        parts.append(
+            '<div class="banner failed" role="alert" data-evidence="excluded">'
+            f"{len(report.excluded)} evidence pack(s) failed verification (or are not covered by the chain "
+            "and its anchor) and are NOT counted: see Excluded evidence below.</div>"
+        )
+    if anchor and anchor["status"] != "not_found":
+        parts.append(
+            f'<p class="muted" data-anchor="{e(anchor["status"])}">Anchor: {e(anchor["message"])}.</p>'
+        )
+    elif not anchor:
+        parts.append(
+            '<p class="muted" data-anchor="none">No anchor: the newest pack was not compared with a '
+            "patch_audit asset event.</p>"
+        )
+    return "".join(parts)
+
+
+def _excluded_table(report: ComplianceReport) -> str:
+    if not report.excluded:
+        return ""
+    rows = "".join(
+        f'<tr data-excluded-pack="{e(item["pack"])}"><td class="mono">{e(item["run_id"])}</td>'
+        f'<td class="mono">{e(item["pack"])}</td><td><ul>'
+        + "".join(f"<li>{e(reason)}</li>" for reason in item["reasons"])
+        + "</ul></td></tr>"
+        for item in report.excluded
+    )
+    return (
+        f"<h2>Excluded evidence ({len(report.excluded)})</h2><table><thead><tr><th>Run</th><th>Pack</th>"
+        f"<th>Why it is not counted</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
+
+
 def render_compliance_html(report: ComplianceReport) -> str:
     """Headline compliance, non-compliant servers first, trend per run, ignored runs."""
     summary = report.summary
@@ -96,6 +140,7 @@ def render_compliance_html(report: ComplianceReport) -> str:
         ("not_patchable", "Not patchable", summary["not_patchable"]),
         ("runs_included", "Runs included", summary["runs_included"]),
         ("runs_ignored", "Runs ignored", summary["runs_ignored"]),
+        ("packs_excluded", "Packs excluded", summary.get("packs_excluded", 0)),
     ]
     card_html = (
         '<div class="cards">'
@@ -116,8 +161,8 @@ def render_compliance_html(report: ComplianceReport) -> str:
         f'<p class="sub">As of <code data-as-of="{e(report.as_of)}">{e(report.as_of)}</code>; policy: a '
         f"successful patch within the last <strong>{report.policy_days}</strong> days. Servers whose OS "
         "the patching service does not support (and templates) are reported as not patchable.</p></header>"
-        f"{validation_banner(report.validation, 'compliance report')}"
-        f"<h2>Summary</h2>{card_html}"
+        f"{validation_banner(report.validation, 'compliance report')}{_evidence_banners(report)}"
+        f"<h2>Summary</h2>{card_html}{_excluded_table(report)}"
         f"<h2>Non-compliant servers ({len(attention)})</h2>"
         + (_server_table(attention) if attention else "<p>None.</p>")
         + f"<h2>Trend per run</h2>{_trend(report)}"
@@ -126,10 +171,10 @@ def render_compliance_html(report: ComplianceReport) -> str:
         + (
             f"<table><thead><tr><th>Run / pack</th><th>Why</th></tr></thead><tbody>{ignored}</tbody></table>"
             if ignored
-            else "<p>None: every run folder holds a sealed, intact evidence pack.</p>"
+            else "<p>None.</p>"
         )
         + f"<h2>Validation</h2>{validation_table(report.validation)}"
-        "<footer><p>Rebuilt from the sealed evidence packs on every run; a pack whose audit.json does not "
-        "match its manifest is left out and listed above.</p></footer>"
+        "<footer><p>Rebuilt on every run from the evidence packs that verify (every file hash and chain "
+        "link intact, listed in chain.json); any other pack is excluded and listed above.</p></footer>"
     )
     return page(f"Patch compliance as of {report.as_of}", body)

@@ -16,8 +16,10 @@ from collections.abc import Mapping
 from html import escape
 from typing import Any
 
+from include.patching.audit_rows import MaintenanceResult
 from include.patching.states import PROBLEM_STATES, SKIPPED_STATES, ServerState
 from include.reporting.svg_charts import stacked_bar_chart
+from include.reporting.text_safety import visible_text
 
 STATE_LABELS: dict[str, str] = {
     ServerState.PATCHED: "Patched",
@@ -86,6 +88,7 @@ th { background: var(--bg); font-weight: 600; font-size: 12.5px; } td.num, th.nu
 .charts { display: flex; flex-wrap: wrap; gap: 24px; } .chart { max-width: 100%; height: auto; }
 .chart-label, .chart-count, .chart-legend { font: 12px sans-serif; fill: var(--ink); }
 ul.patches { margin: 0; padding-left: 16px; } ul.patches li.failed { color: var(--bad); }
+.left-on { color: var(--bad); font-weight: 600; }
 .pass { color: var(--ok); font-weight: 600; } .fail { color: var(--bad); font-weight: 600; }
 pre { background: var(--bg); padding: 8px; border-radius: 6px; white-space: pre-wrap; }
 footer { margin-top: 32px; color: var(--muted); font-size: 12px; }
@@ -154,8 +157,8 @@ def validation_table(validation: Mapping[str, Any] | None) -> str:
 
 
 def page(title: str, body: str) -> str:
-    """Wrap a body in the common, self-contained page shell."""
-    return (
+    """Wrap a body in the common, self-contained page shell; no control character gets through."""
+    return visible_text(
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -175,6 +178,11 @@ def _cards(summary: Mapping[str, Any]) -> str:
         ("timed_out", "Timed out", by_state.get(ServerState.TIMED_OUT, 0)),
         ("not_attempted", "Not attempted", by_state.get(ServerState.NOT_ATTEMPTED, 0)),
         ("skipped", "Skipped (with reason)", skipped),
+        (
+            "left_in_maintenance",
+            "Left in maintenance by this run",
+            summary.get("by_maintenance", {}).get(MaintenanceResult.LEFT_ON, 0),
+        ),
         ("patches_installed", "Patches installed", summary["patches_installed"]),
         ("patches_failed", "Patches failed", summary["patches_failed"]),
         ("reboots", "Reboots", summary["reboots"]),
@@ -182,8 +190,8 @@ def _cards(summary: Mapping[str, Any]) -> str:
     return (
         '<div class="cards">'
         + "".join(
-            f'<div class="card"><span class="n" data-metric="{key}">{int(value)}</span>'
-            f'<span class="l">{e(label)}</span></div>'
+            f'<div class="card"><span class="n" data-metric="{key}"{_not_reported(value)}>'
+            f'{_count(value)}</span><span class="l">{e(label)}</span></div>'
             for key, label, value in cards
         )
         + "</div>"
@@ -202,32 +210,67 @@ def _state_table(by_state: Mapping[str, int]) -> str:
     )
 
 
+#: Reboots are not reported by the patching service (§9) and never inferred: shown as "n/r".
+_NOT_REPORTED = ' title="not reported by the patching service"'
+
+
+def _not_reported(value: Any) -> str:
+    return _NOT_REPORTED if value is None else ""
+
+
+def _count(value: Any) -> str:
+    return "n/r" if value is None else str(int(value))
+
+
 def _patch_list(patches: list[Mapping[str, Any]]) -> str:
     if not patches:
         return "&mdash;"
     items = []
     for patch in patches:
         kb = f" ({e(patch.get('kb'))})" if patch.get("kb") else ""
+        tries = f", {int(patch['attempts'])} attempts" if (patch.get("attempts") or 1) > 1 else ""
         code = f" code {e(patch.get('result_code'))}" if patch.get("result_code") not in (None, "") else ""
         items.append(
             f'<li class="{e(patch.get("status"))}">{e(patch.get("name"))}{kb}: '
-            f"{e(patch.get('status'))}{code}</li>"
+            f"{e(patch.get('status'))}{code}{tries}</li>"
         )
     return '<ul class="patches">' + "".join(items) + "</ul>"
+
+
+def left_in_maintenance(row: Mapping[str, Any]) -> bool:
+    """The run may have put the server into maintenance and could not confirm it is out (I2)."""
+    return row.get("maintenance") == MaintenanceResult.LEFT_ON
+
+
+def _maintenance_line(row: Mapping[str, Any]) -> str:
+    """Shows "left in maintenance: <reason>" for such a server, nothing otherwise."""
+    if not left_in_maintenance(row):
+        return ""
+    return (
+        f'<br><span class="left-on" data-left-in-maintenance="{e(row["server_id"])}">'
+        f"left in maintenance: {e(row.get('maintenance_note'))}</span>"
+    )
 
 
 def _problem_table(servers: list[Mapping[str, Any]]) -> str:
     order = {state: index for index, state in enumerate(ServerState)}
     problems = sorted(
-        (row for row in servers if row["state"] in PROBLEM_STATES or row["state"] not in order),
+        (
+            row
+            for row in servers
+            if row["state"] in PROBLEM_STATES or row["state"] not in order or left_in_maintenance(row)
+        ),
         key=lambda row: (order.get(row["state"], -1), row["server_id"]),
     )
     if not problems:
-        return '<p data-problems="0">No server failed, timed out or was left unattempted.</p>'
+        return (
+            '<p data-problems="0">No server failed, timed out, was left unattempted or was left in '
+            "maintenance.</p>"
+        )
     rows = "".join(
         f'<tr data-problem-server="{e(row["server_id"])}"><td class="mono">{e(row["server_id"])}</td>'
         f"<td>{e(row['server_name'])}</td><td>{e(row['data_center'])}</td><td>{state_badge(row['state'])}</td>"
-        f'<td>{e(row["reason"])}</td><td class="mono">{e(row["execution_id"])}</td>'
+        f'<td>{e(row["reason"])}{_maintenance_line(row)}</td><td class="mono">{e(row["execution_id"])}</td>'
         f"<td>{_patch_list([p for p in row['patches'] if p.get('status') != 'completed'])}</td></tr>"
         for row in problems
     )
@@ -245,11 +288,12 @@ def _server_table(servers: list[Mapping[str, Any]]) -> str:
         f'<td class="desc">{e(row["description"])}</td>'
         f'<td>{e(row["data_center"])}<br><span class="muted">{e(row["group_name"])}</span></td>'
         f'<td>{e(row["os_type"])}<br><span class="mono muted">{e(row["os"])}</span></td>'
-        f"<td>{state_badge(row['state'])}<br>{e(row['reason']) if row['reason'] else ''}</td>"
+        f"<td>{state_badge(row['state'])}<br>{e(row['reason']) if row['reason'] else ''}"
+        f"{_maintenance_line(row)}</td>"
         f'<td class="mono">{e(row["execution_id"])}<br>{e(row["queue_job_id"])}</td>'
         f'<td class="num">{int(row["patches_installed"])}</td>'
         f'<td class="num">{int(row["patches_failed"])}</td>'
-        f'<td class="num">{int(row["reboots"])}</td>'
+        f'<td class="num"{_not_reported(row.get("reboots"))}>{_count(row.get("reboots"))}</td>'
         f'<td class="mono">{e(row["started_at"])}<br>{e(row["ended_at"])}</td>'
         f"<td>{_patch_list(row['patches'])}</td></tr>"
         for row in servers

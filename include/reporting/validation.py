@@ -13,6 +13,10 @@ there must be one. ``failed`` and ``timed_out`` may have none (the request was r
 the execution never appeared before the timeout), but then ``reason`` must say why. Any
 execution id present must match ``^[A-Z]{2}[0-9]-[0-9]{6}$``, and a server that was not
 attempted must have none.
+
+Maintenance rule (I2): the ``maintenance`` column is from the closed set of
+``MaintenanceResult``; a server the run may have put into maintenance is ``released`` or
+``left_on``, and ``left_on`` always carries a ``maintenance_note`` saying why.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from include.patching.audit_rows import MaintenanceResult
 from include.patching.states import ALL_STATES, ATTEMPTED_STATES, ServerState
 from include.reporting.audit_document import SCALAR_COLUMNS, summarize
 
@@ -31,6 +36,7 @@ FORBIDDEN_PATCH = re.compile(r"^(kernel|nss)", re.IGNORECASE)
 RHEL_FAMILY_OS = re.compile(r"^(centos|rhel|redhat)", re.IGNORECASE)
 MAX_SAMPLES = 20
 UNFINISHED_STATES = frozenset({ServerState.FAILED, ServerState.TIMED_OUT})
+DERIVED_COLUMNS = ("forbidden_patches", "unexplained_missing_execution", "unexplained_left_on")
 
 
 class AuditValidationError(Exception):
@@ -138,11 +144,18 @@ def _audit_frame(document: Mapping[str, Any]) -> Callable[[Any], Any]:
                 and row.get("execution_id") is None
                 and not str(row.get("reason") or "").strip()
             )
+            record["unexplained_left_on"] = (
+                row.get("maintenance") == MaintenanceResult.LEFT_ON
+                and not str(row.get("maintenance_note") or "").strip()
+            )
             rows.append(record)
-        frame = pd.DataFrame(
-            rows, columns=[*SCALAR_COLUMNS, "forbidden_patches", "unexplained_missing_execution"]
+        frame = pd.DataFrame(rows, columns=[*SCALAR_COLUMNS, *DERIVED_COLUMNS])
+        frame = frame.astype(
+            {"server_id": "object", "state": "object", "execution_id": "object", "maintenance": "object"}
         )
         frame = frame.astype({"server_id": "object", "state": "object", "execution_id": "object"})
+        for column in ("reboots", "attempts"):  # may be null (not reported): numeric with NaN
+            frame[column] = pd.to_numeric(frame[column], errors="coerce")
         for column in ("started_at", "ended_at"):
             frame[column + "_ts"] = pd.to_datetime(
                 frame[column], format="%Y-%m-%dT%H:%M:%SZ", errors="coerce"
@@ -150,6 +163,23 @@ def _audit_frame(document: Mapping[str, Any]) -> Callable[[Any], Any]:
         return frame
 
     return build
+
+
+def _reboots_check(gxe: Any, summary: Mapping[str, Any]) -> tuple[str, str, Any]:
+    """Reboots are summed when reported; when the summary says null, no row may claim any."""
+    if summary.get("reboots") is None:
+        return (
+            "reboots_equals_summary",
+            "summary.reboots is null (not reported by the patching service) and so is every row's",
+            gxe.ExpectColumnValuesToBeNull(column="reboots"),
+        )
+    return (
+        "reboots_equals_summary",
+        "summary.reboots equals the sum over the rows",
+        gxe.ExpectColumnSumToBeBetween(
+            column="reboots", min_value=int(summary["reboots"]), max_value=int(summary["reboots"])
+        ),
+    )
 
 
 def _audit_checks(inventory_count: int, summary: Mapping[str, Any]) -> Callable[[Any, Any], list]:
@@ -211,6 +241,19 @@ def _audit_checks(inventory_count: int, summary: Mapping[str, Any]) -> Callable[
                 ),
             ),
             (
+                "maintenance_in_closed_set",
+                "every row says what the run left in maintenance mode (not_used, kept_preexisting, "
+                "released, left_on)",
+                gxe.ExpectColumnValuesToBeInSet(
+                    column="maintenance", value_set=sorted(m.value for m in MaintenanceResult)
+                ),
+            ),
+            (
+                "left_in_maintenance_says_why",
+                "a server left in maintenance by the run names the reason",
+                gxe.ExpectColumnValuesToBeInSet(column="unexplained_left_on", value_set=[False]),
+            ),
+            (
                 "timestamps_iso8601",
                 "started_at is YYYY-MM-DDTHH:MM:SSZ",
                 gxe.ExpectColumnValuesToMatchRegex(column="started_at", regex=TIMESTAMP_PATTERN),
@@ -253,8 +296,9 @@ def _audit_checks(inventory_count: int, summary: Mapping[str, Any]) -> Callable[
                         max_value=int(summary.get(column, -1)),
                     ),
                 )
-                for column in ("patches_installed", "patches_failed", "reboots")
+                for column in ("patches_installed", "patches_failed")
             ],
+            _reboots_check(gxe, summary),
         ]
 
     return build
@@ -264,11 +308,12 @@ def _breakdown_check(document: Mapping[str, Any]) -> dict[str, Any]:
     """Per-state/OS/data-center counts are nested maps, which GX cannot express: compared here."""
     expected = summarize(document["servers"])
     stated = document.get("summary", {})
-    keys = ("by_state", "by_os_family", "by_data_center", "attempted")
+    keys = ("by_state", "by_os_family", "by_data_center", "by_maintenance", "attempted")
     wrong = [key for key in keys if stated.get(key) != expected[key]]
     return {
         "name": "breakdowns_equal_summary",
-        "description": "summary counts by state, OS family, data center and attempted match the rows",
+        "description": "summary counts by state, OS family, data center, maintenance and attempted match "
+        "the rows",
         "success": not wrong,
         "engine": "python",
         "expectation": "summary_breakdowns_match_rows",

@@ -23,6 +23,7 @@ from typing import Any
 
 from airflow.sdk import BaseNotifier
 
+from include.patching.audit_rows import MaintenanceResult
 from include.patching.states import PROBLEM_STATES, ServerState
 
 MAX_LISTED_PROBLEMS = 50
@@ -73,10 +74,28 @@ def run_facts(context: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _reboots(value: Any) -> str:
+    """Reboots are not reported by the patching service; a count only when really observed."""
+    return "reboots not reported by the patching service" if value is None else f"{int(value)} reboots"
+
+
 def _is_failure(facts: Mapping[str, Any], failed: bool | None) -> bool:
     if failed is not None:
         return failed
     return facts["exception"] is not None or facts["run_state"] == "failed"
+
+
+def _needs_attention(row: Mapping[str, Any]) -> bool:
+    """Not patched (or unknown), or left in maintenance by the run (I2)."""
+    return row.get("state") in PROBLEM_STATES or row.get("maintenance") == MaintenanceResult.LEFT_ON
+
+
+def _attention_reason(row: Mapping[str, Any]) -> str:
+    reason = str(row.get("reason") or ("" if row.get("state") not in PROBLEM_STATES else "no reason given"))
+    if row.get("maintenance") == MaintenanceResult.LEFT_ON:
+        left = f"left in maintenance: {row.get('maintenance_note') or 'no reason given'}"
+        reason = f"{reason}; {left}" if reason else left
+    return reason
 
 
 def build_run_message(
@@ -91,7 +110,7 @@ def build_run_message(
     failure = _is_failure(facts, failed)
     summary = (audit or {}).get("summary")
     by_state: Mapping[str, int] = (summary or {}).get("by_state", {})
-    problems = [row for row in (audit or {}).get("servers", []) if row.get("state") in PROBLEM_STATES]
+    problems = [row for row in (audit or {}).get("servers", []) if _needs_attention(row)]
     head = f"{subject_prefix} {facts['dag_id']} run {facts['run_id']}"
     if failure:
         where = f": task {facts['task_id']} failed" if facts.get("task_id") else ""
@@ -122,13 +141,13 @@ def build_run_message(
         parts.append(
             f"<p>{int(summary['total'])} servers inventoried, {int(summary['attempted'])} attempted, "
             f"{int(summary['patches_installed'])} patches installed, "
-            f"{int(summary['patches_failed'])} failed, {int(summary['reboots'])} reboots.</p>"
+            f"{int(summary['patches_failed'])} failed, {_reboots(summary.get('reboots'))}.</p>"
             f"<table><tr><th>State</th><th>Servers</th></tr>{rows}</table>"
         )
     if problems:
         items = "".join(
             f"<li><code>{escape(str(row.get('server_id')))}</code> {escape(str(row.get('state')))}: "
-            f"{escape(redact(str(row.get('reason') or 'no reason given')))}</li>"
+            f"{escape(redact(_attention_reason(row)))}</li>"
             for row in problems[:MAX_LISTED_PROBLEMS]
         )
         more = len(problems) - MAX_LISTED_PROBLEMS

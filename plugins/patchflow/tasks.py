@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 import pendulum
@@ -17,30 +18,60 @@ from include.artifacts import read_json, run_folder, write_json
 from include.patching import run_params
 from include.patching.classification import Scope, classify, os_family
 from include.patching.packages import BY_KEY
+from include.patching.scope import AliasIndex, scope_problems
+from patchflow.exceptions import clc_failures_explained
 from patchflow.locations import artifacts_base, as_location, reports_base
 
 log = logging.getLogger(__name__)
 
 
+def _invalid(problems: Sequence[str]) -> AirflowFailException:
+    lines = "\n".join(f"  - {p}" for p in problems)
+    count = "1 problem" if len(problems) == 1 else f"{len(problems)} problems"
+    return AirflowFailException(f"Invalid run parameters ({count}); nothing was touched:\n{lines}")
+
+
+def _alias_index(hook: Any, alias: str, settings: run_params.RunSettings) -> AliasIndex:
+    """What exists in the alias: data centers always; groups and servers when the scope names any.
+
+    Reads only: the data-center list, plus one light group tree per data center (servers as
+    links, no details) when a group or a server is named.
+    """
+    if not (settings.groups or settings.server_allow_list or settings.server_deny_list):
+        return AliasIndex.build(alias, [d["id"] for d in hook.list_datacenters(alias)], trees=())
+    trees = hook.group_trees(alias, detailed=False)
+    return AliasIndex.build(alias, [dc for dc, _ in trees], trees)
+
+
 def preflight(params: dict[str, Any], *, conn_id: str) -> dict[str, Any]:
-    """Validate the run's parameters, log in and check the alias is reachable — touch nothing."""
+    """Check every parameter and every scope entry against the alias, all at once — touch nothing.
+
+    Fails without retries (``AirflowFailException``) naming every bad value, or when the login
+    or the alias is refused.
+    """
     from patchflow.hooks.clc import ClcHook
 
-    try:
-        settings = run_params.validate(params)
-    except run_params.ParameterError as exc:
-        raise AirflowFailException(f"Invalid run parameter — {exc}") from None
+    checked = run_params.check(params)
+    if not checked.alias_is_usable():
+        raise _invalid(checked.problems)
+    settings = checked.settings
     hook = ClcHook(conn_id)
-    hook.login()
-    alias = settings.account_alias or hook.account_alias
-    datacenters = hook.list_datacenters(alias)  # 403 here = the alias is outside the user's reach (I5)
-    known = {d["id"].upper() for d in datacenters}
-    missing = sorted(set(settings.data_centers) - known)
-    if missing:
-        raise AirflowFailException(
-            f"Invalid run parameter — data_centers: {missing[0]} is not a data center of {alias} "
-            f"(known: {', '.join(sorted(known))})"
-        )
+    with clc_failures_explained(conn_id):
+        hook.login()
+        alias = settings.account_alias or hook.account_alias
+        index = _alias_index(hook, alias, settings)  # a 403 here: the alias is outside the user's reach (I5)
+    problems = [
+        *checked.problems,
+        *scope_problems(
+            data_centers=settings.data_centers,
+            groups=settings.groups,
+            allow=settings.server_allow_list,
+            deny=settings.server_deny_list,
+            index=index,
+        ),
+    ]
+    if problems:
+        raise _invalid(problems)
     resolved = settings.as_dict() | {
         "account_alias": alias,
         "server_timeout_seconds": settings.server_timeout_minutes * 60,
@@ -54,7 +85,8 @@ def inventory(settings: dict[str, Any], *, conn_id: str, dag_id: str, run_id: st
     from patchflow.hooks.clc import ClcHook
 
     alias = settings["account_alias"]
-    servers = ClcHook(conn_id).inventory(alias, data_centers=settings["data_centers"] or None)
+    with clc_failures_explained(conn_id):
+        servers = ClcHook(conn_id).inventory(alias, data_centers=settings["data_centers"] or None)
     path = run_folder(artifacts_base(), dag_id, run_id) / "inventory.json"
     write_json(path, {"account_alias": alias, "collected_at": _now(), "servers": servers})
     by_dc = Counter(str(s.get("data_center", "")).upper() for s in servers)

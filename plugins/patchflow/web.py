@@ -76,7 +76,7 @@ def create_app(base: Any = None, *, authenticate: bool = True) -> FastAPI:
 
     @app.get("/compliance/{name}")
     def compliance_file(name: str) -> Response:
-        if name not in ("compliance.html", "compliance.csv", "compliance.json"):
+        if name not in ("compliance.html", "compliance.csv", "compliance_runs.csv", "compliance.json"):
             raise HTTPException(404, f"{name} is not a compliance report file")
         path = location() / "compliance" / name
         if not path.exists():

@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from include.launcher.env import FAST_SIMULATOR_TUNING, clc_connection
+from include.launcher.env import SIMULATOR_TIME_SCALE, clc_connection, time_scale_env
 from include.launcher.stack import AirflowStack
 from include.patching.chaos import CRASH_AFTER_SUBMIT
 
@@ -34,7 +34,7 @@ def stack_run(e2e_simulator, tmp_path_factory):
                 e2e_simulator.base, alias="E2E", login="e2e.admin", password="e2e-password"
             ),
             CRASH_AFTER_SUBMIT: str(marker),
-            **FAST_SIMULATOR_TUNING,
+            **time_scale_env(SIMULATOR_TIME_SCALE),
         },
     )
     try:
@@ -44,7 +44,8 @@ def stack_run(e2e_simulator, tmp_path_factory):
         stack.api("PATCH", "/api/v2/dags/compliance_report", {"is_paused": False})
         run_id = stack.trigger(
             "patch_fleet",
-            {"server_allow_list": TARGETS, "max_concurrency": "2", "server_timeout_minutes": 10},
+            # real minutes x time_scale (144 s): outlives the worker's 30 s retry delay after the crash
+            {"server_allow_list": TARGETS, "max_concurrency": "2", "server_timeout_minutes": 240},
         )
         run = stack.wait_for_run("patch_fleet", run_id, timeout=600)
         tis = {ti["task_id"]: ti for ti in stack.task_instances("patch_fleet", run_id)}

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from include.launcher.env import FAST_SIMULATOR_TUNING, clc_connection
+from include.launcher.env import SIMULATOR_TIME_SCALE, clc_connection, time_scale_env
 
 pytestmark = pytest.mark.slow
 
@@ -49,7 +49,7 @@ def run_dag(sim, tmp_path: Path, monkeypatch, conf: dict, inbox=None) -> tuple:
     )
     monkeypatch.setenv("PATCHFLOW_ARTIFACTS", str(tmp_path / "artifacts"))
     monkeypatch.setenv("PATCHFLOW_REPORTS", str(tmp_path / "reports"))
-    for key, value in FAST_SIMULATOR_TUNING.items():
+    for key, value in time_scale_env(SIMULATOR_TIME_SCALE).items():
         monkeypatch.setenv(key, value)
     if inbox is not None:
         monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", inbox.connection)
@@ -83,7 +83,8 @@ def real_run(e2e_simulator, airflow_db, tmp_path_factory, dry_run, smtp_inbox):
     conf = {
         "max_concurrency": "2",
         "max_errors": "1",
-        "server_timeout_minutes": 1,
+        # real minutes, scaled like everything else: 36 s at 0.01; va1e2ewin03 needs 150
+        "server_timeout_minutes": 60,
         "server_deny_list": ["VA1E2ELIN04"],
     }
     try:
@@ -186,7 +187,8 @@ def test_maintenance_is_off_everywhere_except_where_it_was_on_before(real_run, e
 def test_evidence_of_patches_reboots_and_executions(real_run):
     rows = {r["server_id"]: r for r in real_run[2]["servers"]}
     three = rows["va1e2elin02"]
-    assert three["reboots"] == 3 and three["patches_installed"] == 3
+    # three cycles and a final scan: 4 attempts observed; reboots are not reported by the service
+    assert three["attempts"] == 4 and three["reboots"] is None and three["patches_installed"] == 3
     lin = rows["va1e2elin01"]
     names = [p["name"] for p in lin["patches"]]
     assert names and not any(n.startswith(("kernel", "nss")) for n in names)
@@ -210,3 +212,24 @@ def test_the_pack_validates_verifies_and_holds_no_secret(real_run):
         for path in folder.rglob("*"):
             if path.is_file():
                 assert "e2e-password" not in path.read_text(errors="replace"), path
+
+
+def test_a_typo_in_the_deny_list_touches_nothing_and_names_the_bad_value(
+    e2e_simulator, airflow_db, tmp_path, monkeypatch, capsys, caplog
+):
+    """I9: the deny-list meant VA1E2ELIN04; with the typo the run must stop before any request
+    that changes something, naming the typo (and its likely meaning) — not patch that server."""
+    e2e_simulator.reset()
+    conf = {"server_deny_list": ["VA1E2ELIN4"], "groups": ["Linux"], "max_concurrency": "2"}
+    dag_run, states, _ = run_dag(e2e_simulator, tmp_path, monkeypatch, conf)
+    counters = e2e_simulator.counters()
+    assert dag_run.state == "failed"
+    assert states["preflight"] == "failed" and states["inventory"] == "upstream_failed"
+    assert counters["executions_per_server"] == {}
+    changes = [r for r in counters["requests"] if not r.startswith(("GET ", "POST /_sim/"))]
+    assert changes == ["POST /v2/authentication/login"], changes
+    out = capsys.readouterr()
+    logged = caplog.text + out.out + out.err
+    assert (
+        "server_deny_list: 'va1e2elin4' is not a server of alias E2E (did you mean 'va1e2elin04'?)" in logged
+    )

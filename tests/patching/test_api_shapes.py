@@ -25,29 +25,53 @@ def ex(eid: str, start: str, status: str = "completed", ends: list[str] | None =
     return {"execution_id": eid, "status": status, "start_time": start, "end_time": "", "init_messages": msgs}
 
 
-def test_select_newest_execution_after_the_request():
+def test_the_new_execution_is_the_newest_one_not_known_before_the_request():
     history = [
         ex("OLD", "2016-03-13T02:00:00Z"),
         ex("A", "2016-03-14T02:00:05Z", "pending"),
         ex("B", "2016-03-14T02:10:00Z", "pending"),
     ]
-    assert s.select_execution(history, T0)["execution_id"] == "B"
-    assert s.select_execution([history[0]], T0) is None
-    early = [ex("SKEW", "2016-03-14T01:59:30Z")]
-    assert s.select_execution(early, T0, skew_seconds=60)["execution_id"] == "SKEW"
-    assert s.select_execution(early, T0, skew_seconds=10) is None
+    assert s.select_execution(history, known=["OLD"])["execution_id"] == "B"
+    assert s.select_execution(history, known=["OLD", "A", "B"]) is None
+    assert s.select_execution([], known=[]) is None
 
 
-def test_reboots_from_initiations():
+@pytest.mark.parametrize("minutes", [-10, 10, -60 * 24 * 365 * 10])
+def test_selection_never_compares_clocks(minutes):
+    """I8: the API's clock minutes (or years) behind or ahead of ours changes nothing."""
+    from datetime import timedelta
+
+    requested = datetime.now(UTC)
+    api_now = requested + timedelta(minutes=minutes)
+    old = ex("VA1-1", s.iso(api_now - timedelta(days=30)))
+    new = ex("VA1-2", s.iso(api_now + timedelta(seconds=5)), "pending")
+    assert s.select_execution([old, new], known=["VA1-1"], requested_at=requested) == new
+    assert s.select_execution([old], known=["VA1-1"], requested_at=requested) is None
+
+
+def test_among_new_executions_the_api_start_time_then_the_list_order_decides():
+    a, b = ex("A", "2016-03-14T02:10:00Z"), ex("B", "2016-03-14T02:00:05Z")
+    assert s.select_execution([a, b], known=[])["execution_id"] == "A"
+    same = [ex("X", "2016-03-14T02:00:05Z"), ex("Y", "2016-03-14T02:00:05Z")]
+    assert s.select_execution(same, known=[])["execution_id"] == "Y"
+
+
+def test_legacy_entries_without_a_snapshot_fall_back_to_the_request_time():
+    history = [ex("OLD", "2016-03-13T02:00:00Z"), ex("NEW", "2016-03-14T02:00:05Z", "pending")]
+    assert s.select_execution(history, None, T0)["execution_id"] == "NEW"
+    assert s.select_execution(history[:1], None, T0) is None
+    assert s.select_execution(history, None, None) is None
+
+
+def test_attempts_are_the_initiations_listed():
     three = ex(
         "X",
         "2016-03-14T02:00:05Z",
         ends=["Installed 3 updates: a, b, c", "Installed 1 updates: d", "Installed 0 updates"],
     )
-    assert s.count_reboots(three) == 2
-    unreadable = ex("Y", "2016-03-14T02:00:05Z", ends=["???", "done", "done"])
-    assert s.count_reboots(unreadable) == 2  # initiations minus one
-    assert s.count_reboots(ex("Z", "2016-03-14T02:00:05Z")) == 0
+    assert s.attempt_count(three) == 3
+    assert s.installed_per_initiation(three) == [3, 1, 0]
+    assert s.attempt_count(ex("Z", "2016-03-14T02:00:05Z")) == 0
 
 
 def test_patch_rows_parse_kb_and_result_codes():
@@ -122,14 +146,47 @@ def test_times_tolerate_empty_and_null():
     assert s.iso(T0) == "2016-03-14T02:00:00Z"
 
 
-def test_select_execution_ignores_executions_known_before_the_request():
-    from datetime import UTC, datetime
+def attempt(name: str, status: str, start: str | None) -> dict:
+    """One detail row as ``patch_rows`` parses it."""
+    code = {"completed": "2", "failed": "4", "pending": "1"}[status]
+    raw = {"patch_begin_message": name, "patch_end_message": code, "status": status, "start_time": start}
+    return s.patch_rows({"patches": [raw]})[0]
 
-    from include.patching.api_shapes import select_execution
 
-    since = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
-    old = {"execution_id": "VA1-000001", "status": "completed", "start_time": "2026-11-27T15:00:00Z"}
-    new = {"execution_id": "VA1-000002", "status": "pending", "start_time": "2026-11-27T14:00:00Z"}
-    assert select_execution([old], since, known=["VA1-000001"]) is None
-    assert select_execution([old, new], since, known=["VA1-000001"]) == new
-    assert select_execution([old, new], since) == old  # without the snapshot the clock alone decides
+def test_each_patch_is_judged_by_its_last_attempt():
+    """§12 #36: a patch listed once per initiation that tried it; the last attempt counts (I8)."""
+    rows = [
+        attempt("openssl-1.0.1e-42.el6_7.4.x86_64", "failed", "2016-03-14T02:01:00Z"),
+        attempt("sudo-1.8.6p3-20.el6_7.x86_64", "completed", "2016-03-14T02:05:00Z"),
+        attempt("openssl-1.0.1e-42.el6_7.4.x86_64", "completed", "2016-03-14T02:20:00Z"),
+    ]
+    final = s.final_attempts(rows)
+    assert [(r["name"], r["status"], r["attempts"]) for r in final] == [
+        ("openssl-1.0.1e-42.el6_7.4.x86_64", "completed", 2),
+        ("sudo-1.8.6p3-20.el6_7.x86_64", "completed", 1),
+    ]
+    assert not any(s.patch_failed(r) for r in final)
+
+
+def test_windows_patches_are_identified_by_kb_and_a_later_failure_still_fails():
+    rows = [
+        attempt(
+            "Security Update for Windows Server 2012 R2 (KB3138615)", "completed", "2016-03-14T02:01:00Z"
+        ),
+        attempt("Security Update (KB3138615)", "failed", "2016-03-14T02:30:00Z"),
+    ]
+    (final,) = s.final_attempts(rows)
+    assert final["attempts"] == 2 and s.patch_failed(final)
+
+
+def test_last_attempt_by_start_time_when_every_attempt_has_one_else_by_list_order():
+    late_first = [
+        attempt("bash-4.1.2", "completed", "2016-03-14T03:00:00Z"),
+        attempt("bash-4.1.2", "failed", "2016-03-14T02:00:00Z"),
+    ]
+    assert s.final_attempts(late_first)[0]["status"] == "completed"
+    untimed = [
+        attempt("bash-4.1.2", "completed", "2016-03-14T03:00:00Z"),
+        attempt("bash-4.1.2", "failed", None),
+    ]
+    assert s.final_attempts(untimed)[0]["status"] == "failed"

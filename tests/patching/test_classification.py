@@ -103,7 +103,8 @@ def server(**over):
         "data_center": "VA1",
         "group_id": "a" * 32,
         "group_name": "Web",
-        "group_path": ["VA1 Hardware", "Web"],
+        "group_path_ids": ["f" * 32, "a" * 32],
+        "group_path_names": ["VA1 Hardware", "Web"],
         "details": {"powerState": "started", "inMaintenanceMode": False},
     }
     base.update(over)
@@ -177,8 +178,52 @@ def test_scope_filters_keep_matching_servers(scope):
     assert classify(server(), scope).state is None
 
 
-def test_group_path_may_be_a_slash_joined_string():
-    assert classify(server(group_path="VA1 Hardware/Web"), Scope.build(groups=["va1 hardware"])).state is None
+FINANCE, FIN_PROD, PROD, DEEP = "1" * 32, "2" * 32, "3" * 32, "4" * 32
+
+
+def placed(*lineage: tuple[str, str]) -> dict:
+    """A server whose group lineage (root first) is ``lineage``; also the old slash-joined path."""
+    ids, names = [i for i, _ in lineage], [n for _, n in lineage]
+    return server(
+        group_id=ids[-1],
+        group_name=names[-1],
+        group_path_ids=ids,
+        group_path_names=names,
+        group_path="/".join(names),
+    )
+
+
+ROOT = ("f" * 32, "VA1 Hardware")
+IN_SLASHED_GROUP = placed(ROOT, (FIN_PROD, "Finance/Prod"))
+IN_PROD = placed(ROOT, (FINANCE, "Finance"), (PROD, "Prod"))
+DEEP_IN_PROD = placed(ROOT, (FINANCE, "Finance"), (PROD, "Prod"), (DEEP, "Deep"))
+
+
+@pytest.mark.parametrize(
+    ("selector", "selected"),
+    [
+        ("Prod", {"prod", "deep"}),
+        ("prod", {"prod", "deep"}),
+        ("Finance/Prod", {"slashed"}),
+        ("Finance", {"prod", "deep"}),
+        (FINANCE, {"prod", "deep"}),
+        (PROD, {"prod", "deep"}),
+        (FIN_PROD, {"slashed"}),
+        (DEEP, {"deep"}),
+        ("VA1 Hardware", {"slashed", "prod", "deep"}),
+    ],
+)
+def test_a_group_is_matched_by_its_whole_name_or_id_with_its_sub_groups(selector, selected):
+    servers = {"slashed": IN_SLASHED_GROUP, "prod": IN_PROD, "deep": DEEP_IN_PROD}
+    scope = Scope.build(groups=[selector])
+    assert {k for k, s in servers.items() if classify(s, scope).state is None} == selected
+
+
+def test_a_slash_joined_path_string_is_never_split():
+    lone = server(group_id=FIN_PROD, group_name="Finance/Prod", group_path="VA1 Hardware/Finance/Prod")
+    del lone["group_path_ids"], lone["group_path_names"]
+    assert classify(lone, Scope.build(groups=["Prod"])).state is ServerState.SKIPPED_FILTERED
+    assert classify(lone, Scope.build(groups=["Finance/Prod"])).state is None
 
 
 def test_deny_beats_allow():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from include.patching.run_params import ParameterError, validate
+from include.patching.run_params import ParameterError, check, validate
 
 
 def test_defaults_are_no_looser_than_ssm():
@@ -36,7 +36,7 @@ def test_values_are_normalised():
 @pytest.mark.parametrize(
     ("params", "name", "detail"),
     [
-        ({"account_alias": "TOOLONG"}, "account_alias", "2-4"),
+        ({"account_alias": "TOOLONG"}, "account_alias", "2 to 4 letters or digits"),
         ({"account_alias": "<x>"}, "account_alias", "'<x>'"),
         ({"data_centers": ["Virginia"]}, "data_centers", "'Virginia'"),
         ({"data_centers": 5}, "data_centers", "int"),
@@ -45,7 +45,7 @@ def test_values_are_normalised():
         ({"max_concurrency": "0"}, "max_concurrency", "at least 1"),
         ({"max_concurrency": "150%"}, "max_concurrency", "between 0% and 100%"),
         ({"max_concurrency": "abc"}, "max_concurrency", "count or a percentage"),
-        ({"max_concurrency": True}, "max_concurrency", "neither a count"),
+        ({"max_concurrency": True}, "max_concurrency", "a count like '50'"),
         ({"max_errors": "-1"}, "max_errors", "count or a percentage"),
         ({"server_timeout_minutes": 0}, "server_timeout_minutes", "1 to 1440"),
         ({"server_timeout_minutes": "60"}, "server_timeout_minutes", "1 to 1440"),
@@ -63,3 +63,82 @@ def test_bad_values_name_the_parameter(params, name, detail):
 def test_zero_errors_is_a_valid_budget():
     assert validate({"max_errors": "0"}).max_errors == "0"
     assert validate({"max_errors": "5%"}).max_errors == "5%"
+
+
+def test_every_bad_value_is_named_at_once_not_only_the_first():
+    with pytest.raises(ParameterError) as err:
+        validate(
+            {
+                "account_alias": "TOOLONG",
+                "data_centers": ["Virginia", "va1", "x"],
+                "server_deny_list": ["ok-01", "bad id", "also;bad"],
+                "max_concurrency": "abc",
+                "max_errors": "200%",
+                "server_timeout_minutes": 0,
+                "dry_run": "yes",
+                "max_concurency": "5",
+            }
+        )
+    named = [p.split(":", 1)[0] for p in err.value.problems]
+    assert named == [
+        "max_concurency",
+        "account_alias",
+        "data_centers",
+        "data_centers",
+        "server_deny_list",
+        "server_deny_list",
+        "dry_run",
+        "max_concurrency",
+        "max_errors",
+        "server_timeout_minutes",
+    ]  # in the form's order
+    text = str(err.value)
+    for bad in ("'Virginia'", "'x'", "'bad id'", "'also;bad'", "'abc'", "'200%'", "'yes'"):
+        assert bad in text
+    assert "'va1'" not in text and "'ok-01'" not in text  # good entries are not blamed
+    assert "did you mean max_concurrency?" in text
+
+
+def test_check_keeps_the_good_values_next_to_the_problems():
+    checked = check({"data_centers": ["va1", "Virginia"], "server_deny_list": ["va1x01", "bad id"]})
+    assert checked.settings.data_centers == ("VA1",)
+    assert checked.settings.server_deny_list == ("va1x01",)
+    assert len(checked.problems) == 2 and checked.alias_is_usable()
+    assert not check({"account_alias": "<x>"}).alias_is_usable()
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"max_concurrency": 50}, ("50", "0")),
+        ({"max_concurrency": 50, "max_errors": 0}, ("50", "0")),
+        ({"max_concurrency": "50", "max_errors": 3}, ("50", "3")),
+        ({"max_concurrency": " 10% ", "max_errors": "10%"}, ("10%", "10%")),
+    ],
+)
+def test_limits_accept_integers_as_well_as_strings(params, expected):
+    settings = validate(params)
+    assert (settings.max_concurrency, settings.max_errors) == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "\u0665\u0660",  # Arabic-Indic 50
+        "\uff15\uff10",  # full-width 50
+        "\u0967\u0966%",  # Devanagari 10%
+    ],
+)
+def test_only_ascii_digits_are_numbers(value):
+    with pytest.raises(ParameterError) as err:
+        validate({"max_concurrency": value, "max_errors": value})
+    assert err.value.problems == (
+        f"max_concurrency: must be written with the digits 0-9, got {value!r}",
+        f"max_errors: must be written with the digits 0-9, got {value!r}",
+    )
+
+
+def test_a_server_in_both_lists_is_named():
+    with pytest.raises(ParameterError) as err:
+        validate({"server_allow_list": ["a1", "b1"], "server_deny_list": ["A1", "B1"]})
+    assert len(err.value.problems) == 2

@@ -23,11 +23,12 @@ USER = "demo.admin"
 PASSWORD = "demo-password-xyz"
 
 
-def make_jwt(exp: float) -> str:
+def make_jwt(exp: float, nbf: float | None = None) -> str:
     def enc(obj: dict) -> str:
         return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
 
-    return f"{enc({'typ': 'JWT', 'alg': 'HS256'})}.{enc({'exp': int(exp), 'unique_name': USER})}.c2lnbmF0dXJl"
+    claims = {"exp": int(exp), "unique_name": USER} | ({"nbf": int(nbf)} if nbf is not None else {})
+    return f"{enc({'typ': 'JWT', 'alg': 'HS256'})}.{enc(claims)}.c2lnbmF0dXJl"
 
 
 def iso(value: datetime) -> str:
@@ -64,11 +65,15 @@ class FakeClc:
         self.execute_bodies: list[dict] = []
         self.logins = 0
         self.token_ttl = 14 * 24 * 3600
+        self.api_clock_offset = 0.0
+        """Seconds the API's clock is ahead of ours (negative: behind): token claims, execution times."""
         self.valid_tokens: set[str] = set()
         self.summary_polls_to_complete = 2
         self.job_script = ["notStarted", "executing", "succeeded"]
         self.initiations = 2
         self.refuse_when_pending = True
+        self.execution_start_delay = 0.0
+        """Seconds after the request before a new execution shows in the summary (a busy queue)."""
         self._job_seq = 1000
         self._exec_seq = 5000
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -142,6 +147,7 @@ class FakeClc:
         status: str = "completed",
         execution_id: str | None = None,
         initiations: int = 1,
+        visible_after: float = 0.0,
     ) -> dict:
         self._exec_seq += 1
         ex = {
@@ -161,6 +167,7 @@ class FakeClc:
                 for i in range(initiations)
             ],
             "_polls_left": 0 if status == "completed" else self.summary_polls_to_complete,
+            "_visible_at": datetime.now(UTC) + timedelta(seconds=visible_after),
         }
         self.executions.setdefault(sid, []).append(ex)
         return ex
@@ -231,7 +238,8 @@ class FakeClc:
             if body != {"username": USER, "password": PASSWORD}:
                 return 400, {"message": "We didn't recognize the username or password you entered."}, {}
             self.logins += 1
-            token = make_jwt(datetime.now(UTC).timestamp() + self.token_ttl) + f"x{self.logins}"
+            issued = datetime.now(UTC).timestamp() + self.api_clock_offset
+            token = make_jwt(issued + self.token_ttl, nbf=issued) + f"x{self.logins}"
             self.valid_tokens.add(token)
             return 200, {"userName": USER, "accountAlias": ALIAS, "bearerToken": token}, {}
         if not auth or auth.removeprefix("Bearer ") not in self.valid_tokens:
@@ -301,7 +309,12 @@ class FakeClc:
                     )
                     continue
                 self.add_execution(
-                    s["id"], start=datetime.now(UTC), status="pending", initiations=self.initiations
+                    s["id"],
+                    start=datetime.now(UTC)
+                    + timedelta(seconds=self.api_clock_offset + self.execution_start_delay),
+                    status="pending",
+                    initiations=self.initiations,
+                    visible_after=self.execution_start_delay,
                 )
             link = {"rel": "status", "href": f"/v2/operations/demo/status/{job}", "id": job}
             out.append({"server": s["id"], "isQueued": True, "links": [link]})
@@ -312,7 +325,8 @@ class FakeClc:
         if not m:
             return 404, {"message": "nope"}, {}
         sid = m.group(1).lower()
-        executions = self.executions.get(sid, [])
+        now = datetime.now(UTC)
+        executions = [e for e in self.executions.get(sid, []) if e["_visible_at"] <= now]
         if m.group(2) is None:
             for ex in executions:
                 if ex["status"] == "pending":

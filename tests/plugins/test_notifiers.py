@@ -106,6 +106,17 @@ def test_summary_message_counts_failures_and_report():
     assert "/reports/runs/x/report.html" in message.html
 
 
+def test_a_server_left_in_maintenance_needs_attention_even_when_patched():
+    audit = json.loads(json.dumps(AUDIT))
+    audit["servers"][0].update(maintenance="left_on", maintenance_note="stopMaintenance refused: rebooting")
+    message = build_run_message(run_facts(_context()), audit=audit)
+    assert "2 need attention" in message.subject
+    assert (
+        "<code>va1web01</code> patched: left in maintenance: stopMaintenance refused: rebooting"
+        in message.html
+    )
+
+
 def test_failure_message_names_task_and_redacts_secrets():
     error = RuntimeError("login refused for Bearer eyJhbGciOi.secret password=hunter2")
     facts = run_facts(_context(ti=SimpleNamespace(task_id="inventory"), exception=error))
@@ -170,3 +181,9 @@ def test_failure_callback_delivers_failed_subject(smtp_server):
     assert "FAILED" in subject and "task execute_linux failed" in subject
     assert "TimeoutError: run timed out" in body
     assert smtp_server.envelopes[0].mail_from == "patchflow@localhost"
+
+
+def test_unreported_reboots_are_said_to_be_unreported():
+    audit = AUDIT | {"summary": SUMMARY | {"reboots": None}}
+    message = build_run_message(run_facts(_context()), audit=audit)
+    assert "reboots not reported by the patching service" in message.html

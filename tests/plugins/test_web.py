@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reporting"))
 from audit_samples import HOSTILE, fleet_rows, make_run
 
 from include.reporting.audit_document import build_audit_document
-from include.reporting.evidence_pack import write_evidence_pack
+from include.reporting.evidence_pack import safe_run_id, write_evidence_pack
 from patchflow.web import create_app
 
 RUN_ID = "manual__2026-11-27T14:00:00+00:00"
@@ -28,11 +28,11 @@ def client(tmp_path):
 def test_index_lists_sealed_packs_with_links(client):
     page = client.get("/").text
     assert RUN_ID in page
-    assert 'href="runs/manual__2026-11-27T14-00-00_00-00/report.html"' in page
+    assert f'href="runs/{safe_run_id(RUN_ID)}/report.html"' in page
 
 
 def test_report_is_served_by_raw_or_safe_run_id(client):
-    for run in (RUN_ID, "manual__2026-11-27T14-00-00_00-00"):
+    for run in (RUN_ID, safe_run_id(RUN_ID)):
         resp = client.get(f"/runs/{run}/report.html")
         assert resp.status_code == 200
         assert resp.headers["content-type"].startswith("text/html")

@@ -21,7 +21,7 @@ from include.reporting.audit_document import (
 
 def test_document_shape_sorted_rows_and_summary(rows, run):
     document = build_audit_document(rows, run)
-    assert document["schema_version"] == 1
+    assert document["schema_version"] == 2  # 2: maintenance columns
     assert document["run"]["run_id"] == run["run_id"]
     ids = [row["server_id"] for row in document["servers"]]
     assert ids == sorted(ids) and len(ids) == len(rows)
@@ -42,6 +42,32 @@ def test_attempted_counts_only_states_that_sent_the_package(run):
     rows = [make_row(f"va1s{i:02d}", state) for i, state in enumerate(["patched", "failed", "timed_out"])]
     rows.append(make_row("va1s99", "planned_dry_run"))
     assert build_audit_document(rows, run)["summary"]["attempted"] == 3
+
+
+def test_maintenance_columns_are_in_the_document_the_csv_and_the_summary(run):
+    rows = [
+        make_row("va1a", maintenance="left_on", maintenance_note="stopMaintenance refused: rebooting"),
+        make_row("va1b", maintenance="released"),
+        make_row("va1c", "skipped_unsupported_os", maintenance="not_used"),
+    ]
+    document = build_audit_document(rows, run)
+    assert document["servers"][0]["maintenance_note"] == "stopMaintenance refused: rebooting"
+    assert document["summary"]["by_maintenance"] == {
+        "not_used": 1,
+        "kept_preexisting": 0,
+        "released": 1,
+        "left_on": 1,
+    }
+    parsed = {r["server_id"]: r for r in csv.DictReader(io.StringIO(audit_csv(document), newline=""))}
+    assert parsed["va1a"]["maintenance"] == "left_on"
+    assert parsed["va1a"]["maintenance_note"] == "stopMaintenance refused: rebooting"
+
+
+def test_a_row_without_the_maintenance_column_is_refused(run):
+    row = make_row("va1a")
+    del row["maintenance"]
+    with pytest.raises(AuditDataError, match="missing field"):
+        build_audit_document([row], run)
 
 
 def test_csv_is_rfc4180_and_guards_formulas(run):

@@ -16,7 +16,7 @@ from audit_samples import make_row, make_run
 
 from include.reporting.audit_document import build_audit_document
 from include.reporting.compliance import build_compliance_report, write_compliance_report
-from include.reporting.evidence_pack import write_evidence_pack
+from include.reporting.evidence_pack import read_chain, write_evidence_pack
 
 PASSED = {"suite": "audit", "success": True, "evaluated": 0, "failed": [], "checks": []}
 
@@ -36,6 +36,10 @@ def seal(base, day: str, states: dict[str, str], *, dry_run: bool = False) -> st
     run = make_run(run_id, run_type="scheduled", triggered_by=None, dry_run=dry_run, **times)
     write_evidence_pack(base, build_audit_document(rows, run), PASSED, now=datetime.now(UTC))
     return run_id
+
+
+def pack_of(base, run_id: str):
+    return base / "runs" / next(e["pack"] for e in read_chain(base) if e["run_id"] == run_id)
 
 
 def at(day: str) -> datetime:
@@ -101,7 +105,9 @@ def test_verdicts_against_the_policy(history):
         "compliance_pct": 50.0,
         "runs_included": 3,
         "runs_ignored": 0,
+        "packs_excluded": 0,
     }
+    assert report.evidence["status"] == "verified" and report.evidence["packs_verified"] == 3
 
 
 def test_policy_boundary_is_inclusive(history):
@@ -153,11 +159,11 @@ def test_not_patchable_follows_the_latest_informative_state(tmp_path):
     )
 
 
-def test_broken_runs_are_ignored_and_reported_never_crash(history):
+def test_broken_runs_are_excluded_or_left_out_and_reported_never_crash(history):
     crashed = history / "runs" / "manual__crashed"
     crashed.mkdir()
     (crashed / "audit.json").write_text("{ half")
-    tampered = next(p for p in (history / "runs").iterdir() if p.name.startswith("scheduled__2026-10-13"))
+    tampered = pack_of(history, "scheduled__2026-10-13T02:00:00+00:00")
     audit = tampered / "audit.json"
     audit.write_text(audit.read_text().replace('"failed"', '"patched"'))
     report = build_compliance_report(
@@ -168,10 +174,13 @@ def test_broken_runs_are_ignored_and_reported_never_crash(history):
     )
     reasons = {item["run"]: item["reason"] for item in report.ignored}
     assert reasons["manual__crashed"].startswith("incomplete evidence pack (no manifest)")
-    assert reasons[tampered.name] == "audit.json does not match its manifest (tampered?)"
     assert reasons["manual__2026-11-25T09:00:00+00:00"].startswith("no evidence pack")
-    assert len(reasons) == 3  # the sealed, expected run is not reported missing
-    assert len(report.runs) == 2 and report.summary["runs_ignored"] == 3
+    assert len(reasons) == 2  # the sealed, expected run is not reported missing
+    [excluded] = report.excluded
+    assert excluded["run_id"] == "scheduled__2026-10-13T02:00:00+00:00" and excluded["pack"] == tampered.name
+    assert excluded["reasons"][0].startswith(f"runs/{tampered.name}/audit.json: modified")
+    assert len(report.runs) == 2 and report.summary["runs_ignored"] == 2
+    assert report.summary["packs_excluded"] == 1 and report.evidence["status"] == "tampered"
     assert by_id(report)["va1b"]["days_since_success"] == 73  # the forged success did not count
 
 
@@ -186,7 +195,7 @@ def test_outputs_written(history):
     report = build_compliance_report(history, as_of=at("2026-11-20"), validate=False)
     written = write_compliance_report(history, report)
     folder = history / "compliance"
-    assert set(written) == {"compliance.json", "compliance.csv", "compliance.html"}
+    assert set(written) == {"compliance.json", "compliance.csv", "compliance_runs.csv", "compliance.html"}
     rows = list(csv.DictReader(io.StringIO((folder / "compliance.csv").read_text(), newline="")))
     assert [row["server_id"] for row in rows] == ["va1a", "va1b", "va1c", "va1new", "va1old"]
     assert rows[0]["status"] == "compliant" and rows[2]["days_since_success"] == ""

@@ -104,6 +104,18 @@ def test_failures_come_first_with_reasons(rows, run):
     assert html.index("patch KB4012212 failed with 0x80070005") < html.index("All servers (9)")
 
 
+def test_a_server_left_in_maintenance_is_listed_for_attention_with_the_reason(rows, run):
+    """Issue 8, item 3: a patched server whose release was refused must not look like a success."""
+    web = next(row for row in rows if row["server_id"] == "va1demoweb01")
+    assert web["state"] == "patched"
+    web.update(maintenance="left_on", maintenance_note="stopMaintenance refused: <server rebooting>")
+    html = render_report_html(build_audit_document(rows, run), PASSED)
+    attention = html[html.index("Failures and servers needing attention") : html.index("All servers (9)")]
+    assert 'data-problem-server="va1demoweb01"' in attention
+    assert "left in maintenance: stopMaintenance refused: &lt;server rebooting&gt;" in attention
+    assert metrics(html)["left_in_maintenance"] == 1
+
+
 def test_failed_validation_shows_red_banner(rows, run):
     html = render_report_html(build_audit_document(rows, run), FAILED)
     assert 'class="banner failed" role="alert" data-validation="failed"' in html

@@ -26,6 +26,8 @@ ALL_CHECKS = {
     "execution_id_present_when_completed",
     "reason_when_execution_missing",
     "no_execution_id_when_not_attempted",
+    "maintenance_in_closed_set",
+    "left_in_maintenance_says_why",
     "timestamps_iso8601",
     "ended_at_iso8601",
     "ended_not_before_started",
@@ -124,6 +126,21 @@ def _failed_unexplained(d):
     return d, 9
 
 
+def _left_on_unexplained(d):
+    row_of(d, "va1demowin01").update(maintenance="left_on", maintenance_note=" ")
+    return resummarize(d), 9
+
+
+def _unknown_maintenance(d):
+    row_of(d, "va1demowin01")["maintenance"] = "probably_off"
+    return resummarize(d), 9
+
+
+def _maintenance_count_mismatch(d):
+    d["summary"]["by_maintenance"]["left_on"] += 1
+    return d, 9
+
+
 def _bad_timestamp(d):
     row_of(d, "va1demoweb01")["started_at"] = "27/11/2026 14:00"
     return d, 9
@@ -145,6 +162,9 @@ def _bad_timestamp(d):
         (_skipped_with_execution, {"no_execution_id_when_not_attempted"}),
         (_failed_unexplained, {"reason_when_execution_missing"}),
         (_bad_timestamp, {"timestamps_iso8601"}),
+        (_left_on_unexplained, {"left_in_maintenance_says_why"}),
+        (_unknown_maintenance, {"maintenance_in_closed_set"}),
+        (_maintenance_count_mismatch, {"breakdowns_equal_summary"}),
     ],
     ids=lambda value: value.__name__.strip("_") if callable(value) and value.__name__ != "<lambda>" else None,
 )

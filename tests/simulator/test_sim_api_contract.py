@@ -383,6 +383,24 @@ def test_snapshot_expires_after_its_days(client, auth, clock):
     assert client.get("/v2/servers/DEMO/va1demoweb01", headers=auth).json()["details"]["snapshots"] == []
 
 
+def test_new_snapshot_queued_behind_the_deletion_of_the_old_one(client, auth, clock):
+    """The SDK's CreateSnapshot(delete_existing=True) deletes the old snapshot and asks for
+    the new one without waiting: the platform queues both, in that order."""
+    body = {"snapshotExpirationDays": 3, "serverIds": ["VA1DEMOWEB01"]}
+    client.post("/v2/operations/DEMO/servers/createSnapshot", headers=auth, json=body)
+    clock.tick(200)
+    (old,) = client.get("/v2/servers/DEMO/va1demoweb01", headers=auth).json()["details"]["snapshots"]
+    delete = next(link["href"] for link in old["links"] if link["rel"] == "delete")
+    assert client.delete(delete, headers=auth).status_code == 200
+    r = client.post("/v2/operations/DEMO/servers/createSnapshot", headers=auth, json=body)
+    assert r.status_code == 200 and r.json()[0]["isQueued"] is True
+    again = client.post("/v2/operations/DEMO/servers/createSnapshot", headers=auth, json=body)
+    assert again.status_code == 400 and again.json()[0]["errorMessage"] == "Server already has a snapshot."
+    clock.tick(200)
+    (new,) = client.get("/v2/servers/DEMO/va1demoweb01", headers=auth).json()["details"]["snapshots"]
+    assert new["links"][0]["href"].endswith("/snapshots/2")
+
+
 # ------------------------------------------------------------------------------ packages, routing
 def test_get_packages_lists_the_patch_packages(client, auth):
     r = client.get("/v2/packages/DEMO", headers=auth)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -191,3 +192,124 @@ def test_generator_is_deterministic_and_valid():
     assert len({s.name for s in fleet.servers}) == 300
     assert {s.data_center for s in fleet.servers} == {"VA1", "UC1"}
     assert any(s.patches for s in fleet.servers)
+
+
+SLASHED = """
+version: 1
+clock: {start: 2016-03-14T02:00:00Z}
+data_centers: [{id: VA1}]
+accounts:
+  - alias: DEMO
+    users: [{username: u, password: p}]
+groups:
+  - {account: DEMO, path: VA1/Finance}
+  - {account: DEMO, path: VA1/Finance/Prod}
+  - {account: DEMO, path: [VA1, Finance/Prod]}
+  - {account: DEMO, path: [va1, Finance/Prod, "EU/West"]}
+servers:
+  - {name: VA1DEMOFIN01, account: DEMO, group: VA1/Finance/Prod, os: centOS6_64Bit}
+  - {name: VA1DEMOFIN02, account: DEMO, group: [VA1, Finance/Prod], os: centOS6_64Bit}
+  - {name: VA1DEMOFIN03, account: DEMO, group: [VA1, Finance/Prod, EU/West], os: centOS6_64Bit}
+"""
+
+
+def test_group_names_with_a_slash_are_written_as_path_lists(tmp_path):
+    """'Finance/Prod' (one name) and 'Finance' > 'Prod' (two levels) stay distinct groups."""
+    fleet = load_fleet_file(write(tmp_path, SLASHED, "slashed.yaml"))
+    assert [g.segments for g in fleet.groups] == [
+        ("VA1", "Finance"),
+        ("VA1", "Finance", "Prod"),
+        ("VA1", "Finance/Prod"),
+        ("VA1", "Finance/Prod", "EU/West"),
+    ]
+    assert len({g.path for g in fleet.groups}) == 4
+    assert [s.group_path for s in fleet.servers] == [
+        "VA1/Finance/Prod",
+        "VA1/Finance\\/Prod",
+        "VA1/Finance\\/Prod/EU\\/West",
+    ]
+
+
+def test_slashed_group_names_reach_the_api_unsplit(tmp_path):
+    from include.clc_simulator.clock import ManualClock
+    from include.clc_simulator.core import Simulator, SimulatorSettings
+
+    fleet = load_fleet_file(write(tmp_path, SLASHED, "slashed.yaml"))
+    sim = Simulator(fleet, SimulatorSettings(), clock=ManualClock(fleet.clock_start))
+    root = sim.groups[sim.group_by_path[("DEMO", "VA1")]]
+    tops = {sim.groups[c].name: sim.groups[c] for c in root.children}
+    assert set(tops) == {"Finance", "Finance/Prod"}
+    assert [sim.groups[c].name for c in tops["Finance/Prod"].children] == ["EU/West"]
+    assert [sim.groups[c].name for c in tops["Finance"].children] == ["Prod"]
+    placed = {s.id: sim.groups[s.group_id].name for s in sim.servers.values()}
+    assert placed == {"va1demofin01": "Prod", "va1demofin02": "Finance/Prod", "va1demofin03": "EU/West"}
+
+
+def test_existing_string_paths_keep_their_group_ids(tmp_path):
+    from include.clc_simulator.core import Simulator
+    from include.clc_simulator.entities import hex_id
+
+    sim = Simulator(load_fleet_file(write(tmp_path, GOOD, "good.yaml")))
+    assert sim.servers["va1demoweb01"].group_id == hex_id("DEMO", "VA1/Web")
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("[VA1, '']", "groups[0].path[1]: every name in a path list must be a non-empty string"),
+        ("[VA1]", "groups[0].path: 'VA1' must look like 'VA1/Group/Subgroup'"),
+        ("[XX9, A/B]", "groups[0].path: data center 'XX9' is not declared"),
+        ("VA1//Web", "groups[0].path: 'VA1//Web' has an empty group name"),
+        ("{a: 1}", "groups[0].path: must be a path like 'VA1/Group/Subgroup' or a list of names"),
+        ("[VA1, A/B, C]", "parent group \"['VA1', 'A/B']\" must be declared before"),
+    ],
+)
+def test_bad_group_paths_are_named(tmp_path, path, message):
+    text = GOOD.replace("path: VA1/Web}", f"path: {path}}}", 1)
+    with pytest.raises(FleetFileError) as err:
+        load_fleet_file(write(tmp_path, text))
+    assert message in str(err.value)
+
+
+@pytest.mark.parametrize("start", ['"2016-03-14T02:00:00Z"', "2016-03-14T02:00:00Z", "2016-03-14 02:00:00"])
+def test_clock_start_quoted_or_as_a_yaml_timestamp(tmp_path, start):
+    text = GOOD.replace("version: 1", f"version: 1\nclock: {{start: {start}}}")
+    fleet = load_fleet_file(write(tmp_path, text))
+    assert fleet.clock_start == 1457920800.0  # 2016-03-14T02:00:00Z
+
+
+def docs_example_fleet(tmp_path) -> Path:
+    """The fleet example of docs/simulator.md, exactly as printed there."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "simulator.md").read_text()
+    start = text.index("```yaml\nversion: 1")
+    body = text[start + len("```yaml\n") : text.index("```", start + 7)]
+    return write(tmp_path, body, "docs-example.yaml")
+
+
+def test_the_docs_fleet_example_loads_and_patches_on_its_2016_clock(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from include.clc_simulator.app import create_app
+    from include.clc_simulator.clock import ManualClock, parse_iso
+    from include.clc_simulator.core import Simulator, SimulatorSettings
+
+    fleet = load_fleet_file(docs_example_fleet(tmp_path))
+    assert fleet.clock_start == parse_iso("2016-03-14T02:00:00Z")
+    clock = ManualClock(fleet.clock_start)
+    sim = Simulator(fleet, SimulatorSettings(), clock=clock)
+    with TestClient(create_app(sim)) as client:
+        token = client.post(
+            "/v2/authentication/login", json={"username": "demo.admin", "password": "demo-password"}
+        )
+        auth = {"Authorization": f"Bearer {token.json()['bearerToken']}"}
+        for server, package in (
+            ("VA1DEMOWEB01", "c3c6642e-24e1-4c37-b56a-1cf1476ee360"),
+            ("VA1DEMOWIN01", "b229535c-a313-4a31-baf8-6aa71ff4b9ed"),
+        ):
+            body = {"servers": [server], "package": {"packageId": package, "parameters": {}}}
+            r = client.post("/v2/operations/DEMO/servers/executePackage", headers=auth, json=body)
+            assert r.status_code == 200 and r.json()[0]["isQueued"] is True
+        clock.tick(6 * 3600)
+        for server in ("va1demoweb01", "va1demowin01"):
+            (ex,) = client.get(f"/patching/rest/servers/DEMO/server/{server}/patch", headers=auth).json()
+            assert ex["status"] == "completed" and ex["start_time"].startswith("2016-03-14T02:")

@@ -120,6 +120,30 @@ def test_fail_once_patch_is_retried_in_the_next_initiation(client, auth, clock, 
     assert len(ex["init_messages"]) == 3
 
 
+def test_detail_lists_each_attempt_with_its_own_status_and_initiation(client, auth, clock, run_package):
+    """Reference §12 #36: one row per initiation that tried the patch, that attempt's status."""
+    run_package(["VA1DEMOAPP01"])
+    clock.tick(3 * 3600)
+    (ex,) = summary(client, auth, "va1demoapp01")
+    rows = detail(client, auth, "va1demoapp01", ex["execution_id"])["patches"]
+    openssl = [p for p in rows if p["patch_begin_message"].startswith("openssl")]
+    assert [(p["status"], p["patch_end_message"]) for p in openssl] == [("failed", "4"), ("completed", "2")]
+    inits = ex["init_messages"]
+    windows = [(parse(i["start_time"]), parse(i["end_time"])) for i in inits]
+    where = [next(k for k, (a, b) in enumerate(windows) if a <= parse(p["start_time"]) <= b) for p in openssl]
+    assert where == [0, 1]  # first attempt in initiation 1, the retry in initiation 2
+    assert "openssl" not in inits[0]["init_end_message"] and "openssl" in inits[1]["init_end_message"]
+
+
+def test_retried_patch_that_finally_succeeded_is_not_a_failure_in_the_email(client, auth, clock, run_package):
+    run_package(["VA1DEMOAPP01"])
+    clock.tick(3 * 3600)
+    (mail,) = client.get("/_sim/outbox?server=va1demoapp01&kind=patch_completed").json()["emails"]
+    assert "failed" not in mail["subject"].lower()
+    assert client.get("/_sim/outbox?server=va1demoapp01&kind=patch_failed").json()["emails"] == []
+    assert "Failed updates" not in mail["body"] and mail["body"].count("openssl") == 1
+
+
 def test_server_without_patches_completes_with_zero_updates(client, auth, clock, run_package):
     run_package(["VA1DEMOEMPTY01"])
     clock.tick(600)
@@ -171,17 +195,126 @@ def test_second_package_while_pending_is_refused_and_counted(client, auth, clock
     assert len(summary(client, auth, "va1demoweb01")) == 2
 
 
-def test_power_and_maintenance_refused_while_patching(client, auth, clock, run_package, sim):
+def first_reboot(sim, server_id):
+    ex = sim.executions[sim.servers[server_id].active_execution]
+    return next(i.reboot for i in ex.initiations if i.reboot)
+
+
+def maintenance(client, auth, sid):
+    return client.get(f"/v2/servers/DEMO/{sid}", headers=auth).json()["details"]["inMaintenanceMode"]
+
+
+def job_status(client, auth, job_id):
+    return client.get(f"/v2/operations/DEMO/status/{job_id}", headers=auth).json()["status"]
+
+
+def test_power_operations_refused_while_patching(client, auth, clock, run_package):
     run_package(["VA1DEMOWEB01"])
     clock.tick(30)
     r = client.post("/v2/operations/DEMO/servers/reboot", headers=auth, json=["VA1DEMOWEB01"])
     assert r.status_code == 400 and r.json()[0]["errorMessage"]
-    ex = sim.executions[sim.servers["va1demoweb01"].active_execution]
-    reboot = next(i.reboot for i in ex.initiations if i.reboot)
-    clock.tick(reboot[0] + 1 - clock.now())
+
+
+@pytest.mark.parametrize("op", ["startMaintenance", "stopMaintenance"])
+def test_maintenance_change_mid_reboot_is_queued_and_applied_after_the_reboot(
+    client, auth, clock, run_package, sim, op
+):
+    """Reference §12 #34: queued whatever the reboot state; the job ends once it is applied."""
+    sim.servers["va1demoweb01"].in_maintenance = op == "stopMaintenance"
+    run_package(["VA1DEMOWEB01"])
+    down, up = first_reboot(sim, "va1demoweb01")
+    clock.tick(down + 1 - clock.now())
     assert power(client, auth, "va1demoweb01") == "stopped"
+    r = client.post(f"/v2/operations/DEMO/servers/{op}", headers=auth, json=["VA1DEMOWEB01"])
+    assert r.status_code == 200 and r.json()[0]["isQueued"] is True
+    job = r.json()[0]["links"][0]["id"]
+    clock.tick(30)  # the job's own turn is over, but the server is still rebooting
+    assert up > clock.now() and power(client, auth, "va1demoweb01") == "stopped"
+    assert maintenance(client, auth, "va1demoweb01") == (op == "stopMaintenance")
+    assert job_status(client, auth, job) == "executing"
+    clock.tick(up - clock.now())
+    assert maintenance(client, auth, "va1demoweb01") == (op == "startMaintenance")
+    assert job_status(client, auth, job) == "succeeded"
+
+
+def test_maintenance_on_a_server_that_never_returns_never_applies(client, auth, clock, run_package, sim):
+    sim.servers["va1demoweb01"].in_maintenance = True
+    run_package(["VA1DEMOWEB01"])
+    down, _ = first_reboot(sim, "va1demoweb01")
+    clock.tick(down + 1 - clock.now())
+    client.post("/_sim/faults", json={"kind": "no_return_from_reboot", "server": "va1demoweb01"})
+    r = client.post("/v2/operations/DEMO/servers/stopMaintenance", headers=auth, json=["VA1DEMOWEB01"])
+    assert r.status_code == 200 and r.json()[0]["isQueued"] is True
+    clock.tick(3 * 86400)
+    assert maintenance(client, auth, "va1demoweb01") is True
+    assert job_status(client, auth, r.json()[0]["links"][0]["id"]) == "executing"
+
+
+def test_refuse_during_reboot_fault_restores_the_refusal(client, auth, clock, run_package, sim):
+    client.post("/_sim/faults", json={"kind": "refuse_during_reboot", "server": "va1demoweb01", "count": 1})
+    run_package(["VA1DEMOWEB01", "VA1DEMOWEB02"])
+    clock.tick(30)  # patching but not rebooting: the fault does not apply
+    r = client.post("/v2/operations/DEMO/servers/startMaintenance", headers=auth, json=["VA1DEMOWEB02"])
+    assert r.status_code == 200
+    down, _ = first_reboot(sim, "va1demoweb01")
+    clock.tick(down + 1 - clock.now())
     r = client.post("/v2/operations/DEMO/servers/startMaintenance", headers=auth, json=["VA1DEMOWEB01"])
-    assert r.status_code == 400 and r.json()[0]["isQueued"] is False and r.json()[0]["errorMessage"]
+    assert r.status_code == 400 and r.json()[0]["isQueued"] is False
+    assert r.json()[0]["errorMessage"].startswith("The operation cannot be queued")
+    r = client.post("/v2/operations/DEMO/servers/startMaintenance", headers=auth, json=["VA1DEMOWEB01"])
+    assert r.status_code == 200  # count: 1 is used up
+    fault = client.get("/_sim/faults").json()["faults"][0]
+    assert fault["fired"] == 1 and fault["remaining"] == 0 and fault["server"] == "va1demoweb01"
+
+
+def test_global_refuse_during_reboot_fault_hits_every_rebooting_server(client, auth, clock, run_package, sim):
+    client.post("/_sim/faults", json={"kind": "refuse_during_reboot"})
+    run_package(["VA1DEMOWEB02"])
+    down, _ = first_reboot(sim, "va1demoweb02")
+    clock.tick(down + 1 - clock.now())
+    for _ in range(2):
+        r = client.post("/v2/operations/DEMO/servers/stopMaintenance", headers=auth, json=["VA1DEMOWEB02"])
+        assert r.status_code == 400 and r.json()[0]["isQueued"] is False
+    r = client.post("/v2/operations/DEMO/servers/startMaintenance", headers=auth, json=["VA1DEMOWEB01"])
+    assert r.status_code == 200  # not rebooting: queued as usual
+
+
+def test_queue_delay_fault_starts_jobs_and_executions_late(client, auth, clock, run_package, sim):
+    client.post("/_sim/faults", json={"kind": "queue_delay", "seconds": 1800, "count": 1})
+    requested = clock.now()
+    r = run_package(["VA1DEMOWEB01", "VA1DEMOWEB02"])
+    job = r.json()[0]["links"][0]["id"]
+    clock.tick(1000)
+    assert job_status(client, auth, job) == "notStarted"
+    assert summary(client, auth, "va1demoweb01") == [] and summary(client, auth, "va1demoweb02") == []
+    clock.tick(900)
+    starts = [parse(summary(client, auth, sid)[0]["start_time"]) for sid in ("va1demoweb01", "va1demoweb02")]
+    assert min(starts) >= requested + 1800
+    fault = client.get("/_sim/faults").json()["faults"][0]
+    assert fault == {"id": 1, "kind": "queue_delay", "fired": 1, "remaining": 0, "seconds": 1800}
+    assert client.get("/_sim/counters").json()["faults_injected"] == {"1": 1}
+    r = run_package(["VA1DEMOWEB03"])  # count used up: the next job starts as usual
+    clock.tick(30)
+    assert len(summary(client, auth, "va1demoweb03")) == 1
+
+
+def test_queue_delay_without_count_delays_every_job(client, auth, clock):
+    client.post("/_sim/faults", json={"kind": "queue_delay", "seconds": 600})
+    jobs = []
+    for op, sid in (("startMaintenance", "VA1DEMOWEB01"), ("powerOff", "VA1DEMOWEB02")):
+        r = client.post(f"/v2/operations/DEMO/servers/{op}", headers=auth, json=[sid])
+        jobs.append(r.json()[0]["links"][0]["id"])
+    clock.tick(300)
+    assert [job_status(client, auth, j) for j in jobs] == ["notStarted", "notStarted"]
+    clock.tick(400)
+    assert [job_status(client, auth, j) for j in jobs] == ["succeeded", "succeeded"]
+    assert maintenance(client, auth, "va1demoweb01") is True
+
+
+def parse(text):
+    from include.clc_simulator.clock import parse_iso
+
+    return parse_iso(text)
 
 
 def test_unsupported_os_and_wrong_package_fail_the_job(client, auth, clock, run_package, sim):
@@ -276,3 +409,41 @@ def test_patching_paths_accept_either_id_case(client, auth, clock, run_package, 
     clock.tick(60)
     (ex,) = summary(client, auth, sid)
     assert detail(client, auth, sid, ex["execution_id"].lower())["execution_id"] == ex["execution_id"]
+
+
+def test_smtp_copy_is_dated_on_the_simulated_clock(client, auth, clock, run_package):
+    from email.utils import parsedate_to_datetime
+
+    from include.clc_simulator.emails import smtp_message
+
+    run_package(["VA1DEMOWEB01"])
+    (mail,) = client.get("/_sim/outbox").json()["emails"]
+    msg = smtp_message(mail)
+    assert parsedate_to_datetime(msg["Date"]).timestamp() == parse(mail["time"]) == clock.now()
+    assert msg["X-CLC-Execution-Id"] == mail["execution_id"] and msg["Subject"] == mail["subject"]
+
+
+def test_a_never_ending_maintenance_job_survives_a_restart(tmp_path, demo_fleet, clock):
+    from include.clc_simulator.auth import Principal
+    from include.clc_simulator.core import Simulator, SimulatorSettings
+
+    def start():
+        settings = SimulatorSettings(seed=1, state_file=str(tmp_path / "state.json"))
+        return Simulator(demo_fleet, settings, clock=clock)
+
+    sim = start()
+    me = Principal("demo.admin", "DEMO", "VA1", ("AccountAdmin",), 0, 2**40)
+    sim.execute_package(me, "DEMO", ["VA1DEMOWEB01"], LINUX, {})
+    down, _ = first_reboot(sim, "va1demoweb01")
+    clock.tick(down + 1 - clock.now())
+    sim.add_fault({"kind": "no_return_from_reboot", "server": "va1demoweb01"})
+    (entry,), _ = sim.server_operation(me, "DEMO", "startMaintenance", ["va1demoweb01"])
+    job_id = entry["links"][0]["id"]
+    clock.tick(600)
+    sim.advance()
+    sim.commit()
+    again = start()
+    clock.tick(86400)
+    again.advance()
+    assert again.jobs[job_id].status(clock.now()) == "executing"
+    assert again.servers["va1demoweb01"].in_maintenance is False

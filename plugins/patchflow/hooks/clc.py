@@ -29,19 +29,20 @@ from include.patching.api_shapes import BatchItem
 from include.patching.backoff import (
     NOT_PROCESSED_STATUSES,
     RETRYABLE_STATUSES,
-    TOKEN_REFRESH_MARGIN,
     RetryPolicy,
+    TokenTimer,
     parse_retry_after,
-    token_expiry,
 )
 from include.patching.clc_errors import (
     ClcApiError,
-    ClcAuthError,
     ClcConnectionError,
     ClcResponseError,
     PossiblySubmittedError,
+    error_type_for,
 )
-from patchflow.hooks.settings import OWN_EXTRA_KEYS, ClcSettings, api_message, scrub
+from include.patching.scope import walk_groups
+from include.patching.tuning import Tuning
+from patchflow.hooks.settings import OWN_EXTRA_KEYS, ClcSettings, api_message, retry_policy, scrub
 from patchflow.secrets import mask
 
 V2, PATCHING = "v2", "patching"
@@ -67,7 +68,7 @@ class ClcHook(HttpHook):
         login/password, and extra ``account_alias``, ``patching_base_url``, ``timeout``,
         ``retry_attempts``, ``retry_base``, ``retry_cap``.
     :param retry: override the retry policy (tests inject ``sleep``/``rand``).
-    :param clock: epoch-seconds clock used for token expiry.
+    :param clock: monotonic clock measuring the token's age (never compared with the API's).
     """
 
     conn_name_attr = "clc_conn_id"
@@ -80,14 +81,13 @@ class ClcHook(HttpHook):
         clc_conn_id: str = default_conn_name,
         *,
         retry: RetryPolicy | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(method="GET", http_conn_id=clc_conn_id)
         self.clc_conn_id = clc_conn_id
         self._retry_override = retry
         self._clock = clock
         self._token: str | None = None
-        self._token_expires_at = 0.0
         self._login_alias: str | None = None
         self._auth_lock = threading.Lock()
         self._http: Session | None = None
@@ -101,9 +101,20 @@ class ClcHook(HttpHook):
         return settings
 
     @cached_property
+    def timing(self) -> Tuning:
+        from patchflow.tuning import current
+
+        return current()
+
+    @cached_property
     def retry(self) -> RetryPolicy:
-        s = self.settings
-        return self._retry_override or RetryPolicy(s.retry_attempts, s.retry_base, s.retry_cap)
+        return self._retry_override or retry_policy(self.settings, self.timing)
+
+    @cached_property
+    def _token_timer(self) -> TokenTimer:
+        from patchflow.tuning import time_scale
+
+        return TokenTimer(time_scale(), self.timing.token_refresh_margin, self._clock)
 
     def _configure_session_from_auth(self, session: Session, connection: Any) -> Session:
         # Never basic auth: the bearer token is added per request.
@@ -140,14 +151,18 @@ class ClcHook(HttpHook):
         )
         token, alias = shapes.parse_login(body, "POST /v2/authentication/login")
         mask(token)
-        now = self._clock()
         self._token, self._login_alias = token, alias
-        self._token_expires_at = token_expiry(token, now)
+        self._token_timer.received(token)
         self.log.info("Logged in to CLC as %s (alias %s)", s.login, alias)
+
+    def authenticate(self) -> None:
+        """Log in now unless a valid token is held, so a refused login fails a task before it
+        changes anything (and the rollout never records it as a per-server failure)."""
+        self._bearer()
 
     def _bearer(self) -> str:
         with self._auth_lock:
-            if self._token is None or self._clock() >= self._token_expires_at - TOKEN_REFRESH_MARGIN:
+            if self._token is None or self._token_timer.due():
                 self.login()
             assert self._token is not None
             return self._token
@@ -256,7 +271,7 @@ class ClcHook(HttpHook):
                     raise PossiblySubmittedError(method, shown, f"HTTP {status}")
                 if batch and status == 400 and isinstance(body, list):
                     return body
-                kind = ClcAuthError if (status in (401, 403) or not authenticated) else ClcApiError
+                kind = error_type_for(status, login=not authenticated)
                 raise self._fail(kind, method, shown, status, body)
             return body
 
@@ -325,12 +340,22 @@ class ClcHook(HttpHook):
         return shapes.parse_detail(self._request("GET", PATCHING, path), f"GET patching {path}")
 
     def wait_for_job(
-        self, alias: str, job_id: str, *, timeout: float = 300.0, interval: float = 2.0, cap: float = 15.0
+        self,
+        alias: str,
+        job_id: str,
+        *,
+        timeout: float | None = None,
+        interval: float | None = None,
+        cap: float | None = None,
     ) -> str:
         """Poll a queue job until terminal or ``timeout``; returns the last status seen.
 
-        A 500 while polling is tolerated (the Python SDK does the same).
+        A 500 while polling is tolerated (the Python SDK does the same). Defaults: the
+        deployment's ``maintenance_timeout``/``job_poll_interval``/``job_poll_cap``.
         """
+        timeout = self.timing.maintenance_timeout if timeout is None else timeout
+        interval = self.timing.job_poll_interval if interval is None else interval
+        cap = self.timing.job_poll_cap if cap is None else cap
         deadline = time.monotonic() + timeout
         status = "notStarted"
         while True:
@@ -349,6 +374,32 @@ class ClcHook(HttpHook):
 
     # --- inventory -----------------------------------------------------------------------
 
+    def group_trees(
+        self,
+        alias: str,
+        data_centers: Iterable[str] | None = None,
+        *,
+        detailed: bool,
+        max_workers: int = 4,
+    ) -> list[tuple[str, dict]]:
+        """``(data center id, root group tree)`` for every data center of the alias, or the named ones.
+
+        Data-center list → ``get_datacenter(groupLinks=true)`` per DC → one recursive
+        ``get_group`` per root, with at most ``max_workers`` requests in flight. Without
+        ``detailed`` the trees carry servers only as ``server`` links: enough to know what exists.
+        """
+        self._bearer()  # log in once, before the threads start
+        wanted = {d.lower() for d in data_centers} if data_centers else None
+        dcs = [d["id"] for d in self.list_datacenters(alias) if wanted is None or d["id"].lower() in wanted]
+
+        def root(dc: str) -> tuple[str, dict]:
+            dc_body = self.get_datacenter(alias, dc, group_links=True)
+            group = shapes.root_group_id(dc_body, f"GET /v2/datacenters/{alias}/{dc}")
+            return dc, self.get_group(alias, group, detailed=detailed)
+
+        with _pool(max_workers) as pool:
+            return list(pool.map(root, dcs))
+
     def inventory(
         self,
         alias: str | None = None,
@@ -358,48 +409,39 @@ class ClcHook(HttpHook):
     ) -> list[dict]:
         """Every server in scope with its details, in as few requests as the API allows.
 
-        Data-center list → ``get_datacenter(groupLinks=true)`` per DC → one recursive
-        ``get_group(serverDetail=detailed)`` per root (or per selected group), with at most
-        ``max_workers`` requests in flight. Each server dict gains ``data_center``,
-        ``group_id``, ``group_name``, ``group_path``; duplicates (by id) are dropped.
-        With ``group_ids``, ``group_path`` starts at the selected group.
+        One detailed, recursive group read per data center (see ``group_trees``), or per
+        selected group. Each server dict gains ``data_center``, ``group_id``, ``group_name``
+        and the lineage lists ``group_path_ids``/``group_path_names`` (root first, one entry
+        per level, so a ``/`` inside a group name stays part of that name); duplicates (by id)
+        are dropped. With ``group_ids``, the lineage starts at the selected group.
         """
         alias = alias or self.account_alias
-        self._bearer()  # log in once, before the threads start
-        workers = max(1, max_workers)
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="clc-inventory") as pool:
-            if group_ids:
+        if group_ids:
+            self._bearer()
+            with _pool(max_workers) as pool:
                 trees = list(pool.map(lambda g: (None, self.get_group(alias, g, detailed=True)), group_ids))
-            else:
-                wanted = {d.lower() for d in data_centers} if data_centers else None
-                dcs = [
-                    d["id"]
-                    for d in self.list_datacenters(alias)
-                    if wanted is None or d["id"].lower() in wanted
-                ]
-
-                def root(dc: str) -> tuple[str, dict]:
-                    dc_body = self.get_datacenter(alias, dc, group_links=True)
-                    group = shapes.root_group_id(dc_body, f"GET /v2/datacenters/{alias}/{dc}")
-                    return dc, self.get_group(alias, group, detailed=True)
-
-                trees = list(pool.map(root, dcs))
+        else:
+            trees = self.group_trees(alias, data_centers, detailed=True, max_workers=max_workers)
         servers: dict[str, dict] = {}
         for dc, tree in trees:
-            for row in _flatten(tree, dc or str(tree.get("locationId") or "").lower(), []):
+            for row in _flatten(tree, dc or str(tree.get("locationId") or "").lower()):
                 servers.setdefault(row["id"].lower(), row)
         return list(servers.values())
 
 
-def _flatten(group: dict, data_center: str, parents: list[str]) -> Iterable[dict]:
-    path = [*parents, group["name"]]
-    for server in group.get("servers") or []:
-        yield {
-            **server,
-            "data_center": data_center,
-            "group_id": group["id"],
-            "group_name": group["name"],
-            "group_path": "/".join(path),
-        }
-    for child in group.get("groups") or []:
-        yield from _flatten(child, data_center, path)
+def _pool(max_workers: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=max(1, max_workers), thread_name_prefix="clc-inventory")
+
+
+def _flatten(tree: dict, data_center: str) -> Iterable[dict]:
+    """The tree's servers, each with its data center and its group lineage."""
+    for group in walk_groups(tree):
+        for server in group.servers:
+            yield {
+                **server,
+                "data_center": data_center,
+                "group_id": group.id,
+                "group_name": group.name,
+                "group_path_ids": list(group.path_ids),
+                "group_path_names": list(group.path_names),
+            }

@@ -21,18 +21,16 @@ from airflow.providers.http.hooks.http import HttpAsyncHook
 from include.patching import api_shapes as shapes
 from include.patching.backoff import (
     RETRYABLE_STATUSES,
-    TOKEN_REFRESH_MARGIN,
     RetryPolicy,
+    TokenTimer,
     parse_retry_after,
-    token_expiry,
 )
 from include.patching.clc_errors import (
-    ClcApiError,
-    ClcAuthError,
     ClcConnectionError,
     ClcResponseError,
+    error_type_for,
 )
-from patchflow.hooks.settings import OWN_EXTRA_KEYS, ClcSettings, api_message, scrub
+from patchflow.hooks.settings import OWN_EXTRA_KEYS, ClcSettings, api_message, retry_policy, scrub
 from patchflow.secrets import amask
 
 
@@ -58,7 +56,7 @@ class ClcAsyncHook(HttpAsyncHook):
         *,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(method="GET", http_conn_id=clc_conn_id, auth_type=_no_auth, retry_limit=1)
         self.clc_conn_id = clc_conn_id
@@ -80,10 +78,14 @@ class ClcAsyncHook(HttpAsyncHook):
         config = await self.config()
         headers = {k: v for k, v in (config.headers or {}).items() if k not in OWN_EXTRA_KEYS}
         headers["Accept"] = "application/json"
-        policy = self._retry or RetryPolicy(settings.retry_attempts, settings.retry_base, settings.retry_cap)
+        from patchflow.tuning import current, time_scale
+
+        timing = current()
+        policy = self._retry or retry_policy(settings, timing)
+        timer = TokenTimer(time_scale(), timing.token_refresh_margin, self._clock)
         timeout = aiohttp.ClientTimeout(total=settings.timeout)
         async with aiohttp.ClientSession(headers=headers, timeout=timeout) as session:
-            yield ClcAsyncClient(session, settings, policy, sleep=self._sleep, clock=self._clock)
+            yield ClcAsyncClient(session, settings, policy, sleep=self._sleep, token_timer=timer)
 
 
 class ClcAsyncClient:
@@ -96,12 +98,12 @@ class ClcAsyncClient:
         retry: RetryPolicy,
         *,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
-        clock: Callable[[], float] = time.time,
+        token_timer: TokenTimer | None = None,
     ) -> None:
         self._session, self.settings, self.retry = session, settings, retry
-        self._sleep, self._clock = sleep, clock
+        self._sleep = sleep
+        self._token_timer = token_timer or TokenTimer()
         self._token: str | None = None
-        self._expires_at = 0.0
         self._login_alias: str | None = None
         self._lock = asyncio.Lock()
         self.requests_sent = 0
@@ -118,11 +120,11 @@ class ClcAsyncClient:
         token, alias = shapes.parse_login(body, "POST /v2/authentication/login")
         await amask(token)
         self._token, self._login_alias = token, alias
-        self._expires_at = token_expiry(token, self._clock())
+        self._token_timer.received(token)
 
     async def _bearer(self) -> str:
         async with self._lock:
-            if self._token is None or self._clock() >= self._expires_at - TOKEN_REFRESH_MARGIN:
+            if self._token is None or self._token_timer.due():
                 await self.login()
             assert self._token is not None
             return self._token
@@ -178,7 +180,7 @@ class ClcAsyncClient:
                 continue
             body = _json(raw, status, f"{method} {shown}")
             if status >= 400:
-                kind = ClcAuthError if (status in (401, 403) or not authenticated) else ClcApiError
+                kind = error_type_for(status, login=not authenticated)
                 message = scrub(api_message(body), [self.settings.password, self._token])
                 raise kind(method, shown, status, message)
             return body

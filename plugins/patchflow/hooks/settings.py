@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from include.patching.backoff import RetryPolicy
+from include.patching.tuning import Tuning
+
 #: Connection extra keys read by this package (never sent as headers).
 OWN_EXTRA_KEYS = frozenset(
     {"account_alias", "patching_base_url", "retry_attempts", "retry_base", "retry_cap"}
@@ -27,8 +30,9 @@ class ClcSettings:
     account_alias: str | None = None
     timeout: float = 30.0
     retry_attempts: int = 5
-    retry_base: float = 1.0
-    retry_cap: float = 30.0
+    retry_base: float | None = None
+    """Connection extra; None: the deployment's tuning (scaled by ``time_scale``)."""
+    retry_cap: float | None = None
 
     @classmethod
     def from_connection(cls, conn: Any) -> ClcSettings:
@@ -59,9 +63,20 @@ class ClcSettings:
             account_alias=extra.get("account_alias") or None,
             timeout=float(extra.get("timeout", 30)),
             retry_attempts=int(extra.get("retry_attempts", 5)),
-            retry_base=float(extra.get("retry_base", 1.0)),
-            retry_cap=float(extra.get("retry_cap", 30.0)),
+            retry_base=_optional_float(extra.get("retry_base")),
+            retry_cap=_optional_float(extra.get("retry_cap")),
         )
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value in (None, "") else float(value)
+
+
+def retry_policy(settings: ClcSettings, timing: Tuning) -> RetryPolicy:
+    """The connection's retry settings; backoff base/cap default to the tuning's."""
+    base = timing.retry_base if settings.retry_base is None else settings.retry_base
+    cap = timing.retry_cap if settings.retry_cap is None else settings.retry_cap
+    return RetryPolicy(settings.retry_attempts, base, cap)
 
 
 def api_message(body: Any, limit: int = 300) -> str:

@@ -23,6 +23,7 @@ from include.patching.backoff import utcnow
 from include.patching.packages import BY_KEY
 from include.patching.rollout import Rollout, RolloutConfig
 from include.patching.rollout_state import Ledger, ledger_path, results_path
+from patchflow.exceptions import clc_failures_explained
 
 
 def resolve_run_folder(plan_path: str, artifacts_base: str | None, context: Any) -> PathLike:
@@ -54,28 +55,18 @@ def plan_targets(plan: Any, package_key: str) -> list[tuple[str, bool]]:
     return targets
 
 
-#: Polling and timing knobs. Defaults suit real patch runs (tens of minutes per server); each can
-#: be overridden per operator or per deployment in the ``[patchflow]`` Airflow config section
-#: (``AIRFLOW__PATCHFLOW__BATCH_WINDOW=3``), which the demo and tests use with the fast simulator.
-TUNING_DEFAULTS: dict[str, float] = {
-    "poll_interval": 10.0,
-    "max_poll_interval": 120.0,
-    "batch_window": 30.0,
-    "clock_skew": 120.0,
-    "not_found_grace": 300.0,
-    "maintenance_timeout": 600.0,
-    "job_poll_interval": 2.0,
-    "deferral_margin": 900.0,
-}
-
-
 def tuning(name: str, explicit: float | None) -> float:
-    """The explicit value, else ``[patchflow] <name>`` from Airflow's config, else the default."""
-    if explicit is not None:
-        return float(explicit)
-    from airflow.sdk import conf
+    """A timing setting: the explicit value, else the deployment's (see ``patchflow.tuning``).
 
-    return conf.getfloat("patchflow", name, fallback=TUNING_DEFAULTS[name])
+    Every default is a production value multiplied by ``[patchflow] time_scale``
+    (``AIRFLOW__PATCHFLOW__TIME_SCALE``, default 1.0); ``[patchflow] <name>`` overrides one
+    setting as is. The demo and the tests set ``time_scale`` to the simulator's
+    ``--time-scale`` so every wait keeps its production proportions. The settings and their
+    production values: ``include.patching.tuning.Tuning``.
+    """
+    from patchflow.tuning import setting
+
+    return setting(name, explicit)
 
 
 class PatchRolloutOperator(BaseOperator):
@@ -86,7 +77,8 @@ class PatchRolloutOperator(BaseOperator):
     :param alias: account alias; default the plan's ``account_alias``, else the connection's.
     :param max_concurrency: servers in flight, count or percent of targets (``"10%"``).
     :param max_errors: failed + timed-out servers tolerated before no new server starts.
-    :param server_timeout: seconds from the request to a completed execution, per server.
+    :param server_timeout: seconds from the request to a completed execution, per server, in
+        real (production) seconds like the form's minutes: multiplied by ``time_scale``.
     :param maintenance_mode: switch maintenance on before and off after patching.
     :param patch_debug_mode: the Linux package's ``patch.debug.mode`` parameter.
     :param artifacts_base: base folder/URL of run artifacts; default: the plan's folder.
@@ -121,8 +113,6 @@ class PatchRolloutOperator(BaseOperator):
         poll_interval: float | None = None,
         max_poll_interval: float | None = None,
         batch_window: float | None = None,
-        clock_skew: float | None = None,
-        not_found_grace: float | None = None,
         maintenance_timeout: float | None = None,
         job_poll_interval: float | None = None,
         deferral_margin: float | None = None,
@@ -142,8 +132,6 @@ class PatchRolloutOperator(BaseOperator):
         self.poll_interval = tuning("poll_interval", poll_interval)
         self.max_poll_interval = tuning("max_poll_interval", max_poll_interval)
         self.batch_window = tuning("batch_window", batch_window)
-        self.clock_skew = tuning("clock_skew", clock_skew)
-        self.not_found_grace = tuning("not_found_grace", not_found_grace)
         self.maintenance_timeout = tuning("maintenance_timeout", maintenance_timeout)
         self.job_poll_interval = tuning("job_poll_interval", job_poll_interval)
         self.deferral_margin = tuning("deferral_margin", deferral_margin)
@@ -157,6 +145,7 @@ class PatchRolloutOperator(BaseOperator):
 
     def _open(self, context: Any) -> tuple[Rollout, PathLike]:
         from patchflow.locations import as_location
+        from patchflow.tuning import time_scale
 
         package = BY_KEY.get(self.package_key)
         if package is None:
@@ -164,6 +153,7 @@ class PatchRolloutOperator(BaseOperator):
         folder = resolve_run_folder(self.plan_path, self.artifacts_base, context)
         lpath = ledger_path(folder, package.key)
         hook = self._hook()
+        hook.authenticate()
         if lpath.exists():
             ledger = Ledger.load(lpath)
             alias = ledger.alias
@@ -191,10 +181,9 @@ class PatchRolloutOperator(BaseOperator):
             alias=alias,
             max_concurrency=concurrency,
             max_errors=errors,
-            server_timeout=float(self.server_timeout),
+            server_timeout=float(self.server_timeout) * time_scale(),
             maintenance_mode=self.maintenance_mode,
             patch_debug_mode=self.patch_debug_mode,
-            clock_skew=self.clock_skew,
             maintenance_timeout=self.maintenance_timeout,
             job_poll_interval=self.job_poll_interval,
         )
@@ -203,6 +192,14 @@ class PatchRolloutOperator(BaseOperator):
     # --- entry points --------------------------------------------------------------------
 
     def execute(self, context: Any) -> dict[str, Any]:
+        with clc_failures_explained(self.clc_conn_id):  # a refused login is not retried
+            return self._start(context)
+
+    def resume(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        with clc_failures_explained(self.clc_conn_id):
+            return self._resume(context, event)
+
+    def _start(self, context: Any) -> dict[str, Any]:
         rollout, results = self._open(context)
         self.log.info(
             "rollout of %s: %d target server(s), max_concurrency %d, max_errors %d",
@@ -214,7 +211,7 @@ class PatchRolloutOperator(BaseOperator):
         rollout.reconcile()
         return self._advance(rollout, results)
 
-    def resume(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _resume(self, context: Any, event: dict[str, Any] | None) -> dict[str, Any]:
         rollout, results = self._open(context)
         rollout.apply((event or {}).get("outcomes") or {})
         return self._advance(rollout, results)
@@ -245,8 +242,6 @@ class PatchRolloutOperator(BaseOperator):
                     poll_interval=self.poll_interval,
                     max_poll_interval=self.max_poll_interval,
                     batch_window=self.batch_window,
-                    clock_skew=self.clock_skew,
-                    not_found_grace=self.not_found_grace,
                 ),
                 method_name="resume",
                 timeout=timedelta(seconds=timeout),

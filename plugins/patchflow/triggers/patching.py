@@ -2,20 +2,24 @@
 
 For each watched server: first the queue job of its Execute Package request (shared by the
 batch) must reach ``succeeded`` (``failed``/``unknown`` end the server as failed), then the
-server's newest patching execution that started at/after the request time (minus an allowed
-clock skew) must reach ``completed``: the execution, not the queue job, says when patching
-is over (I4). Each server has an absolute deadline and ends ``timed_out`` there (I7).
+execution our request created must reach ``completed``: the execution, not the queue job,
+says when patching is over (I4). That execution is the newest one *not* listed on the server
+right before the request (``known_executions``); no clock is compared, so an API clock
+minutes or years away from ours changes nothing (I8). Each server has an absolute deadline
+(our clock only) and ends ``timed_out`` there (I7).
 
-Servers without a job id (their submit answer was lost) skip the job phase; if no execution
-shows up within ``not_found_grace`` seconds they end ``not_found`` so the operator can decide
-whether resubmitting is safe.
+Servers without a job id (the answer to their request was lost) skip the job phase and are
+watched through the summary alone until an execution appears — however late the platform
+starts it — or until their deadline, where they end ``no_execution``. The request is never
+sent again (I1): that is the worker's rule, and this trigger only reads.
 
 Polling starts quick and backs off (x``backoff`` up to ``max_poll_interval``); every cycle
 sends one request per distinct job id and per server, at most ``max_parallel`` at a time.
 The trigger fires once at least one server has an outcome and either nothing is left to
 watch or ``batch_window`` seconds have passed since the first outcome, so the operator can
-refill freed slots promptly without one resume per server. ``run()`` only sends GETs and
-logs in itself; nothing secret is in its kwargs (I6). It may run twice (HA, restart): it
+refill freed slots promptly without one resume per server. Timing defaults come from
+``include.patching.tuning`` (scaled by ``[patchflow] time_scale``). ``run()`` only sends GETs
+and logs in itself; nothing secret is in its kwargs (I6). It may run twice (HA, restart): it
 carries no state beyond its kwargs.
 """
 
@@ -32,6 +36,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from include.patching import api_shapes as shapes
 from include.patching.clc_errors import ClcApiError, ClcError
+from include.patching.watch import ObservedExecution, Outcome, ServerWatch, WatchState
 
 
 def _now() -> datetime:
@@ -47,9 +52,30 @@ class _Watch:
     job_done: bool = False
     job_status: str | None = None
     execution_id: str | None = None
-    known_executions: tuple[str, ...] = ()
+    known_executions: tuple[str, ...] | None = None
     quiet_seconds: float = 0.0
     next_poll: datetime | None = None
+
+    @classmethod
+    def of(cls, spec: ServerWatch) -> _Watch:
+        return cls(
+            server_id=spec.server_id,
+            job_id=spec.job_id,
+            requested_at=_parse(spec.requested_at),
+            deadline=_parse(spec.deadline),
+            execution_id=spec.execution_id,
+            known_executions=spec.known_executions,
+            quiet_seconds=spec.quiet_seconds,
+        )
+
+    def identify(self, summary: list[dict]) -> dict | None:
+        """This request's execution in a summary; once identified, always the same one."""
+        if self.execution_id is not None:
+            return next((e for e in summary if e["execution_id"] == self.execution_id), None)
+        execution = shapes.select_execution(summary, self.known_executions, self.requested_at)
+        if execution is not None:
+            self.execution_id = execution["execution_id"]
+        return execution
 
 
 def next_checkpoint(age: float, first: float, factor: float, cap: float) -> float:
@@ -66,11 +92,18 @@ def next_checkpoint(age: float, first: float, factor: float, cap: float) -> floa
     return checkpoint
 
 
+def _tuned(name: str, explicit: float | None) -> float:
+    from patchflow.tuning import setting
+
+    return setting(name, explicit)
+
+
 class PatchCompletionTrigger(BaseTrigger):
     """Wait until watched servers' patch executions complete, fail or time out.
 
-    :param servers: ``[{"server_id", "job_id" (or None), "requested_at", "deadline"}]``,
-        times as ISO-8601 UTC strings.
+    :param servers: ``ServerWatch.as_dict()`` items (times as ISO-8601 UTC strings).
+    :param poll_interval: / ``max_poll_interval`` / ``batch_window``: seconds; None takes the
+        deployment's setting (``patchflow.tuning``).
     """
 
     def __init__(
@@ -79,26 +112,22 @@ class PatchCompletionTrigger(BaseTrigger):
         servers: list[dict[str, Any]],
         alias: str,
         clc_conn_id: str = "clc_default",
-        poll_interval: float = 5.0,
-        max_poll_interval: float = 60.0,
+        poll_interval: float | None = None,
+        max_poll_interval: float | None = None,
         backoff: float = 1.5,
-        batch_window: float = 30.0,
-        clock_skew: float = 120.0,
-        not_found_grace: float = 180.0,
+        batch_window: float | None = None,
         max_parallel: int = 8,
     ) -> None:
         super().__init__()
         if not servers:
             raise ValueError("PatchCompletionTrigger needs at least one server to watch")
-        self.servers = [dict(s) for s in servers]
+        self.servers = [ServerWatch.from_dict(s).as_dict() for s in servers]
         self.alias = alias
         self.clc_conn_id = clc_conn_id
-        self.poll_interval = poll_interval
-        self.max_poll_interval = max_poll_interval
+        self.poll_interval = _tuned("poll_interval", poll_interval)
+        self.max_poll_interval = _tuned("max_poll_interval", max_poll_interval)
         self.backoff = backoff
-        self.batch_window = batch_window
-        self.clock_skew = clock_skew
-        self.not_found_grace = not_found_grace
+        self.batch_window = _tuned("batch_window", batch_window)
         self.max_parallel = max_parallel
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -112,8 +141,6 @@ class PatchCompletionTrigger(BaseTrigger):
                 "max_poll_interval": self.max_poll_interval,
                 "backoff": self.backoff,
                 "batch_window": self.batch_window,
-                "clock_skew": self.clock_skew,
-                "not_found_grace": self.not_found_grace,
                 "max_parallel": self.max_parallel,
             },
         )
@@ -124,17 +151,7 @@ class PatchCompletionTrigger(BaseTrigger):
         return ClcAsyncHook(self.clc_conn_id)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        watches = {
-            s["server_id"]: _Watch(
-                server_id=s["server_id"],
-                job_id=s.get("job_id"),
-                requested_at=_parse(s["requested_at"]),
-                deadline=_parse(s["deadline"]),
-                known_executions=tuple(s.get("known_executions") or ()),
-                quiet_seconds=float(s.get("quiet_seconds") or 0.0),
-            )
-            for s in self.servers
-        }
+        watches = {s["server_id"]: _Watch.of(ServerWatch.from_dict(s)) for s in self.servers}
         outcomes: dict[str, dict[str, Any]] = {}
         first_outcome: float | None = None
         for w in watches.values():
@@ -180,13 +197,6 @@ class PatchCompletionTrigger(BaseTrigger):
         w.next_poll = w.requested_at + timedelta(seconds=offset)
 
     async def _cycle(self, api: Any, watches: list[_Watch], outcomes: dict[str, dict[str, Any]]) -> None:
-        now = _now()
-        for w in watches:
-            if now >= w.deadline:
-                outcomes[w.server_id] = self._outcome(
-                    w, "timed_out", f"no completed patch execution by the deadline {shapes.iso(w.deadline)}"
-                )
-        live = [w for w in watches if w.server_id not in outcomes]
         limit = asyncio.Semaphore(max(1, self.max_parallel))
 
         async def guarded(coro: Any) -> Any:
@@ -196,7 +206,16 @@ class PatchCompletionTrigger(BaseTrigger):
                 except ClcError as exc:
                     return exc
 
-        # Phase 1: one status request per distinct job still running.
+        await self._poll_jobs(api, watches, outcomes, guarded)
+        await self._poll_executions(api, watches, outcomes, guarded)
+        now = _now()
+        for w in watches:
+            if w.server_id not in outcomes and now >= w.deadline:
+                outcomes[w.server_id] = self._deadline_outcome(w)
+
+    async def _poll_jobs(self, api: Any, watches: list[_Watch], outcomes: dict, guarded: Any) -> None:
+        """One status request per distinct job still running."""
+        live = [w for w in watches if w.server_id not in outcomes]
         jobs = sorted({w.job_id for w in live if w.job_id and not w.job_done})
         statuses = await asyncio.gather(*(guarded(api.get_queue_status(self.alias, j)) for j in jobs))
         for job_id, status in zip(jobs, statuses, strict=True):
@@ -214,70 +233,59 @@ class PatchCompletionTrigger(BaseTrigger):
                 if status == shapes.QUEUE_SUCCEEDED:
                     w.job_done = True
                 elif status in shapes.QUEUE_FAILED:
-                    outcomes[w.server_id] = self._outcome(w, "failed", f"queue job {job_id} ended {status}")
+                    outcomes[w.server_id] = self._outcome(
+                        w, WatchState.JOB_FAILED, f"queue job {job_id} ended {status}"
+                    )
 
-        # Phase 2: one summary request per server whose job is done (or unknown).
+    async def _poll_executions(self, api: Any, watches: list[_Watch], outcomes: dict, guarded: Any) -> None:
+        """One summary request per server whose job is done (or unknown); at the deadline, a last one."""
         now = _now()
         readers = [
             w
-            for w in live
+            for w in watches
             if w.server_id not in outcomes
             and (w.job_done or not w.job_id)
-            and (now - w.requested_at).total_seconds() >= w.quiet_seconds
+            and ((now - w.requested_at).total_seconds() >= w.quiet_seconds or now >= w.deadline)
         ]
         summaries = await asyncio.gather(
             *(guarded(api.get_patch_summary(self.alias, w.server_id)) for w in readers)
         )
-        now = _now()
         for w, summary in zip(readers, summaries, strict=True):
             if isinstance(summary, Exception):
                 self.log.warning("patch summary of %s: %s (tolerated, polling again)", w.server_id, summary)
                 continue
-            execution = shapes.select_execution(summary, w.requested_at, self.clock_skew, w.known_executions)
-            if execution is None:
-                waited = (now - w.requested_at).total_seconds()
-                if not w.job_id and waited >= self.not_found_grace:
-                    outcomes[w.server_id] = self._outcome(
-                        w,
-                        "not_found",
-                        f"no execution started after the request within {waited:.0f}s",
-                        pending_elsewhere=shapes.has_pending(summary),
-                    )
-                continue
-            w.execution_id = execution["execution_id"]
-            if execution.get("status") == "completed":
-                outcomes[w.server_id] = self._outcome(w, "completed", "", execution=execution)
+            execution = w.identify(summary)
+            if execution is not None and execution.get("status") == "completed":
+                outcomes[w.server_id] = self._outcome(w, WatchState.COMPLETED, "", execution=execution)
+
+    def _deadline_outcome(self, w: _Watch) -> dict[str, Any]:
+        by = shapes.iso(w.deadline)
+        if w.job_id is None and w.execution_id is None:
+            return self._outcome(
+                w,
+                WatchState.NO_EXECUTION,
+                f"the answer to the Execute Package request was lost and no new execution appeared "
+                f"on the server by the deadline {by}; the request was not sent again (exactly once)",
+            )
+        if w.execution_id is None:
+            return self._outcome(w, WatchState.TIMED_OUT, f"no execution had started by the deadline {by}")
+        return self._outcome(
+            w, WatchState.TIMED_OUT, f"execution {w.execution_id} had not completed by the deadline {by}"
+        )
 
     @staticmethod
     def _outcome(
-        w: _Watch,
-        state: str,
-        reason: str,
-        *,
-        execution: dict | None = None,
-        pending_elsewhere: bool | None = None,
+        w: _Watch, state: WatchState, reason: str, *, execution: dict | None = None
     ) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "state": state,
-            "reason": reason,
-            "job_id": w.job_id,
-            "job_status": w.job_status,
-            "execution_id": w.execution_id,
-            "observed_at": shapes.iso(_now()),
-        }
-        if execution is not None:
-            out["execution"] = {
-                "execution_id": execution["execution_id"],
-                "status": execution.get("status"),
-                "start_time": execution.get("start_time") or None,
-                "end_time": execution.get("end_time") or None,
-                "initiations": len(execution.get("init_messages") or []),
-                "reboots": shapes.count_reboots(execution),
-                "installed": sum(c or 0 for c in shapes.installed_per_initiation(execution)),
-            }
-        if pending_elsewhere is not None:
-            out["pending_execution_exists"] = pending_elsewhere
-        return out
+        return Outcome(
+            state=state,
+            reason=reason,
+            job_id=w.job_id,
+            job_status=w.job_status,
+            execution_id=w.execution_id,
+            observed_at=shapes.iso(_now()),
+            execution=ObservedExecution.from_summary(execution) if execution is not None else None,
+        ).as_dict()
 
 
 def _parse(value: str) -> datetime:

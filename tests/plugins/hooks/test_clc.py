@@ -9,11 +9,15 @@ import pytest
 
 from include.patching.backoff import RetryPolicy
 from patchflow.exceptions import (
+    ClcAccessDeniedError,
     ClcApiError,
     ClcAuthError,
     ClcConnectionError,
+    ClcLoginRefusedError,
     ClcResponseError,
+    ClcServiceUnavailableError,
     PossiblySubmittedError,
+    is_permanent,
 )
 from patchflow.hooks.clc import ClcHook
 from tests.plugins.fake_clc import PASSWORD, make_jwt
@@ -36,17 +40,28 @@ def test_logs_in_once_and_reuses_the_token(fake_clc):
     assert h.account_alias == "DEMO"
 
 
-def test_relogs_shortly_before_the_jwt_expires(fake_clc):
-    now = [1_000_000.0]
+def test_relogs_shortly_before_the_declared_lifetime_ends_on_our_clock(fake_clc):
+    now = [50.0]  # a monotonic clock: its origin means nothing
     fake_clc.token_ttl = 3600
     h = hook(clock=lambda: now[0])
     h.get_server("DEMO", "va1demoweb01")
-    # The fake issues tokens with exp = real now + ttl; move our clock just before that minus margin.
-    import time
-
-    now[0] = time.time() + 3600 - 100
+    now[0] += 3600 - 300 - 1  # the refresh margin is 300 s at time_scale 1
+    h.get_server("DEMO", "va1demoweb01")
+    assert fake_clc.logins == 1
+    now[0] += 1
     h.get_server("DEMO", "va1demoweb01")
     assert fake_clc.logins == 2
+
+
+@pytest.mark.parametrize("offset_days", [-3650, -1, 1, 3650])
+def test_an_api_clock_far_from_ours_costs_one_login_not_one_per_request(fake_clc, offset_days):
+    """I8: the token's exp is a time on the API's clock; comparing it with ours re-logged in
+    before nearly every request when the API's clock was behind."""
+    fake_clc.api_clock_offset = offset_days * 86400.0
+    h = hook()
+    for _ in range(10):
+        h.get_server("DEMO", "va1demoweb01")
+    assert fake_clc.logins == 1
 
 
 def test_relogs_once_on_401_then_succeeds(fake_clc):
@@ -73,6 +88,51 @@ def test_bad_password_is_a_clear_auth_error_without_the_password(fake_clc, monke
         hook().login()
     assert "HTTP 400" in str(err.value) and "recognize" in str(err.value)
     assert "wrong-password-1" not in str(err.value)
+
+
+def login_posts(fake_clc) -> int:
+    return sum(1 for m, p, _ in fake_clc.requests if m == "POST" and p.endswith("/authentication/login"))
+
+
+@pytest.mark.parametrize("status", [400, 401])
+def test_a_refused_login_is_tried_once_and_is_permanent(fake_clc, monkeypatch, status):
+    """One wrong password costs one login attempt: no backoff loop towards an account lockout."""
+    sleeps: list[float] = []
+    monkeypatch.setenv("AIRFLOW_CONN_CLC_DEFAULT", fake_clc.conn_json().replace(PASSWORD, "wrong-password-1"))
+    if status == 401:
+        fake_clc.fail_next("POST", r"/authentication/login", 401, body={"message": "denied"})
+    with pytest.raises(ClcLoginRefusedError) as err:
+        hook(sleeps).get_server("DEMO", "va1demoweb01")
+    assert login_posts(fake_clc) == 1 and sleeps == []
+    assert is_permanent(err.value) and err.value.status == status
+
+
+def test_a_login_503_is_retried_with_backoff_and_never_called_a_wrong_password(fake_clc):
+    sleeps: list[float] = []
+    fake_clc.fail_next(
+        "POST", r"/authentication/login", 503, body={"message": "Service Unavailable"}, times=9
+    )
+    with pytest.raises(ClcServiceUnavailableError) as err:
+        hook(sleeps, attempts=3).login()
+    assert login_posts(fake_clc) == 3 and sleeps == [0.5, 1.0]
+    assert not isinstance(err.value, ClcAuthError) and not is_permanent(err.value)
+    assert str(err.value).endswith("failed with HTTP 503: Service Unavailable (service unavailable)")
+
+
+def test_a_transient_login_503_heals_within_the_retries(fake_clc):
+    fake_clc.fail_next("POST", r"/authentication/login", 503, times=2)
+    h = hook(attempts=3)
+    assert h.get_server("DEMO", "va1demoweb01")["id"] == "va1demoweb01"
+    assert fake_clc.logins == 1 and login_posts(fake_clc) == 3
+
+
+def test_a_forbidden_alias_is_a_permanent_access_error_asked_once(fake_clc):
+    sleeps: list[float] = []
+    h = hook(sleeps)
+    with pytest.raises(ClcAccessDeniedError) as err:
+        h.list_datacenters("OTHR")
+    assert "HTTP 403" in str(err.value) and is_permanent(err.value) and sleeps == []
+    assert sum(1 for _, p, _ in fake_clc.requests if "/datacenters/OTHR" in p) == 1
 
 
 def test_429_honours_retry_after_seconds(fake_clc):
@@ -127,7 +187,7 @@ def test_execute_package_lost_answer_is_never_replayed(fake_clc):
     h = hook()
     h.login()
     fake_clc.fail_next("POST", r"executePackage", after=True, drop=True)
-    with pytest.raises(PossiblySubmittedError, match="reconcile"):
+    with pytest.raises(PossiblySubmittedError, match="not sent again"):
         h.execute_package("DEMO", ["va1demoweb01"], PKG, {"patch.debug.mode": "false"})
     assert fake_clc.execute_calls["va1demoweb01"] == 1
 
@@ -225,7 +285,8 @@ def test_inventory_walks_one_tree_per_data_center_and_flattens(fake_clc):
     servers = h.inventory("DEMO", max_workers=2)
     by_id = {s["id"]: s for s in servers}
     assert set(by_id) == {"va1demoweb01", "va1demoweb02", "va1demodb01", "de1demoapp01"}
-    assert by_id["va1demoweb01"]["group_path"] == "VA1 Hardware/Default Group/Web"
+    assert by_id["va1demoweb01"]["group_path_names"] == ["VA1 Hardware", "Default Group", "Web"]
+    assert by_id["va1demoweb01"]["group_path_ids"] == ["root-va1", "dg-va1", "g-va1-web"]
     assert by_id["de1demoapp01"]["data_center"] == "de1"
     assert by_id["va1demodb01"]["group_name"] == "DB" and by_id["va1demodb01"]["group_id"] == "g-va1-db"
     group_gets = [p for m, p, _ in fake_clc.requests if "/v2/groups/" in p]
@@ -237,7 +298,7 @@ def test_inventory_filters_data_centers_and_groups_and_dedupes(fake_clc):
     assert {s["id"] for s in h.inventory("DEMO", data_centers=["DE1"])} == {"de1demoapp01"}
     rows = h.inventory("DEMO", group_ids=["g-va1-web", "g-va1-web"])
     assert sorted(s["id"] for s in rows) == ["va1demoweb01", "va1demoweb02"]
-    assert rows[0]["group_path"] == "Web" and rows[0]["data_center"] == "va1"
+    assert rows[0]["group_path_names"] == ["Web"] and rows[0]["data_center"] == "va1"
 
 
 def test_account_alias_falls_back_to_login(fake_clc, monkeypatch):
@@ -245,8 +306,57 @@ def test_account_alias_falls_back_to_login(fake_clc, monkeypatch):
     assert hook().account_alias == "DEMO"
 
 
-def test_jwt_without_exp_falls_back_to_fourteen_days():
-    from include.patching.backoff import token_expiry
+def test_token_without_a_declared_lifetime_falls_back_to_fourteen_days():
+    from include.patching.backoff import token_lifetime
 
-    assert token_expiry("not-a-jwt", 100.0) == 100.0 + 14 * 24 * 3600
-    assert token_expiry(make_jwt(12345), 0.0) == 12345.0
+    assert token_lifetime("not-a-jwt") == 14 * 24 * 3600
+    assert token_lifetime(make_jwt(12345)) == 14 * 24 * 3600  # exp alone says nothing about a lifetime
+    assert token_lifetime(make_jwt(12345, nbf=12000)) == 345
+
+
+def test_inventory_lineage_keeps_sub_groups_and_slashes_in_names(fake_clc, monkeypatch):
+    """Group ids include their sub-groups, and 'Prod' never selects a group named 'Finance/Prod'."""
+    from include.patching.classification import Scope, classify
+
+    def srv(sid: str) -> dict:
+        return dict(fake_clc.servers["va1demoweb01"], id=sid, name=sid.upper())
+
+    tree = {
+        "id": "root",
+        "name": "VA1 Hardware",
+        "groups": [
+            {"id": "fp", "name": "Finance/Prod", "servers": [srv("va1slash01")], "groups": []},
+            {
+                "id": "fin",
+                "name": "Finance",
+                "servers": [],
+                "groups": [
+                    {
+                        "id": "prod",
+                        "name": "Prod",
+                        "servers": [srv("va1prod01")],
+                        "groups": [{"id": "deep", "name": "Deep", "servers": [srv("va1deep01")]}],
+                    }
+                ],
+            },
+        ],
+    }
+    h = hook()
+    monkeypatch.setattr(h, "list_datacenters", lambda alias: [{"id": "va1"}])
+    monkeypatch.setattr(
+        h,
+        "get_datacenter",
+        lambda alias, dc, group_links=True: {"id": dc, "links": [{"rel": "group", "id": "root"}]},
+    )
+    monkeypatch.setattr(h, "get_group", lambda alias, gid, detailed=True: tree)
+    rows = {r["id"]: r for r in h.inventory("DEMO")}
+    assert rows["va1deep01"]["group_path_ids"] == ["root", "fin", "prod", "deep"]
+    assert rows["va1slash01"]["group_path_names"] == ["VA1 Hardware", "Finance/Prod"]
+
+    def chosen(*groups: str) -> set[str]:
+        scope = Scope.build(groups=groups)
+        return {sid for sid, row in rows.items() if classify(row, scope).state is None}
+
+    assert chosen("fin") == chosen("Finance") == {"va1prod01", "va1deep01"}  # by id as by name
+    assert chosen("prod") == chosen("Prod") == {"va1prod01", "va1deep01"}
+    assert chosen("Finance/Prod") == chosen("fp") == {"va1slash01"}

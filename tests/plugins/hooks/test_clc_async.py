@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from include.patching.backoff import RetryPolicy
-from patchflow.exceptions import ClcApiError, ClcConnectionError
+from patchflow.exceptions import (
+    ClcAccessDeniedError,
+    ClcApiError,
+    ClcAuthError,
+    ClcConnectionError,
+    ClcLoginRefusedError,
+    ClcServiceUnavailableError,
+)
 from patchflow.hooks.clc_async import ClcAsyncHook
 from tests.plugins.fake_clc import PASSWORD
 
@@ -23,6 +30,15 @@ async def test_login_once_and_reuse(fake_clc):
         await api.get_patch_summary("DEMO", "va1demoweb01")
         await api.get_patch_summary("DEMO", "va1demoweb02")
         assert await api.account_alias() == "DEMO"
+    assert fake_clc.logins == 1
+
+
+@pytest.mark.parametrize("offset_days", [-3650, 3650])
+async def test_an_api_clock_far_from_ours_costs_one_login(fake_clc, offset_days):
+    fake_clc.api_clock_offset = offset_days * 86400.0
+    async with make([]).client() as api:
+        for _ in range(10):
+            await api.get_patch_summary("DEMO", "va1demoweb01")
     assert fake_clc.logins == 1
 
 
@@ -62,3 +78,32 @@ async def test_connection_errors_are_bounded(fake_clc):
     async with make([], attempts=2).client() as api:
         with pytest.raises(ClcConnectionError, match="after 2 attempts"):
             await api.get_queue_status("DEMO", "va1-1")
+
+
+def login_posts(fake_clc) -> int:
+    return sum(1 for m, p, _ in fake_clc.requests if m == "POST" and p.endswith("/authentication/login"))
+
+
+async def test_a_refused_login_is_tried_once(fake_clc, monkeypatch):
+    sleeps: list[float] = []
+    monkeypatch.setenv("AIRFLOW_CONN_CLC_DEFAULT", fake_clc.conn_json().replace(PASSWORD, "wrong-password-1"))
+    async with make(sleeps).client() as api:
+        with pytest.raises(ClcLoginRefusedError, match="HTTP 400"):
+            await api.get_patch_summary("DEMO", "va1demoweb01")
+    assert login_posts(fake_clc) == 1 and sleeps == []
+
+
+async def test_a_login_503_is_service_unavailable_not_a_wrong_password(fake_clc):
+    sleeps: list[float] = []
+    fake_clc.fail_next("POST", r"/authentication/login", 503, times=9)
+    async with make(sleeps).client() as api:
+        with pytest.raises(ClcServiceUnavailableError, match="service unavailable") as err:
+            await api.get_patch_summary("DEMO", "va1demoweb01")
+    assert not isinstance(err.value, ClcAuthError)
+    assert login_posts(fake_clc) == 3 and len(sleeps) == 2
+
+
+async def test_a_forbidden_alias_is_an_access_error(fake_clc):
+    async with make([]).client() as api:
+        with pytest.raises(ClcAccessDeniedError, match="HTTP 403"):
+            await api.get_patch_summary("OTHR", "va1demoweb01")

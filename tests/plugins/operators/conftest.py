@@ -18,7 +18,6 @@ FAST = {
     "max_poll_interval": 0.03,
     "batch_window": 0.0,
     "job_poll_interval": 0.01,
-    "not_found_grace": 0.05,
     "server_timeout": 20,
 }
 
@@ -45,8 +44,11 @@ async def first_event(trigger: Any, limit: float = 20.0) -> Any:
 class Driver:
     """Rebuilds the operator for every turn (nothing on ``self`` survives a deferral)."""
 
-    def __init__(self, **kwargs: Any) -> None:
-        self.kwargs = {"task_id": "rollout_linux_yum", "package_key": "linux_yum", **FAST, **kwargs}
+    def __init__(self, *, fast: bool = True, event_limit: float = 20.0, **kwargs: Any) -> None:
+        """``fast=False``: no explicit timings, the deployment's (``[patchflow] time_scale``) apply."""
+        base = {"task_id": "rollout_linux_yum", "package_key": "linux_yum"}
+        self.kwargs = {**base, **(FAST if fast else {}), **kwargs}
+        self.event_limit = event_limit
         self.context = {"dag": SimpleNamespace(dag_id="patch_fleet"), "run_id": "manual__t1"}
         self.deferrals: list[TaskDeferred] = []
 
@@ -68,7 +70,7 @@ class Driver:
     def follow(self, deferred: TaskDeferred, max_turns: int = 60) -> dict:
         for _ in range(max_turns):
             self.deferrals.append(deferred)
-            event = asyncio.run(first_event(deferred.trigger))
+            event = asyncio.run(first_event(deferred.trigger, self.event_limit))
             try:
                 return self.turn(deferred.method_name, {"event": event.payload})
             except TaskDeferred as again:

@@ -8,10 +8,19 @@ from types import SimpleNamespace
 import pytest
 from airflow.sdk.exceptions import TaskDeferred
 
+from include.patching.audit_rows import MaintenanceResult, build_rows, maintenance_columns
+from include.patching.clc_errors import ClcError
+from include.patching.rollout_state import new_entry
 from patchflow.operators.maintenance import ReleaseMaintenanceOperator
+from tests.patching.fake_api import FakeApi
+from tests.patching.test_rollout_maintenance import make_rollout, on_disk
 from tests.plugins.operators.conftest import Driver, row, write_plan
 
 CTX = {"dag": SimpleNamespace(dag_id="patch_fleet"), "run_id": "manual__t1"}
+
+
+def ledger_of(folder) -> dict:
+    return on_disk(folder)
 
 
 def release(plan) -> dict:
@@ -74,3 +83,123 @@ def test_a_failed_release_fails_the_task_naming_the_servers(fake_clc, tmp_path):
     fake_clc._new_job = lambda script: orig(["failed"])
     with pytest.raises(Exception, match="could not be released for: va1demoweb01"):
         release(plan)
+
+
+# --- issue 8: the release waits for slow jobs, records every outcome first, needs no plan -------
+
+
+def release_with(api: FakeApi, plan, **kwargs) -> dict:
+    """Run the release task with the in-memory fake as its CLC client."""
+    op = ReleaseMaintenanceOperator(
+        task_id="release_linux_yum", plan_path=str(plan), package_key="linux_yum", **kwargs
+    )
+    op._hook = lambda: api  # type: ignore[method-assign]
+    return op.execute(CTX)
+
+
+def slow_rollout(tmp_path, slow_waits: int) -> FakeApi:
+    """A rollout whose maintenance-on job outlived maintenance_timeout (issue 8, item 2)."""
+    api = FakeApi({"va1demoweb01": False, "va1demoweb02": False}, slow_waits=slow_waits)
+    make_rollout(tmp_path, api).fill()
+    assert api.executed == [] and not api.in_maintenance("va1demoweb01")  # the job has not landed
+    return api
+
+
+def test_release_waits_for_a_slow_maintenance_job_before_deciding(tmp_path):
+    api = slow_rollout(tmp_path, slow_waits=1)  # lands during the release task's wait
+    out = release_with(api, tmp_path / "plan.json", job_poll_interval=0.01)
+    api.land_all()  # time passes: nothing may switch maintenance on afterwards
+    assert not api.in_maintenance("va1demoweb01") and not api.in_maintenance("va1demoweb02")
+    assert sorted(out["released"]) == ["va1demoweb01", "va1demoweb02"] and out["failed"] == []
+    entry = ledger_of(tmp_path)["va1demoweb01"]
+    assert entry["maintenance_job_status"] == "succeeded" and entry["maintenance_release"] == "released"
+
+
+def test_a_job_still_running_at_the_release_timeout_is_reported_not_taken_as_off(tmp_path):
+    api = slow_rollout(tmp_path, slow_waits=5)
+    (job_id,) = api.jobs
+    with pytest.raises(
+        ClcError, match=rf"could not be released for: va1demoweb01: maintenance-on job {job_id}"
+    ):
+        release_with(api, tmp_path / "plan.json", job_timeout=0.1, job_poll_interval=0.01)
+    entry = ledger_of(tmp_path)["va1demoweb01"]
+    assert entry["maintenance_release"] == "unconfirmed" and entry["maintenance_released"] is False
+    assert f"job {job_id} still executing" in entry["maintenance_note"]
+    assert maintenance_columns(entry)["maintenance"] == MaintenanceResult.LEFT_ON
+
+
+def test_a_refused_release_is_in_the_ledger_before_the_task_fails(tmp_path):
+    api = FakeApi(
+        {"va1demoweb01": False, "va1demodb01": True}, refuse_stop={"va1demoweb01": "server is rebooting"}
+    )
+    make_rollout(tmp_path, api, preexisting=("va1demodb01",)).fill()  # never finishes: task killed
+    with pytest.raises(ClcError, match="could not be released for: va1demoweb01: stopMaintenance refused"):
+        release_with(api, tmp_path / "plan.json", job_poll_interval=0.01)
+    entries = ledger_of(tmp_path)
+    assert entries["va1demoweb01"]["maintenance_release"] == "refused"
+    assert entries["va1demoweb01"]["maintenance_note"] == "stopMaintenance refused: server is rebooting"
+    assert entries["va1demodb01"]["maintenance_release"] == "kept_preexisting"
+    # the audit (trigger rule all_done) reads it from the ledger
+    plan = {
+        "account_alias": "DEMO",
+        "servers": [
+            {"id": "va1demoweb01", "package_key": "linux_yum", "state": None},
+            {"id": "va1demodb01", "package_key": "linux_yum", "state": None},
+        ],
+    }
+    rows = {r["server_id"]: r for r in build_rows(plan, {}, {"linux_yum": {"servers": entries}})}
+    assert rows["va1demoweb01"]["maintenance"] == "left_on"
+    assert rows["va1demoweb01"]["maintenance_note"] == "stopMaintenance refused: server is rebooting"
+    assert rows["va1demodb01"]["maintenance"] == "kept_preexisting"
+
+
+@pytest.mark.parametrize("plan_path", [None, "None", ""], ids=["none", "none_rendered", "empty"])
+def test_no_plan_ends_cleanly(plan_path, capsys):
+    """An upstream failed before classify: the plan path renders to None (was: TypeError, 3 tries)."""
+    op = ReleaseMaintenanceOperator(task_id="r", plan_path=plan_path, package_key="linux_yum")
+    op._hook = lambda: pytest.fail("no plan: nothing to ask the API")  # type: ignore[method-assign]
+    assert op.execute(CTX) == {"released": [], "already_off": [], "failed": []}
+    logged = capsys.readouterr()
+    assert "no plan: this run put no server into maintenance" in logged.out + logged.err
+
+
+def test_lost_start_maintenance_answer_retried_by_the_hook_is_released(fake_clc, tmp_path):
+    """Issue 8, item 1, through the real hook: it retries the 500, the retry says "nothing to do"."""
+    plan = write_plan(tmp_path, [row("va1demoweb01")])
+    fake_clc.fail_next("POST", r"startMaintenance", 500, times=1, after=True)
+    out = Driver(plan_path=str(plan), max_concurrency=1).run()
+    assert out["counts"]["patched"] == 1
+    starts = [p for m, p, _ in fake_clc.requests if "startMaintenance" in p]
+    assert len(starts) == 2  # processed, answer lost, retried
+    assert (
+        json.loads((tmp_path / "rollout_linux_yum.ledger.json").read_text())["servers"]["va1demoweb01"][
+            "maintenance"
+        ]
+        == "ours"
+    )
+    assert not fake_clc.in_maintenance("va1demoweb01")
+    release(plan)
+    assert not fake_clc.in_maintenance("va1demoweb01")
+
+
+def test_a_refused_login_fails_the_release_without_retries(fake_clc, monkeypatch, tmp_path):
+    """The release logs in once; a refused login is not retried by Airflow (AirflowFailException)."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from tests.plugins.fake_clc import PASSWORD
+    from tests.plugins.operators.conftest import row, write_plan
+
+    plan = write_plan(tmp_path, [row("va1demoweb01")])
+    (tmp_path / "rollout_linux_yum.ledger.json").write_text(
+        json.dumps(
+            {
+                "version": 1, "package_key": "linux_yum", "package_id": "x", "alias": "DEMO",
+                "order": ["va1demoweb01"],
+                "servers": {"va1demoweb01": {**new_entry(), "maintenance": "ours"}},
+            }
+        )
+    )  # fmt: skip
+    monkeypatch.setenv("AIRFLOW_CONN_CLC_DEFAULT", fake_clc.conn_json().replace(PASSWORD, "wrong-password-3"))
+    op = ReleaseMaintenanceOperator(task_id="release", plan_path=str(plan), package_key="linux_yum")
+    with pytest.raises(AirflowFailException, match="refused the login"):
+        op.execute({"dag": SimpleNamespace(dag_id="patch_fleet"), "run_id": "manual__t1"})

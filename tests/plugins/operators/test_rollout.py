@@ -66,9 +66,12 @@ def test_sliding_window_patches_everything_exactly_once(fake_clc, plan4):
             "status": "completed",
             "start_time": web["patches"][0]["start_time"],
             "end_time": web["patches"][0]["end_time"],
+            "attempts": 1,
         }
     ]
-    assert web["patches_installed"] == 1 and web["reboots"] == 1 and web["started_at"] and web["ended_at"]
+    assert web["patches_installed"] == 1 and web["started_at"] and web["ended_at"]
+    # the fake's executions have 2 initiations; reboots are not reported by the service (I8)
+    assert web["attempts"] == 2 and web["reboots"] is None
     assert rows["va1demodb01"]["state"] == "patched_no_updates"
     touched = " ".join(p for _, p, _ in fake_clc.requests)
     assert "va1skipped01" not in touched and "va1win01" not in touched  # I5
@@ -177,12 +180,62 @@ def test_lost_answer_to_the_post_is_adopted_not_replayed(fake_clc, plan4):
     assert all(r["submissions"] == 1 for r in results(out)["servers"])
 
 
-def test_post_that_never_reached_the_service_is_resubmitted_once(fake_clc, plan4):
-    fake_clc.fail_next("POST", r"executePackage", drop=True)  # dropped before processing
+def test_a_lost_answer_is_never_sent_again_even_when_the_request_was_not_processed(fake_clc, plan4):
+    """I1 by construction: the hook cannot tell a lost answer from a lost request, so neither is
+    re-sent; with no execution by the deadline the server fails and says why."""
+    fake_clc.fail_next("POST", r"executePackage", drop=True)  # connection closed before processing
+    out = Driver(plan_path=str(plan4), max_concurrency=4, max_errors=4, server_timeout=0.5).run()
+    assert out["counts"] == {"failed": 4, "total": 4}
+    assert len([p for m, p, _ in fake_clc.requests if m == "POST" and "executePackage" in p]) == 1
+    rows = results(out)["servers"]
+    assert all(r["submissions"] == 1 and r["execution_id"] is None for r in rows)
+    assert all("answer to the Execute Package request was lost" in r["reason"] for r in rows)
+    assert not any(fake_clc.in_maintenance(s) for s in TARGETS)  # released once they ended (I2)
+
+
+def test_a_lost_answer_with_late_executions_is_adopted_not_replayed(fake_clc, plan4):
+    """I1: executions that start long after the request (a busy queue) are still ours."""
+    fake_clc.execution_start_delay = 1.0
+    fake_clc.fail_next("POST", r"executePackage", after=True, drop=True)
     out = Driver(plan_path=str(plan4), max_concurrency=4).run()
     assert out["counts"] == {"patched": 4, "total": 4}
     assert fake_clc.execute_calls == Counter({s: 1 for s in TARGETS})
-    assert all(r["submissions"] == 2 for r in results(out)["servers"])
+
+
+def test_a_lost_request_never_adopts_an_execution_from_before_it(fake_clc, plan4):
+    """I4 (item 5): the API clock runs 2 h ahead, so an execution from before the request is dated
+    after it; the request itself never reached the service. The audit must not name that one."""
+    old = fake_clc.add_execution("va1demoweb01", start=datetime.now(UTC) + timedelta(hours=2))
+    fake_clc.fail_next("POST", r"executePackage", drop=True)  # never processed
+    out = Driver(plan_path=str(plan4), max_concurrency=4, max_errors=4, server_timeout=0.5).run()
+    row_ = {r["server_id"]: r for r in results(out)["servers"]}["va1demoweb01"]
+    assert row_["execution_id"] != old["execution_id"]
+    assert row_["state"] == "failed" and "lost" in row_["reason"]
+    assert fake_clc.execute_calls["va1demoweb01"] == 0  # the one POST was never processed
+
+
+@pytest.mark.parametrize("minutes", [-10, 10])
+def test_an_api_clock_ten_minutes_away_from_ours_still_completes(fake_clc, plan4, minutes):
+    """I8 (item 6): a time floor hid every execution of an API clock more than 120 s behind."""
+    fake_clc.api_clock_offset = minutes * 60.0
+    out = Driver(plan_path=str(plan4), max_concurrency=4, server_timeout=5).run()
+    assert out["counts"] == {"patched": 4, "total": 4}
+    assert fake_clc.execute_calls == Counter({s: 1 for s in TARGETS})
+
+
+def test_a_patch_that_failed_once_then_installed_is_judged_by_its_last_attempt(fake_clc, plan4):
+    """I8 (item 8): the detail lists a patch once per initiation that tried it (§12 #36)."""
+    fake_clc.patches["va1demoweb01"] = [
+        ("openssl-1.0.1e-42.el6_7.4.x86_64", "4", "failed"),
+        ("sudo-1.8.6p3-20.el6_7.x86_64", "2", "completed"),
+        ("openssl-1.0.1e-42.el6_7.4.x86_64", "2", "completed"),
+    ]
+    fake_clc.patches["va1demoweb02"] = [("bash-4.1.2", "2", "completed"), ("bash-4.1.2", "4", "failed")]
+    out = Driver(plan_path=str(plan4), max_concurrency=4, max_errors=4).run()
+    rows = {r["server_id"]: r for r in results(out)["servers"]}
+    assert rows["va1demoweb01"]["state"] == "patched" and rows["va1demoweb01"]["patches_failed"] == 0
+    assert [p["attempts"] for p in rows["va1demoweb01"]["patches"]] == [2, 1]
+    assert rows["va1demoweb02"]["state"] == "failed" and rows["va1demoweb02"]["patches_failed"] == 1
 
 
 def test_pending_execution_on_a_server_is_never_doubled(fake_clc, plan4):
@@ -190,7 +243,7 @@ def test_pending_execution_on_a_server_is_never_doubled(fake_clc, plan4):
     fake_clc.executions["va1demodb01"][0]["_polls_left"] = 10_000
     out = Driver(plan_path=str(plan4), max_concurrency=4, max_errors=4).run()
     rows = {r["server_id"]: r for r in results(out)["servers"]}
-    assert rows["va1demodb01"]["state"] == "failed"
+    assert rows["va1demodb01"]["state"] == "not_attempted"  # nothing was sent: not an error of the budget
     assert "already pending" in rows["va1demodb01"]["reason"]
     assert len(fake_clc.executions["va1demodb01"]) == 1
 
@@ -203,10 +256,15 @@ def test_preexisting_maintenance_is_left_alone(fake_clc, tmp_path):
     )
     out = Driver(plan_path=str(plan), max_concurrency=3).run()
     assert out["counts"] == {"patched": 3, "total": 3}
-    assert fake_clc.in_maintenance("va1demoweb01") and fake_clc.in_maintenance("va1demoweb02")
+    assert fake_clc.in_maintenance("va1demoweb01")  # preexisting: left alone
     assert not fake_clc.in_maintenance("va1demodb01")
     entries = ledger(plan)["servers"]
-    assert entries["va1demoweb01"]["maintenance"] == entries["va1demoweb02"]["maintenance"] == "preexisting"
+    assert entries["va1demoweb01"]["maintenance"] == "preexisting"
+    # Only the inventory, read before the run asked, proves "preexisting". An "already in
+    # maintenance" answer after asking is indistinguishable from the retry of a request whose
+    # answer was lost (issue 8, item 1), so the run owns that server and releases it.
+    assert entries["va1demoweb02"]["maintenance"] == "ours"
+    assert not fake_clc.in_maintenance("va1demoweb02")
     started = [b for m, p, _ in fake_clc.requests if "startMaintenance" in p for b in [p]]
     assert len(started) == 1
 
@@ -253,3 +311,14 @@ def test_an_execution_from_before_the_request_is_never_taken_for_the_new_one(fak
     assert row_["execution_id"] != old["execution_id"]
     assert row_["state"] == "patched"
     assert fake_clc.execute_calls["va1demoweb01"] == 1
+
+
+def test_a_refused_login_fails_the_rollout_without_retries(fake_clc, plan4, monkeypatch):
+    """A password changed mid-run: one refused login, no task retry (account lockout), nothing sent."""
+    from tests.plugins.fake_clc import PASSWORD
+
+    monkeypatch.setenv("AIRFLOW_CONN_CLC_DEFAULT", fake_clc.conn_json().replace(PASSWORD, "wrong-password-2"))
+    with pytest.raises(AirflowFailException, match="refused the login") as err:
+        Driver(plan_path=str(plan4)).turn()
+    assert "wrong-password-2" not in str(err.value)
+    assert not fake_clc.execute_calls

@@ -97,7 +97,8 @@ def test_inventory_against_the_simulator(sim_conn):
     servers = ClcHook().inventory("DEMO")
     assert len(servers) >= 10
     assert len({s["id"].lower() for s in servers}) == len(servers)
-    assert all(s["group_path"] and s["data_center"] for s in servers)
+    assert all(s["group_path_names"] and s["group_path_names"][-1] == s["group_name"] for s in servers)
+    assert all(len(s["group_path_ids"]) == len(s["group_path_names"]) and s["data_center"] for s in servers)
 
 
 def test_rollout_against_the_simulator_executes_once_per_server(sim_conn, tmp_path):
@@ -110,7 +111,6 @@ def test_rollout_against_the_simulator_executes_once_per_server(sim_conn, tmp_pa
         max_concurrency=2,
         max_errors=len(targets),
         server_timeout=120,
-        not_found_grace=30,
     ).run(max_turns=200)
     after = counters(sim_conn).get("executions_per_server", {})
     rows = json.loads(Path(out["results_path"]).read_text())["servers"]

@@ -17,13 +17,22 @@ from tests.plugins.fake_clc import PASSWORD
 FAST = {"poll_interval": 0.01, "max_poll_interval": 0.03, "batch_window": 0.0}
 
 
-def watch(sid: str, job: str | None, *, requested: datetime | None = None, timeout: float = 10.0) -> dict:
+def watch(
+    sid: str,
+    job: str | None,
+    *,
+    requested: datetime | None = None,
+    timeout: float = 10.0,
+    known: list[str] | None = None,
+) -> dict:
+    """A watch item; ``known=None`` is a legacy item (request-time rule)."""
     requested = requested or datetime.now(UTC)
     return {
         "server_id": sid,
         "job_id": job,
         "requested_at": iso(requested),
         "deadline": (datetime.now(UTC) + timedelta(seconds=timeout)).isoformat(),
+        "known_executions": known,
     }
 
 
@@ -64,7 +73,7 @@ async def test_completes_from_the_execution_after_several_initiations(fake_clc):
     payload = await first_event(single(job))
     out = payload["outcomes"]["va1demoweb01"]
     assert out["state"] == "completed" and out["job_status"] == "succeeded"
-    assert out["execution"]["initiations"] == 3 and out["execution"]["reboots"] == 2
+    assert out["execution"]["attempts"] == 3 and "reboots" not in out["execution"]  # never inferred (I8)
     assert payload["pending"] == []
     # only GETs (and the login POST) were sent: no side effects
     assert {m for m, p, _ in fake_clc.requests if "authentication" not in p} == {"GET"}
@@ -100,19 +109,26 @@ async def test_an_older_completed_execution_never_counts(fake_clc):
     assert payload["outcomes"]["va1demoweb01"]["execution"]["execution_id"] == "VA1-NEW"
 
 
-@pytest.mark.parametrize(("skew", "expected"), [(120.0, "completed"), (0.0, "timed_out")])
-async def test_clock_skew_allowance(fake_clc, skew, expected):
-    now = datetime.now(UTC)
-    fake_clc.add_execution("va1demoweb01", start=now - timedelta(seconds=60), execution_id="VA1-SKEW")
+@pytest.mark.parametrize("api_minutes", [-10, 10, -60 * 24 * 365])
+async def test_an_api_clock_behind_or_ahead_of_ours_changes_nothing(fake_clc, api_minutes):
+    """I8: the new execution is the one not known before the request, whatever its start time."""
+    api_now = datetime.now(UTC) + timedelta(minutes=api_minutes)
+    old = fake_clc.add_execution("va1demoweb01", start=api_now - timedelta(days=1), execution_id="VA1-OLD")
+    fake_clc.add_execution("va1demoweb01", start=api_now, status="pending", execution_id="VA1-NEW")
     job = fake_clc._new_job(["succeeded"])
-    trigger = PatchCompletionTrigger(
-        servers=[watch("va1demoweb01", job, requested=now, timeout=0.3)],
-        alias="DEMO",
-        clock_skew=skew,
-        **FAST,
-    )
-    payload = await first_event(trigger)
-    assert payload["outcomes"]["va1demoweb01"]["state"] == expected
+    item = watch("va1demoweb01", job, timeout=5.0, known=[old["execution_id"]])
+    payload = await first_event(PatchCompletionTrigger(servers=[item], alias="DEMO", **FAST))
+    out = payload["outcomes"]["va1demoweb01"]
+    assert out["state"] == "completed" and out["execution"]["execution_id"] == "VA1-NEW"
+
+
+async def test_a_known_execution_dated_after_the_request_is_never_taken_for_ours(fake_clc):
+    """An API clock ahead of ours dates an execution from before the request after it."""
+    future = fake_clc.add_execution("va1demoweb01", start=datetime.now(UTC) + timedelta(hours=2))
+    item = watch("va1demoweb01", None, timeout=0.3, known=[future["execution_id"]])
+    payload = await first_event(PatchCompletionTrigger(servers=[item], alias="DEMO", **FAST))
+    out = payload["outcomes"]["va1demoweb01"]
+    assert out["state"] == "no_execution" and out["execution_id"] is None
 
 
 async def test_per_server_deadline_ends_in_timed_out(fake_clc):
@@ -184,24 +200,40 @@ async def test_unknown_job_id_falls_back_to_the_execution(fake_clc):
     assert out["state"] == "completed" and out["job_status"] == "http_404"
 
 
-async def test_jobless_server_without_execution_is_not_found_after_grace(fake_clc):
-    payload = await first_event(
-        PatchCompletionTrigger(
-            servers=[watch("va1demoweb01", None)], alias="DEMO", not_found_grace=0.05, **FAST
-        )
-    )
+async def test_a_lost_answer_is_watched_until_the_deadline_then_ends_without_execution(fake_clc):
+    """I1: no early 'not found' the worker could take as leave to send the package again."""
+    started = datetime.now(UTC)
+    item = watch("va1demoweb01", None, timeout=0.4, known=[])
+    payload = await first_event(PatchCompletionTrigger(servers=[item], alias="DEMO", **FAST))
     out = payload["outcomes"]["va1demoweb01"]
-    assert out["state"] == "not_found" and out["pending_execution_exists"] is False
+    assert (datetime.now(UTC) - started).total_seconds() >= 0.4
+    assert out["state"] == "no_execution"
+    assert "answer to the Execute Package request was lost" in out["reason"]
+    assert "not sent again" in out["reason"]
+
+
+async def test_a_lost_answer_adopts_an_execution_that_starts_late(fake_clc):
+    """The platform may start a batch's executions long after the request: still adopted."""
+    fake_clc.add_execution("va1demoweb01", start=datetime.now(UTC), status="pending", visible_after=0.5)
+    item = watch("va1demoweb01", None, timeout=5.0, known=[])
+    payload = await first_event(PatchCompletionTrigger(servers=[item], alias="DEMO", **FAST))
+    assert payload["outcomes"]["va1demoweb01"]["state"] == "completed"
 
 
 async def test_jobless_server_adopts_an_execution_it_finds(fake_clc):
     fake_clc.add_execution("va1demoweb01", start=datetime.now(UTC), status="pending")
     payload = await first_event(
-        PatchCompletionTrigger(
-            servers=[watch("va1demoweb01", None)], alias="DEMO", not_found_grace=0.05, **FAST
-        )
+        PatchCompletionTrigger(servers=[watch("va1demoweb01", None, known=[])], alias="DEMO", **FAST)
     )
     assert payload["outcomes"]["va1demoweb01"]["state"] == "completed"
+
+
+async def test_an_identified_execution_is_followed_even_if_a_newer_one_appears(fake_clc):
+    ours = fake_clc.add_execution("va1demoweb01", start=datetime.now(UTC), status="pending")
+    fake_clc.add_execution("va1demoweb01", start=datetime.now(UTC) + timedelta(minutes=5))
+    item = watch("va1demoweb01", None, known=[]) | {"execution_id": ours["execution_id"]}
+    payload = await first_event(PatchCompletionTrigger(servers=[item], alias="DEMO", **FAST))
+    assert payload["outcomes"]["va1demoweb01"]["execution"]["execution_id"] == ours["execution_id"]
 
 
 async def test_event_payload_is_json_serialisable(fake_clc):

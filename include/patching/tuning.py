@@ -1,0 +1,94 @@
+"""Every timing default of patchflow, and the one knob that scales them all (framework-free).
+
+Production values suit the real platform: patch runs of tens of minutes, maintenance jobs of
+minutes, a 14-day token. The simulator can run its clock ``1/time_scale`` times faster; the
+demo, the tests and the benchmarks then set ``[patchflow] time_scale`` to the simulator's
+``--time-scale`` so that *every* duration here shrinks by the same factor. Races therefore
+keep their production proportions (an execution that starts 6 minutes after its request is
+still "late" compared with every poll interval and margin), instead of a hand-picked mix of
+fast and production values that hides them.
+
+Resolution order for one setting: an explicit value (operator/trigger argument, connection
+extra) > ``[patchflow] <name>`` (taken as is, not scaled) > production default x time_scale.
+
+Not scaled, on purpose: the HTTP request timeout of the connection (it bounds how long the
+API takes to *answer*, which does not speed up with simulated time) and counts (retries,
+parallel requests).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields, replace
+
+#: Airflow config section (``AIRFLOW__PATCHFLOW__<NAME>``) holding the knob and the overrides.
+CONFIG_SECTION = "patchflow"
+TIME_SCALE = "time_scale"
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """Timing settings in seconds (production defaults)."""
+
+    poll_interval: float = 10.0
+    """Trigger: first poll after a request; later gaps grow from it."""
+    max_poll_interval: float = 120.0
+    """Trigger: the largest gap between two polls of one server."""
+    batch_window: float = 30.0
+    """Trigger: after the first outcome, wait this long for more before resuming the task."""
+    maintenance_timeout: float = 600.0
+    """Rollout: how long a startMaintenance job may take."""
+    job_poll_interval: float = 2.0
+    """Worker: first gap between two queue-job polls (grows x1.5)."""
+    job_poll_cap: float = 15.0
+    """Worker: the largest gap between two queue-job polls."""
+    release_job_timeout: float = 600.0
+    """Release task: how long a stopMaintenance job may take."""
+    deferral_margin: float = 900.0
+    """Operator: deferral timeout beyond the latest per-server deadline (backstop, I7)."""
+    retry_base: float = 1.0
+    """Hooks: full-jitter backoff base for retried requests."""
+    retry_cap: float = 30.0
+    """Hooks: the largest backoff (also caps a server's Retry-After)."""
+    token_refresh_margin: float = 300.0
+    """Hooks: log in again this long before the token's declared lifetime is over."""
+    task_retry_delay: float = 30.0
+    """DAGs: the delay before Airflow retries a failed task (a crashed worker's task included)."""
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+    def scaled(self, time_scale: float) -> Tuning:
+        """Every setting multiplied by ``time_scale``."""
+        factor = check_time_scale(time_scale)
+        return replace(self, **{name: getattr(self, name) * factor for name in self.names()})
+
+    def with_overrides(self, overrides: Mapping[str, float]) -> Tuning:
+        unknown = sorted(set(overrides) - set(self.names()))
+        if unknown:
+            raise ValueError(f"unknown timing setting(s): {', '.join(unknown)}")
+        return replace(self, **{name: float(value) for name, value in overrides.items()})
+
+
+PRODUCTION = Tuning()
+
+
+def check_time_scale(value: float) -> float:
+    scale = float(value)
+    if not math.isfinite(scale) or scale <= 0:
+        raise ValueError(f"{CONFIG_SECTION}.{TIME_SCALE} must be a number > 0, got {value!r}")
+    return scale
+
+
+def resolve(read: Callable[[str], str | None]) -> tuple[Tuning, float]:
+    """The effective tuning and time scale from a config reader (``name -> value or None``)."""
+    raw_scale = read(TIME_SCALE)
+    scale = check_time_scale(raw_scale) if raw_scale not in (None, "") else 1.0
+    overrides = {}
+    for name in Tuning.names():
+        raw = read(name)
+        if raw not in (None, ""):
+            overrides[name] = float(raw)
+    return PRODUCTION.scaled(scale).with_overrides(overrides), scale

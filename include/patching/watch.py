@@ -1,0 +1,148 @@
+"""The contract between the rollout (worker) and the completion trigger (triggerer).
+
+``ServerWatch`` is what the rollout asks the trigger to watch for one server; ``Outcome`` is
+what the trigger reports back. Both cross a process boundary as JSON (trigger kwargs, event
+payload), hence ``as_dict``/``from_dict``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from include.patching.api_shapes import attempt_count, installed_per_initiation
+
+
+class WatchState(StrEnum):
+    """How the trigger saw one server end."""
+
+    COMPLETED = "completed"
+    """The execution our request created reached ``completed``."""
+    JOB_FAILED = "failed"
+    """The queue job of the request ended ``failed``/``unknown``."""
+    TIMED_OUT = "timed_out"
+    """The deadline passed before the execution completed."""
+    NO_EXECUTION = "no_execution"
+    """The request's answer was lost and no new execution appeared by the deadline."""
+
+
+@dataclass(frozen=True)
+class ServerWatch:
+    """One server the trigger must follow until its outcome.
+
+    ``job_id`` is None when the Execute Package answer was lost: then only the summary is
+    read. ``known_executions`` None marks a legacy ledger entry (see
+    ``api_shapes.select_execution``).
+    """
+
+    server_id: str
+    job_id: str | None
+    requested_at: str
+    deadline: str
+    known_executions: tuple[str, ...] | None
+    quiet_seconds: float = 0.0
+    execution_id: str | None = None
+    """Already identified (adopted after a restart): followed directly."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "server_id": self.server_id,
+            "job_id": self.job_id,
+            "requested_at": self.requested_at,
+            "deadline": self.deadline,
+            "known_executions": None if self.known_executions is None else list(self.known_executions),
+            "quiet_seconds": self.quiet_seconds,
+            "execution_id": self.execution_id,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ServerWatch:
+        known = data.get("known_executions")
+        return cls(
+            server_id=data["server_id"],
+            job_id=data.get("job_id"),
+            requested_at=data["requested_at"],
+            deadline=data["deadline"],
+            known_executions=None if known is None else tuple(known),
+            quiet_seconds=float(data.get("quiet_seconds") or 0.0),
+            execution_id=data.get("execution_id"),
+        )
+
+
+@dataclass(frozen=True)
+class ObservedExecution:
+    """What the summary said about the execution when the trigger saw it complete."""
+
+    execution_id: str
+    status: str | None
+    start_time: str | None
+    end_time: str | None
+    attempts: int
+    """Initiations listed in ``init_messages`` (the service's apply attempts)."""
+    installed: int
+    """Updates the initiations' end messages say were installed."""
+
+    @classmethod
+    def from_summary(cls, execution: dict[str, Any]) -> ObservedExecution:
+        return cls(
+            execution_id=execution["execution_id"],
+            status=execution.get("status"),
+            start_time=execution.get("start_time") or None,
+            end_time=execution.get("end_time") or None,
+            attempts=attempt_count(execution),
+            installed=sum(c or 0 for c in installed_per_initiation(execution)),
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ObservedExecution:
+        return cls(
+            execution_id=data["execution_id"],
+            status=data.get("status"),
+            start_time=data.get("start_time"),
+            end_time=data.get("end_time"),
+            attempts=int(data.get("attempts") or 0),
+            installed=int(data.get("installed") or 0),
+        )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The trigger's report for one server."""
+
+    state: WatchState
+    reason: str
+    job_id: str | None
+    job_status: str | None
+    execution_id: str | None
+    observed_at: str
+    execution: ObservedExecution | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {
+            "state": self.state.value,
+            "reason": self.reason,
+            "job_id": self.job_id,
+            "job_status": self.job_status,
+            "execution_id": self.execution_id,
+            "observed_at": self.observed_at,
+        }
+        if self.execution is not None:
+            out["execution"] = self.execution.as_dict()
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Outcome:
+        execution = data.get("execution")
+        return cls(
+            state=WatchState(data["state"]),
+            reason=data.get("reason") or "",
+            job_id=data.get("job_id"),
+            job_status=data.get("job_status"),
+            execution_id=data.get("execution_id"),
+            observed_at=data.get("observed_at") or "",
+            execution=ObservedExecution.from_dict(execution) if execution else None,
+        )

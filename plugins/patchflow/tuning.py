@@ -1,0 +1,32 @@
+"""The deployment's timing settings, read from Airflow's ``[patchflow]`` config section.
+
+The defaults and the scaling live in ``include.patching.tuning``; this module only reads
+``[patchflow] time_scale`` (``AIRFLOW__PATCHFLOW__TIME_SCALE``) and per-setting overrides
+(``AIRFLOW__PATCHFLOW__POLL_INTERVAL`` …) at the moment a task, trigger or hook is built.
+"""
+
+from __future__ import annotations
+
+from include.patching.tuning import CONFIG_SECTION, Tuning, resolve
+
+
+def _read(name: str) -> str | None:
+    from airflow.sdk import conf
+
+    return conf.get(CONFIG_SECTION, name, fallback=None)
+
+
+def current() -> Tuning:
+    """Production defaults x ``time_scale``, with per-setting overrides applied."""
+    return resolve(_read)[0]
+
+
+def time_scale() -> float:
+    return resolve(_read)[1]
+
+
+def setting(name: str, explicit: float | None = None) -> float:
+    """An explicit value wins; otherwise the deployment's (scaled or overridden) setting."""
+    if explicit is not None:
+        return float(explicit)
+    return float(getattr(current(), name))

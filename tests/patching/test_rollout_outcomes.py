@@ -1,0 +1,58 @@
+"""A server's outcome is what the patching service finally did, observed (I8)."""
+
+from __future__ import annotations
+
+import json
+
+from include.patching.watch import WatchState
+from tests.patching.memory_clc import MemoryClc, make, ours, patch_attempt, report
+
+SID = "va1demoapp01"
+OPENSSL = "openssl-1.0.1e-42.el6_7.4.x86_64"
+SUDO = "sudo-1.8.6p3-20.el6_7.x86_64"
+
+
+def patched_once(tmp_path, patches: list[dict], initiations: int = 3) -> dict:
+    api = MemoryClc([SID])
+    api.patches[SID] = patches
+    rollout = make(tmp_path, api, servers=[SID])
+    rollout.fill()
+    api.start_queued()
+    api.complete_all(initiations=initiations)
+    rollout.apply({SID: report(WatchState.COMPLETED, execution=ours(api, SID))})
+    rollout.finish(tmp_path / "results.json")
+    (row,) = json.loads((tmp_path / "results.json").read_text())["servers"]
+    return row
+
+
+def test_a_patch_that_failed_once_and_then_installed_is_patched(tmp_path):
+    """VA1DEMOAPP01's case: openssl fails in cycle 1 and installs in cycle 2 (§12 #36)."""
+    row = patched_once(
+        tmp_path,
+        [
+            patch_attempt(OPENSSL, "failed", 1),
+            patch_attempt(SUDO, "completed", 5),
+            patch_attempt(OPENSSL, "completed", 20),
+        ],
+    )
+    assert row["state"] == "patched" and row["reason"] == ""
+    assert (row["patches_installed"], row["patches_failed"]) == (2, 0)
+    assert {p["name"]: (p["status"], p["attempts"]) for p in row["patches"]} == {
+        OPENSSL: ("completed", 2),
+        SUDO: ("completed", 1),
+    }
+
+
+def test_a_patch_whose_last_attempt_failed_fails_the_server(tmp_path):
+    row = patched_once(
+        tmp_path, [patch_attempt(OPENSSL, "completed", 1), patch_attempt(OPENSSL, "failed", 20)]
+    )
+    assert row["state"] == "failed" and row["reason"] == "1 of 1 patches failed"
+    assert row["patches_failed"] == 1
+
+
+def test_reboots_are_not_inferred_and_attempts_are_observed(tmp_path):
+    """I8 (item 9): the service lists initiations; it never says how many reboots happened."""
+    row = patched_once(tmp_path, [patch_attempt(SUDO, "completed", 1)], initiations=3)
+    assert row["attempts"] == 3
+    assert row["reboots"] is None
