@@ -7,9 +7,9 @@ snapshots it again, pushes the simulated clock hours ahead so that every job the
 lands, and snapshots the ``settled`` state the maintenance and scope checks need.
 
 Timing: the simulator runs at ``TIME_SCALE`` (100x faster than real time) and every run gets
-``AIRFLOW__PATCHFLOW__TIME_SCALE`` with the same value, so patchflow's timings shrink by the
-same factor. Until patchflow reads that knob, the harness applies it itself: each timing
-setting not already in ``FAST_SIMULATOR_TUNING`` is set to its production default x the scale.
+``AIRFLOW__PATCHFLOW__TIME_SCALE`` with the same value, so every patchflow timing (polls,
+grace periods, maintenance and per-server timeouts, retry delays) shrinks by the same factor
+and the races keep their production proportions.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from typing import Any
 import yaml
 
 from include.clc_simulator.fleet_file import FleetSpec, load_fleet_file
-from include.launcher.env import FAST_SIMULATOR_TUNING
+from include.launcher.env import SIMULATOR_TIME_SCALE, time_scale_env
 from include.launcher.processes import SimulatorProcess, stop_process_group
 from tests.faults.invariants import (
     Expectations,
@@ -47,7 +47,7 @@ FAULTS_FLEET = FLEETS / "faults.yaml"
 ALIAS = "FLT"
 USER = "flt.admin"
 PLANTED_PASSWORD = "pw-PLANTED-5ecre7-c0ffee"
-TIME_SCALE = 0.01
+TIME_SCALE = SIMULATOR_TIME_SCALE
 SETTLE_SECONDS = 6 * 3600
 """Simulated seconds the clock is pushed after a run so that every queued job has landed."""
 DEFAULT_BOUND = 120.0
@@ -135,22 +135,9 @@ class SimAdmin:
         return self.call("POST", f"/v2/operations/{alias}/servers/executePackage", body, token=token)
 
 
-def product_reads_time_scale() -> bool:
-    """True once patchflow itself reads ``[patchflow] time_scale`` (then the harness stops emulating)."""
-    sources = [*(ROOT / "plugins" / "patchflow").rglob("*.py"), *(ROOT / "include" / "patching").glob("*.py")]
-    return any("time_scale" in path.read_text().lower() for path in sources)
-
-
 def timing_env(scale: float = TIME_SCALE) -> dict[str, str]:
-    """The fast polling knobs, the time-scale knob and, until it is read, its emulation."""
-    env = dict(FAST_SIMULATOR_TUNING)
-    env["AIRFLOW__PATCHFLOW__TIME_SCALE"] = str(scale)
-    if not product_reads_time_scale():
-        from patchflow.operators.rollout import TUNING_DEFAULTS
-
-        for name, default in TUNING_DEFAULTS.items():
-            env.setdefault(f"AIRFLOW__PATCHFLOW__{name.upper()}", str(default * scale))
-    return env
+    """``[patchflow] time_scale`` equal to the simulator's: every patchflow timing shrinks alike."""
+    return time_scale_env(scale)
 
 
 def connection(base_url: str, *, password: str = PLANTED_PASSWORD, alias: str = ALIAS) -> str:

@@ -77,6 +77,8 @@ class ExecutionTruth:
     patches_failed: int
     patches_installed: int
     reboots: int
+    attempts: int
+    """Initiations of the execution so far (the package's apply → reboot → apply loop)."""
 
     @property
     def outcome(self) -> Outcome:
@@ -137,6 +139,7 @@ class SimSnapshot:
                 if patch["end"] <= seen_until:
                     last_attempt[patch["begin_message"]] = bool(patch["ok"])
         reboots = sum(1 for i in plan["initiations"] if i.get("reboot") and i["reboot"][0] <= seen_until)
+        attempts = sum(1 for i in plan["initiations"] if i["start"] <= seen_until)
         return ExecutionTruth(
             execution_id=execution_id,
             completed=status == "completed",
@@ -144,6 +147,7 @@ class SimSnapshot:
             patches_failed=sum(1 for ok in last_attempt.values() if not ok),
             patches_installed=sum(1 for ok in last_attempt.values() if ok),
             reboots=reboots,
+            attempts=attempts,
         )
 
 
@@ -381,16 +385,19 @@ def _timed_out_after_completion(
 
 
 def _evidence_counts(sid: str, row: Mapping[str, Any], final: ExecutionTruth) -> list[Violation]:
+    """Counts the row reports must be the execution's real ones; an empty count (not reported
+    by the patching service) is honest, a guessed one is not."""
     found = []
-    if int(row.get("reboots") or 0) != final.reboots:
-        found.append(
-            Violation(
-                Invariant.I8,
-                sid,
-                f"audit reports {row.get('reboots')} reboot(s); execution {final.execution_id} "
-                f"really rebooted {final.reboots} time(s)",
+    for column, real in (("reboots", final.reboots), ("attempts", final.attempts)):
+        reported = row.get(column)
+        if reported is not None and int(reported) != real:
+            found.append(
+                Violation(
+                    Invariant.I8,
+                    sid,
+                    f"audit reports {column} {reported}; execution {final.execution_id} really had {real}",
+                )
             )
-        )
     if int(row.get("patches_failed") or 0) != final.patches_failed:
         found.append(
             Violation(
