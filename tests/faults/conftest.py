@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.harness import FAULTS_FLEET, ROOT, Lab, write_fleet
+from tests.faults.harness import FAULTS_FLEET, ROOT, Lab, Launcher, start_launcher, write_fleet
 
 LabFactory = Callable[..., Lab]
 
@@ -28,15 +28,25 @@ def faults_db() -> None:
     )
 
 
+@pytest.fixture(scope="session")
+def launcher(faults_db) -> Iterator[Launcher]:
+    """How runs are started: forked from a pre-loaded server when possible (see forkserver.py)."""
+    started = start_launcher()
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
 @contextmanager
-def lab_factory(base: Path) -> Iterator[LabFactory]:
+def lab_factory(base: Path, launcher: Launcher) -> Iterator[LabFactory]:
     """Start simulators under ``base`` on demand; stop them all at the end."""
     labs: list[Lab] = []
 
     def start(*, fleet: Path = FAULTS_FLEET, clock_start: str | None = None) -> Lab:
         home = base / f"lab{len(labs)}"
         home.mkdir(parents=True)
-        lab = Lab(home, write_fleet(home / "fleet.yaml", fleet, clock_start=clock_start))
+        lab = Lab(home, write_fleet(home / "fleet.yaml", fleet, clock_start=clock_start), launcher)
         labs.append(lab)
         return lab.start()
 
@@ -48,14 +58,14 @@ def lab_factory(base: Path) -> Iterator[LabFactory]:
 
 
 @pytest.fixture
-def make_lab(faults_db, tmp_path) -> Iterator[LabFactory]:
+def make_lab(launcher, tmp_path) -> Iterator[LabFactory]:
     """A fresh simulator for one scenario: ``make_lab(clock_start=..., fleet=...)``."""
-    with lab_factory(tmp_path) as start:
+    with lab_factory(tmp_path, launcher) as start:
         yield start
 
 
 @pytest.fixture(scope="module")
-def make_module_lab(faults_db, tmp_path_factory) -> Iterator[LabFactory]:
+def make_module_lab(launcher, tmp_path_factory) -> Iterator[LabFactory]:
     """The same for a scenario whose run several tests of a module judge."""
-    with lab_factory(tmp_path_factory.mktemp("faults")) as start:
+    with lab_factory(tmp_path_factory.mktemp("faults"), launcher) as start:
         yield start

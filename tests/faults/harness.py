@@ -14,15 +14,19 @@ and the races keep their production proportions.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -189,11 +193,122 @@ class ScenarioResult:
         return [line for line in self.log.splitlines() if any(m in line.lower() for m in marks)]
 
 
+class Launcher:
+    """Starts ``python -m tests.faults.runner <argv>`` as a process group of its own."""
+
+    def start(self, argv: list[str], env: Mapping[str, str], log: Path) -> int:
+        raise NotImplementedError
+
+    def wait(self, pid: int, timeout: float) -> bool:
+        """True when the run ended within ``timeout``; otherwise it is killed and False."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self._alive(pid):
+                return True
+            time.sleep(0.2)
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, sig)
+            gone = time.monotonic() + 3
+            while self._alive(pid) and time.monotonic() < gone:
+                time.sleep(0.1)
+        return False
+
+    def _alive(self, pid: int) -> bool:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Nothing to stop by default."""
+
+
+class SubprocessLauncher(Launcher):
+    """A fresh interpreter per run (imports everything each time)."""
+
+    def __init__(self) -> None:
+        self.procs: dict[int, subprocess.Popen] = {}
+
+    def start(self, argv: list[str], env: Mapping[str, str], log: Path) -> int:
+        with log.open("w") as sink:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "tests.faults.runner", *argv],
+                cwd=ROOT,
+                env=dict(env),
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.procs[proc.pid] = proc
+        return proc.pid
+
+    def _alive(self, pid: int) -> bool:
+        return self.procs[pid].poll() is None
+
+
+class ForkLauncher(Launcher):
+    """Forks each run from ``tests.faults.forkserver``, which has imported everything once."""
+
+    def __init__(self, env: Mapping[str, str], log: Path) -> None:
+        with log.open("w") as sink:
+            self.server = subprocess.Popen(
+                [sys.executable, "-m", "tests.faults.forkserver"],
+                cwd=ROOT,
+                env=dict(env),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=sink,
+                text=True,
+                start_new_session=True,
+            )
+        assert self.server.stdout is not None
+        first = self.server.stdout.readline()
+        if not first.startswith("{") or not json.loads(first).get("ready"):
+            self.stop()
+            raise RuntimeError(f"the fork server did not start: {first!r} (see {log})")
+
+    def start(self, argv: list[str], env: Mapping[str, str], log: Path) -> int:
+        assert self.server.stdin is not None and self.server.stdout is not None
+        self.server.stdin.write(json.dumps({"argv": argv, "env": dict(env), "log": str(log)}) + "\n")
+        self.server.stdin.flush()
+        return int(json.loads(self.server.stdout.readline())["pid"])
+
+    def _alive(self, pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    def stop(self) -> None:
+        stop_process_group(self.server, timeout=5)
+
+
+def runner_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of every run: the test session's, the project's paths, the time scale."""
+    env = dict(os.environ)
+    env.update(timing_env())
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "plugins")])
+    env.update(extra or {})
+    return env
+
+
+def start_launcher() -> Launcher:
+    """The fork server when it starts, else (or with ``FAULTS_LAUNCHER=subprocess``) one
+    interpreter per run."""
+    if os.environ.get("FAULTS_LAUNCHER") == "subprocess":
+        return SubprocessLauncher()
+    log = Path(os.environ.get("AIRFLOW_HOME", tempfile.gettempdir())) / "faults-forkserver.log"
+    try:
+        return ForkLauncher(runner_env(), log)
+    except (RuntimeError, OSError, ValueError) as exc:
+        warnings.warn(f"fault matrix: one interpreter per run ({exc})", stacklevel=2)
+        return SubprocessLauncher()
+
+
 class Lab:
     """One simulator process for one scenario (see the module docstring)."""
 
-    def __init__(self, home: Path, fleet_path: Path) -> None:
-        self.home, self.fleet_path = home, fleet_path
+    def __init__(self, home: Path, fleet_path: Path, launcher: Launcher) -> None:
+        self.home, self.fleet_path, self.launcher = home, fleet_path, launcher
         self.state_file = home / "sim-state.json"
         self.fleet: FleetSpec = load_fleet_file(fleet_path)
         self.runs = 0
@@ -284,29 +399,19 @@ class Lab:
         run_id: str | None = None,
         env: Mapping[str, str] | None = None,
     ) -> tuple[dict[str, Any], str]:
-        """``dag.test()`` of ``dag_id`` in a subprocess killed at ``bound``; (its result, its log)."""
-        full_env = dict(os.environ)
-        full_env.update(timing_env())
-        full_env.update(
+        """``dag.test()`` of ``dag_id`` in a process of its own, killed at ``bound``; (result, log)."""
+        full_env = runner_env(
             {
                 "PATCHFLOW_ARTIFACTS": str(self.home / "artifacts"),
                 "PATCHFLOW_REPORTS": str(self.home / "reports"),
-                "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "plugins")]),
                 **(env or {}),
             }
         )
         folder.mkdir(parents=True, exist_ok=True)
         result_file, log_file = folder / "result.json", folder / "run.log"
-        cmd = [sys.executable, "-m", "tests.faults.runner", "--dag-id", dag_id, "--conf", json.dumps(conf)]
-        cmd += ["--result", str(result_file), *(["--run-id", run_id] if run_id else [])]
-        with log_file.open("w") as sink:
-            proc = subprocess.Popen(
-                cmd, cwd=ROOT, env=full_env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
-            )
-            try:
-                proc.wait(timeout=bound)
-            except subprocess.TimeoutExpired:
-                stop_process_group(proc, timeout=5)
+        argv = ["--dag-id", dag_id, "--conf", json.dumps(conf), "--result", str(result_file)]
+        argv += ["--run-id", run_id] if run_id else []
+        self.launcher.wait(self.launcher.start(argv, full_env, log_file), bound)
         outcome = json.loads(result_file.read_text()) if result_file.exists() else {}
         return outcome, log_file.read_text(errors="replace")
 
