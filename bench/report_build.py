@@ -42,6 +42,7 @@ def synthetic_rows(count: int) -> list[dict]:
                 "status": "failed" if state == ServerState.FAILED and n == 0 else "completed",
                 "start_time": "2026-11-27T14:01:00Z",
                 "end_time": "2026-11-27T14:02:00Z",
+                "attempts": 1,
             }
             for n in range(5 if state == ServerState.PATCHED else 1 if state == ServerState.FAILED else 0)
         ]
@@ -64,7 +65,10 @@ def synthetic_rows(count: int) -> list[dict]:
                 "queue_job_id": f"va1-{index}" if attempted else None,
                 "patches_installed": sum(p["status"] == "completed" for p in patches),
                 "patches_failed": sum(p["status"] == "failed" for p in patches),
-                "reboots": 1 if patches else 0,
+                "reboots": None,  # not reported by the patching service
+                "attempts": 2 if attempted else None,
+                "maintenance": "released" if attempted else "not_used",
+                "maintenance_note": "",
                 "started_at": "2026-11-27T14:00:00Z" if attempted else None,
                 "ended_at": "2026-11-27T14:30:00Z" if attempted else None,
                 "patches": patches,

@@ -20,7 +20,7 @@ from typing import Any
 
 from include.patching.audit_rows import MaintenanceResult
 from include.patching.states import ATTEMPTED_STATES, ServerState
-from include.reporting.text_safety import visible_text
+from include.text_safety import visible_text
 
 #: 2: rows carry ``maintenance`` and ``maintenance_note``; the summary ``by_maintenance``.
 SCHEMA_VERSION = 2
@@ -234,7 +234,7 @@ def csv_safe(value: Any) -> str:
 
     Text starting with ``= + - @`` (or tab/CR) is prefixed with ``'`` - the OWASP advice
     against CSV/formula injection. Control characters are made visible
-    (:func:`~include.reporting.text_safety.visible_text`). Numbers are written as numbers,
+    (:func:`~include.text_safety.visible_text`). Numbers are written as numbers,
     ``None`` as an empty cell. The original value stays untouched in ``audit.json``.
     """
     if value is None:

@@ -54,10 +54,24 @@ from include.reporting.verify import (
     VerifyStatus,
     verify_reports,
 )
+from include.timefmt import parse_utc_text, utc_text
 
 COMPLIANCE_DIR = "compliance"
 DEFAULT_POLICY_DAYS = 35
-STATUSES = ("compliant", "non_compliant", "not_patchable")
+
+
+class ComplianceStatus(StrEnum):
+    """A server's verdict in the compliance report (column ``status``)."""
+
+    COMPLIANT = "compliant"
+    """Successfully patched within the policy's days."""
+    NON_COMPLIANT = "non_compliant"
+    """Never successfully patched, or last patched longer ago than the policy allows."""
+    NOT_PATCHABLE = "not_patchable"
+    """Its OS has no patch package (or it is a template): reported, not counted."""
+
+
+STATUSES = tuple(ComplianceStatus)
 SUCCESS_STATES = frozenset({ServerState.PATCHED, ServerState.PATCHED_NO_UPDATES})
 NOT_PATCHABLE_STATES = frozenset({ServerState.SKIPPED_UNSUPPORTED_OS, ServerState.SKIPPED_TEMPLATE})
 #: States that prove the OS is patchable (the server was eligible for a package).
@@ -87,7 +101,6 @@ SERVER_COLUMNS = (
     "explanation",
 )
 RUN_COLUMNS = ("run_id", "pack", "status", "reason")
-_TS = "%Y-%m-%dT%H:%M:%SZ"
 
 
 class RunStatus(StrEnum):
@@ -161,13 +174,6 @@ class ComplianceReport:
         """Raise ``AuditValidationError`` when the GX validation of the report failed."""
         if self.validation is not None and not self.validation["success"]:
             raise AuditValidationError(self.validation, what="compliance report")
-
-
-def _parse(ts: Any) -> datetime | None:
-    try:
-        return datetime.strptime(str(ts), _TS).replace(tzinfo=UTC)
-    except ValueError:
-        return None
 
 
 def _as_utc(moment: datetime | None) -> datetime:
@@ -325,9 +331,9 @@ class _Fleet:
                 entry["not_patchable"] = True
             elif state in ELIGIBLE_STATES:
                 entry["not_patchable"] = False
-            success_at = _parse(row.get("ended_at") or run_end) if state in SUCCESS_STATES else None
+            success_at = parse_utc_text(row.get("ended_at") or run_end) if state in SUCCESS_STATES else None
             if success_at is not None and success_at <= as_of:
-                entry["last_success_at"] = success_at.strftime(_TS)
+                entry["last_success_at"] = utc_text(success_at)
                 entry["last_success_run_id"] = run["run_id"]
                 latest = max(latest or success_at, success_at)
         return latest
@@ -337,17 +343,23 @@ class _Fleet:
         for server_id in sorted(self.servers):
             entry = dict(self.servers[server_id])
             not_patchable = entry.pop("not_patchable")
-            success = _parse(entry["last_success_at"]) if entry["last_success_at"] else None
+            success = parse_utc_text(entry["last_success_at"]) if entry["last_success_at"] else None
             days = None if success is None else int((as_of - success).total_seconds() // 86400)
             if not_patchable:
-                status, why = "not_patchable", f"not patchable by the service ({entry['last_state']})"
+                status, why = (
+                    ComplianceStatus.NOT_PATCHABLE,
+                    f"not patchable by the service ({entry['last_state']})",
+                )
             elif days is None:
-                status, why = "non_compliant", "never successfully patched"
+                status, why = ComplianceStatus.NON_COMPLIANT, "never successfully patched"
             elif days <= policy_days:
-                status, why = "compliant", f"patched {days} day(s) ago, within the {policy_days}-day policy"
+                status, why = (
+                    ComplianceStatus.COMPLIANT,
+                    f"patched {days} day(s) ago, within the {policy_days}-day policy",
+                )
             else:
                 status, why = (
-                    "non_compliant",
+                    ComplianceStatus.NON_COMPLIANT,
                     f"last patched {days} day(s) ago, over the {policy_days}-day policy",
                 )
             entry.update(status=status, days_since_success=days, explanation=why)
@@ -384,12 +396,12 @@ def build_compliance_report(
     fleet, trend = _Fleet(), []
     for document in history.documents:
         run = document["run"]
-        started = _parse(run.get("started_at"))
+        started = parse_utc_text(run.get("started_at"))
         if started is not None and started > moment:
             ignored.append({"run": run["run_id"], "reason": "started after as_of"})
             continue
         latest_success = fleet.observe(document, moment)
-        run_end = _parse(run.get("ended_at")) or started or moment
+        run_end = parse_utc_text(run.get("ended_at")) or started or moment
         run_moment = min(moment, max(run_end, latest_success or run_end))
         by_state = {state.value: 0 for state in ServerState}
         for row in document["servers"]:
@@ -406,7 +418,7 @@ def build_compliance_report(
         )
     servers = fleet.verdicts(moment, policy_days)
     report = ComplianceReport(
-        as_of=moment.strftime(_TS),
+        as_of=utc_text(moment),
         policy_days=policy_days,
         servers=servers,
         runs=trend,

@@ -40,6 +40,7 @@ from typing import Any
 from include.artifacts import MAX_SEGMENT, local_path, safe_segment, write_bytes_atomic
 from include.reporting.audit_document import audit_csv, build_audit_document
 from include.reporting.html_report import render_report_html
+from include.timefmt import utc_text
 
 MANIFEST = "manifest.json"
 CHAIN = "chain.json"
@@ -265,7 +266,7 @@ def write_evidence_pack(
     }
     for name in PACK_FILES:
         write_bytes_atomic(pack_dir / name, contents[name])
-    created_at = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    created_at = utc_text(now or datetime.now(UTC))
     summary = document["summary"]
     manifest = {
         "schema_version": MANIFEST_SCHEMA,

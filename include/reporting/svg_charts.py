@@ -1,13 +1,17 @@
 """Inline SVG bar charts: no JavaScript, no external assets, readable by screen readers.
 
-A chart is a plain string of SVG markup that goes straight into the HTML report. Every
-label is HTML-escaped here, so callers may pass API strings (data center names...) as-is.
+:func:`stacked_bar_layout` does the geometry (every coordinate a plain number a test can
+read); the macro in ``templates/_charts.svg.j2`` draws it, escaped like every other value,
+so callers may pass API strings (data center names, run ids) as they are. The pages call the
+macro with the layout; :func:`stacked_bar_chart` renders one chart on its own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from html import escape
+from dataclasses import dataclass
+
+from include.reporting.page_parts import REPORT_TEMPLATES
 
 ROW_HEIGHT = 26
 BAR_HEIGHT = 18
@@ -15,64 +19,124 @@ LABEL_WIDTH = 110
 BAR_WIDTH = 440
 COUNT_WIDTH = 50
 LEGEND_ROW = 20
+LEGEND_COLUMNS = 3
+#: Where a label's baseline sits below the top of its row (and of a legend swatch).
+TEXT_BASELINE, LEGEND_BASELINE = 14, 11
+SWATCH = 12
+GAP = 6
+#: ``(key, label, colour)`` of one series of counts, e.g. ``("failed", "Failed", "#cf222e")``.
+Series = tuple[str, str, str]
 
 
-def _e(value: object) -> str:
-    return escape(str(value), quote=True)
+@dataclass(frozen=True)
+class Segment:
+    """One series' part of a bar; ``tooltip`` names the group, the series and the count."""
+
+    x: float
+    width: float
+    colour: str
+    tooltip: str
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One group's row: its label, its segments left to right and its total after them."""
+
+    label: str
+    bar_y: int
+    text_y: int
+    total: int
+    total_x: float
+    segments: tuple[Segment, ...]
+
+
+@dataclass(frozen=True)
+class LegendEntry:
+    """A colour swatch at ``(x, y)`` and its label at ``(text_x, text_y)``."""
+
+    x: float
+    y: int
+    text_x: float
+    text_y: int
+    colour: str
+    label: str
+
+
+@dataclass(frozen=True)
+class BarChart:
+    """Everything the template needs to draw one chart."""
+
+    chart_id: str
+    title: str
+    width: int
+    height: int
+    bars: tuple[Bar, ...]
+    legend: tuple[LegendEntry, ...]
+    label_x: int = LABEL_WIDTH - 8
+    bar_height: int = BAR_HEIGHT
+    swatch: int = SWATCH
+
+
+def _legend_entry(index: int, width: int, top: int, colour: str, label: str) -> LegendEntry:
+    x = (index % LEGEND_COLUMNS) * (width / LEGEND_COLUMNS)
+    y = top + (index // LEGEND_COLUMNS) * LEGEND_ROW
+    return LegendEntry(x, y, x + SWATCH + 4, y + LEGEND_BASELINE, colour, label)
+
+
+def _bar(row: int, group: str, counts: Mapping[str, int], series: Sequence[Series], largest: int) -> Bar:
+    top = row * ROW_HEIGHT
+    x = float(LABEL_WIDTH)
+    segments = []
+    for key, label, colour in series:
+        count = counts.get(key, 0)
+        if not count:
+            continue
+        width = BAR_WIDTH * count / largest
+        segments.append(Segment(x, width, colour, f"{group} - {label}: {count}"))
+        x += width
+    return Bar(group, top + 1, top + TEXT_BASELINE, sum(counts.values()), x + GAP, tuple(segments))
+
+
+def stacked_bar_layout(
+    chart_id: str,
+    title: str,
+    groups: Mapping[str, Mapping[str, int]],
+    series: Sequence[Series],
+) -> BarChart:
+    """Horizontal stacked bars, one per group, scaled to the largest group.
+
+    ``groups`` maps a group label (``VA1``, ``linux``) to counts per series key;
+    ``series`` lists ``(key, label, colour)`` in stacking order. Only series with a non-zero
+    count somewhere appear in the legend. ``chart_id`` must be unique in the page (it links
+    the accessible title).
+    """
+    largest = max((sum(counts.values()) for counts in groups.values()), default=0) or 1
+    used = [s for s in series if any(counts.get(s[0], 0) for counts in groups.values())]
+    legend_rows = (len(used) + LEGEND_COLUMNS - 1) // LEGEND_COLUMNS
+    legend_top = ROW_HEIGHT * max(len(groups), 1) + 10
+    width = LABEL_WIDTH + BAR_WIDTH + COUNT_WIDTH
+    legend = tuple(
+        _legend_entry(index, width, legend_top, colour, label)
+        for index, (_key, label, colour) in enumerate(used)
+    )
+    return BarChart(
+        chart_id=chart_id,
+        title=title,
+        width=width,
+        height=legend_top + LEGEND_ROW * legend_rows,
+        bars=tuple(
+            _bar(row, group, counts, series, largest) for row, (group, counts) in enumerate(groups.items())
+        ),
+        legend=legend,
+    )
 
 
 def stacked_bar_chart(
     chart_id: str,
     title: str,
     groups: Mapping[str, Mapping[str, int]],
-    series: Sequence[tuple[str, str, str]],
+    series: Sequence[Series],
 ) -> str:
-    """Horizontal stacked bars, one per group, scaled to the largest group.
-
-    ``groups`` maps a group label (``VA1``, ``linux``) to counts per series key;
-    ``series`` lists ``(key, label, colour)`` in stacking order. Only series with a non-zero
-    count somewhere appear in the legend. Each segment carries a ``<title>`` tooltip.
-    ``chart_id`` must be unique in the page (it links the accessible title).
-    """
-    largest = max((sum(counts.values()) for counts in groups.values()), default=0) or 1
-    used = [s for s in series if any(counts.get(s[0], 0) for counts in groups.values())]
-    legend_rows = (len(used) + 2) // 3
-    height = ROW_HEIGHT * max(len(groups), 1) + 10 + LEGEND_ROW * legend_rows
-    width = LABEL_WIDTH + BAR_WIDTH + COUNT_WIDTH
-    parts = [
-        f'<svg class="chart" role="img" aria-labelledby="{chart_id}-title" '
-        f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
-        f'xmlns="http://www.w3.org/2000/svg">',
-        f'<title id="{chart_id}-title">{_e(title)}</title>',
-    ]
-    if not groups:
-        parts.append(f'<text x="0" y="18" class="chart-label">{_e("no servers")}</text>')
-    for row, (group, counts) in enumerate(groups.items()):
-        y = row * ROW_HEIGHT
-        total = sum(counts.values())
-        parts.append(
-            f'<text x="{LABEL_WIDTH - 8}" y="{y + 14}" text-anchor="end" class="chart-label">'
-            f"{_e(group)}</text>"
-        )
-        x = float(LABEL_WIDTH)
-        for key, label, colour in series:
-            count = counts.get(key, 0)
-            if not count:
-                continue
-            w = BAR_WIDTH * count / largest
-            parts.append(
-                f'<rect x="{x:.1f}" y="{y + 1}" width="{w:.1f}" height="{BAR_HEIGHT}" fill="{_e(colour)}">'
-                f"<title>{_e(group)} - {_e(label)}: {count}</title></rect>"
-            )
-            x += w
-        parts.append(f'<text x="{x + 6:.1f}" y="{y + 14}" class="chart-count">{total}</text>')
-    legend_y = ROW_HEIGHT * max(len(groups), 1) + 10
-    for index, (_key, label, colour) in enumerate(used):
-        lx = (index % 3) * (width / 3)
-        ly = legend_y + (index // 3) * LEGEND_ROW
-        parts.append(
-            f'<rect x="{lx:.0f}" y="{ly}" width="12" height="12" fill="{_e(colour)}"/>'
-            f'<text x="{lx + 16:.0f}" y="{ly + 11}" class="chart-legend">{_e(label)}</text>'
-        )
-    parts.append("</svg>")
-    return "".join(parts)
+    """One chart as SVG markup (see :func:`stacked_bar_layout`); each segment has a tooltip."""
+    layout = stacked_bar_layout(chart_id, title, groups, series)
+    return REPORT_TEMPLATES.render("stacked_bar_chart.svg.j2", chart=layout)

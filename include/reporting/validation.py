@@ -29,6 +29,7 @@ from typing import Any
 from include.patching.audit_rows import MaintenanceResult
 from include.patching.states import ALL_STATES, ATTEMPTED_STATES, ServerState
 from include.reporting.audit_document import SCALAR_COLUMNS, summarize
+from include.timefmt import UTC_FORMAT
 
 EXECUTION_ID_PATTERN = r"^[A-Z]{2}[0-9]-[0-9]{6}$"
 TIMESTAMP_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"
@@ -157,9 +158,7 @@ def _audit_frame(document: Mapping[str, Any]) -> Callable[[Any], Any]:
         for column in ("reboots", "attempts"):  # may be null (not reported): numeric with NaN
             frame[column] = pd.to_numeric(frame[column], errors="coerce")
         for column in ("started_at", "ended_at"):
-            frame[column + "_ts"] = pd.to_datetime(
-                frame[column], format="%Y-%m-%dT%H:%M:%SZ", errors="coerce"
-            )
+            frame[column + "_ts"] = pd.to_datetime(frame[column], format=UTC_FORMAT, errors="coerce")
         return frame
 
     return build

@@ -1,9 +1,10 @@
 """E-mail the run summary (or the news that the run failed) through the SMTP provider.
 
-Message building is pure (:func:`run_facts`, :func:`build_run_message`) so it is tested
-without a mail server; :class:`PatchRunNotifier` only adds the sending. Nothing secret can
-reach a message: connection details are never read into it, and exception text is passed
-through :func:`redact` (invariant I6).
+Message building is pure (:func:`run_facts`; :func:`build_run_mail` decides what the mail
+says and ``templates/run_mail.html.j2`` displays it, escaped) so it is tested without a mail
+server; :class:`PatchRunNotifier` only adds the sending. Nothing secret can reach a message:
+connection details are never read into it, and exception text is passed through
+:func:`redact` (invariant I6).
 
 Usage::
 
@@ -18,15 +19,16 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from html import escape
 from typing import Any
 
 from airflow.sdk import BaseNotifier
 
-from include.patching.audit_rows import MaintenanceResult
-from include.patching.states import PROBLEM_STATES, ServerState
+from include.patching.states import ServerState
+from include.reporting.attention import left_in_maintenance, needs_attention, state_needs_attention
+from include.templating import Templates
 
 MAX_LISTED_PROBLEMS = 50
+MAIL_TEMPLATES = Templates(__file__)
 _KEYS = r"(?:password|passwd|pwd|access_token|token|secret|api[_-]?key)"
 _SECRET_PATTERNS = (
     (re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]+"), r"\1***"),
@@ -85,17 +87,106 @@ def _is_failure(facts: Mapping[str, Any], failed: bool | None) -> bool:
     return facts["exception"] is not None or facts["run_state"] == "failed"
 
 
-def _needs_attention(row: Mapping[str, Any]) -> bool:
-    """Not patched (or unknown), or left in maintenance by the run (I2)."""
-    return row.get("state") in PROBLEM_STATES or row.get("maintenance") == MaintenanceResult.LEFT_ON
-
-
 def _attention_reason(row: Mapping[str, Any]) -> str:
-    reason = str(row.get("reason") or ("" if row.get("state") not in PROBLEM_STATES else "no reason given"))
-    if row.get("maintenance") == MaintenanceResult.LEFT_ON:
+    """Why the server is listed: its reason, and the maintenance it was left in (secrets masked)."""
+    reason = str(row.get("reason") or ("no reason given" if state_needs_attention(row.get("state")) else ""))
+    if left_in_maintenance(row):
         left = f"left in maintenance: {row.get('maintenance_note') or 'no reason given'}"
         reason = f"{reason}; {left}" if reason else left
-    return reason
+    return redact(reason)
+
+
+@dataclass(frozen=True)
+class AttentionLine:
+    """One listed server: its id, its state and why it needs attention (secrets masked)."""
+
+    server_id: str
+    state: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class MailSummary:
+    """The run's numbers; ``states`` leaves out the states no server ended in."""
+
+    total: int
+    attempted: int
+    patches_installed: int
+    patches_failed: int
+    reboots: str
+    states: list[tuple[str, int]]
+
+
+@dataclass(frozen=True)
+class RunMail:
+    """Everything the mail body shows (``templates/run_mail.html.j2`` displays it, escaped)."""
+
+    subject: str
+    failure: bool
+    task_id: str | None
+    reason: str | None
+    exception: str | None
+    summary: MailSummary | None
+    attention: list[AttentionLine]
+    attention_total: int
+    report_location: str | None
+
+    @property
+    def attention_not_listed(self) -> int:
+        return self.attention_total - len(self.attention)
+
+
+def _subject(
+    facts: Mapping[str, Any], summary: Mapping[str, Any] | None, failure: bool, attention: int, prefix: str
+) -> str:
+    head = f"{prefix} {facts['dag_id']} run {facts['run_id']}"
+    if failure:
+        where = f": task {facts['task_id']} failed" if facts.get("task_id") else ""
+        return f"{prefix} FAILED {facts['dag_id']} run {facts['run_id']}{where}"
+    if summary:
+        by_state = summary.get("by_state", {})
+        ok = by_state.get(ServerState.PATCHED, 0) + by_state.get(ServerState.PATCHED_NO_UPDATES, 0)
+        return f"{head}: {summary['total']} servers, {ok} patched or up to date, {attention} need attention"
+    return f"{head} finished"
+
+
+def _mail_summary(summary: Mapping[str, Any]) -> MailSummary:
+    return MailSummary(
+        total=int(summary["total"]),
+        attempted=int(summary["attempted"]),
+        patches_installed=int(summary["patches_installed"]),
+        patches_failed=int(summary["patches_failed"]),
+        reboots=_reboots(summary.get("reboots")),
+        states=[(str(state), int(count)) for state, count in summary.get("by_state", {}).items() if count],
+    )
+
+
+def build_run_mail(
+    facts: Mapping[str, Any],
+    *,
+    audit: Mapping[str, Any] | None = None,
+    report_location: str | None = None,
+    failed: bool | None = None,
+    subject_prefix: str = "[patchflow]",
+) -> RunMail:
+    """What the run e-mail says. Pure: same input, same mail."""
+    failure = _is_failure(facts, failed)
+    summary = (audit or {}).get("summary")
+    problems = [row for row in (audit or {}).get("servers", []) if needs_attention(row)]
+    return RunMail(
+        subject=_subject(facts, summary, failure, len(problems), subject_prefix),
+        failure=failure,
+        task_id=None if facts.get("task_id") is None else str(facts["task_id"]),
+        reason=redact(str(facts["reason"])) if facts.get("reason") else None,
+        exception=facts.get("exception"),
+        summary=_mail_summary(summary) if summary else None,
+        attention=[
+            AttentionLine(str(row.get("server_id")), str(row.get("state")), _attention_reason(row))
+            for row in problems[:MAX_LISTED_PROBLEMS]
+        ],
+        attention_total=len(problems),
+        report_location=None if report_location is None else str(report_location),
+    )
 
 
 def build_run_message(
@@ -107,59 +198,10 @@ def build_run_message(
     subject_prefix: str = "[patchflow]",
 ) -> RunMessage:
     """Subject and HTML body of the run e-mail. Pure: same input, same message."""
-    failure = _is_failure(facts, failed)
-    summary = (audit or {}).get("summary")
-    by_state: Mapping[str, int] = (summary or {}).get("by_state", {})
-    problems = [row for row in (audit or {}).get("servers", []) if _needs_attention(row)]
-    head = f"{subject_prefix} {facts['dag_id']} run {facts['run_id']}"
-    if failure:
-        where = f": task {facts['task_id']} failed" if facts.get("task_id") else ""
-        subject = f"{subject_prefix} FAILED {facts['dag_id']} run {facts['run_id']}{where}"
-    elif summary:
-        ok = by_state.get(ServerState.PATCHED, 0) + by_state.get(ServerState.PATCHED_NO_UPDATES, 0)
-        subject = (
-            f"{head}: {summary['total']} servers, {ok} patched or up to date, {len(problems)} need attention"
-        )
-    else:
-        subject = f"{head} finished"
-    parts = [f"<h2>{escape(subject)}</h2>"]
-    if failure:
-        parts.append('<p style="color:#cf222e"><strong>The run FAILED.</strong>')
-        if facts.get("task_id"):
-            parts.append(f" Failed task: <code>{escape(str(facts['task_id']))}</code>.")
-        if facts.get("reason"):
-            parts.append(f" Reason: {escape(redact(str(facts['reason'])))}.")
-        if facts.get("exception"):
-            parts.append(f" Error: <code>{escape(facts['exception'])}</code>.")
-        parts.append("</p>")
-    if summary:
-        rows = "".join(
-            f'<tr><td>{escape(state)}</td><td style="text-align:right">{int(count)}</td></tr>'
-            for state, count in by_state.items()
-            if count
-        )
-        parts.append(
-            f"<p>{int(summary['total'])} servers inventoried, {int(summary['attempted'])} attempted, "
-            f"{int(summary['patches_installed'])} patches installed, "
-            f"{int(summary['patches_failed'])} failed, {_reboots(summary.get('reboots'))}.</p>"
-            f"<table><tr><th>State</th><th>Servers</th></tr>{rows}</table>"
-        )
-    if problems:
-        items = "".join(
-            f"<li><code>{escape(str(row.get('server_id')))}</code> {escape(str(row.get('state')))}: "
-            f"{escape(redact(_attention_reason(row)))}</li>"
-            for row in problems[:MAX_LISTED_PROBLEMS]
-        )
-        more = len(problems) - MAX_LISTED_PROBLEMS
-        parts.append(
-            f"<h3>Servers needing attention ({len(problems)})</h3><ul>{items}</ul>"
-            + (f"<p>... and {more} more, see the report.</p>" if more > 0 else "")
-        )
-    if report_location:
-        parts.append(f"<p>Report: <code>{escape(str(report_location))}</code></p>")
-    elif failure:
-        parts.append("<p>No report was produced for this run.</p>")
-    return RunMessage(subject=subject, html="".join(parts))
+    mail = build_run_mail(
+        facts, audit=audit, report_location=report_location, failed=failed, subject_prefix=subject_prefix
+    )
+    return RunMessage(subject=mail.subject, html=MAIL_TEMPLATES.render("run_mail.html.j2", mail=mail))
 
 
 def _recipients(to: str | Sequence[str]) -> list[str]:

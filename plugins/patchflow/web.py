@@ -2,18 +2,21 @@
 
 Mounted by the plugin under ``/patchflow``; behind Airflow's own authentication (the UI's
 session cookie or a bearer token), so reports are visible to logged-in users only. Files are
-looked up through the chain index, never by a path taken from the URL.
+looked up through the chain index, never by a path taken from the URL. The index page is
+``templates/reports_index.html.j2`` (autoescaped, its CSS in ``templates/reports_index.css``).
 """
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException
 from fastapi.responses import HTMLResponse, Response
 
+from include.templating import Templates
 from patchflow.locations import reports_base
+
+WEB_TEMPLATES = Templates(__file__)
 
 MEDIA_TYPES = {
     "report.html": "text/html; charset=utf-8",
@@ -46,21 +49,7 @@ def create_app(base: Any = None, *, authenticate: bool = True) -> FastAPI:
 
     @app.get("/", response_class=HTMLResponse)
     def index() -> str:
-        rows = "".join(
-            f"<tr><td>{html.escape(p['created_at'])}</td><td>{html.escape(p['run_id'])}</td>"
-            f'<td><a href="runs/{html.escape(p["pack"])}/report.html">report</a> · '
-            f'<a href="runs/{html.escape(p["pack"])}/audit.csv">CSV</a> · '
-            f'<a href="runs/{html.escape(p["pack"])}/manifest.json">manifest</a></td></tr>'
-            for p in packs()
-        )
-        body = rows or '<tr><td colspan="3">No evidence pack has been sealed yet.</td></tr>'
-        return (
-            "<!doctype html><html><head><meta charset='utf-8'><title>Patch reports</title>"
-            "<style>body{font-family:system-ui,sans-serif;margin:2rem}td,th{padding:.3rem .8rem;"
-            "text-align:left;border-bottom:1px solid #ddd}</style></head><body><h1>Patch audit reports</h1>"
-            '<p><a href="compliance/compliance.html">Fleet compliance report</a></p>'
-            f"<table><tr><th>Sealed</th><th>Run</th><th>Files</th></tr>{body}</table></body></html>"
-        )
+        return WEB_TEMPLATES.render("reports_index.html.j2", packs=packs())
 
     @app.get("/runs/{run}/{name}")
     def pack_file(run: str, name: str) -> Response:

@@ -12,7 +12,14 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from patchflow.notifiers import PatchRunNotifier, build_run_message, redact, run_facts
+from patchflow.notifiers import (
+    MAX_LISTED_PROBLEMS,
+    PatchRunNotifier,
+    build_run_mail,
+    build_run_message,
+    redact,
+    run_facts,
+)
 
 SUMMARY = {
     "total": 4,
@@ -187,3 +194,21 @@ def test_unreported_reboots_are_said_to_be_unreported():
     audit = AUDIT | {"summary": SUMMARY | {"reboots": None}}
     message = build_run_message(run_facts(_context()), audit=audit)
     assert "reboots not reported by the patching service" in message.html
+
+
+def test_the_mail_model_lists_at_most_fifty_servers_and_counts_the_rest():
+    servers = [{"server_id": f"va1s{i:03d}", "state": "failed", "reason": ""} for i in range(53)]
+    mail = build_run_mail(run_facts(_context()), audit={"summary": SUMMARY, "servers": servers})
+    assert len(mail.attention) == MAX_LISTED_PROBLEMS and mail.attention_not_listed == 3
+    assert mail.attention[0].reason == "no reason given"
+    assert "53 need attention" in mail.subject and mail.summary.states[-1] == ("skipped_unsupported_os", 1)
+    html = build_run_message(run_facts(_context()), audit={"summary": SUMMARY, "servers": servers}).html
+    assert "... and 3 more, see the report." in html
+
+
+def test_the_mail_masks_secrets_in_reasons_and_escapes_them():
+    servers = [{"server_id": "va1x", "state": "exploded", "reason": "<b>token=abc123 refused</b>"}]
+    mail = build_run_mail(run_facts(_context()), audit={"summary": SUMMARY, "servers": servers})
+    assert mail.attention[0].reason == "<b>token=*** refused</b>"  # a state nobody knows needs attention too
+    html = build_run_message(run_facts(_context()), audit={"summary": SUMMARY, "servers": servers}).html
+    assert "&lt;b&gt;token=*** refused&lt;/b&gt;" in html and "abc123" not in html

@@ -128,7 +128,8 @@ def test_failed_validation_shows_red_banner(rows, run):
 
 def test_run_metadata_is_shown(rows, run):
     html = render_report_html(build_audit_document(rows, run), PASSED)
-    for expected in ("manual__2026-11-27T14:00:00+00:00", "alice", "&quot;data_centers&quot;", "3.3.2"):
+    # the parameters' JSON is escaped: MarkupSafe (Jinja2's autoescape) writes '"' as &#34;
+    for expected in ("manual__2026-11-27T14:00:00+00:00", "alice", "&#34;data_centers&#34;", "3.3.2"):
         assert expected in html
     dry = render_report_html(build_audit_document([], make_run(dry_run=True, triggered_by=None)), PASSED)
     assert "Dry run: nothing was patched" in dry and "scheduler / system" in dry
@@ -147,3 +148,12 @@ def test_chart_has_accessible_title_and_segment_per_state():
     assert "<title>VA1 - Failed: 1</title>" in svg
     widths = [float(w) for w in re.findall(r'<rect x="[\d.]+" y="\d+" width="([\d.]+)" height="18"', svg)]
     assert widths[0] + widths[1] == 440.0  # the largest group spans the full bar width
+
+
+def test_a_kb_already_in_the_patch_title_is_not_repeated(run):
+    title = "Security Update for Windows Server 2012 R2 (KB3138615)"
+    patch = {"name": title, "kb": "KB3138615", "result_code": 4, "status": "failed",
+             "start_time": None, "end_time": None, "attempts": 1}  # fmt: skip
+    rows = [make_row("va1win01", "failed", patches=[patch], patches_failed=1, reason="1 of 1 patches failed")]
+    html = render_report_html(build_audit_document(rows, run), PASSED)
+    assert html.count("KB3138615") == 2  # once in the failures list, once in the all-servers table
