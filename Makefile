@@ -7,11 +7,12 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 export PYTHONPATH := $(CURDIR):$(CURDIR)/plugins
 
-.PHONY: help install system-deps demo up test lint format simulator bench lock clean
+.PHONY: help install system-deps demo up test faults lint format simulator bench lock clean
 
 help:
 	@echo "make demo       run the patch DAG end to end on the demo fleet (SQLite, no services)"
 	@echo "make test       install if needed and run the whole suite, lint included"
+	@echo "make faults     the fault matrix alone (docs/fault-matrix.md; also part of make test)"
 	@echo "make up         Airflow UI at http://localhost:8080 + the CLC simulator (Ctrl-C stops all)"
 	@echo "make simulator  the CLC simulator alone on http://127.0.0.1:8899 (demo fleet)"
 	@echo "make bench      the benchmark scripts in bench/"
@@ -52,6 +53,11 @@ format: install
 
 test: install system-deps lint
 	$(BIN)/python -m pytest
+
+# The fault matrix (tests/faults, docs/fault-matrix.md): every scenario, I1-I8 judged from the
+# simulator's own state. Slow-marked, so `make test` runs it too.
+faults: install
+	$(BIN)/python -m pytest tests/faults -m faults
 
 simulator: install
 	$(BIN)/python -m include.clc_simulator --fleet include/fleets/demo.yaml --port 8899

@@ -5,6 +5,9 @@ Nothing happens unless the environment asks for it, so production never pays for
 after an Execute Package request was answered and before the answer was recorded — the moment
 at which a naive retry would patch the servers twice (I1). The marker file makes it fire once:
 the retry then runs normally and must reconcile instead of re-submitting.
+``…_AFTER_START_MAINTENANCE`` and ``…_AFTER_STOP_MAINTENANCE`` do the same right after a
+startMaintenance / stopMaintenance request was answered (I2: the retry must still know which
+servers this run put into maintenance, and release them).
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import os
 from pathlib import Path
 
 CRASH_AFTER_SUBMIT = "PATCHFLOW_CHAOS_CRASH_AFTER_SUBMIT"
+CRASH_AFTER_START_MAINTENANCE = "PATCHFLOW_CHAOS_CRASH_AFTER_START_MAINTENANCE"
+CRASH_AFTER_STOP_MAINTENANCE = "PATCHFLOW_CHAOS_CRASH_AFTER_STOP_MAINTENANCE"
 
 
 def crash_point(name: str) -> None:

@@ -62,7 +62,12 @@ from include.clc import shapes
 from include.clc.errors import ClcError, ClcResponseError, PossiblySubmittedError
 from include.clc.shapes import BatchItem
 from include.patching import executions
-from include.patching.chaos import CRASH_AFTER_SUBMIT, crash_point
+from include.patching.chaos import (
+    CRASH_AFTER_START_MAINTENANCE,
+    CRASH_AFTER_STOP_MAINTENANCE,
+    CRASH_AFTER_SUBMIT,
+    crash_point,
+)
 from include.patching.packages import PatchPackage
 from include.patching.rate_control import budget_exhausted
 from include.patching.rollout_state import (
@@ -430,6 +435,7 @@ class Rollout:
                 )
             self.ledger.save()
             return [s for s in batch if self.entries[s]["phase"] == QUEUED]
+        crash_point(CRASH_AFTER_START_MAINTENANCE)  # resilience tests only
         jobs: dict[str, list[str]] = {}
         for sid in need:
             self._record_maintenance_answer(sid, items.get(sid), jobs)
@@ -621,6 +627,7 @@ class Rollout:
         except ClcError as exc:
             self.log.warning("stop maintenance for %s failed (%s); release task retries", _short(mine), exc)
             return
+        crash_point(CRASH_AFTER_STOP_MAINTENANCE)  # resilience tests only
         for sid in mine:
             item, e = items.get(sid), self.entries[sid]
             if item is None:

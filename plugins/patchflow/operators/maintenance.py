@@ -26,6 +26,7 @@ from airflow.sdk import BaseOperator
 
 from include.clc import shapes
 from include.clc.errors import ClcApiError, ClcError
+from include.patching.chaos import CRASH_AFTER_STOP_MAINTENANCE, crash_point
 from include.patching.rollout import nothing_to_do
 from include.patching.rollout_state import (
     Ledger,
@@ -227,6 +228,7 @@ class ReleaseMaintenanceOperator(BaseOperator):
             for sid in still_on:
                 self._problem(ledger.servers[sid], sid, outcome, f"stopMaintenance failed: {exc}", report)
             return
+        crash_point(CRASH_AFTER_STOP_MAINTENANCE)  # resilience tests only
         jobs: dict[str, list[str]] = {}
         for sid in still_on:
             item, entry = items.get(sid), ledger.servers[sid]
