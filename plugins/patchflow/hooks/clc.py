@@ -27,7 +27,7 @@ from urllib3.exceptions import ConnectTimeoutError
 from include.clc import endpoints, shapes
 from include.clc.client import ClientCore, Exchange
 from include.clc.endpoints import ApiCall
-from include.clc.errors import ClcApiError, ClcConnectionError
+from include.clc.errors import ClcApiError, ClcConnectionError, ClcResponseError
 from include.clc.retry import Answer, Delivery, NoAnswer, Outcome, RetryPolicy
 from include.clc.settings import OWN_EXTRA_KEYS, ClcSettings
 from include.clc.shapes import BatchItem, QueueStatus
@@ -228,7 +228,8 @@ class ClcHook(ClcConnectionAttributes, HttpHook):
     ) -> QueueStatus:
         """Poll a queue job until terminal or ``timeout``; returns the last status seen.
 
-        A 500 while polling is tolerated (the Python SDK does the same). Defaults: the
+        A 5xx, a lost connection or a damaged body (a proxy's page, a cut-off answer) while
+        polling is a failed read, polled again — never taken for a status. Defaults: the
         deployment's ``maintenance_timeout``/``job_poll_interval``/``job_poll_cap``.
         """
         timeout = self.timing.maintenance_timeout if timeout is None else timeout
@@ -239,7 +240,7 @@ class ClcHook(ClcConnectionAttributes, HttpHook):
         while True:
             try:
                 status = self.get_queue_status(alias, job_id)
-            except (ClcApiError, ClcConnectionError) as exc:
+            except (ClcApiError, ClcConnectionError, ClcResponseError) as exc:
                 if isinstance(exc, ClcApiError) and exc.status not in (500, 502, 503, 504):
                     raise
                 self.log.warning("queue job %s: %s (still polling)", job_id, exc)

@@ -360,3 +360,11 @@ def test_inventory_lineage_keeps_sub_groups_and_slashes_in_names(fake_clc, monke
     assert chosen("fin") == chosen("Finance") == {"va1prod01", "va1deep01"}  # by id as by name
     assert chosen("prod") == chosen("Prod") == {"va1prod01", "va1deep01"}
     assert chosen("Finance/Prod") == chosen("fp") == {"va1slash01"}
+
+
+def test_a_damaged_job_status_answer_is_read_again_not_taken_for_an_answer(fake_clc):
+    """A proxy's HTML page (or a cut-off body) on one poll is a failed read, not a final status."""
+    h = hook()
+    job = h.start_maintenance("DEMO", ["va1demoweb01"])[0].job_id
+    fake_clc.fail_next("GET", r"/status/", 200, body="<html>bad gateway</html>", times=2)
+    assert h.wait_for_job("DEMO", job, timeout=30, interval=0.01) == "succeeded"
