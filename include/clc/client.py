@@ -100,6 +100,7 @@ class Exchange(Generic[T]):
         self._attempt = 0
         self._relogged = False
         self._last: tuple[Outcome, Decision] | None = None
+        self._parsed: tuple[T] | None = None
 
     @property
     def open(self) -> bool:
@@ -110,6 +111,8 @@ class Exchange(Generic[T]):
         """Judge one attempt's outcome; the seconds to wait before the next one, if any."""
         self._attempt += 1
         decision = decide(self.call.kind, outcome, self._attempt, self._core.retry, relogged=self._relogged)
+        if decision.action is Action.ANSWER and isinstance(outcome, Answer):
+            decision = self._judge_body(outcome, decision)
         self._last = (outcome, decision)
         if decision.action is Action.RELOGIN:
             self._relogin()
@@ -129,7 +132,24 @@ class Exchange(Generic[T]):
         if decision.action is Action.POSSIBLY_SUBMITTED:
             raise PossiblySubmittedError(self.call.method, self.path, decision.reason) from None
         assert isinstance(outcome, Answer)
+        if self._parsed is not None:
+            return self._parsed[0]
         return self._read(outcome)
+
+    def _judge_body(self, answer: Answer, decision: Decision) -> Decision:
+        """A successful status with a damaged body (cut off, a proxy's page, the wrong shape) is a
+        failed read: an idempotent call reads again; for a call that must not run twice the
+        request may have been processed, so ``result()`` raises ``PossiblySubmittedError``."""
+        if answer.status >= 400:
+            return decision
+        try:
+            self._parsed = (self._read(answer),)  # kept: result() does not parse twice
+        except ClcResponseError as exc:
+            if not self.call.kind.idempotent:
+                return Decision(Action.POSSIBLY_SUBMITTED, reason=f"damaged answer: {exc}")
+            if self._attempt < self._core.retry.attempts:
+                return Decision(Action.RETRY, self._core.retry.delay(self._attempt), f"damaged answer: {exc}")
+        return decision
 
     def _relogin(self) -> None:
         self._relogged = True

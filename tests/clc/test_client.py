@@ -137,11 +137,29 @@ def test_error_answers_become_typed_errors_with_secrets_redacted(call, status, e
     assert PASSWORD not in str(err.value) and TOKEN not in str(err.value) and "echo ***" in str(err.value)
 
 
-def test_a_2xx_that_is_not_json_or_not_the_documented_shape_is_a_response_error():
+def test_a_2xx_that_stays_damaged_is_a_response_error_after_every_attempt():
+    html = Answer(200, b"<html>")
     with pytest.raises(ClcResponseError, match="GET /v2/servers/DEMO/va1demoweb01: body is not JSON"):
-        run(core(), SERVER, [Answer(200, b"<html>")])
+        run(core(), SERVER, [html, html, html])
+    wrong = answer(200, {"state": "done"})
     with pytest.raises(ClcResponseError, match="missing field 'status'"):
-        run(core(), endpoints.queue_status("DEMO", "j"), [answer(200, {"state": "done"})])
+        run(core(), endpoints.queue_status("DEMO", "j"), [wrong, wrong, wrong])
+
+
+def test_a_damaged_read_is_read_again_and_logged():
+    c = core()
+    value, pauses = run(
+        c, endpoints.queue_status("DEMO", "j"), [Answer(200, b'{"stat'), answer(200, {"status": "succeeded"})]
+    )
+    assert value == "succeeded" and pauses == [core().retry.delay(1)]
+    assert "damaged answer" in c.log.lines[-1][1]
+
+
+def test_a_damaged_answer_to_execute_package_may_have_been_processed():
+    """Never read again: the request may have run; the rollout reconciles instead (I1)."""
+    call = endpoints.execute_package("DEMO", ["va1demoweb01"], "pkg", {})
+    with pytest.raises(PossiblySubmittedError, match="damaged answer"):
+        run(core(), call, [Answer(200, b'[{"server": "va1demoweb01", "isQu')])
 
 
 def test_login_keeps_token_and_alias_and_the_alias_falls_back_to_it():
