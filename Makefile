@@ -46,6 +46,7 @@ up: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: install
 	$(BIN)/ruff format .
@@ -72,4 +73,4 @@ lock:
 	rm -rf .lock-venv
 
 clean:
-	rm -rf .demo .pytest_cache .ruff_cache test-output
+	rm -rf .demo .pytest_cache .ruff_cache .mypy_cache test-output

@@ -132,7 +132,11 @@ async def scale_clock(request: Request) -> Response:
     return json_response(_clock(sim))
 
 
-_SETTINGS = {"shuffle_batch_order": bool, "strict_package_os": bool, "queue_delay": (int, float)}
+_SETTINGS: dict[str, type | tuple[type, ...]] = {
+    "shuffle_batch_order": bool,
+    "strict_package_os": bool,
+    "queue_delay": (int, float),
+}
 
 
 @router.get("/config")

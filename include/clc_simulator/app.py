@@ -26,6 +26,8 @@ class SimApp(FastAPI):
     """FastAPI app with :class:`SimMiddleware` outermost, so that it sees uvicorn's own
     ``send`` (needed to cut the connection for the ``drop`` fault)."""
 
+    _sim_middleware: SimMiddleware  # set by create_app, once the app it wraps is assembled
+
     async def __call__(self, scope, receive, send):
         await self._sim_middleware(scope, receive, send)
 

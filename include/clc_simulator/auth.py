@@ -59,7 +59,7 @@ class TokenService:
         self._cache.clear()
         return self.revoked_before
 
-    def verify(self, authorization: str | None, now: float, max_age: int | None = None) -> Principal:
+    def verify(self, authorization: str | None, now: float, max_age: float | None = None) -> Principal:
         if not authorization:
             raise AuthError("no token")
         scheme, _, token = authorization.strip().partition(" ")

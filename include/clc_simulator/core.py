@@ -462,6 +462,7 @@ class Simulator:
             if server is None:
                 results.append(self._refused_entry(sid, CANNOT_QUEUE_MESSAGE))
                 continue
+            payload: dict[str, object]
             if op in POWER_OPS:
                 ok, msg = self._check_power_op(op, server, now)
                 payload = {"server": server.id, "op": op, "by": principal.username}

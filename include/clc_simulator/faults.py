@@ -97,7 +97,8 @@ class FaultRule:
     body: GarbageBody = GarbageBody.HTML  # garbage: what replaces the answer
     processed: bool = True  # garbage: the request is still carried out
     fired: int = 0
-    _rng: random.Random = field(default=None, repr=False)  # type: ignore[assignment]
+    # Faults.add() replaces it with one seeded from the fault set's seed (reproducible rates).
+    _rng: random.Random = field(default_factory=random.Random, repr=False)
 
     @property
     def active(self) -> bool:
@@ -114,11 +115,16 @@ class FaultRule:
             self.count -= 1
         self.fired += 1
 
-    def to_dict(self) -> dict:
-        data = {"id": self.id, "kind": str(self.kind), "fired": self.fired, "remaining": self.count}
+    def to_dict(self) -> dict[str, object]:
+        data: dict[str, object] = {
+            "id": self.id,
+            "kind": str(self.kind),
+            "fired": self.fired,
+            "remaining": self.count,
+        }
         if self.kind in HTTP_KINDS:
             data.update(route=self.route, method=self.method, rate=self.rate)
-        extra = {
+        extra_by_kind: dict[FaultKind, dict[str, object]] = {
             FaultKind.ERROR: {"status": self.status},
             FaultKind.RATE_LIMIT: {"retry_after": self.retry_after},
             FaultKind.LATENCY: {"latency_ms": self.latency_ms},
@@ -126,8 +132,8 @@ class FaultRule:
             FaultKind.GARBAGE: {"status": self.status, "body": str(self.body), "processed": self.processed},
             FaultKind.TOKEN_EXPIRY: {"seconds": self.seconds},
             FaultKind.QUEUE_DELAY: {"seconds": self.seconds},
-        }.get(self.kind, {})
-        data.update(extra)
+        }
+        data.update(extra_by_kind.get(self.kind, {}))
         if self.kind in SERVER_KINDS + MAINTENANCE_KINDS:
             data["server"] = self.server
         return data
@@ -221,7 +227,7 @@ class FaultRegistry:
             inj.response = None  # an injected error is answered as such, never cut or replaced
         return inj
 
-    def token_max_age(self) -> int | None:
+    def token_max_age(self) -> float | None:
         ages = [r.seconds for r in self.rules if r.kind == FaultKind.TOKEN_EXPIRY and r.active]
         return min(ages) if ages else None
 
@@ -254,16 +260,18 @@ class FaultRegistry:
                 return rule
         return None
 
-    def to_list(self) -> list[dict]:
+    def to_list(self) -> list[dict[str, object]]:
         return [r.to_dict() for r in self.rules]
 
 
 def _kind_of(body: dict) -> FaultKind:
     raw = body.get("kind")
-    try:
-        return FaultKind(raw)
-    except ValueError:
-        raise FaultSpecError(f"kind: {raw!r} is not one of {', '.join(ALL_KINDS)}") from None
+    if isinstance(raw, str):
+        try:
+            return FaultKind(raw)
+        except ValueError:
+            pass
+    raise FaultSpecError(f"kind: {raw!r} is not one of {', '.join(ALL_KINDS)}")
 
 
 def _read_matching(rule: FaultRule, body: dict) -> None:

@@ -69,8 +69,8 @@ def generate_fleet_doc(n: int, seed: int = 0) -> dict:
                 for j, (title, kb) in enumerate(picks)
             ]
         else:
-            picks = rng.sample(_LINUX_PKGS, rng.randint(0, 5))
-            patches = [{"package": p, "duration": rng.randint(20, 240)} for p in picks]
+            packages = rng.sample(_LINUX_PKGS, rng.randint(0, 5))
+            patches = [{"package": p, "duration": rng.randint(20, 240)} for p in packages]
         servers.append(
             {
                 "name": f"{dc}{ALIAS}N{k // 99:04d}{k % 99 + 1:02d}",

@@ -191,7 +191,7 @@ def cut_connection(send) -> bool:
     """Close the client connection without (more of) a response; False in process (no socket)."""
     cycle = getattr(send, "__self__", None)
     transport = getattr(cycle, "transport", None)
-    if transport is None:
+    if cycle is None or transport is None:
         return False
     cycle.disconnected = True  # tell uvicorn not to answer; then cut the connection
     transport.close()

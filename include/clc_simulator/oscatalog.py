@@ -7,6 +7,7 @@ inconsistently (``_64Bit`` vs ``_64bit``, ``DataCenter`` vs ``Datacenter``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 LINUX_PATCH_PACKAGE = "c3c6642e-24e1-4c37-b56a-1cf1476ee360"
 WINDOWS_PATCH_PACKAGE = "b229535c-a313-4a31-baf8-6aa71ff4b9ed"
@@ -83,7 +84,8 @@ def is_patch_package(package_id: str) -> bool:
     return canonical_package(package_id) in (LINUX_PATCH_PACKAGE, WINDOWS_PATCH_PACKAGE)
 
 
-PACKAGES = [
+# The package list exactly as GET /v2/operations/.../packages serves it (JSON).
+PACKAGES: list[dict[str, Any]] = [
     {
         "id": LINUX_PATCH_PACKAGE,
         "name": "Yum Update",
@@ -122,7 +124,7 @@ PACKAGES = [
         "supportedOSTypes": [i.code for i in _OS_LIST],
     },
 ]
-KNOWN_PACKAGES = {p["id"] for p in PACKAGES}
+KNOWN_PACKAGES: set[str] = {p["id"] for p in PACKAGES}
 
 ROLES = [
     "AccountAdmin",

@@ -60,7 +60,7 @@ def account_dict(account: Account) -> dict:
 def server_links(server: Server, a: str) -> list[dict]:
     sid = server.id
     base = f"/v2/servers/{a}/{sid}"
-    links = [
+    links: list[dict[str, object]] = [
         {"rel": "self", "href": base, "id": sid, "verbs": ["GET", "PATCH", "DELETE"]},
         {"rel": "group", "href": f"/v2/groups/{a}/{server.group_id}", "id": server.group_id},
         {"rel": "account", "href": f"/v2/accounts/{a}", "id": a},

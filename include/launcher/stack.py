@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -180,7 +181,7 @@ class AirflowStack:
 
     def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 600.0) -> dict:
         deadline = time.monotonic() + timeout
-        quoted = urllib.request.quote(run_id, safe="")
+        quoted = urllib.parse.quote(run_id, safe="")
         while time.monotonic() < deadline:
             run = self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quoted}")
             if run["state"] in ("success", "failed"):
@@ -189,7 +190,7 @@ class AirflowStack:
         raise TimeoutError(f"run {run_id} did not finish within {timeout:.0f} s")
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
-        quoted = urllib.request.quote(run_id, safe="")
+        quoted = urllib.parse.quote(run_id, safe="")
         return self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quoted}/taskInstances?limit=1000")[
             "task_instances"
         ]

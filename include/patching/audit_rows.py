@@ -113,15 +113,16 @@ def maintenance_columns(entry: Mapping[str, Any] | None) -> dict[str, str]:
     The ledger is the only source: the release task writes its outcome there after the
     rollout's results file was written.
     """
-    ownership = (entry or {}).get("maintenance") or MaintenanceOwnership.NONE
+    known: Mapping[str, Any] = entry or {}
+    ownership = known.get("maintenance") or MaintenanceOwnership.NONE
     if ownership == MaintenanceOwnership.PREEXISTING:
-        note = (entry or {}).get("maintenance_note") or "in maintenance before the run; left on"
+        note = known.get("maintenance_note") or "in maintenance before the run; left on"
         return {"maintenance": MaintenanceResult.KEPT_PREEXISTING.value, "maintenance_note": note}
     if ownership not in RUN_OWNED_MAINTENANCE:
         return {"maintenance": MaintenanceResult.NOT_USED.value, "maintenance_note": ""}
-    if entry.get("maintenance_release") in RELEASED_OUTCOMES:
+    if known.get("maintenance_release") in RELEASED_OUTCOMES:
         return {"maintenance": MaintenanceResult.RELEASED.value, "maintenance_note": ""}
-    note = entry.get("maintenance_note") or NO_RELEASE_RECORDED
+    note = known.get("maintenance_note") or NO_RELEASE_RECORDED
     return {"maintenance": MaintenanceResult.LEFT_ON.value, "maintenance_note": note}
 
 

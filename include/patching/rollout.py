@@ -85,7 +85,7 @@ from include.patching.rollout_state import (
 )
 from include.patching.states import ServerState
 from include.patching.tuning import PRODUCTION
-from include.patching.watch import Outcome, ServerWatch, WatchState
+from include.patching.watch import ObservedExecution, Outcome, ServerWatch, WatchState
 from include.timefmt import parse_iso8601, utc_text, utcnow
 
 log = logging.getLogger(__name__)
@@ -200,9 +200,14 @@ class Rollout:
 
     def deadline(self, sid: str) -> datetime:
         """Request time + ``server_timeout``, both on our clock (I7)."""
-        return parse_iso8601(self.entries[sid]["request_time"]) + timedelta(
-            seconds=self.config.server_timeout
-        )
+        return self._request_moment(sid) + timedelta(seconds=self.config.server_timeout)
+
+    def _request_moment(self, sid: str) -> datetime:
+        """When ``sid``'s package request was recorded (before the POST: always there in flight)."""
+        requested = parse_iso8601(self.entries[sid]["request_time"])
+        if requested is None:
+            raise ValueError(f"{sid}: no readable request_time in the ledger for a server in flight")
+        return requested
 
     def quiet_period(self) -> float:
         """Seconds after a request during which polling is pointless, learnt from this rollout.
@@ -218,7 +223,7 @@ class Rollout:
         return seen[len(seen) // 10] * 0.9
 
     def latest_deadline(self) -> datetime | None:
-        deadlines = [parse_iso8601(w["deadline"]) for w in self.watch_list()]
+        deadlines = [self.deadline(sid) for sid in self.in_flight_ids()]
         return max(deadlines) if deadlines else None
 
     def progress(self) -> str:
@@ -456,6 +461,7 @@ class Rollout:
                 "maintenance mode: server missing from the API answer; package not sent",
             )
         elif item.queued:
+            assert item.job_id is not None  # parse_batch rejects a queued item without a status link
             e.update(
                 maintenance=MaintenanceOwnership.OURS.value,
                 maintenance_job_id=item.job_id,
@@ -578,20 +584,29 @@ class Rollout:
             "started_at": (execution.start_time if execution else None) or e["started_at"],
             "ended_at": (execution.end_time if execution else None) or out.observed_at,
         }
+        if execution_id is None:  # an outcome naming no execution: there is no detail to read
+            self._end_from_summary(sid, execution, "no execution id", extra)
+            return
         try:
             detail = self.api.get_patch_detail(self.config.alias, sid, execution_id)
         except ClcError as exc:
-            installed = execution.installed if execution else 0
-            state = ServerState.PATCHED if installed else ServerState.PATCHED_NO_UPDATES
-            self._end(
-                sid,
-                state,
-                f"per-patch detail unavailable ({exc}); counts from the summary",
-                patches_installed=installed,
-                **extra,
-            )
+            self._end_from_summary(sid, execution, str(exc), extra)
             return
         self._judge(sid, executions.final_attempts(executions.patch_rows(detail)), extra)
+
+    def _end_from_summary(
+        self, sid: str, execution: ObservedExecution | None, why: str, extra: dict[str, Any]
+    ) -> None:
+        """Without the per-patch detail, the summary's install count decides the state."""
+        installed = execution.installed if execution else 0
+        state = ServerState.PATCHED if installed else ServerState.PATCHED_NO_UPDATES
+        self._end(
+            sid,
+            state,
+            f"per-patch detail unavailable ({why}); counts from the summary",
+            patches_installed=installed,
+            **extra,
+        )
 
     def _judge(self, sid: str, patches: list[dict], extra: dict[str, Any]) -> None:
         """The server's state from each patch's *last* attempt (I8): failed only if one ended failed."""

@@ -75,7 +75,7 @@ class Tuning:
 PRODUCTION = Tuning()
 
 
-def check_time_scale(value: float) -> float:
+def check_time_scale(value: float | str) -> float:
     scale = float(value)
     if not math.isfinite(scale) or scale <= 0:
         raise ValueError(f"{CONFIG_SECTION}.{TIME_SCALE} must be a number > 0, got {value!r}")

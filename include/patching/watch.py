@@ -122,7 +122,7 @@ class Outcome:
     execution: ObservedExecution | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        out = {
+        out: dict[str, Any] = {
             "state": self.state.value,
             "reason": self.reason,
             "job_id": self.job_id,

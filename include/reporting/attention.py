@@ -8,7 +8,8 @@ from typing import Any
 from include.patching.audit_rows import MaintenanceResult
 from include.patching.states import PROBLEM_STATES, ServerState
 
-_STATE_ORDER = {state: index for index, state in enumerate(ServerState)}
+# Keyed by plain text: rows read back from JSON carry the state as a str.
+_STATE_ORDER: dict[str, int] = {state: index for index, state in enumerate(ServerState)}
 
 
 def left_in_maintenance(row: Mapping[str, Any]) -> bool:
@@ -26,9 +27,14 @@ def needs_attention(row: Mapping[str, Any]) -> bool:
     return state_needs_attention(row.get("state")) or left_in_maintenance(row)
 
 
+def _state_rank(state: object) -> int:
+    """Position in the state order; -1 (first) for a state nobody knows."""
+    return _STATE_ORDER.get(state, -1) if isinstance(state, str) else -1
+
+
 def rows_needing_attention(rows: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """The rows that need attention, worst first: unknown states, then in state order, by server."""
     return sorted(
         (row for row in rows if needs_attention(row)),
-        key=lambda row: (_STATE_ORDER.get(row.get("state"), -1), str(row.get("server_id"))),
+        key=lambda row: (_state_rank(row.get("state")), str(row.get("server_id"))),
     )

@@ -35,7 +35,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -367,8 +367,8 @@ class _Fleet:
         return result
 
 
-def _counts(servers: list[Mapping[str, Any]]) -> dict[str, Any]:
-    counts = {status: sum(1 for s in servers if s["status"] == status) for status in STATUSES}
+def _counts(servers: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    counts: dict[str, int] = {status: sum(1 for s in servers if s["status"] == status) for status in STATUSES}
     patchable = counts["compliant"] + counts["non_compliant"]
     pct = round(100.0 * counts["compliant"] / patchable, 1) if patchable else None
     return {"servers": len(servers), **counts, "compliance_pct": pct}
@@ -440,7 +440,7 @@ def build_compliance_report(
 
 
 def validate_compliance(
-    servers: list[Mapping[str, Any]], *, expected_servers: int, policy_days: int
+    servers: Sequence[Mapping[str, Any]], *, expected_servers: int, policy_days: int
 ) -> dict[str, Any]:
     """GX checks of the per-server verdicts: each server once, closed status set, sane days."""
 

@@ -6,7 +6,7 @@ displays it, escaped.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,13 +72,13 @@ class CompliancePage:
     validation: ValidationBanner
     checks: list[CheckLine] | None
     anchor: AnchorNotice
-    excluded: list[Mapping[str, Any]]
+    excluded: Sequence[Mapping[str, Any]]
     cards: list[Card]
     attention: list[ServerVerdict]
     servers: list[ServerVerdict]
     charts: list[BarChart]
     runs: list[RunTrend]
-    ignored: list[Mapping[str, Any]]
+    ignored: Sequence[Mapping[str, Any]]
 
 
 def _verdict(server: Mapping[str, Any]) -> ServerVerdict:

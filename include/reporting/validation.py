@@ -110,7 +110,9 @@ def run_suite(
     ids = list(frame[id_column]) if id_column in frame.columns else []
     checks = []
     for item in outcome.results:
-        name = item.expectation_config.meta["name"]
+        config = item.expectation_config
+        assert config is not None  # GX attaches its expectation to every result of a suite run
+        name = config.meta["name"]
         result = item.result or {}
         checks.append(
             {
@@ -118,7 +120,7 @@ def run_suite(
                 "description": descriptions[name],
                 "success": bool(item.success),
                 "engine": "great_expectations",
-                "expectation": item.expectation_config.type,
+                "expectation": config.type,
                 "observed": _plain(result.get("observed_value")),
                 "unexpected_count": _plain(result.get("unexpected_count")),
                 "unexpected_sample": _sample(list(result.get("partial_unexpected_list") or [])),

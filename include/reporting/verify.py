@@ -324,7 +324,7 @@ def _check_pack(walk: _Walk, pack_name: str, owner: dict) -> tuple[dict[str, Any
         _check_files(walk, pack_dir, where, files, owner)
     if "position" in owner:
         walk.file_hashes[owner["position"]] = {name: spec["sha256"] for name, spec in files.items()}
-    return (manifest if isinstance(manifest, Mapping) else None), sha256_hex(raw)
+    return (manifest if isinstance(manifest, dict) else None), sha256_hex(raw)
 
 
 def _check_identity(

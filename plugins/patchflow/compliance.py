@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 import pendulum
@@ -59,6 +60,16 @@ def anchor_from_events(events: Iterable[Any]) -> Any | None:
     )
 
 
+def _as_of(raw: str | None) -> datetime:
+    """The ``as_of`` param as a moment (now when empty); a duration (``P1D``) is refused."""
+    if not raw:
+        return pendulum.now("UTC")
+    parsed = pendulum.parse(raw)
+    if not isinstance(parsed, datetime):
+        raise ValueError(f"as_of must be a date or a date and time, got {raw!r}")
+    return parsed
+
+
 def build_compliance(
     params: dict[str, Any], *, triggering_asset_events: Any = None, inlet_events: Any = None
 ) -> dict[str, Any]:
@@ -67,7 +78,7 @@ def build_compliance(
     from include.reporting.compliance import update_compliance_report
     from include.reporting.validation import AuditValidationError
 
-    as_of = pendulum.parse(params["as_of"]) if params.get("as_of") else pendulum.now("UTC")
+    as_of = _as_of(params.get("as_of"))
     triggering = _events(triggering_asset_events)
     expected = [e.extra["run_id"] for e in triggering if (e.extra or {}).get("run_id")]
     latest = _latest_inlet_event(inlet_events) if not triggering else None

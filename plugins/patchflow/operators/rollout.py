@@ -160,8 +160,8 @@ class PatchRolloutOperator(BaseOperator):
         else:
             plan = read_json(as_location(self.plan_path))
             targets = plan_targets(plan, package.key)
-            alias = self.alias or (plan.get("account_alias") if isinstance(plan, dict) else None)
-            alias = alias or hook.account_alias
+            plan_alias = plan.get("account_alias") if isinstance(plan, dict) else None
+            alias = self.alias or plan_alias or hook.account_alias
             ledger = Ledger.open(
                 lpath, package_key=package.key, package_id=package.package_id, alias=alias, targets=targets
             )

@@ -56,7 +56,13 @@ class _Watch:
     execution_id: str | None = None
     known_executions: tuple[str, ...] | None = None
     quiet_seconds: float = 0.0
-    next_poll: datetime | None = None
+    next_poll: datetime | None = None  # None until the trigger schedules the first poll
+
+    def due_at(self) -> datetime:
+        """The next poll or the deadline, whichever comes first; not scheduled yet: at once."""
+        if self.next_poll is None:
+            return self.requested_at
+        return min(self.next_poll, self.deadline)
 
     @classmethod
     def of(cls, spec: ServerWatch) -> _Watch:
@@ -161,11 +167,7 @@ class PatchCompletionTrigger(BaseTrigger):
         async with self._hook().client() as api:
             while True:
                 now = _now()
-                due = [
-                    w
-                    for w in watches.values()
-                    if w.server_id not in outcomes and (w.next_poll <= now or w.deadline <= now)
-                ]
+                due = [w for w in watches.values() if w.server_id not in outcomes and w.due_at() <= now]
                 if due:
                     await self._cycle(api, due, outcomes)
                     for w in due:
@@ -179,7 +181,7 @@ class PatchCompletionTrigger(BaseTrigger):
                     still = sorted(w.server_id for w in pending)
                     yield TriggerEvent({"outcomes": outcomes, "pending": still})
                     return
-                nearest = min(min(w.next_poll, w.deadline) for w in pending)
+                nearest = min(w.due_at() for w in pending)
                 pause = max((nearest - _now()).total_seconds(), 0.0) + 0.001
                 if first_outcome is not None:
                     pause = min(pause, max(self.batch_window - waited, 0.0) + 0.001)
