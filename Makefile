@@ -38,10 +38,10 @@ system-deps:
 	fi
 
 demo: install
-	$(BIN)/python -m include.launcher.demo
+	$(BIN)/python -m launcher.demo
 
 up: install
-	$(BIN)/python -m include.launcher.up
+	$(BIN)/python -m launcher.up
 
 lint: install
 	$(BIN)/ruff check .
@@ -61,7 +61,7 @@ faults: install
 	$(BIN)/python -m pytest tests/faults -m faults
 
 simulator: install
-	$(BIN)/python -m include.clc_simulator --fleet include/fleets/demo.yaml --port 8899
+	$(BIN)/python -m simulator --fleet simulator/fleets/demo.yaml --port 8899
 
 bench: install
 	for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

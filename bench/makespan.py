@@ -28,9 +28,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
 
-from include.launcher.env import clc_connection, time_scale_env  # noqa: E402
-from include.launcher.processes import SimulatorProcess  # noqa: E402
-from include.launcher.stack import AirflowStack  # noqa: E402
+from launcher.env import clc_connection, time_scale_env  # noqa: E402
+from launcher.processes import SimulatorProcess  # noqa: E402
+from launcher.stack import AirflowStack  # noqa: E402
 
 ATTEMPTED = {"patched", "patched_no_updates", "failed", "timed_out"}
 

@@ -31,7 +31,7 @@ def start_simulator(servers: int, seed: int) -> tuple[subprocess.Popen, str]:
         [
             sys.executable,
             "-m",
-            "include.clc_simulator",
+            "simulator",
             "--generate",
             str(servers),
             "--seed",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import shlex
@@ -21,6 +22,8 @@ AIRFLOW_SERVICES = [
     "airflow-triggerer",
     "airflow-worker",
 ]
+#: Top-level folders that are dev tooling, not Airflow code: no Airflow service mounts or imports them.
+DEV_TOOLING = {"simulator", "launcher"}
 
 
 def env_of(name: str) -> dict[str, str]:
@@ -48,18 +51,46 @@ def test_airflow_services_share_the_production_topology(name):
     assert "/opt/airflow" in env["PYTHONPATH"].split(":"), "include/ must be importable as include.*"
 
 
+def repo_mounts(name: str) -> dict[str, str]:
+    """The service's bind mounts of repository folders: container path -> repository path."""
+    volumes = [v.split(":") for v in SERVICES[name].get("volumes", [])]
+    return {target: source for source, target, *_ in volumes if source.startswith(".")}
+
+
 @pytest.mark.parametrize("name", [*AIRFLOW_SERVICES, "clc-simulator"])
 def test_every_mounted_path_exists_in_the_repo(name):
-    for volume in SERVICES[name].get("volumes", []):
-        source = volume.split(":", 1)[0]
-        if source.startswith("."):
-            assert (ROOT / source).exists(), f"{name} mounts {source}, which is not in the repo"
-    mounts = {v.split(":")[1] for v in SERVICES[name].get("volumes", []) if v.startswith(".")}
-    assert {"/opt/airflow/dags", "/opt/airflow/plugins", "/opt/airflow/include"} <= mounts
+    for source in repo_mounts(name).values():
+        assert (ROOT / source).exists(), f"{name} mounts {source}, which is not in the repo"
+
+
+@pytest.mark.parametrize("name", AIRFLOW_SERVICES)
+def test_airflow_services_get_the_product_code_and_no_dev_tooling(name):
+    mounts = repo_mounts(name)
+    assert {"/opt/airflow/dags", "/opt/airflow/plugins", "/opt/airflow/include"} <= set(mounts)
+    assert not DEV_TOOLING & {Path(source).parts[0] for source in mounts.values()}
+    assert not (ROOT / "include" / "clc_simulator").exists(), "the simulator lives in simulator/"
+
+
+def imported_top_level_names(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    names |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    return {name.split(".")[0] for name in names}
+
+
+def test_the_code_airflow_services_mount_never_imports_the_dev_tooling():
+    """They do not mount simulator/ or launcher/: an import of either would fail in every container."""
+    offenders = [
+        f"{path.relative_to(ROOT)} imports {sorted(DEV_TOOLING & imported_top_level_names(path))}"
+        for folder in ("dags", "plugins", "include")
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        if DEV_TOOLING & imported_top_level_names(path)
+    ]
+    assert offenders == []
 
 
 def test_the_connection_is_the_one_the_code_reads():
-    from include.launcher.env import CLC_CONN_ENV, CLC_CONN_ID
+    from launcher.env import CLC_CONN_ENV, CLC_CONN_ID
 
     dag_source = (ROOT / "dags" / "patch_fleet.py").read_text()
     assert f'CLC_CONN_ID = "{CLC_CONN_ID}"' in dag_source
@@ -82,13 +113,23 @@ def test_the_location_variables_are_the_ones_the_code_reads():
 def test_the_simulator_service_runs_the_documented_command_on_a_bundled_fleet():
     sim = SERVICES["clc-simulator"]
     args = shlex.split(sim["command"])
-    assert args[:3] == ["python", "-m", "include.clc_simulator"]
+    assert args[:3] == ["python", "-m", "simulator"]
     fleet = args[args.index("--fleet") + 1]
     assert (ROOT / fleet).is_file()
-    assert (ROOT / "include" / "clc_simulator" / "__main__.py").is_file()
+    assert " ".join(args[:5]) in (ROOT / "docs" / "simulator.md").read_text(), "the documented command"
     port = args[args.index("--port") + 1]
     assert any(p.endswith(f":{port}") for p in sim["ports"])
     assert re.search(rf"localhost:{port}/_sim/health", " ".join(sim["healthcheck"]["test"]))
+
+
+def test_the_simulator_service_runs_from_its_own_folder_only():
+    """It mounts simulator/ (code and fleets) where ``python -m simulator`` finds it, and no product code."""
+    sim = SERVICES["clc-simulator"]
+    assert repo_mounts("clc-simulator") == {f"{sim['working_dir']}/simulator": "./simulator"}
+    assert (ROOT / "simulator" / "__main__.py").is_file()
+    args = shlex.split(sim["command"])
+    fleet = args[args.index("--fleet") + 1]
+    assert Path(fleet).parts[0] == "simulator", "the fleet must come from the mounted simulator/"
 
 
 def test_the_image_is_built_from_the_pinned_requirements():

@@ -104,15 +104,10 @@ MARKUP_LITERAL = re.compile(
 )
 
 
-#: Not pages patchflow renders: the simulator imitates the cloud (its ``garbage`` fault answers
-#: with a fixed imitation of a proxy's HTML page, no value in it) and is dev tooling.
-NOT_RENDERING = {"clc_simulator"}
-
-
 def product_python() -> list[Path]:
-    return sorted(
-        p for base in PRODUCT for p in base.rglob("*.py") if not NOT_RENDERING.intersection(p.parts)
-    )
+    """Product code only: the simulator (top-level simulator/, dev tooling) imitates the cloud, and
+    its ``garbage`` fault answers with a fixed imitation of a proxy's HTML page, no value in it."""
+    return sorted(p for base in PRODUCT for p in base.rglob("*.py"))
 
 
 def test_no_product_code_escapes_html_by_hand_or_builds_markup_in_strings():

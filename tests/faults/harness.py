@@ -34,9 +34,9 @@ from typing import Any
 
 import yaml
 
-from include.clc_simulator.fleet_file import FleetSpec, load_fleet_file
-from include.launcher.env import SIMULATOR_TIME_SCALE, time_scale_env
-from include.launcher.processes import SimulatorProcess, stop_process_group
+from launcher.env import SIMULATOR_TIME_SCALE, time_scale_env
+from launcher.processes import SimulatorProcess, stop_process_group
+from simulator.fleet_file import FleetSpec, load_fleet_file
 from tests.faults.invariants import (
     Expectations,
     RunRecord,

@@ -1,6 +1,6 @@
 """The fault matrix on real Airflow components: one stack per module, scenarios in sequence.
 
-The stack is the full-stack test's (``include.launcher.stack.AirflowStack``: api-server,
+The stack is the full-stack test's (``launcher.stack.AirflowStack``: api-server,
 scheduler, dag-processor, triggerer and a Celery worker on PostgreSQL and Redis). Every crash
 point of ``include.patching.chaos`` is configured at start with a marker file that already
 exists, which keeps it disarmed; a scenario arms one by deleting its marker, and the point
@@ -19,13 +19,13 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
-from include.launcher.env import PROJECT_ROOT
-from include.launcher.stack import COMPONENTS, AirflowStack
 from include.patching.chaos import (
     CRASH_AFTER_START_MAINTENANCE,
     CRASH_AFTER_STOP_MAINTENANCE,
     CRASH_AFTER_SUBMIT,
 )
+from launcher.env import PROJECT_ROOT
+from launcher.stack import COMPONENTS, AirflowStack
 from tests.faults.harness import (
     SETTLE_SECONDS,
     Lab,

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from include.launcher.processes import SimulatorProcess
+from launcher.processes import SimulatorProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 E2E_FLEET = ROOT / "tests" / "fleets" / "e2e.yaml"

@@ -13,9 +13,9 @@ import json
 
 import pytest
 
-from include.launcher.env import SIMULATOR_TIME_SCALE, clc_connection, time_scale_env
-from include.launcher.stack import AirflowStack
 from include.patching.chaos import CRASH_AFTER_SUBMIT
+from launcher.env import SIMULATOR_TIME_SCALE, clc_connection, time_scale_env
+from launcher.stack import AirflowStack
 
 pytestmark = pytest.mark.slow
 

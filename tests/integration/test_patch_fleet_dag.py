@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from include.launcher.env import SIMULATOR_TIME_SCALE, clc_connection, time_scale_env
+from launcher.env import SIMULATOR_TIME_SCALE, clc_connection, time_scale_env
 
 pytestmark = pytest.mark.slow
 

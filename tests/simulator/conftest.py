@@ -1,5 +1,5 @@
 """Fixtures for the simulator tests: an in-process app on a manual clock (fast), and a
-helper that starts the real ``python -m include.clc_simulator`` process (slow tests)."""
+helper that starts the real ``python -m simulator`` process (slow tests)."""
 
 from __future__ import annotations
 
@@ -17,13 +17,13 @@ with warnings.catch_warnings():  # starlette nags about httpx vs httpx2; irrelev
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
-from include.clc_simulator.app import create_app
-from include.clc_simulator.clock import ManualClock
-from include.clc_simulator.core import Simulator, SimulatorSettings
-from include.clc_simulator.fleet_file import load_fleet_file
+from simulator.app import create_app
+from simulator.clock import ManualClock
+from simulator.core import Simulator, SimulatorSettings
+from simulator.fleet_file import load_fleet_file
 
 ROOT = Path(__file__).resolve().parents[2]
-DEMO = ROOT / "include" / "fleets" / "demo.yaml"
+DEMO = ROOT / "simulator" / "fleets" / "demo.yaml"
 LINUX_PKG = "c3c6642e-24e1-4c37-b56a-1cf1476ee360"
 WIN_PKG = "b229535c-a313-4a31-baf8-6aa71ff4b9ed"
 START = 1_458_000_000.0  # 2016-03-15T00:00:00Z
@@ -70,7 +70,7 @@ class SimProcess:
     """A real simulator process; ``url`` is the base URL from its ready line."""
 
     def __init__(self, *args: str, env: dict | None = None):
-        cmd = [sys.executable, "-m", "include.clc_simulator", "--port", "0", *args]
+        cmd = [sys.executable, "-m", "simulator", "--port", "0", *args]
         self.proc = subprocess.Popen(
             cmd,
             cwd=ROOT,

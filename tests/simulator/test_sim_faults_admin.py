@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from include.clc_simulator.core import Simulator, SimulatorSettings
-from include.clc_simulator.faults import FaultRegistry
-from include.clc_simulator.http_common import LostResponse
+from simulator.core import Simulator, SimulatorSettings
+from simulator.faults import FaultRegistry
+from simulator.http_common import LostResponse
 
 STATUS_ROUTE = "GET /v2/operations/{alias}/status/{jobId}"
 
@@ -224,7 +224,7 @@ def test_outbox_filters(client, run_package):
 def test_persistence_round_trip_in_process(tmp_path, demo_fleet, clock):
     settings = SimulatorSettings(seed=1, state_file=str(tmp_path / "state.json"))
     sim = Simulator(demo_fleet, settings, clock=clock)
-    from include.clc_simulator.auth import Principal
+    from simulator.auth import Principal
 
     me = Principal("demo.admin", "DEMO", "VA1", ("AccountAdmin",), 0, 2**40)
     sim.execute_package(me, "DEMO", ["VA1DEMOWEB01"], "c3c6642e-24e1-4c37-b56a-1cf1476ee360", {})
@@ -242,7 +242,7 @@ def test_persistence_round_trip_in_process(tmp_path, demo_fleet, clock):
 
 
 def test_time_scale_is_wall_seconds_per_simulated_second():
-    from include.clc_simulator.clock import Clock
+    from simulator.clock import Clock
 
     wall = [1000.0]
     clock = Clock(start=0.0, time_scale=0.01, wall=lambda: wall[0])

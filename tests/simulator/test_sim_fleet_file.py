@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from include.clc_simulator.fleet_file import FleetFileError, load_fleet_dict, load_fleet_file
-from include.clc_simulator.generator import generate_fleet, generate_fleet_doc
-from include.clc_simulator.oscatalog import lookup_os
+from simulator.fleet_file import FleetFileError, load_fleet_dict, load_fleet_file
+from simulator.generator import generate_fleet, generate_fleet_doc
+from simulator.oscatalog import lookup_os
 
 GOOD = """
 version: 1
@@ -231,8 +231,8 @@ def test_group_names_with_a_slash_are_written_as_path_lists(tmp_path):
 
 
 def test_slashed_group_names_reach_the_api_unsplit(tmp_path):
-    from include.clc_simulator.clock import ManualClock
-    from include.clc_simulator.core import Simulator, SimulatorSettings
+    from simulator.clock import ManualClock
+    from simulator.core import Simulator, SimulatorSettings
 
     fleet = load_fleet_file(write(tmp_path, SLASHED, "slashed.yaml"))
     sim = Simulator(fleet, SimulatorSettings(), clock=ManualClock(fleet.clock_start))
@@ -246,8 +246,8 @@ def test_slashed_group_names_reach_the_api_unsplit(tmp_path):
 
 
 def test_existing_string_paths_keep_their_group_ids(tmp_path):
-    from include.clc_simulator.core import Simulator
-    from include.clc_simulator.entities import hex_id
+    from simulator.core import Simulator
+    from simulator.entities import hex_id
 
     sim = Simulator(load_fleet_file(write(tmp_path, GOOD, "good.yaml")))
     assert sim.servers["va1demoweb01"].group_id == hex_id("DEMO", "VA1/Web")
@@ -289,9 +289,9 @@ def docs_example_fleet(tmp_path) -> Path:
 def test_the_docs_fleet_example_loads_and_patches_on_its_2016_clock(tmp_path):
     from fastapi.testclient import TestClient
 
-    from include.clc_simulator.app import create_app
-    from include.clc_simulator.clock import ManualClock, parse_iso
-    from include.clc_simulator.core import Simulator, SimulatorSettings
+    from simulator.app import create_app
+    from simulator.clock import ManualClock, parse_iso
+    from simulator.core import Simulator, SimulatorSettings
 
     fleet = load_fleet_file(docs_example_fleet(tmp_path))
     assert fleet.clock_start == parse_iso("2016-03-14T02:00:00Z")

@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from include.clc_simulator.executions import format_duration, plan_execution
-from include.clc_simulator.fleet_file import PatchSpec
-from include.clc_simulator.oscatalog import lookup_os
+from simulator.executions import format_duration, plan_execution
+from simulator.fleet_file import PatchSpec
+from simulator.oscatalog import lookup_os
 
 LINUX = "c3c6642e-24e1-4c37-b56a-1cf1476ee360"
 WIN = "b229535c-a313-4a31-baf8-6aa71ff4b9ed"
@@ -312,7 +312,7 @@ def test_queue_delay_without_count_delays_every_job(client, auth, clock):
 
 
 def parse(text):
-    from include.clc_simulator.clock import parse_iso
+    from simulator.clock import parse_iso
 
     return parse_iso(text)
 
@@ -414,7 +414,7 @@ def test_patching_paths_accept_either_id_case(client, auth, clock, run_package, 
 def test_smtp_copy_is_dated_on_the_simulated_clock(client, auth, clock, run_package):
     from email.utils import parsedate_to_datetime
 
-    from include.clc_simulator.emails import smtp_message
+    from simulator.emails import smtp_message
 
     run_package(["VA1DEMOWEB01"])
     (mail,) = client.get("/_sim/outbox").json()["emails"]
@@ -424,8 +424,8 @@ def test_smtp_copy_is_dated_on_the_simulated_clock(client, auth, clock, run_pack
 
 
 def test_a_never_ending_maintenance_job_survives_a_restart(tmp_path, demo_fleet, clock):
-    from include.clc_simulator.auth import Principal
-    from include.clc_simulator.core import Simulator, SimulatorSettings
+    from simulator.auth import Principal
+    from simulator.core import Simulator, SimulatorSettings
 
     def start():
         settings = SimulatorSettings(seed=1, state_file=str(tmp_path / "state.json"))

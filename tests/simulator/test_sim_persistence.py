@@ -18,7 +18,7 @@ def test_kill_dash_9_loses_nothing_and_executions_carry_on(start_process, tmp_pa
     state = tmp_path_factory.mktemp("sim") / "state.json"
     args = (
         "--fleet",
-        "include/fleets/demo.yaml",
+        "simulator/fleets/demo.yaml",
         "--time-scale",
         "1",
         "--seed",
@@ -83,7 +83,7 @@ def test_bad_fleet_file_exits_2_with_a_precise_message(tmp_path):
     )
     root = Path(__file__).resolve().parents[2]
     proc = subprocess.run(
-        [sys.executable, "-m", "include.clc_simulator", "--fleet", str(bad), "--port", "0"],
+        [sys.executable, "-m", "simulator", "--fleet", str(bad), "--port", "0"],
         cwd=root,
         capture_output=True,
         text=True,

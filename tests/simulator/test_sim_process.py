@@ -1,4 +1,4 @@
-"""The real ``python -m include.clc_simulator`` process over loopback (one per module)."""
+"""The real ``python -m simulator`` process over loopback (one per module)."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def live(start_process, smtp):
     _, port = smtp
     return start_process(
         "--fleet",
-        "include/fleets/demo.yaml",
+        "simulator/fleets/demo.yaml",
         "--time-scale",
         "1",
         "--seed",

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from include.clc_simulator.clock import parse_iso
+from simulator.clock import parse_iso
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,7 +23,7 @@ CLOCK_START = "2016-03-14T02:00:00Z"  # the docs' example
 
 @pytest.fixture(scope="module")
 def fleet_2016(tmp_path_factory) -> Path:
-    text = (ROOT / "include" / "fleets" / "demo.yaml").read_text()
+    text = (ROOT / "simulator" / "fleets" / "demo.yaml").read_text()
     text = text.replace("version: 1\n", f'version: 1\nclock: {{start: "{CLOCK_START}"}}\n', 1)
     path = tmp_path_factory.mktemp("fleet") / "demo-2016.yaml"
     path.write_text(text)

@@ -35,7 +35,7 @@ def sdk_steps(start_process) -> dict[str, dict]:
             "'python3 -m venv /work/sdkvenv && /work/sdkvenv/bin/pip install clc-sdk==2.51' "
             "or set CLC_SDK_PYTHON"
         )
-    sim = start_process("--fleet", "include/fleets/demo.yaml", "--time-scale", "0.01", "--seed", "2")
+    sim = start_process("--fleet", "simulator/fleets/demo.yaml", "--time-scale", "0.01", "--seed", "2")
     run = subprocess.run([str(SDK_PYTHON), str(DRIVER), sim.url], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     steps = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]

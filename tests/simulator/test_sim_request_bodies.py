@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from include.clc_simulator.form_body import decode_form
+from simulator.form_body import decode_form
 
 LINUX_PKG = "c3c6642e-24e1-4c37-b56a-1cf1476ee360"
 

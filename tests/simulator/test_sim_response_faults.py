@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from include.clc_simulator.app import create_app
-from include.clc_simulator.http_common import LostResponse
+from simulator.app import create_app
+from simulator.http_common import LostResponse
 
 STATUS_ROUTE = "GET /v2/operations/{alias}/status/{jobId}"
 MAINT_ROUTE = "POST /v2/operations/{alias}/servers/startMaintenance"

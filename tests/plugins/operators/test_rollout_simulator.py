@@ -15,8 +15,8 @@ from patchflow.hooks.clc import ClcHook
 from tests.plugins.operators.conftest import Driver, write_plan
 
 ROOT = Path(__file__).resolve().parents[3]
-SIM = ROOT / "include" / "clc_simulator" / "__main__.py"
-FLEET = ROOT / "include" / "fleets" / "demo.yaml"
+SIM = ROOT / "simulator" / "__main__.py"
+FLEET = ROOT / "simulator" / "fleets" / "demo.yaml"
 PATCHABLE = ("centos5", "centos6", "redhat5", "redhat6", "redhat7")
 
 pytestmark = [
@@ -31,7 +31,7 @@ def simulator():
         [
             sys.executable,
             "-m",
-            "include.clc_simulator",
+            "simulator",
             "--fleet",
             str(FLEET),
             "--port",

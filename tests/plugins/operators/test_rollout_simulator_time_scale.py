@@ -17,15 +17,15 @@ from typing import Any
 
 import pytest
 
-from include.clc_simulator.generator import generate_fleet_doc
-from include.launcher.env import SIMULATOR_TIME_SCALE, clc_connection, time_scale_env
-from include.launcher.processes import SimulatorProcess
+from launcher.env import SIMULATOR_TIME_SCALE, clc_connection, time_scale_env
+from launcher.processes import SimulatorProcess
 from patchflow.hooks.clc import ClcHook
 from patchflow.hooks.clc_async import ClcAsyncHook
+from simulator.generator import generate_fleet_doc
 from tests.plugins.operators.conftest import Driver, write_plan
 
 ROOT = Path(__file__).resolve().parents[3]
-DEMO_FLEET = ROOT / "include" / "fleets" / "demo.yaml"
+DEMO_FLEET = ROOT / "simulator" / "fleets" / "demo.yaml"
 PATCHABLE_LINUX = ("centos5", "centos6", "redhat5", "redhat6", "redhat7")
 EXECUTE_ROUTE = "POST /v2/operations/{alias}/servers/executePackage"
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from include.clc_simulator.api_v2 import sim_of
-from include.clc_simulator.clock import iso
-from include.clc_simulator.errors import ApiError
-from include.clc_simulator.faults import FaultSpecError
-from include.clc_simulator.http_common import json_response, query_value, read_json
+from simulator.api_v2 import sim_of
+from simulator.clock import iso
+from simulator.errors import ApiError
+from simulator.faults import FaultSpecError
+from simulator.http_common import json_response, query_value, read_json
 
 router = APIRouter(prefix="/_sim")
 

@@ -15,9 +15,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match
 
-from include.clc_simulator.errors import ApiError, invalid
-from include.clc_simulator.faults import FaultKind, GarbageBody
-from include.clc_simulator.form_body import FormBodyError, decode_form
+from simulator.errors import ApiError, invalid
+from simulator.faults import FaultKind, GarbageBody
+from simulator.form_body import FormBodyError, decode_form
 
 JSON_MEDIA = "application/json; charset=utf-8"
 FORM_MEDIA = "application/x-www-form-urlencoded"

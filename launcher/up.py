@@ -12,19 +12,19 @@ import sys
 import time
 from pathlib import Path
 
-from include.launcher.env import (
+from launcher.env import (
     CLC_CONN_ENV,
     PROJECT_ROOT,
     airflow_env,
     clc_connection,
     time_scale_env,
 )
-from include.launcher.processes import SimulatorProcess, stop_process_group
+from launcher.processes import SimulatorProcess, stop_process_group
 
 HOME = PROJECT_ROOT / ".demo" / "airflow"
 #: Slower than the demo's 0.01 so a person can follow a run in the UI (a 30-minute patch: 90 s).
 UI_TIME_SCALE = 0.05
-FLEET = PROJECT_ROOT / "include" / "fleets" / "demo.yaml"
+FLEET = PROJECT_ROOT / "simulator" / "fleets" / "demo.yaml"
 
 
 def login_hint(home: Path, timeout: float = 120.0) -> str:

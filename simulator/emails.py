@@ -13,7 +13,7 @@ import threading
 from email.message import EmailMessage
 from email.utils import formatdate
 
-from include.clc_simulator.clock import iso, parse_iso
+from simulator.clock import iso, parse_iso
 
 log = logging.getLogger("clc_simulator.email")
 SENDER = "noreply@patching.ctl.io"

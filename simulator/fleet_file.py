@@ -2,7 +2,7 @@
 
 Validation is by hand so that every error names the file, the field path and what is
 wrong, in words a human can act on, e.g.
-``include/fleets/bad.yaml: servers[3].os: 'win95' is not a known OS code``.
+``simulator/fleets/bad.yaml: servers[3].os: 'win95' is not a known OS code``.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import Any
 
 import yaml
 
-from include.clc_simulator.clock import parse_iso
-from include.clc_simulator.oscatalog import KNOWN_DATA_CENTERS, ROLES, lookup_os
+from simulator.clock import parse_iso
+from simulator.oscatalog import KNOWN_DATA_CENTERS, ROLES, lookup_os
 
 
 class FleetFileError(ValueError):

@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from include.clc_simulator import admin, api_v2, patching
-from include.clc_simulator.core import Simulator
-from include.clc_simulator.errors import NOT_FOUND_MESSAGE, ApiError
-from include.clc_simulator.http_common import SimMiddleware, error_response, json_response
+from simulator import admin, api_v2, patching
+from simulator.core import Simulator
+from simulator.errors import NOT_FOUND_MESSAGE, ApiError
+from simulator.http_common import SimMiddleware, error_response, json_response
 
 
 class SimHolder:

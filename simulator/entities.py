@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from include.clc_simulator.fleet_file import PatchSpec
+from simulator.fleet_file import PatchSpec
 
 
 def hex_id(*parts: str) -> str:

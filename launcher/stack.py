@@ -20,8 +20,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from include.launcher.env import PROJECT_ROOT, airflow_env
-from include.launcher.processes import stop_process_group
+from launcher.env import PROJECT_ROOT, airflow_env
+from launcher.processes import stop_process_group
 
 PG_DSN = "postgresql+psycopg2://postgres@127.0.0.1:5432/{db}"
 COMPONENTS = {

@@ -16,7 +16,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from include.launcher.env import PROJECT_ROOT
+from launcher.env import PROJECT_ROOT
 
 READY_PREFIX = "CLC simulator ready at "
 
@@ -37,7 +37,7 @@ class SimulatorProcess:
         self.cmd = [
             sys.executable,
             "-m",
-            "include.clc_simulator",
+            "simulator",
             "--host",
             "127.0.0.1",
             "--port",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 
-from include.clc_simulator.fleet_file import FleetSpec, load_fleet_dict
+from simulator.fleet_file import FleetSpec, load_fleet_dict
 
 _OS_MIX = [
     ("centOS6_64Bit", 22),

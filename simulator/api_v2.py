@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from include.clc_simulator import views
-from include.clc_simulator.core import Simulator
-from include.clc_simulator.errors import ApiError, invalid, not_found
-from include.clc_simulator.http_common import (
+from simulator import views
+from simulator.core import Simulator
+from simulator.errors import ApiError, invalid, not_found
+from simulator.http_common import (
     RequestBody,
     ci_get,
     json_response,
@@ -16,7 +16,7 @@ from include.clc_simulator.http_common import (
     query_value,
     read_body,
 )
-from include.clc_simulator.oscatalog import PACKAGES
+from simulator.oscatalog import PACKAGES
 
 router = APIRouter()
 

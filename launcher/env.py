@@ -13,7 +13,7 @@ import secrets
 import sys
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CLC_CONN_ID = "clc_default"
 CLC_CONN_ENV = "AIRFLOW_CONN_CLC_DEFAULT"
 DEMO_ALIAS = "DEMO"

@@ -16,8 +16,8 @@ import time
 
 import uvicorn
 
-from include.clc_simulator.app import create_app
-from include.clc_simulator.core import Simulator
+from simulator.app import create_app
+from simulator.core import Simulator
 
 log = logging.getLogger("clc_simulator")
 READY_PREFIX = "CLC simulator ready at "

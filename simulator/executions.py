@@ -18,9 +18,9 @@ import hashlib
 import math
 from dataclasses import asdict, dataclass, field
 
-from include.clc_simulator.clock import iso
-from include.clc_simulator.fleet_file import PatchSpec
-from include.clc_simulator.oscatalog import OsInfo
+from simulator.clock import iso
+from simulator.fleet_file import PatchSpec
+from simulator.oscatalog import OsInfo
 
 # Microsoft OperationResultCode values (reference §9.3)
 RESULT_IN_PROGRESS = "1"

@@ -16,11 +16,11 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from include.clc_simulator import emails
-from include.clc_simulator.auth import DEFAULT_LIFETIME, AuthError, Principal, TokenService
-from include.clc_simulator.clock import Clock, iso
-from include.clc_simulator.entities import Account, Group, Server, Snapshot, User, hex_id
-from include.clc_simulator.errors import (
+from simulator import emails
+from simulator.auth import DEFAULT_LIFETIME, AuthError, Principal, TokenService
+from simulator.clock import Clock, iso
+from simulator.entities import Account, Group, Server, Snapshot, User, hex_id
+from simulator.errors import (
     BAD_LOGIN_MESSAGE,
     CANNOT_QUEUE_MESSAGE,
     ApiError,
@@ -29,18 +29,18 @@ from include.clc_simulator.errors import (
     not_found,
     unauthorized,
 )
-from include.clc_simulator.executions import Execution, plan_execution
-from include.clc_simulator.faults import FaultKind, FaultRegistry, FaultRule, FaultSpecError
-from include.clc_simulator.fleet_file import FleetSpec, path_key
-from include.clc_simulator.jobs import Job
-from include.clc_simulator.oscatalog import (
+from simulator.executions import Execution, plan_execution
+from simulator.faults import FaultKind, FaultRegistry, FaultRule, FaultSpecError
+from simulator.fleet_file import FleetSpec, path_key
+from simulator.jobs import Job
+from simulator.oscatalog import (
     KNOWN_PACKAGES,
     OPERATOR_ROLES,
     canonical_package,
     is_patch_package,
     lookup_os,
 )
-from include.clc_simulator.persistence import StateStore
+from simulator.persistence import StateStore
 
 log = logging.getLogger("clc_simulator")
 

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from include.launcher.env import (
+from launcher.env import (
     CLC_CONN_ENV,
     PROJECT_ROOT,
     SIMULATOR_TIME_SCALE,
@@ -22,10 +22,10 @@ from include.launcher.env import (
     clc_connection,
     time_scale_env,
 )
-from include.launcher.processes import SimulatorProcess
+from launcher.processes import SimulatorProcess
 
 DEMO_DIR = PROJECT_ROOT / ".demo"
-FLEET = PROJECT_ROOT / "include" / "fleets" / "demo.yaml"
+FLEET = PROJECT_ROOT / "simulator" / "fleets" / "demo.yaml"
 # 10% error budget per package: the demo fleet's two failing servers stay within it.
 DEMO_CONF = json.dumps({"max_errors": "10%"})
 
@@ -66,7 +66,7 @@ def print_summary(pack: Path) -> None:
 
 def main() -> int:
     if not FLEET.exists():
-        print("The demo needs the CLC simulator's demo fleet (include/fleets/demo.yaml), which is missing.")
+        print("The demo needs the CLC simulator's demo fleet (simulator/fleets/demo.yaml), which is missing.")
         return 1
     home = DEMO_DIR / "airflow"
     if home.exists():

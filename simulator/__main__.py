@@ -1,4 +1,4 @@
-"""Command line: ``python -m include.clc_simulator --fleet FILE [options]``."""
+"""Command line: ``python -m simulator --fleet FILE [options]``."""
 
 from __future__ import annotations
 
@@ -18,18 +18,18 @@ import argparse  # noqa: E402
 import asyncio  # noqa: E402
 import logging  # noqa: E402
 
-from include.clc_simulator.auth import DEFAULT_LIFETIME  # noqa: E402
-from include.clc_simulator.core import Simulator, SimulatorSettings  # noqa: E402
-from include.clc_simulator.emails import SmtpSender  # noqa: E402
-from include.clc_simulator.fleet_file import FleetFileError, load_fleet_file  # noqa: E402
-from include.clc_simulator.generator import generate_fleet  # noqa: E402
-from include.clc_simulator.server import serve  # noqa: E402
+from simulator.auth import DEFAULT_LIFETIME  # noqa: E402
+from simulator.core import Simulator, SimulatorSettings  # noqa: E402
+from simulator.emails import SmtpSender  # noqa: E402
+from simulator.fleet_file import FleetFileError, load_fleet_file  # noqa: E402
+from simulator.generator import generate_fleet  # noqa: E402
+from simulator.server import serve  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m include.clc_simulator", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m simulator", description=__doc__)
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--fleet", help="fleet YAML file (e.g. include/fleets/demo.yaml)")
+    src.add_argument("--fleet", help="fleet YAML file (e.g. simulator/fleets/demo.yaml)")
     src.add_argument("--generate", type=int, metavar="N", help="use a generated fleet of N servers instead")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8899, help="0 picks a free port")

@@ -6,8 +6,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from include.clc_simulator.api_v2 import sim_of
-from include.clc_simulator.http_common import json_response
+from simulator.api_v2 import sim_of
+from simulator.http_common import json_response
 
 router = APIRouter()
 

@@ -10,7 +10,7 @@ Layout (moto-style): pure model modules (``clock``, ``oscatalog``, ``fleet_file`
 ``http_common``, ``app``, ``server``).
 """
 
-from include.clc_simulator.core import Simulator, SimulatorSettings
-from include.clc_simulator.fleet_file import FleetFileError, load_fleet_file
+from simulator.core import Simulator, SimulatorSettings
+from simulator.fleet_file import FleetFileError, load_fleet_file
 
 __all__ = ["FleetFileError", "Simulator", "SimulatorSettings", "load_fleet_file"]

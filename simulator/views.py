@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 
-from include.clc_simulator.clock import iso
-from include.clc_simulator.core import Simulator
-from include.clc_simulator.entities import Account, Group, Server
-from include.clc_simulator.oscatalog import lookup_os
+from simulator.clock import iso
+from simulator.core import Simulator
+from simulator.entities import Account, Group, Server
+from simulator.oscatalog import lookup_os
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
