@@ -42,13 +42,18 @@ log = logging.getLogger(__name__)
 KEPT_PREEXISTING_NOTE = "in maintenance before the run; left on"
 
 
-class MaintenanceApi(Protocol):
-    """What the maintenance rules need from the CLC client (``patchflow.hooks.clc.ClcHook``)."""
+class JobApi(Protocol):
+    """Waiting for a queue job (the rollout's client has this too)."""
 
-    def stop_maintenance(self, alias: str, ids: list[str]) -> list[BatchItem]: ...
     def wait_for_job(
         self, alias: str, job_id: str, *, timeout: float = ..., interval: float = ...
     ) -> str: ...
+
+
+class MaintenanceApi(JobApi, Protocol):
+    """What the release needs from the CLC client (``patchflow.hooks.clc.ClcHook``)."""
+
+    def stop_maintenance(self, alias: str, ids: list[str]) -> list[BatchItem]: ...
     def get_server(self, alias: str, server_id: str) -> dict: ...
 
 
@@ -123,7 +128,7 @@ def job_not_ended_note(job_id: str, status: str | None, timeout: float, what: st
 
 
 def wait_for_job(
-    api: MaintenanceApi, alias: str, job_id: str, *, timeout: float, interval: float, logger: Any = log
+    api: JobApi, alias: str, job_id: str, *, timeout: float, interval: float, logger: Any = log
 ) -> str | None:
     """The job's status after waiting at most ``timeout`` seconds; None when unreadable."""
     try:
