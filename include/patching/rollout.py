@@ -38,7 +38,8 @@ a request whose answer was lost, so the server stays run-owned. A server is sent
 only once its maintenance-on job has succeeded; otherwise (refused, job failed or still running
 after ``maintenance_timeout``) it ends ``not_attempted`` and keeps its job id, which the release
 waits for. Finished servers with run-owned maintenance are switched off at once unless their
-maintenance-on job is still outstanding; ``ReleaseMaintenanceOperator`` waits for every
+maintenance-on job is still outstanding (rules: ``include.patching.maintenance``); the release task
+(``MaintenanceRelease``, run by ``ReleaseMaintenanceOperator``) waits for every
 outstanding job, re-checks every run-owned server live at the end and records the outcome.
 
 Bounded time (I7): every submission has a deadline (request time + ``server_timeout``, both
