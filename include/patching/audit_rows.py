@@ -11,10 +11,11 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
+from include.patching.maintenance import KEPT_PREEXISTING_NOTE
 from include.patching.rollout_state import (
     IN_FLIGHT,
     RELEASED_OUTCOMES,
-    RUN_OWNED_MAINTENANCE,
+    LedgerEntry,
     MaintenanceOwnership,
 )
 from include.patching.states import ServerState
@@ -70,32 +71,38 @@ def _base(plan_row: Mapping[str, Any], alias: str) -> dict[str, Any]:
     }
 
 
+def _entry_in(ledger: Mapping[str, Any] | None, server_id: str) -> LedgerEntry | None:
+    """A server's typed entry in a ledger file's JSON (None: not in it, or no ledger)."""
+    raw = ((ledger or {}).get("servers") or {}).get(server_id)
+    return None if raw is None else LedgerEntry.from_json(raw)
+
+
 def _ledger_entry(
     plan_row: Mapping[str, Any], ledgers: Mapping[str, Mapping[str, Any] | None]
-) -> Mapping[str, Any] | None:
+) -> LedgerEntry | None:
     """The server's entry in its package's rollout ledger (None: no rollout touched it)."""
     if plan_row.get("state") or not plan_row.get("package_key"):
         return None  # skipped or dry run: never a rollout target
-    ledger = ledgers.get(plan_row["package_key"]) or {}
-    return (ledger.get("servers") or {}).get(plan_row["id"])
+    return _entry_in(ledgers.get(plan_row["package_key"]), plan_row["id"])
 
 
 def _without_result(plan_row: Mapping[str, Any], ledger: Mapping[str, Any] | None) -> dict[str, Any]:
     """State of a target whose rollout never reported it: from the ledger, never invented."""
     key = plan_row["package_key"]
-    entry = ((ledger or {}).get("servers") or {}).get(plan_row["id"])
-    if entry and entry.get("state"):
+    entry = _entry_in(ledger, plan_row["id"])
+    if entry and entry.state:
+        data = entry.to_json()
         return (
-            {"state": entry["state"], "reason": entry.get("reason") or ""}
-            | {k: entry.get(k, EMPTY_RESULT[k]) for k in RESULT_KEYS if k != "queue_job_id"}
-            | {"queue_job_id": entry.get("job_id")}
+            {"state": data["state"], "reason": entry.reason or ""}
+            | {k: data.get(k, EMPTY_RESULT[k]) for k in RESULT_KEYS if k != "queue_job_id"}
+            | {"queue_job_id": entry.job_id}
         )
-    if entry and entry.get("phase") in IN_FLIGHT:
-        job = entry.get("job_id") or "unknown"
+    if entry and entry.phase in IN_FLIGHT:
+        job = entry.job_id or "unknown"
         return EMPTY_RESULT | {
             "state": ServerState.FAILED.value,
-            "queue_job_id": entry.get("job_id"),
-            "execution_id": entry.get("execution_id"),
+            "queue_job_id": entry.job_id,
+            "execution_id": entry.execution_id,
             "reason": (
                 f"the package was requested (queue job {job}) but the patch_{key} rollout ended before "
                 "its outcome was read; check the patching service for this server"
@@ -107,22 +114,20 @@ def _without_result(plan_row: Mapping[str, Any], ledger: Mapping[str, Any] | Non
     }
 
 
-def maintenance_columns(entry: Mapping[str, Any] | None) -> dict[str, str]:
+def maintenance_columns(entry: LedgerEntry | None) -> dict[str, str]:
     """``maintenance`` and ``maintenance_note`` of a server, from its rollout ledger entry.
 
     The ledger is the only source: the release task writes its outcome there after the
     rollout's results file was written.
     """
-    known: Mapping[str, Any] = entry or {}
-    ownership = known.get("maintenance") or MaintenanceOwnership.NONE
-    if ownership == MaintenanceOwnership.PREEXISTING:
-        note = known.get("maintenance_note") or "in maintenance before the run; left on"
+    if entry is not None and entry.maintenance is MaintenanceOwnership.PREEXISTING:
+        note = entry.maintenance_note or KEPT_PREEXISTING_NOTE
         return {"maintenance": MaintenanceResult.KEPT_PREEXISTING.value, "maintenance_note": note}
-    if ownership not in RUN_OWNED_MAINTENANCE:
+    if entry is None or not entry.run_owned_maintenance:
         return {"maintenance": MaintenanceResult.NOT_USED.value, "maintenance_note": ""}
-    if known.get("maintenance_release") in RELEASED_OUTCOMES:
+    if entry.maintenance_release in RELEASED_OUTCOMES:
         return {"maintenance": MaintenanceResult.RELEASED.value, "maintenance_note": ""}
-    note = known.get("maintenance_note") or NO_RELEASE_RECORDED
+    note = entry.maintenance_note or NO_RELEASE_RECORDED
     return {"maintenance": MaintenanceResult.LEFT_ON.value, "maintenance_note": note}
 
 

@@ -11,8 +11,21 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 from datetime import UTC, datetime
+from enum import StrEnum
 
 from include.timefmt import parse_iso8601
+
+
+class ExecutionStatus(StrEnum):
+    """Status values the patching service gives an execution, and each patch of it, that we act on."""
+
+    PENDING = "pending"
+    """Started, not finished: another package is refused on the server meanwhile."""
+    COMPLETED = "completed"
+    """Finished: the execution's (or the patch's) outcome is final."""
+    FAILED = "failed"
+    """A patch that did not install."""
+
 
 _KB = re.compile(r"\bKB\s?(\d{6,8})\b", re.IGNORECASE)
 _INSTALLED = re.compile(r"Installed\s+(\d+)\s+update", re.IGNORECASE)
@@ -96,11 +109,11 @@ def patch_rows(detail: dict) -> list[dict]:
 
 def patch_failed(row: dict) -> bool:
     """Windows Update result codes: 4 Failed, 5 Aborted; or the row's own verdict."""
-    return row.get("status") == "failed" or row.get("result_code") in (4, 5)
+    return row.get("status") == ExecutionStatus.FAILED or row.get("result_code") in (4, 5)
 
 
 def patch_installed(row: dict) -> bool:
-    return row.get("status") == "completed" and not patch_failed(row)
+    return row.get("status") == ExecutionStatus.COMPLETED and not patch_failed(row)
 
 
 def patch_identity(row: dict) -> str:

@@ -38,7 +38,8 @@ a request whose answer was lost, so the server stays run-owned. A server is sent
 only once its maintenance-on job has succeeded; otherwise (refused, job failed or still running
 after ``maintenance_timeout``) it ends ``not_attempted`` and keeps its job id, which the release
 waits for. Finished servers with run-owned maintenance are switched off at once unless their
-maintenance-on job is still outstanding; ``ReleaseMaintenanceOperator`` waits for every
+maintenance-on job is still outstanding (rules: ``include.patching.maintenance``); the release task
+(``MaintenanceRelease``, run by ``ReleaseMaintenanceOperator``) waits for every
 outstanding job, re-checks every run-owned server live at the end and records the outcome.
 
 Bounded time (I7): every submission has a deadline (request time + ``server_timeout``, both
@@ -68,20 +69,24 @@ from include.patching.chaos import (
     CRASH_AFTER_SUBMIT,
     crash_point,
 )
+from include.patching.maintenance import (
+    may_switch_off_now,
+    needs_start,
+    outstanding_jobs,
+    ownership_after_start,
+    record_release,
+    stop_answer_outcome,
+    wait_for_job,
+)
 from include.patching.packages import PatchPackage
 from include.patching.rate_control import budget_exhausted
 from include.patching.rollout_state import (
-    DONE,
     IN_FLIGHT,
-    QUEUED,
-    RUN_OWNED_MAINTENANCE,
-    SUBMITTED,
-    SUBMITTING,
     Ledger,
+    LedgerEntry,
     MaintenanceOwnership,
+    Phase,
     ReleaseOutcome,
-    maintenance_job_outstanding,
-    record_release,
 )
 from include.patching.states import ServerState
 from include.patching.tuning import PRODUCTION
@@ -133,15 +138,6 @@ class SubmissionResult(StrEnum):
     """Certainly not queued (refused, or never sent)."""
 
 
-#: Ownership after which nothing more is asked of the platform before patching.
-MAINTENANCE_SETTLED = frozenset({MaintenanceOwnership.OURS, MaintenanceOwnership.PREEXISTING})
-
-
-def nothing_to_do(item: BatchItem) -> bool:
-    """The platform's "already in the desired state" answer: not queued, no real error (§6.1)."""
-    return not item.queued and (not item.error or "desired state" in item.error)
-
-
 def _short(ids: list[str], limit: int = 5) -> str:
     return ", ".join(ids[:limit]) + (f", … +{len(ids) - limit}" if len(ids) > limit else "")
 
@@ -161,15 +157,15 @@ class Rollout:
     # --- views ---------------------------------------------------------------------------
 
     @property
-    def entries(self) -> dict[str, dict[str, Any]]:
+    def entries(self) -> dict[str, LedgerEntry]:
         return self.ledger.servers
 
     def in_flight_ids(self) -> list[str]:
         return self.ledger.in_phase(*IN_FLIGHT)
 
     def errors(self) -> int:
-        bad = {ServerState.FAILED.value, ServerState.TIMED_OUT.value}
-        return sum(1 for e in self.entries.values() if e["state"] in bad)
+        bad = {ServerState.FAILED, ServerState.TIMED_OUT}
+        return sum(1 for e in self.entries.values() if e.state in bad)
 
     def budget_exhausted(self) -> bool:
         return budget_exhausted(self.errors(), self.config.max_errors)
@@ -178,7 +174,7 @@ class Rollout:
     def finished(self) -> bool:
         if self.in_flight_ids():
             return False
-        return self.budget_exhausted() or not self.ledger.in_phase(QUEUED)
+        return self.budget_exhausted() or not self.ledger.in_phase(Phase.QUEUED)
 
     def watch_list(self) -> list[dict[str, Any]]:
         """Trigger input (``ServerWatch.as_dict()``) for every in-flight server."""
@@ -187,27 +183,23 @@ class Rollout:
 
     def _watch(self, sid: str, quiet: float) -> ServerWatch:
         e = self.entries[sid]
-        known = e.get("known_executions")  # absent only in legacy ledgers: request-time rule
+        known = e.known_executions  # None only in legacy ledgers: request-time rule
         return ServerWatch(
             server_id=sid,
-            job_id=e["job_id"],
-            requested_at=e["request_time"],
+            job_id=e.job_id,
+            requested_at=str(e.request_time),
             deadline=self.deadline(sid).isoformat(),
             known_executions=None if known is None else tuple(known),
             quiet_seconds=quiet,
-            execution_id=e["execution_id"],
+            execution_id=e.execution_id,
         )
 
     def deadline(self, sid: str) -> datetime:
         """Request time + ``server_timeout``, both on our clock (I7)."""
-        return self._request_moment(sid) + timedelta(seconds=self.config.server_timeout)
-
-    def _request_moment(self, sid: str) -> datetime:
-        """When ``sid``'s package request was recorded (before the POST: always there in flight)."""
-        requested = parse_iso8601(self.entries[sid]["request_time"])
+        requested = parse_iso8601(self.entries[sid].request_time)
         if requested is None:
-            raise ValueError(f"{sid}: no readable request_time in the ledger for a server in flight")
-        return requested
+            raise ValueError(f"{sid}: in flight without a request time")
+        return requested + timedelta(seconds=self.config.server_timeout)
 
     def quiet_period(self) -> float:
         """Seconds after a request during which polling is pointless, learnt from this rollout.
@@ -217,7 +209,7 @@ class Rollout:
         server needs at least; the trigger does not poll a server before that. Cuts the API
         requests per server without delaying the detection of a completion.
         """
-        seen = sorted(e["wall_seconds"] for e in self.entries.values() if e.get("wall_seconds") is not None)
+        seen = sorted(e.wall_seconds for e in self.entries.values() if e.wall_seconds is not None)
         if len(seen) < 5:
             return 0.0
         return seen[len(seen) // 10] * 0.9
@@ -228,7 +220,7 @@ class Rollout:
 
     def progress(self) -> str:
         total = len(self.entries)
-        done = len(self.ledger.in_phase(DONE))
+        done = len(self.ledger.in_phase(Phase.DONE))
         return (
             f"in flight {len(self.in_flight_ids())}; done {done}/{total}; "
             f"errors {self.errors()}/{self.config.max_errors}"
@@ -249,8 +241,8 @@ class Rollout:
                 continue
             execution = self._identify(sid, summary)
             if execution is not None:
-                e["execution_id"] = execution["execution_id"]
-                e["phase"] = SUBMITTED
+                e.execution_id = execution["execution_id"]
+                e.phase = Phase.SUBMITTED
                 adopted.append(sid)
             else:
                 watching.append(sid)
@@ -267,11 +259,9 @@ class Rollout:
     def _identify(self, sid: str, summary: list[dict]) -> dict | None:
         """The execution this run's request created on ``sid`` (see ``select_execution``)."""
         e = self.entries[sid]
-        if e["execution_id"]:
-            return next((x for x in summary if x["execution_id"] == e["execution_id"]), None)
-        return executions.select_execution(
-            summary, e.get("known_executions"), parse_iso8601(e["request_time"])
-        )
+        if e.execution_id:
+            return next((x for x in summary if x["execution_id"] == e.execution_id), None)
+        return executions.select_execution(summary, e.known_executions, parse_iso8601(e.request_time))
 
     # --- starting servers ----------------------------------------------------------------
 
@@ -280,18 +270,17 @@ class Rollout:
         started: list[str] = []
         while not self.budget_exhausted():
             slots = self.config.max_concurrency - len(self.in_flight_ids())
-            queued = self.ledger.in_phase(QUEUED)
+            queued = self.ledger.in_phase(Phase.QUEUED)
             if slots <= 0 or not queued:
                 break
             batch = queued[:slots]
-            self.ledger.data["waves"] += 1
-            wave = self.ledger.data["waves"]
+            wave = self.ledger.next_wave()
             ready = self._maintenance_on(batch) if self.config.maintenance_mode else batch
             ready = self._snapshot_executions(ready)  # right before the POST (I1)
             if ready:
                 self._submit(ready)
-            submitted = [s for s in ready if self.entries[s]["phase"] in IN_FLIGHT]
-            self.release([s for s in batch if self.entries[s]["phase"] == DONE])
+            submitted = [s for s in ready if self.entries[s].phase in IN_FLIGHT]
+            self.release([s for s in batch if self.entries[s].phase is Phase.DONE])
             started += submitted
             self._prepare_next(batch)
             self.log.info(
@@ -303,11 +292,8 @@ class Rollout:
             )
         return started
 
-    def _end(self, sid: str, state: ServerState, reason: str = "", **extra: Any) -> None:
-        e = self.entries[sid]
-        e.update(phase=DONE, state=state.value, reason=reason, **extra)
-        if state is not ServerState.NOT_ATTEMPTED and not e["ended_at"]:
-            e["ended_at"] = utc_text(self.now())
+    def _end(self, sid: str, state: ServerState, reason: str = "") -> None:
+        self.entries[sid].end(state, reason, utc_text(self.now()))
 
     def _snapshot_executions(self, batch: list[str]) -> list[str]:
         """Record the executions each server already has; return the servers still startable.
@@ -320,7 +306,7 @@ class Rollout:
         ready = []
         for sid in batch:
             e = self.entries[sid]
-            if e["phase"] != QUEUED:
+            if e.phase is not Phase.QUEUED:
                 continue
             try:
                 summary = self.api.get_patch_summary(self.config.alias, sid)
@@ -331,7 +317,9 @@ class Rollout:
                     f"patch history unreadable before patching, so the package was not sent: {exc}",
                 )
                 continue
-            pending = [x["execution_id"] for x in summary if x.get("status") == "pending"]
+            pending = [
+                x["execution_id"] for x in summary if x.get("status") == executions.ExecutionStatus.PENDING
+            ]
             if pending:
                 self._end(
                     sid,
@@ -340,7 +328,7 @@ class Rollout:
                     "the package was not sent",
                 )
                 continue
-            e["known_executions"] = [x["execution_id"] for x in summary]
+            e.known_executions = [x["execution_id"] for x in summary]
             ready.append(sid)
         self.ledger.save()
         return ready
@@ -354,36 +342,25 @@ class Rollout:
         """
         if not self.config.maintenance_mode or self.budget_exhausted():
             return
-        ahead = [s for s in self.ledger.in_phase(QUEUED) if s not in batch][: len(batch)]
-        ahead = [s for s in ahead if self.entries[s]["maintenance"] not in MAINTENANCE_SETTLED]
+        ahead = [s for s in self.ledger.in_phase(Phase.QUEUED) if s not in batch][: len(batch)]
+        ahead = [s for s in ahead if needs_start(self.entries[s])]
         if ahead:
             self._maintenance_on(self._snapshot_executions(ahead), wait=False)
 
-    def _outstanding_jobs(self, ids: list[str]) -> dict[str, list[str]]:
-        """Maintenance-on jobs of these servers not yet seen ending, with their servers."""
-        jobs: dict[str, list[str]] = {}
-        for sid in ids:
-            e = self.entries[sid]
-            if e["maintenance"] == MaintenanceOwnership.OURS and maintenance_job_outstanding(e):
-                jobs.setdefault(e["maintenance_job_id"], []).append(sid)
-        return jobs
-
     def _confirm_maintenance(self, batch: list[str]) -> None:
         """Wait for maintenance jobs started ahead of time; drop the servers whose job did not succeed."""
-        self._wait_for_maintenance(self._outstanding_jobs(batch))
+        self._wait_for_maintenance(outstanding_jobs(self.entries, batch))
 
     def _job_status(self, job_id: str) -> str | None:
         """The job's status after waiting at most ``maintenance_timeout``; None if unreadable."""
-        try:
-            return self.api.wait_for_job(
-                self.config.alias,
-                job_id,
-                timeout=self.config.maintenance_timeout,
-                interval=self.config.job_poll_interval,
-            )
-        except ClcError as exc:
-            self.log.warning("maintenance job %s: status unreadable (%s)", job_id, exc)
-            return None
+        return wait_for_job(
+            self.api,
+            self.config.alias,
+            job_id,
+            timeout=self.config.maintenance_timeout,
+            interval=self.config.job_poll_interval,
+            logger=self.log,
+        )
 
     def _maintenance_job_failure(self, job_id: str, status: str | None) -> str:
         """The reason a server whose maintenance-on job did not succeed was not patched."""
@@ -405,8 +382,8 @@ class Rollout:
             status = self._job_status(job_id)
             for sid in members:
                 e = self.entries[sid]
-                e["maintenance_job_status"] = status
-                if status != shapes.QUEUE_SUCCEEDED and e["phase"] == QUEUED:
+                e.maintenance_job_status = status
+                if status != shapes.QUEUE_SUCCEEDED and e.phase is Phase.QUEUED:
                     self._end(sid, ServerState.NOT_ATTEMPTED, self._maintenance_job_failure(job_id, status))
         self.ledger.save()
 
@@ -418,16 +395,11 @@ class Rollout:
         """
         if wait:
             self._confirm_maintenance(batch)
-        need = [
-            s
-            for s in batch
-            if self.entries[s]["phase"] == QUEUED
-            and self.entries[s]["maintenance"] not in MAINTENANCE_SETTLED
-        ]
+        need = [s for s in batch if self.entries[s].phase is Phase.QUEUED and needs_start(self.entries[s])]
         if not need:
-            return [s for s in batch if self.entries[s]["phase"] == QUEUED]
+            return self._still_queued(batch)
         for sid in need:
-            self.entries[sid]["maintenance"] = MaintenanceOwnership.REQUESTED.value
+            self.entries[sid].maintenance = MaintenanceOwnership.REQUESTED
         self.ledger.save()
         try:
             items = {i.server: i for i in self.api.start_maintenance(self.config.alias, need)}
@@ -439,7 +411,7 @@ class Rollout:
                     f"maintenance mode could not be turned on: {exc}; package not sent",
                 )
             self.ledger.save()
-            return [s for s in batch if self.entries[s]["phase"] == QUEUED]
+            return self._still_queued(batch)
         crash_point(CRASH_AFTER_START_MAINTENANCE)  # resilience tests only
         jobs: dict[str, list[str]] = {}
         for sid in need:
@@ -447,7 +419,10 @@ class Rollout:
         self.ledger.save()
         if wait:
             self._wait_for_maintenance(jobs)
-        return [s for s in batch if self.entries[s]["phase"] == QUEUED]
+        return self._still_queued(batch)
+
+    def _still_queued(self, batch: list[str]) -> list[str]:
+        return [s for s in batch if self.entries[s].phase is Phase.QUEUED]
 
     def _record_maintenance_answer(
         self, sid: str, item: BatchItem | None, jobs: dict[str, list[str]]
@@ -460,20 +435,12 @@ class Rollout:
                 ServerState.NOT_ATTEMPTED,
                 "maintenance mode: server missing from the API answer; package not sent",
             )
-        elif item.queued:
-            assert item.job_id is not None  # parse_batch rejects a queued item without a status link
-            e.update(
-                maintenance=MaintenanceOwnership.OURS.value,
-                maintenance_job_id=item.job_id,
-                maintenance_job_status=None,
-            )
-            jobs.setdefault(item.job_id, []).append(sid)
-        elif nothing_to_do(item):
-            # Already in maintenance, but this run had asked: the answer may be the retry of a
-            # request whose answer was lost (the hook retries startMaintenance). Ours to release.
-            e["maintenance"] = MaintenanceOwnership.OURS.value
-        else:
-            e["maintenance"] = MaintenanceOwnership.REFUSED.value
+            return
+        e.maintenance = ownership_after_start(item)
+        if item.queued:
+            e.maintenance_job_id, e.maintenance_job_status = item.job_id, None
+            jobs.setdefault(str(item.job_id), []).append(sid)
+        elif e.maintenance is MaintenanceOwnership.REFUSED:
             self._end(
                 sid, ServerState.NOT_ATTEMPTED, f"maintenance mode refused: {item.error}; package not sent"
             )
@@ -497,12 +464,12 @@ class Rollout:
                 exc,
             )
             for sid in batch:
-                self.entries[sid]["submissions"][-1]["result"] = SubmissionResult.POSSIBLY_SUBMITTED
+                self.entries[sid].submissions[-1]["result"] = SubmissionResult.POSSIBLY_SUBMITTED
             self.ledger.save()
             return
         except ClcError as exc:  # definitely not processed (4xx, 429/503 exhausted, never sent)
             for sid in batch:
-                self.entries[sid]["submissions"][-1]["result"] = SubmissionResult.REFUSED
+                self.entries[sid].submissions[-1]["result"] = SubmissionResult.REFUSED
                 self._end(sid, ServerState.FAILED, f"execute package not accepted: {exc}")
             self.ledger.save()
             return
@@ -514,23 +481,21 @@ class Rollout:
         now = utc_text(self.now())
         for sid in batch:
             e = self.entries[sid]
-            e.update(phase=SUBMITTING, request_time=now, job_id=None)
-            e["started_at"] = e["started_at"] or now
-            e["submissions"].append(
-                {"request_time": now, "job_id": None, "result": SubmissionResult.SUBMITTING}
-            )
+            e.phase, e.request_time, e.job_id = Phase.SUBMITTING, now, None
+            e.started_at = e.started_at or now
+            e.submissions.append({"request_time": now, "job_id": None, "result": SubmissionResult.SUBMITTING})
         self.ledger.save()
 
     def _record_answer(self, batch: list[str], answered: dict[str, BatchItem]) -> None:
         for sid in batch:
             item, e = answered.get(sid), self.entries[sid]
             if item is None:  # missing from the answer: it may still have been queued
-                e["submissions"][-1]["result"] = SubmissionResult.POSSIBLY_SUBMITTED
+                e.submissions[-1]["result"] = SubmissionResult.POSSIBLY_SUBMITTED
             elif item.queued:
-                e.update(phase=SUBMITTED, job_id=item.job_id)
-                e["submissions"][-1].update(result=SubmissionResult.SUBMITTED, job_id=item.job_id)
+                e.phase, e.job_id = Phase.SUBMITTED, item.job_id
+                e.submissions[-1].update(result=SubmissionResult.SUBMITTED, job_id=item.job_id)
             else:
-                e["submissions"][-1]["result"] = SubmissionResult.REFUSED
+                e.submissions[-1]["result"] = SubmissionResult.REFUSED
                 self._end(sid, ServerState.FAILED, f"execute package refused: {item.error or 'not queued'}")
         self.ledger.save()
 
@@ -541,7 +506,7 @@ class Rollout:
         finished = []
         for sid, raw in outcomes.items():
             e = self.entries.get(sid)
-            if e is None or e["phase"] not in IN_FLIGHT:
+            if e is None or e.phase not in IN_FLIGHT:
                 continue  # stale or duplicate event
             try:
                 outcome = Outcome.from_dict(raw)
@@ -549,92 +514,80 @@ class Rollout:
                 self.log.warning("%s: unreadable outcome %r ignored; still watched", sid, raw.get("state"))
                 continue
             self._record(sid, outcome)
-            if e["phase"] == DONE:
+            if e.phase is Phase.DONE:
                 finished.append(sid)
         self.ledger.save()
         self.release(finished)
-        counts = Counter(self.entries[s]["state"] for s in finished)
+        counts = Counter(str(self.entries[s].state) for s in finished)
         if finished:
             self.log.info("finished %d server(s): %s; %s", len(finished), dict(counts), self.progress())
 
     def _record(self, sid: str, out: Outcome) -> None:
         e = self.entries[sid]
-        execution_id = out.execution_id or e["execution_id"]
         if out.state is WatchState.COMPLETED:
             self._complete(sid, out)
-        elif out.state is WatchState.TIMED_OUT:
-            self._end(sid, ServerState.TIMED_OUT, out.reason or "timed out", execution_id=execution_id)
+            return
+        e.execution_id = out.execution_id or e.execution_id
+        if out.state is WatchState.TIMED_OUT:
+            self._end(sid, ServerState.TIMED_OUT, out.reason or "timed out")
         else:  # the queue job failed, or a lost answer and no execution by the deadline
-            self._end(sid, ServerState.FAILED, out.reason or out.state.value, execution_id=execution_id)
+            self._end(sid, ServerState.FAILED, out.reason or out.state.value)
 
     def _complete(self, sid: str, out: Outcome) -> None:
         e = self.entries[sid]
         execution = out.execution
-        observed, requested = parse_iso8601(out.observed_at), parse_iso8601(e["request_time"])
+        observed, requested = parse_iso8601(out.observed_at), parse_iso8601(e.request_time)
         if observed and requested:
-            e["wall_seconds"] = max((observed - requested).total_seconds(), 0.0)
+            e.wall_seconds = max((observed - requested).total_seconds(), 0.0)
         execution_id = execution.execution_id if execution else out.execution_id
         # Timings come from the patching service's execution record (the evidence), falling
         # back to our request time; mixing our clock with the API's would distort durations.
         # Reboots are not reported by the patching service (§9): left None, never inferred (I8).
-        extra: dict[str, Any] = {
-            "execution_id": execution_id,
-            "attempts": execution.attempts if execution else None,
-            "reboots": None,
-            "started_at": (execution.start_time if execution else None) or e["started_at"],
-            "ended_at": (execution.end_time if execution else None) or out.observed_at,
-        }
+        e.execution_id = execution_id
+        e.attempts = execution.attempts if execution else None
+        e.reboots = None
+        e.started_at = (execution.start_time if execution else None) or e.started_at
+        e.ended_at = (execution.end_time if execution else None) or out.observed_at
         if execution_id is None:  # an outcome naming no execution: there is no detail to read
-            self._end_from_summary(sid, execution, "no execution id", extra)
+            self._end_from_summary(sid, execution, "no execution id")
             return
         try:
-            detail = self.api.get_patch_detail(self.config.alias, sid, execution_id)
+            detail = self.api.get_patch_detail(self.config.alias, sid, str(execution_id))
         except ClcError as exc:
-            self._end_from_summary(sid, execution, str(exc), extra)
+            self._end_from_summary(sid, execution, str(exc))
             return
-        self._judge(sid, executions.final_attempts(executions.patch_rows(detail)), extra)
+        self._judge(sid, executions.final_attempts(executions.patch_rows(detail)))
 
-    def _end_from_summary(
-        self, sid: str, execution: ObservedExecution | None, why: str, extra: dict[str, Any]
-    ) -> None:
+    def _end_from_summary(self, sid: str, execution: ObservedExecution | None, why: str) -> None:
         """Without the per-patch detail, the summary's install count decides the state."""
         installed = execution.installed if execution else 0
+        self.entries[sid].patches_installed = installed
         state = ServerState.PATCHED if installed else ServerState.PATCHED_NO_UPDATES
-        self._end(
-            sid,
-            state,
-            f"per-patch detail unavailable ({why}); counts from the summary",
-            patches_installed=installed,
-            **extra,
-        )
+        self._end(sid, state, f"per-patch detail unavailable ({why}); counts from the summary")
 
-    def _judge(self, sid: str, patches: list[dict], extra: dict[str, Any]) -> None:
+    def _judge(self, sid: str, patches: list[dict]) -> None:
         """The server's state from each patch's *last* attempt (I8): failed only if one ended failed."""
-        failed = sum(1 for r in patches if executions.patch_failed(r))
-        installed = sum(1 for r in patches if executions.patch_installed(r))
-        extra.update(patches=patches, patches_installed=installed, patches_failed=failed)
-        if failed:
-            self._end(sid, ServerState.FAILED, f"{failed} of {len(patches)} patches failed", **extra)
-        elif installed:
-            self._end(sid, ServerState.PATCHED, "", **extra)
+        e = self.entries[sid]
+        e.patches = patches
+        e.patches_failed = sum(1 for r in patches if executions.patch_failed(r))
+        e.patches_installed = sum(1 for r in patches if executions.patch_installed(r))
+        if e.patches_failed:
+            self._end(sid, ServerState.FAILED, f"{e.patches_failed} of {len(patches)} patches failed")
+        elif e.patches_installed:
+            self._end(sid, ServerState.PATCHED, "")
         else:
-            self._end(sid, ServerState.PATCHED_NO_UPDATES, "", **extra)
+            self._end(sid, ServerState.PATCHED_NO_UPDATES, "")
 
     def release(self, ids: list[str]) -> None:
         """Switch maintenance off for finished servers this run may have put into maintenance.
 
         A server whose maintenance-on job has not been seen ending is left to the release task,
         which waits for the job first: switched off now, the job could land afterwards (I2).
+        A queued stopMaintenance counts as released here; the release task re-checks it live.
         """
         if not self.config.maintenance_mode:
             return
-        mine = [
-            s
-            for s in ids
-            if self.entries[s]["maintenance"] in RUN_OWNED_MAINTENANCE
-            and not self.entries[s]["maintenance_released"]
-            and not maintenance_job_outstanding(self.entries[s])
-        ]
+        mine = [s for s in ids if may_switch_off_now(self.entries[s])]
         if not mine:
             return
         try:
@@ -644,15 +597,12 @@ class Rollout:
             return
         crash_point(CRASH_AFTER_STOP_MAINTENANCE)  # resilience tests only
         for sid in mine:
-            item, e = items.get(sid), self.entries[sid]
+            item = items.get(sid)
             if item is None:
                 continue  # the release task checks it live
-            if item.queued:
-                record_release(e, ReleaseOutcome.RELEASED)
-            elif nothing_to_do(item):
-                record_release(e, ReleaseOutcome.ALREADY_OFF)
-            else:
-                record_release(e, ReleaseOutcome.REFUSED, f"stopMaintenance refused: {item.error}")
+            outcome = stop_answer_outcome(item)
+            note = f"stopMaintenance refused: {item.error}" if outcome is ReleaseOutcome.REFUSED else ""
+            record_release(self.entries[sid], outcome, note)
         self.ledger.save()
 
     def time_out_in_flight(self, reason: str) -> None:
@@ -670,12 +620,12 @@ class Rollout:
             reason = f"error budget exhausted: {self.errors()} errors > max_errors {self.config.max_errors}"
         else:
             reason = stop_reason or "rollout stopped before this server was started"
-        never_started = self.ledger.in_phase(QUEUED)
+        never_started = self.ledger.in_phase(Phase.QUEUED)
         for sid in never_started:
             self._end(sid, ServerState.NOT_ATTEMPTED, reason)
         self.ledger.save()
         # Some were put into maintenance ahead of their start: let those jobs end, then release.
-        self._wait_for_maintenance(self._outstanding_jobs(never_started))
+        self._wait_for_maintenance(outstanding_jobs(self.entries, never_started))
         self.release(never_started)
         rows = [self._row(sid, e) for sid, e in self.ledger.ordered()]
         counts = dict(Counter(r["state"] for r in rows))
@@ -699,20 +649,22 @@ class Rollout:
         return counts
 
     @staticmethod
-    def _row(sid: str, e: dict[str, Any]) -> dict[str, Any]:
+    def _row(sid: str, e: LedgerEntry) -> dict[str, Any]:
+        """One server's line of the results artifact (plain JSON values)."""
+        data = e.to_json()
         return {
             "server_id": sid,
-            "state": e["state"],
-            "reason": e["reason"],
-            "execution_id": e["execution_id"],
-            "queue_job_id": e["job_id"],
-            "patches": e["patches"],
-            "patches_installed": e["patches_installed"],
-            "patches_failed": e["patches_failed"],
-            "reboots": e.get("reboots"),
-            "attempts": e.get("attempts"),
-            "started_at": e["started_at"],
-            "ended_at": e["ended_at"],
-            "maintenance": e["maintenance"],
-            "submissions": len(e["submissions"]),
+            "state": data["state"],
+            "reason": e.reason,
+            "execution_id": e.execution_id,
+            "queue_job_id": e.job_id,
+            "patches": e.patches,
+            "patches_installed": e.patches_installed,
+            "patches_failed": e.patches_failed,
+            "reboots": e.reboots,
+            "attempts": e.attempts,
+            "started_at": e.started_at,
+            "ended_at": e.ended_at,
+            "maintenance": data["maintenance"],
+            "submissions": len(e.submissions),
         }

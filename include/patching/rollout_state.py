@@ -21,7 +21,12 @@ Shape (JSON)::
          "known_executions": ["VA1-100001"],
          "execution_id": null, "state": null, "reason": "", "started_at": null, "ended_at": null,
          "patches": [], "patches_installed": 0, "patches_failed": 0,
-         "attempts": null, "reboots": null}}}
+         "attempts": null, "reboots": null, "wall_seconds": null}}}
+
+Every field is declared on ``LedgerEntry`` (typed: ``Phase``, ``MaintenanceOwnership``,
+``ReleaseOutcome``, ``ServerState``); ``to_json``/``from_json`` keep this shape. An entry
+written by an older version (without ``known_executions`` or ``wall_seconds``) loads with those
+fields None; keys this version does not know are kept on save.
 
 ``attempts`` is the number of initiations the patching service listed for the execution;
 ``reboots`` stays null: the service does not report reboots and patchflow does not infer them.
@@ -29,15 +34,31 @@ Shape (JSON)::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
 from include.artifacts import PathLike, read_json, write_json
 from include.clc.shapes import QUEUE_FAILED, QUEUE_SUCCEEDED
+from include.patching.states import ServerState
 from include.timefmt import utc_text, utcnow
 
-QUEUED, SUBMITTING, SUBMITTED, DONE = "queued", "submitting", "submitted", "done"
-IN_FLIGHT = frozenset({SUBMITTING, SUBMITTED})
+
+class Phase(StrEnum):
+    """Where one server is in the rollout (ledger field ``phase``)."""
+
+    QUEUED = "queued"
+    """Not sent yet (maybe already put into maintenance ahead of its wave)."""
+    SUBMITTING = "submitting"
+    """Recorded before the Execute Package POST: never sent again in this run (I1)."""
+    SUBMITTED = "submitted"
+    """The request was queued (job id known) or its execution was adopted."""
+    DONE = "done"
+    """Ended in a terminal ``ServerState``."""
+
+
+IN_FLIGHT = frozenset({Phase.SUBMITTING, Phase.SUBMITTED})
 #: Queue job statuses after which a job changes nothing any more.
 JOB_TERMINAL = frozenset({QUEUE_SUCCEEDED, *QUEUE_FAILED})
 
@@ -93,38 +114,93 @@ def results_path(run_folder: PathLike, package_key: str) -> PathLike:
     return run_folder / f"results_{package_key}.json"
 
 
-def new_entry(*, preexisting_maintenance: bool = False) -> dict[str, Any]:
-    return {
-        "phase": QUEUED,
-        "maintenance": (
-            MaintenanceOwnership.PREEXISTING if preexisting_maintenance else MaintenanceOwnership.NONE
-        ).value,
-        "maintenance_released": False,
-        "maintenance_job_id": None,
-        "maintenance_job_status": None,
-        "maintenance_release": None,
-        "maintenance_note": "",
-        "request_time": None,
-        "job_id": None,
-        "submissions": [],
-        "execution_id": None,
-        "state": None,
-        "reason": "",
-        "started_at": None,
-        "ended_at": None,
-        "patches": [],
-        "patches_installed": 0,
-        "patches_failed": 0,
-        "attempts": None,
-        "reboots": None,
-    }
+@dataclass
+class LedgerEntry:
+    """One server's durable rollout state (``servers.<id>`` in the ledger file)."""
+
+    phase: Phase = Phase.QUEUED
+    maintenance: MaintenanceOwnership = MaintenanceOwnership.NONE
+    maintenance_released: bool = False
+    maintenance_job_id: str | None = None
+    """The maintenance-on job; kept whatever happens, the release waits for it (I2)."""
+    maintenance_job_status: str | None = None
+    """Its status when last seen (None: not seen yet or unreadable)."""
+    maintenance_release: ReleaseOutcome | None = None
+    maintenance_note: str = ""
+    request_time: str | None = None
+    """When Execute Package was (last) requested, our clock (deadline base, I7)."""
+    job_id: str | None = None
+    submissions: list[dict[str, Any]] = field(default_factory=list)
+    """One ``{"request_time", "job_id", "result"}`` per Execute Package request."""
+    known_executions: list[str] | None = None
+    """Execution ids on the server right before the request; None only in legacy ledgers."""
+    execution_id: str | None = None
+    state: ServerState | None = None
+    reason: str = ""
+    started_at: str | None = None
+    ended_at: str | None = None
+    patches: list[dict[str, Any]] = field(default_factory=list)
+    patches_installed: int = 0
+    patches_failed: int = 0
+    attempts: int | None = None
+    reboots: int | None = None
+    wall_seconds: float | None = None
+    """Seconds from our request to the trigger seeing completion (feeds the quiet period)."""
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Keys this version does not know (a newer or older writer): kept on save, never read."""
+
+    @classmethod
+    def new(cls, *, preexisting_maintenance: bool = False) -> LedgerEntry:
+        ownership = MaintenanceOwnership.PREEXISTING if preexisting_maintenance else MaintenanceOwnership.NONE
+        return cls(maintenance=ownership)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            if f.name == "extra":
+                continue
+            value = getattr(self, f.name)
+            out[f.name] = value.value if isinstance(value, StrEnum) else value
+        return out | self.extra
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> LedgerEntry:
+        known = {f.name for f in fields(cls)} - {"extra"}
+        values = {k: v for k, v in data.items() if k in known}
+        entry = cls(**values, extra={k: v for k, v in data.items() if k not in known})
+        entry.phase = Phase(entry.phase)
+        entry.maintenance = MaintenanceOwnership(entry.maintenance or MaintenanceOwnership.NONE)
+        if entry.maintenance_release is not None:
+            entry.maintenance_release = ReleaseOutcome(entry.maintenance_release)
+        if entry.state is not None:
+            entry.state = ServerState(entry.state)
+        return entry
+
+    def end(self, state: ServerState, reason: str, now: str) -> None:
+        """Mark the server done; an attempted server gets an end time if it has none."""
+        self.phase, self.state, self.reason = Phase.DONE, state, reason
+        if state is not ServerState.NOT_ATTEMPTED and not self.ended_at:
+            self.ended_at = now
+
+    @property
+    def run_owned_maintenance(self) -> bool:
+        """This run may have switched maintenance on: the release must check it live."""
+        return self.maintenance in RUN_OWNED_MAINTENANCE
 
 
 class Ledger:
-    """In-memory view of the ledger file; ``save()`` persists it atomically."""
+    """In-memory view of the ledger file; ``save()`` persists it atomically.
+
+    ``data`` holds the file's header fields (package, alias, order, waves …); the per-server
+    entries live typed in ``servers`` and are written back by ``save()``.
+    """
 
     def __init__(self, path: PathLike, data: dict[str, Any]) -> None:
-        self.path, self.data = path, data
+        self.path = path
+        self.data = {k: v for k, v in data.items() if k != "servers"}
+        self.servers: dict[str, LedgerEntry] = {
+            sid: LedgerEntry.from_json(raw) for sid, raw in (data.get("servers") or {}).items()
+        }
 
     @classmethod
     def exists(cls, path: PathLike) -> bool:
@@ -160,46 +236,38 @@ class Ledger:
             "updated_at": now,
             "waves": 0,
             "order": [sid for sid, _ in targets],
-            "servers": {sid: new_entry(preexisting_maintenance=pre) for sid, pre in targets},
+            "servers": {sid: LedgerEntry.new(preexisting_maintenance=pre).to_json() for sid, pre in targets},
         }
         ledger = cls(path, data)
         ledger.save()
         return ledger
 
+    def to_json(self) -> dict[str, Any]:
+        return self.data | {"servers": {sid: e.to_json() for sid, e in self.servers.items()}}
+
     def save(self) -> None:
         self.data["updated_at"] = utc_text(utcnow())
-        write_json(self.path, self.data)
+        write_json(self.path, self.to_json())
 
     @property
     def alias(self) -> str:
         return self.data["alias"]
 
-    @property
-    def servers(self) -> dict[str, dict[str, Any]]:
-        return self.data["servers"]
+    def next_wave(self) -> int:
+        """Count one more wave (the log numbers them)."""
+        self.data["waves"] += 1
+        return self.data["waves"]
 
-    def ordered(self) -> list[tuple[str, dict[str, Any]]]:
+    def ordered(self) -> list[tuple[str, LedgerEntry]]:
         return [(sid, self.servers[sid]) for sid in self.data["order"]]
 
-    def in_phase(self, *phases: str) -> list[str]:
-        return [sid for sid, e in self.ordered() if e["phase"] in phases]
+    def in_phase(self, *phases: Phase) -> list[str]:
+        return [sid for sid, e in self.ordered() if e.phase in phases]
 
     def run_owned_maintenance(self) -> list[str]:
         """Servers this run may have put into maintenance, in plan order."""
-        return [sid for sid, e in self.ordered() if e["maintenance"] in RUN_OWNED_MAINTENANCE]
+        return [sid for sid, e in self.ordered() if e.run_owned_maintenance]
 
     def preexisting_maintenance(self) -> list[str]:
         """Servers in maintenance before the run (inventory): never switched off by it."""
-        return [sid for sid, e in self.ordered() if e["maintenance"] == MaintenanceOwnership.PREEXISTING]
-
-
-def record_release(entry: dict[str, Any], outcome: ReleaseOutcome, note: str = "") -> None:
-    """Write one server's release outcome into its ledger entry (the audit reads it)."""
-    entry["maintenance_release"] = outcome.value
-    entry["maintenance_note"] = note
-    entry["maintenance_released"] = outcome in RELEASED_OUTCOMES
-
-
-def maintenance_job_outstanding(entry: dict[str, Any]) -> bool:
-    """A maintenance-on job was queued for the server and has not been seen terminal yet."""
-    return bool(entry.get("maintenance_job_id")) and entry.get("maintenance_job_status") not in JOB_TERMINAL
+        return [sid for sid, e in self.ordered() if e.maintenance is MaintenanceOwnership.PREEXISTING]

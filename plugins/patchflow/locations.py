@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
+
+from include.artifacts import PathLike, run_folder
 
 ARTIFACTS_ENV = "PATCHFLOW_ARTIFACTS"
 REPORTS_ENV = "PATCHFLOW_REPORTS"
@@ -42,3 +45,13 @@ def artifacts_base():
 def reports_base():
     """Base location of evidence packs and compliance reports."""
     return _location(REPORTS_ENV, "reports")
+
+
+def resolve_run_folder(plan_path: str, artifacts_base: str | None, context: Any) -> PathLike:
+    """Artifacts of this run: ``artifacts_base/<dag_id>/<run_id>`` or, by default, the plan's folder.
+
+    The rollout and the maintenance release both locate the run's ledger this way.
+    """
+    if artifacts_base:
+        return run_folder(as_location(artifacts_base), context["dag"].dag_id, context["run_id"])
+    return as_location(plan_path).parent

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from include.patching.audit_rows import NO_RELEASE_RECORDED, MaintenanceResult, build_rows
-from include.patching.rollout_state import ReleaseOutcome, new_entry, record_release
+from include.patching.maintenance import record_release
+from include.patching.rollout_state import LedgerEntry, MaintenanceOwnership, ReleaseOutcome
+from include.patching.states import ServerState
 
 PLAN = {
     "account_alias": "DEMO",
@@ -23,11 +25,12 @@ PLAN = {
 
 
 def entry(ownership: str, outcome: ReleaseOutcome | None = None, note: str = "") -> dict:
-    e = new_entry(preexisting_maintenance=ownership == "preexisting") | {"maintenance": ownership}
-    e.update(phase="done", state="not_attempted", reason="stopped")
+    e = LedgerEntry.new(preexisting_maintenance=ownership == "preexisting")
+    e.maintenance = MaintenanceOwnership(ownership)
+    e.end(ServerState.NOT_ATTEMPTED, "stopped", now="")
     if outcome is not None:
         record_release(e, outcome, note)
-    return e
+    return e.to_json()
 
 
 @pytest.fixture

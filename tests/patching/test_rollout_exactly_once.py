@@ -13,7 +13,7 @@ import pytest
 
 from include.clc.errors import ClcApiError
 from include.patching.rollout import SubmissionResult
-from include.patching.rollout_state import SUBMITTING
+from include.patching.rollout_state import Phase
 from include.patching.watch import WatchState
 from include.timefmt import utc_text
 from tests.patching.memory_clc import Answer, MemoryClc, make, ours, report
@@ -43,14 +43,14 @@ def test_a_lost_answer_is_never_sent_again_and_a_late_execution_is_adopted(tmp_p
     assert [op for op, _ in api.calls].count("execute") == 1
     api.start_queued()  # the queue finally starts them
     rollout.reconcile()
-    assert {sid: rollout.entries[sid]["execution_id"] for sid in SERVERS} == {
+    assert {sid: rollout.entries[sid].execution_id for sid in SERVERS} == {
         sid: ours(api, sid)["execution_id"] for sid in SERVERS
     }
     api.complete_all()
     rollout.apply({sid: report(WatchState.COMPLETED, execution=ours(api, sid)) for sid in SERVERS})
-    assert {e["state"] for e in rollout.entries.values()} == {"patched"}
+    assert {e.state for e in rollout.entries.values()} == {"patched"}
     assert all(api.executions_run(sid) == 1 and api.executes(sid) == 1 for sid in SERVERS)
-    assert all(len(e["submissions"]) == 1 for e in rollout.entries.values())
+    assert all(len(e.submissions) == 1 for e in rollout.entries.values())
 
 
 def test_no_execution_by_the_deadline_fails_and_maintenance_is_released_only_then(tmp_path):
@@ -63,8 +63,8 @@ def test_no_execution_by_the_deadline_fails_and_maintenance_is_released_only_the
     rollout.apply({sid: report(WatchState.NO_EXECUTION, lost_reason()) for sid in SERVERS})
     for sid in SERVERS:
         entry = rollout.entries[sid]
-        assert entry["state"] == "failed" and entry["execution_id"] is None
-        assert "was not sent again" in entry["reason"]
+        assert entry.state == "failed" and entry.execution_id is None
+        assert "was not sent again" in entry.reason
         assert api.executes(sid) == 1
     ops = [op for op, _ in api.calls]
     assert ops.index("stop_maintenance") > ops.index("execute")
@@ -80,8 +80,8 @@ def test_servers_missing_from_the_answer_are_watched_not_resent(tmp_path):
     assert [op for op, _ in api.calls].count("execute") == 1
     for sid in SERVERS:
         entry = rollout.entries[sid]
-        assert entry["phase"] == SUBMITTING and entry["job_id"] is None
-        assert entry["submissions"][-1]["result"] == SubmissionResult.POSSIBLY_SUBMITTED
+        assert entry.phase == Phase.SUBMITTING and entry.job_id is None
+        assert entry.submissions[-1]["result"] == SubmissionResult.POSSIBLY_SUBMITTED
 
 
 def test_a_request_that_provably_never_left_fails_at_once_and_is_not_resent(tmp_path):
@@ -90,7 +90,7 @@ def test_a_request_that_provably_never_left_fails_at_once_and_is_not_resent(tmp_
     rollout = make(tmp_path, api)
     rollout.fill()
     assert rollout.finished and [op for op, _ in api.calls].count("execute") == 1
-    assert {e["state"] for e in rollout.entries.values()} == {"failed"}
+    assert {e.state for e in rollout.entries.values()} == {"failed"}
     assert not any(api.in_maintenance.values())
 
 
@@ -103,10 +103,10 @@ def test_an_execution_that_existed_before_the_request_is_never_adopted(tmp_path)
     rollout.fill()
     rollout.reconcile()
     (watch,) = rollout.watch_list()
-    assert watch["known_executions"] == [old] and rollout.entries["va1demoweb01"]["execution_id"] is None
+    assert watch["known_executions"] == [old] and rollout.entries["va1demoweb01"].execution_id is None
     rollout.apply({"va1demoweb01": report(WatchState.NO_EXECUTION, lost_reason())})
     entry = rollout.entries["va1demoweb01"]
-    assert entry["state"] == "failed" and entry["execution_id"] is None  # never another run's execution
+    assert entry.state == "failed" and entry.execution_id is None  # never another run's execution
 
 
 @pytest.mark.parametrize("offset", [timedelta(minutes=-10), timedelta(minutes=10), timedelta(days=-3650)])
@@ -120,17 +120,17 @@ def test_reconcile_adopts_our_execution_whatever_the_api_clock(tmp_path, offset)
     rollout.fill()
     api.start_queued()
     rollout.reconcile()
-    assert all(rollout.entries[sid]["execution_id"] == ours(api, sid)["execution_id"] for sid in SERVERS)
+    assert all(rollout.entries[sid].execution_id == ours(api, sid)["execution_id"] for sid in SERVERS)
 
 
 def test_the_snapshot_of_known_executions_is_taken_right_before_the_post(tmp_path):
     api = MemoryClc(["va1demoweb01"])
     rollout = make(tmp_path, api, servers=["va1demoweb01"])
-    rollout.entries["va1demoweb01"]["known_executions"] = []  # read earlier, e.g. a wave ahead
+    rollout.entries["va1demoweb01"].known_executions = []  # read earlier, e.g. a wave ahead
     meanwhile = api.add_execution("va1demoweb01", status="completed")  # someone else's run, since then
     api.answer = Answer.LOST
     rollout.fill()
-    assert rollout.entries["va1demoweb01"]["known_executions"] == [meanwhile]
+    assert rollout.entries["va1demoweb01"].known_executions == [meanwhile]
 
 
 def test_a_legacy_entry_without_a_snapshot_falls_back_to_the_request_time(tmp_path):
@@ -138,13 +138,13 @@ def test_a_legacy_entry_without_a_snapshot_falls_back_to_the_request_time(tmp_pa
     api.add_execution("va1demoweb01", start=datetime.now(UTC) - timedelta(days=1))
     rollout = make(tmp_path, api, servers=["va1demoweb01"])
     entry = rollout.entries["va1demoweb01"]
-    entry.update(phase=SUBMITTING, request_time=utc_text(datetime.now(UTC) - timedelta(seconds=5)))
-    assert "known_executions" not in entry
+    entry.phase, entry.request_time = Phase.SUBMITTING, utc_text(datetime.now(UTC) - timedelta(seconds=5))
+    assert entry.known_executions is None
     (watch,) = rollout.watch_list()
     assert watch["known_executions"] is None  # the trigger applies the request-time rule
     new = api.add_execution("va1demoweb01", status="pending")
     rollout.reconcile()
-    assert entry["execution_id"] == new
+    assert entry.execution_id == new
 
 
 def test_the_ledger_on_disk_keeps_the_snapshot_and_a_single_submission(tmp_path):
@@ -154,7 +154,7 @@ def test_the_ledger_on_disk_keeps_the_snapshot_and_a_single_submission(tmp_path)
     rollout = make(tmp_path, api, servers=["va1demoweb01"])
     rollout.fill()
     saved = json.loads((tmp_path / "ledger.json").read_text())["servers"]["va1demoweb01"]
-    assert saved["known_executions"] == [old] and saved["phase"] == SUBMITTING
+    assert saved["known_executions"] == [old] and saved["phase"] == Phase.SUBMITTING
     assert [s["result"] for s in saved["submissions"]] == ["possibly_submitted"]
 
 
@@ -183,7 +183,7 @@ def test_servers_left_alone_before_the_post_do_not_spend_the_error_budget(tmp_pa
     rollout = make(tmp_path, api)
     rollout.fill()
     for sid in ("va1demoweb01", "va1demoweb02"):
-        assert rollout.entries[sid]["state"] == "not_attempted", sid
+        assert rollout.entries[sid].state == "not_attempted", sid
         assert api.executes(sid) == 0
     assert rollout.errors() == 0 and not rollout.budget_exhausted()
     assert api.executes("va1demodb01") == 1  # the budget (0) still lets the healthy server go

@@ -17,6 +17,7 @@ from include.patching.packages import LINUX_YUM
 from include.patching.rollout import Rollout, RolloutConfig
 from include.patching.rollout_state import (
     Ledger,
+    LedgerEntry,
     MaintenanceOwnership,
     ReleaseOutcome,
     ledger_path,
@@ -81,7 +82,10 @@ def test_already_in_maintenance_after_asking_is_run_owned_and_released(tmp_path,
     entries = on_disk(tmp_path)
     assert {entries[s]["maintenance"] for s in ("va1a", "va1b")} == {MaintenanceOwnership.OURS}
     assert entries["va1a"]["maintenance_release"] == ReleaseOutcome.RELEASED
-    assert maintenance_columns(entries["va1a"])["maintenance"] == MaintenanceResult.RELEASED
+    assert (
+        maintenance_columns(LedgerEntry.from_json(entries["va1a"]))["maintenance"]
+        == MaintenanceResult.RELEASED
+    )
 
 
 def test_only_the_inventory_makes_a_server_preexisting(tmp_path):
@@ -117,7 +121,10 @@ def test_a_slow_maintenance_job_is_kept_and_never_raced_by_a_release(tmp_path):
         assert e["maintenance_released"] is False and e["maintenance_release"] is None
     assert rollout.errors() == 0
     # if the release task never ran, the audit says so instead of "released"
-    assert maintenance_columns(entries["va1a"])["maintenance"] == MaintenanceResult.LEFT_ON
+    assert (
+        maintenance_columns(LedgerEntry.from_json(entries["va1a"]))["maintenance"]
+        == MaintenanceResult.LEFT_ON
+    )
 
 
 def test_servers_put_into_maintenance_ahead_are_released_after_their_job_landed(tmp_path):
@@ -175,7 +182,7 @@ def test_a_refused_release_is_recorded_with_the_apis_reason(tmp_path):
     entry = on_disk(tmp_path)["va1a"]
     assert entry["maintenance_release"] == ReleaseOutcome.REFUSED
     assert entry["maintenance_note"] == "stopMaintenance refused: server is rebooting"
-    assert maintenance_columns(entry) == {
+    assert maintenance_columns(LedgerEntry.from_json(entry)) == {
         "maintenance": MaintenanceResult.LEFT_ON,
         "maintenance_note": "stopMaintenance refused: server is rebooting",
     }

@@ -15,7 +15,7 @@ def rollout(tmp_path, walls: list[float | None]) -> Rollout:
     )  # fmt: skip
     for (sid, _), wall in zip(targets, walls, strict=True):
         if wall is not None:
-            ledger.servers[sid]["wall_seconds"] = wall
+            ledger.servers[sid].wall_seconds = wall
     config = RolloutConfig(
         package=LINUX_YUM, alias="DEMO", max_concurrency=5, max_errors=0, server_timeout=60
     )

@@ -6,7 +6,16 @@ import json
 
 import pytest
 
-from include.patching.rollout_state import Ledger, ledger_path, results_path
+from include.patching.rollout_state import (
+    Ledger,
+    LedgerEntry,
+    MaintenanceOwnership,
+    Phase,
+    ReleaseOutcome,
+    ledger_path,
+    results_path,
+)
+from include.patching.states import ServerState
 
 
 def test_create_then_reload(tmp_path):
@@ -15,11 +24,12 @@ def test_create_then_reload(tmp_path):
         path, package_key="linux_yum", package_id="pkg", alias="DEMO", targets=[("b", False), ("a", True)]
     )
     assert ledger.in_phase("queued") == ["b", "a"]  # plan order kept
-    assert ledger.servers["a"]["maintenance"] == "preexisting"
-    ledger.servers["b"].update(phase="submitting", maintenance="requested")
+    assert ledger.servers["a"].maintenance == "preexisting"
+    ledger.servers["b"].phase = Phase.SUBMITTING
+    ledger.servers["b"].maintenance = MaintenanceOwnership.REQUESTED
     ledger.save()
     again = Ledger.open(path, package_key="linux_yum", package_id="pkg", alias="DEMO", targets=[])
-    assert again.servers["b"]["phase"] == "submitting" and again.run_owned_maintenance() == ["b"]
+    assert again.servers["b"].phase == "submitting" and again.run_owned_maintenance() == ["b"]
     assert json.loads(path.read_text())["alias"] == "DEMO"
     assert not list(tmp_path.glob(".*.tmp"))
     assert results_path(tmp_path, "linux_yum").name == "results_linux_yum.json"
@@ -30,3 +40,70 @@ def test_refuses_another_packages_ledger(tmp_path):
     Ledger.open(path, package_key="linux_yum", package_id="p", alias="DEMO", targets=[])
     with pytest.raises(ValueError, match="belongs to package 'linux_yum'"):
         Ledger.open(path, package_key="windows_2012", package_id="p", alias="DEMO", targets=[])
+
+
+#: One server entry exactly as the dict-based ledger (before ``LedgerEntry``) wrote it: no
+#: ``known_executions`` (legacy), no ``wall_seconds``, a key this version does not know.
+OLD_ENTRY = {
+    "phase": "submitting",
+    "maintenance": "ours",
+    "maintenance_released": False,
+    "maintenance_job_id": "va1-81000",
+    "maintenance_job_status": "succeeded",
+    "maintenance_release": None,
+    "maintenance_note": "",
+    "request_time": "2026-11-30T10:00:00Z",
+    "job_id": None,
+    "submissions": [{"request_time": "2026-11-30T10:00:00Z", "job_id": None, "result": "submitting"}],
+    "execution_id": None,
+    "state": None,
+    "reason": "",
+    "started_at": "2026-11-30T10:00:00Z",
+    "ended_at": None,
+    "patches": [],
+    "patches_installed": 0,
+    "patches_failed": 0,
+    "attempts": None,
+    "reboots": None,
+    "maintenance_confirmed": True,
+}
+
+
+def test_a_ledger_written_by_the_dict_based_code_loads_typed_and_saves_unchanged(tmp_path):
+    path = ledger_path(tmp_path, "linux_yum")
+    done = OLD_ENTRY | {"phase": "done", "state": "patched", "maintenance_release": "released"}
+    old = {
+        "version": 1,
+        "package_key": "linux_yum",
+        "package_id": "pkg",
+        "alias": "DEMO",
+        "created_at": "2026-11-30T10:00:00Z",
+        "updated_at": "2026-11-30T10:00:00Z",
+        "waves": 1,
+        "order": ["a", "b"],
+        "servers": {"a": OLD_ENTRY, "b": done},
+    }
+    path.write_text(json.dumps(old))
+    ledger = Ledger.open(path, package_key="linux_yum", package_id="pkg", alias="DEMO", targets=[])
+    a, b = ledger.servers["a"], ledger.servers["b"]
+    assert a.phase is Phase.SUBMITTING and a.maintenance is MaintenanceOwnership.OURS
+    assert a.known_executions is None and a.wall_seconds is None  # legacy: request-time rule
+    assert b.state is ServerState.PATCHED and b.maintenance_release is ReleaseOutcome.RELEASED
+    assert ledger.in_phase(Phase.SUBMITTING) == ["a"] and ledger.run_owned_maintenance() == ["a", "b"]
+    ledger.save()
+    saved = json.loads(path.read_text())
+    for sid, written in (("a", OLD_ENTRY), ("b", done)):
+        # every old key keeps its value (unknown ones too); the new fields are added as null
+        assert saved["servers"][sid] == written | {"known_executions": None, "wall_seconds": None}
+    assert {k: v for k, v in saved.items() if k not in {"servers", "updated_at"}} == {
+        k: v for k, v in old.items() if k not in {"servers", "updated_at"}
+    }
+
+
+def test_entry_json_round_trip_keeps_every_declared_field():
+    entry = LedgerEntry.from_json(OLD_ENTRY)
+    entry.known_executions, entry.wall_seconds = ["VA1-1"], 12.5
+    entry.end(ServerState.FAILED, "boom", now="2026-11-30T11:00:00Z")
+    again = LedgerEntry.from_json(json.loads(json.dumps(entry.to_json())))
+    assert again == entry and again.ended_at == "2026-11-30T11:00:00Z"
+    assert type(entry.to_json()["phase"]) is str  # plain JSON values, not enum members

@@ -17,22 +17,14 @@ from typing import Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, TaskDeferralTimeout
 
-from include.artifacts import PathLike, read_json, run_folder
+from include.artifacts import PathLike, read_json
 from include.patching import rate_control
 from include.patching.packages import BY_KEY
 from include.patching.rollout import Rollout, RolloutConfig
 from include.patching.rollout_state import Ledger, ledger_path, results_path
 from include.timefmt import utcnow
 from patchflow.exceptions import clc_failures_explained
-
-
-def resolve_run_folder(plan_path: str, artifacts_base: str | None, context: Any) -> PathLike:
-    """Artifacts of this run: ``artifacts_base/<dag_id>/<run_id>`` or, by default, the plan's folder."""
-    from patchflow.locations import as_location
-
-    if artifacts_base:
-        return run_folder(as_location(artifacts_base), context["dag"].dag_id, context["run_id"])
-    return as_location(plan_path).parent
+from patchflow.locations import resolve_run_folder
 
 
 def plan_targets(plan: Any, package_key: str) -> list[tuple[str, bool]]:

@@ -36,7 +36,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from include.clc import shapes
 from include.clc.errors import ClcApiError, ClcError
-from include.patching.executions import select_execution
+from include.patching.executions import ExecutionStatus, select_execution
 from include.patching.watch import ObservedExecution, Outcome, ServerWatch, WatchState
 from include.timefmt import parse_iso8601, utc_text
 
@@ -259,7 +259,7 @@ class PatchCompletionTrigger(BaseTrigger):
                 self.log.warning("patch summary of %s: %s (tolerated, polling again)", w.server_id, summary)
                 continue
             execution = w.identify(summary)
-            if execution is not None and execution.get("status") == "completed":
+            if execution is not None and execution.get("status") == ExecutionStatus.COMPLETED:
                 outcomes[w.server_id] = self._outcome(w, WatchState.COMPLETED, "", execution=execution)
 
     def _deadline_outcome(self, w: _Watch) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from airflow.sdk.exceptions import TaskDeferred
 
 from include.clc.errors import ClcError
 from include.patching.audit_rows import MaintenanceResult, build_rows, maintenance_columns
-from include.patching.rollout_state import new_entry
+from include.patching.rollout_state import LedgerEntry
 from patchflow.operators.maintenance import ReleaseMaintenanceOperator
 from tests.patching.fake_api import FakeApi
 from tests.patching.test_rollout_maintenance import make_rollout, on_disk
@@ -125,7 +125,7 @@ def test_a_job_still_running_at_the_release_timeout_is_reported_not_taken_as_off
     entry = ledger_of(tmp_path)["va1demoweb01"]
     assert entry["maintenance_release"] == "unconfirmed" and entry["maintenance_released"] is False
     assert f"job {job_id} still executing" in entry["maintenance_note"]
-    assert maintenance_columns(entry)["maintenance"] == MaintenanceResult.LEFT_ON
+    assert maintenance_columns(LedgerEntry.from_json(entry))["maintenance"] == MaintenanceResult.LEFT_ON
 
 
 def test_a_refused_release_is_in_the_ledger_before_the_task_fails(tmp_path):
@@ -195,7 +195,7 @@ def test_a_refused_login_fails_the_release_without_retries(fake_clc, monkeypatch
             {
                 "version": 1, "package_key": "linux_yum", "package_id": "x", "alias": "DEMO",
                 "order": ["va1demoweb01"],
-                "servers": {"va1demoweb01": {**new_entry(), "maintenance": "ours"}},
+                "servers": {"va1demoweb01": {**LedgerEntry.new().to_json(), "maintenance": "ours"}},
             }
         )
     )  # fmt: skip
