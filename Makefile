@@ -26,14 +26,21 @@ $(STAMP): requirements.txt constraints.txt
 
 install: $(STAMP)
 
-# The HTML report is checked in a real headless browser: Debian's chromium package.
+# What the tests need beyond Python, from Debian: chromium (the browser tests), and the
+# PostgreSQL and Redis server binaries (the real-stack tests start private servers on free ports).
+SYSTEM_PACKAGES := chromium:chromium initdb:postgresql redis-server:redis-server psql:postgresql-client
 system-deps:
-	@if ! command -v chromium >/dev/null 2>&1; then \
+	@missing=""; for pair in $(SYSTEM_PACKAGES); do \
+	  bin=$${pair%%:*}; pkg=$${pair#*:}; \
+	  if ! command -v $$bin >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/$$bin >/dev/null 2>&1; then \
+	    missing="$$missing $$pkg"; fi; \
+	done; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing chromium (Debian package) for the browser test"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else \
-	    echo "chromium is missing: install Debian's 'chromium' package (the browser test needs it)"; \
+	    echo "missing Debian packages for the tests:$$missing (apt-get install$$missing)"; \
 	  fi; \
 	fi
 

@@ -1,16 +1,15 @@
 """A real Airflow deployment in local processes: the production topology without Docker.
 
 api-server, scheduler, dag-processor, triggerer and a Celery worker, on a fresh PostgreSQL
-database (created here and dropped on stop) with Redis as the Celery broker. The full-stack
-test and the makespan benchmark use it; nothing is mocked.
+database with Redis as the Celery broker — both private servers started for this stack on free
+ports and removed on stop (``launcher.services``), never a service someone else runs. The
+full-stack test, the fault matrix and the makespan benchmark use it; nothing is mocked.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
-import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -22,8 +21,8 @@ from typing import Any
 
 from launcher.env import PROJECT_ROOT, airflow_env
 from launcher.processes import stop_process_group
+from launcher.services import Services, free_port
 
-PG_DSN = "postgresql+psycopg2://postgres@127.0.0.1:5432/{db}"
 COMPONENTS = {
     "api-server": ["api-server", "--port", "{port}", "--host", "127.0.0.1"],
     "scheduler": ["scheduler"],
@@ -33,49 +32,34 @@ COMPONENTS = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def psql(sql: str) -> None:
-    subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-qc", sql],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-
-
 class AirflowStack:
-    """Start with ``start()``, talk to it with ``api()``, always ``stop()`` (drops the database)."""
+    """Start with ``start()``, talk to it with ``api()``, always ``stop()`` (removes its servers)."""
 
-    def __init__(self, home: Path, *, extra_env: dict[str, str] | None = None, redis_db: int = 11) -> None:
+    def __init__(self, home: Path, *, extra_env: dict[str, str] | None = None) -> None:
         self.home = home
         self.db = f"patchflow_{secrets.token_hex(4)}"
         self.port = free_port()
         self.password = secrets.token_urlsafe(12)
-        self.redis_url = f"redis://127.0.0.1:6379/{redis_db}"
+        self.services = Services()
         self.extra_env = extra_env or {}
         self.procs: dict[str, subprocess.Popen] = {}
         self.env: dict[str, str] = {}
         self._token = ""
 
     def start(self, timeout: float = 240.0) -> None:
-        psql(f'CREATE DATABASE "{self.db}"')
-        self._flush_redis()
+        self.services.start()
+        self.services.psql(f'CREATE DATABASE "{self.db}"')
         passwords = self.home / "passwords.json"
         self.home.mkdir(parents=True, exist_ok=True)
         passwords.write_text(json.dumps({"admin": self.password}))
-        dsn = PG_DSN.format(db=self.db)
+        dsn = self.services.dsn(self.db)
         self.env = airflow_env(
             self.home / "airflow",
             sql_alchemy_conn=dsn,
             executor="CeleryExecutor",
             extra={
-                "AIRFLOW__CELERY__BROKER_URL": self.redis_url,
-                "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql://postgres@127.0.0.1:5432/{self.db}",
+                "AIRFLOW__CELERY__BROKER_URL": self.services.redis_url,
+                "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + self.services.dsn(self.db, "postgresql"),
                 "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{self.port}/execution/",
                 "AIRFLOW__CORE__AUTH_MANAGER": (
                     "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
@@ -115,11 +99,6 @@ class AirflowStack:
 
     def _airflow(self) -> str:
         return str(Path(sys.executable).parent / "airflow")
-
-    def _flush_redis(self) -> None:
-        if shutil.which("redis-cli"):
-            db = self.redis_url.rsplit("/", 1)[1]
-            subprocess.run(["redis-cli", "-n", db, "FLUSHDB"], check=False, capture_output=True)
 
     def _wait_healthy(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -199,5 +178,4 @@ class AirflowStack:
         for proc in self.procs.values():
             stop_process_group(proc)
         self.procs.clear()
-        self._flush_redis()
-        psql(f'DROP DATABASE IF EXISTS "{self.db}" WITH (FORCE)')
+        self.services.stop()

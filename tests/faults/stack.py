@@ -37,8 +37,6 @@ from tests.faults.harness import (
 )
 from tests.faults.invariants import RunRecord
 
-REDIS_DB = 12
-"""Not the full-stack test's 11: the two may run in the same CI job, one after the other."""
 DEFAULT_QUEUE_DELAY = 2.0
 """The simulator's own ``queue_delay`` setting (a reset keeps settings)."""
 CRASH_POINTS = (CRASH_AFTER_START_MAINTENANCE, CRASH_AFTER_SUBMIT, CRASH_AFTER_STOP_MAINTENANCE)
@@ -60,7 +58,7 @@ class FaultStack:
             **{name: str(marker) for name, marker in self.markers.items()},
             **timing_env(),
         }
-        self.stack = AirflowStack(home, extra_env=env, redis_db=REDIS_DB)
+        self.stack = AirflowStack(home, extra_env=env)
         self.disturbed = False
 
     def start(self) -> None:
@@ -169,7 +167,7 @@ class FaultStack:
             f"WHERE dag_id = 'patch_fleet' AND run_id = '{run_id.replace(chr(39), chr(39) * 2)}'"
         )
         out = subprocess.run(
-            ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", self.stack.db, "-Atc", query],
+            [*self.stack.services.psql_args(self.stack.db), "-Atc", query],
             capture_output=True,
             text=True,
             check=False,

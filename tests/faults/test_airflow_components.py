@@ -5,8 +5,8 @@ right after each kind of POST (startMaintenance, executePackage, stopMaintenance
 task could record the answer. Airflow retries or resumes; the invariants are judged from the
 simulator's state after every scenario, as everywhere in the matrix.
 
-Uses the machine's PostgreSQL (127.0.0.1:5432, user postgres) and Redis (127.0.0.1:6379, db 11)
-like tests/integration/test_full_stack.py.
+The stack starts its own PostgreSQL and Redis on free ports (``launcher.services``), like
+tests/integration/test_full_stack.py; no service of the machine is used.
 """
 
 from __future__ import annotations
