@@ -44,6 +44,7 @@ from tests.faults.invariants import (
     Violation,
     check_invariants,
 )
+from tests.sim_client import SimulatorClient
 
 ROOT = Path(__file__).resolve().parents[2]
 FLEETS = Path(__file__).resolve().parent / "fleets"
@@ -62,27 +63,11 @@ class FaultKindUnsupported(AssertionError):
     """The simulator does not know a fault kind this scenario needs (not merged yet)."""
 
 
-class SimAdmin:
+class SimAdmin(SimulatorClient):
     """The simulator's admin API, plus the few CLC calls a scenario needs to set the scene."""
-
-    def __init__(self, base_url: str) -> None:
-        self.base = base_url
-
-    def call(self, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.base + path, data=data, method=method)
-        req.add_header("Content-Type", "application/json")
-        if token:
-            req.add_header("Authorization", f"Bearer {token}")
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            raw = resp.read()
-        return json.loads(raw) if raw else None
 
     def state(self) -> dict:
         return self.call("GET", "/_sim/state")
-
-    def counters(self) -> dict:
-        return self.call("GET", "/_sim/counters")
 
     def clock(self) -> dict:
         return self.call("GET", "/_sim/clock")
