@@ -265,6 +265,18 @@ def _audit_checks(inventory_count: int, summary: Mapping[str, Any]) -> Callable[
                 gxe.ExpectColumnValuesToMatchRegex(column="ended_at", regex=TIMESTAMP_PATTERN),
             ),
             (
+                "observed_at_iso8601",
+                "observed_at (when patchflow saw the outcome, its own clock) is YYYY-MM-DDTHH:MM:SSZ",
+                gxe.ExpectColumnValuesToMatchRegex(column="observed_at", regex=TIMESTAMP_PATTERN),
+            ),
+            (
+                "completion_observed",
+                "patched servers carry observed_at: compliance dates a success by patchflow's clock",
+                gxe.ExpectColumnValuesToNotBeNull(
+                    column="observed_at", row_condition=col("state").is_in(succeeded)
+                ),
+            ),
+            (
                 "ended_not_before_started",
                 "no server ends before it started",
                 gxe.ExpectColumnPairValuesAToBeGreaterThanB(

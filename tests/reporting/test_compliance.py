@@ -104,6 +104,7 @@ def test_verdicts_against_the_policy(history):
         "not_patchable": 1,
         "compliance_pct": 50.0,
         "runs_included": 3,
+        "dry_runs": 0,
         "runs_ignored": 0,
         "packs_excluded": 0,
     }
@@ -203,7 +204,9 @@ def test_outputs_written(history):
     assert stored["summary"]["compliance_pct"] == 50.0 and stored["policy_days"] == 35
     html = (folder / "compliance.html").read_text()
     assert 'data-metric="compliance_pct">50.0<' in html
-    assert html.index("Non-compliant servers (2)") < html.index("All servers (5)")
+    assert html.index("Non-compliant servers (2)") < html.index("Compliant servers (2)")
+    assert html.index("Compliant servers (2)") < html.index("Not patchable servers (1)")
+    assert html.count('<tr data-server-id="') == 5  # each server once (issue 10: listed twice)
     assert "<script" not in html
 
 
