@@ -80,7 +80,8 @@ def print_compliance(reports: Path) -> None:
         if server["status"] == "non_compliant":
             print(f"  ! {server['server_id']}: {server['explanation']} (last state {server['last_state']})")
     validation = stored.get("validation") or {}
-    print(f"  validation: {'passed' if validation.get('success') else 'FAILED ' + str(validation.get('failed'))}")
+    verdict = "passed" if validation.get("success") else f"FAILED {validation.get('failed')}"
+    print(f"  validation: {verdict}")
     print(f"Compliance report: {reports / 'compliance' / 'compliance.html'}")
 
 

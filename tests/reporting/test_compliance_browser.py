@@ -24,7 +24,8 @@ READ_DOM = """(() => {
     const firstBar = svg.querySelector('rect');
     return [...svg.querySelectorAll('text.chart-label')].map(t => {
       const box = t.getBBox();
-      return {text: t.textContent, left: box.x, right: box.x + box.width, bar: Number(firstBar.getAttribute('x'))};
+      const bar = Number(firstBar.getAttribute('x'));
+      return {text: t.textContent, left: box.x, right: box.x + box.width, bar};
     });
   });
   return {

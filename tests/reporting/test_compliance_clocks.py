@@ -100,7 +100,9 @@ def test_every_server_patched_by_the_run_is_compliant_right_after_it(tmp_path, c
         assert server["last_success_source"] == "observed_at"
         assert server["last_success_api_ended_at"] == row["ended_at"]
 
-    later = build_compliance_report(tmp_path / "reports", as_of=now + timedelta(days=3, minutes=1), validate=False)
+    later = build_compliance_report(
+        tmp_path / "reports", as_of=now + timedelta(days=3, minutes=1), validate=False
+    )
     assert {s["days_since_success"] for s in later.servers} == {3}
     assert {s["status"] for s in later.servers} == {"compliant"}
 
@@ -113,7 +115,9 @@ def test_a_pack_sealed_before_observed_at_counts_from_the_runs_end_on_our_clock(
     for row in document["servers"]:
         row["observed_at"] = None  # what the replay reads for a schema-2 row (no such key)
     write_evidence_pack(tmp_path, document, PASSED, now=datetime.now(UTC))
-    report = build_compliance_report(tmp_path, as_of=datetime(2026, 11, 27, 14, 31, tzinfo=UTC), validate=False)
+    report = build_compliance_report(
+        tmp_path, as_of=datetime(2026, 11, 27, 14, 31, tzinfo=UTC), validate=False
+    )
     [server] = report.servers
     assert server["status"] == "compliant" and server["days_since_success"] == 0
     assert server["last_success_at"] == "2026-11-27T14:30:00Z"

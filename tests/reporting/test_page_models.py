@@ -122,15 +122,22 @@ def test_the_compliance_page_lists_non_compliant_servers_and_the_anchor_verdict(
         policy_days=35,
         servers=[server("a", ComplianceStatus.COMPLIANT), server("b", ComplianceStatus.NON_COMPLIANT)],
         runs=[
-            {"run_id": "r1", "started_at": "2026-11-30T09:15:42Z", "by_state": {"patched": 2, "failed": 1,
-             "timed_out": 1}} | _fleet(1, 1, 0)
-        ],  # fmt: skip
+            {
+                "run_id": "r1",
+                "started_at": "2026-11-30T09:15:42Z",
+                "by_state": {"patched": 2, "failed": 1, "timed_out": 1},
+            }
+            | _fleet(1, 1, 0)
+        ],
         ignored=[],
         summary=SUMMARY,
         evidence={"anchor": {"status": "not_found", "message": "ANCHOR MISMATCH"}},
     )
     page = build_compliance_page(report)
-    assert [(section.status, [v.server["server_id"] for v in section.verdicts]) for section in page.sections] == [
+    listed = [
+        (section.status, [v.server["server_id"] for v in section.verdicts]) for section in page.sections
+    ]
+    assert listed == [
         ("non_compliant", ["b"]),
         ("compliant", ["a"]),
         ("not_patchable", []),
