@@ -7,12 +7,11 @@ numbers shown equal compliance.json. Saves test-output/compliance.png.
 
 from __future__ import annotations
 
-import base64
 import json
 
 import pytest
 from test_compliance import DRY, at, seal
-from test_report_browser import OUTPUT, browser  # noqa: F401 - the fixture
+from test_report_browser import browser, save_screenshot  # noqa: F401 - browser is the fixture
 
 from include.reporting.compliance import update_compliance_report
 
@@ -67,13 +66,5 @@ def test_compliance_report_in_chromium(browser, tmp_path):  # noqa: F811 - the i
             assert label["left"] >= 0, label  # not clipped at the chart's left edge
             assert label["right"] <= label["bar"], label  # nor running into the bars
 
-    OUTPUT.mkdir(exist_ok=True)
-    shot = browser.call(
-        "Page.captureScreenshot",
-        format="png",
-        captureBeyondViewport=True,
-        clip={"x": 0, "y": 0, "width": 1280, "height": min(dom["height"], 4000), "scale": 1},
-    )
-    png = base64.b64decode(shot["data"])
-    assert png.startswith(b"\x89PNG\r\n\x1a\n")
-    (OUTPUT / "compliance.png").write_bytes(png)
+    png = save_screenshot(browser, "compliance.png", dom["height"])
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 20_000
