@@ -5,8 +5,8 @@ order) rather than the replay's internal map is what makes "each server once" a 
 fail: a server shown in two sections is two rows here.
 
 The checks restate the policy from evidence the verdict did not use, so a wrong clock cannot
-vouch for itself: "the latest included run patched this server and ended within the policy
-window, so it is compliant" reads only the server's last state and that run's end (both
+vouch for itself: "the latest included run patched this server and started within the policy
+window, so it is compliant" reads only the server's last state and that run's start (both
 patchflow's clock), never the success time the verdict was computed from.
 """
 
@@ -26,14 +26,20 @@ SECTION, LATEST_RUN_PATCHED = "section", "patched_by_latest_run_within_policy"
 YES, NO = "yes", "no"
 
 
-def _patched_by_latest_run(server: Mapping[str, Any], as_of: datetime, policy_days: int) -> str:
-    """``yes`` when the server's latest included run patched it and ended within the policy window."""
+def _patched_by_latest_run(
+    server: Mapping[str, Any], started: Mapping[str, Any], as_of: datetime, policy_days: int
+) -> str:
+    """``yes`` when the server's latest included run patched it and *started* within the policy window.
+
+    The start, not the end: the patch happened after the run started, so a run that started at
+    most ``policy_days`` days before ``as_of`` leaves the server compliant, however long it ran.
+    """
     if server.get("last_state") not in SUCCESS_STATES:
         return NO
-    ended = parse_utc_text(server.get("last_seen_at"))
-    if ended is None or ended > as_of:
+    start = parse_utc_text(started.get(str(server.get("last_seen_run_id"))))
+    if start is None or start > as_of:
         return NO
-    return YES if (as_of - ended).total_seconds() // 86400 <= policy_days else NO
+    return YES if (as_of - start).total_seconds() // 86400 <= policy_days else NO
 
 
 def _dry_runs_not_counted(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -60,10 +66,15 @@ def validate_compliance(
     as_of: datetime,
     runs: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
-    """GX checks of the listed verdicts; ``listed`` is ``listing(servers)`` (section, rows) pairs."""
+    """GX checks of the listed verdicts; ``listed`` is ``listing(servers)`` (section, rows) pairs,
+    ``runs`` the included runs (their ``started_at`` restates the policy, see above)."""
+    started = {str(run.get("run_id")): run.get("started_at") for run in runs}
     rows = [
         {key: server.get(key) for key in SERVER_COLUMNS}
-        | {SECTION: str(section), LATEST_RUN_PATCHED: _patched_by_latest_run(server, as_of, policy_days)}
+        | {
+            SECTION: str(section),
+            LATEST_RUN_PATCHED: _patched_by_latest_run(server, started, as_of, policy_days),
+        }
         for section, servers in listed
         for server in servers
     ]
@@ -112,7 +123,7 @@ def validate_compliance(
             ),
             (
                 "patched_by_latest_run_is_compliant",
-                f"a server the latest included run patched, ending within {policy_days} days, is compliant "
+                f"a server the latest included run patched, started within {policy_days} days, is compliant "
                 "(whatever the patching service's clock said)",
                 gxe.ExpectColumnValuesToBeInSet(
                     column="status",

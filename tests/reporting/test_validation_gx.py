@@ -232,6 +232,10 @@ def test_compliance_report_validates(tmp_path):
 
 
 AS_OF = datetime(2026, 11, 20, 12, tzinfo=UTC)
+RUNS = [
+    {"run_id": "r0", "started_at": "2026-10-10T02:00:00Z", "dry_run": False},
+    {"run_id": "r1", "started_at": "2026-11-17T02:00:00Z", "dry_run": False},
+]
 
 
 def verdict(server_id: str, **overrides):
@@ -242,6 +246,7 @@ def verdict(server_id: str, **overrides):
         "days_since_success": 3,
         "last_success_run_id": "r1",
         "last_state": "patched",
+        "last_seen_run_id": "r1",
         "last_seen_at": "2026-11-17T03:00:00Z",
     } | overrides
 
@@ -261,6 +266,7 @@ def test_broken_compliance_rows_are_caught_by_name():
         expected_servers=5,
         policy_days=35,
         as_of=AS_OF,
+        runs=RUNS,
     )
     assert set(result["failed"]) == {
         "server_count_equals_fleet",
@@ -284,11 +290,9 @@ def test_the_skew_defect_is_caught_a_success_listed_as_never_patched():
         explanation="never successfully patched",
     )
     failed_long_ago = verdict("va1b", status="non_compliant", last_state="failed", days_since_success=None)
-    patched_long_ago = verdict(
-        "va1c", status="non_compliant", days_since_success=40, last_seen_at="2026-10-10T03:00:00Z"
-    )
+    patched_long_ago = verdict("va1c", status="non_compliant", days_since_success=41, last_seen_run_id="r0")
     listed = listing([skewed, failed_long_ago, patched_long_ago])
-    result = validate_compliance(listed, expected_servers=3, policy_days=35, as_of=AS_OF)
+    result = validate_compliance(listed, expected_servers=3, policy_days=35, as_of=AS_OF, runs=RUNS)
     assert result["failed"] == ["patched_by_latest_run_is_compliant"]
     check = next(c for c in result["checks"] if c["name"] == "patched_by_latest_run_is_compliant")
     assert check["unexpected_rows"] == ["va1a"]  # not the failed one, not the one patched 41 days ago
@@ -303,7 +307,7 @@ def test_duplicate_listing_dry_run_outcome_and_counted_dry_run_are_caught_by_nam
         expected_servers=2,
         policy_days=35,
         as_of=AS_OF,
-        runs=[{"run_id": "real", "dry_run": False}, {"run_id": "plan", "dry_run": True}],
+        runs=[*RUNS, {"run_id": "plan", "started_at": "2026-11-18T02:00:00Z", "dry_run": True}],
     )
     assert set(result["failed"]) == {
         "server_count_equals_fleet",
