@@ -71,6 +71,7 @@ def synthetic_rows(count: int) -> list[dict]:
                 "maintenance_note": "",
                 "started_at": "2026-11-27T14:00:00Z" if attempted else None,
                 "ended_at": "2026-11-27T14:30:00Z" if attempted else None,
+                "observed_at": "2026-11-27T14:30:02Z" if attempted else None,
                 "patches": patches,
             }
         )

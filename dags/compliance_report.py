@@ -10,7 +10,9 @@ pack is excluded and named with its reason). The newest pack is checked against 
 hash in the triggering `patch_audit` event (or the latest one, for a run started by hand); a
 mismatch is shown in red and fails the task after the report is written. It computes per
 server the last successful patch, the days since, and **compliant / non_compliant** against the
-policy (default 35 days), plus trends per run. It writes `compliance/compliance.html`,
+policy (default 35 days), plus trends per run. A success is dated on patchflow's own clock (when
+it saw the patch complete), never the patching service's, which may run ahead or behind; dry runs
+are listed apart and never counted (docs/compliance.md). It writes `compliance/compliance.html`,
 `compliance.csv` and `compliance.json`, validated with Great Expectations; a failed validation
 fails the task after the report (with its red banner) is written.
 """

@@ -31,6 +31,12 @@ def parse_utc_text(text: Any) -> datetime | None:
         return None
 
 
+def minute_text(text: Any) -> str | None:
+    """A ``YYYY-MM-DDTHH:MM:SSZ`` moment as a short label ``YYYY-MM-DD HH:MM`` (UTC); None if unreadable."""
+    moment = parse_utc_text(text)
+    return None if moment is None else moment.strftime("%Y-%m-%d %H:%M")
+
+
 def utcnow() -> datetime:
     """Now, as an aware UTC datetime."""
     return datetime.now(UTC)

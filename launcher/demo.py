@@ -2,7 +2,9 @@
 
 Starts the CLC simulator on loopback, runs `airflow dags test patch_fleet` on an SQLite
 metadata DB under a project-local AIRFLOW_HOME (`.demo/`), prints a run summary and the path
-of the HTML audit report, and stops everything it started.
+of the HTML audit report, then runs `airflow dags test compliance_report` over the same reports
+(what the `patch_audit` asset would trigger) and prints the fleet's compliance, and stops
+everything it started.
 """
 
 from __future__ import annotations
@@ -64,6 +66,25 @@ def print_summary(pack: Path) -> None:
     print(f"Verify the chain:  .venv/bin/python -m include.reporting verify {pack.parent.parent}")
 
 
+def print_compliance(reports: Path) -> None:
+    """The compliance the report DAG just computed: every server the run patched should count."""
+    stored = json.loads((reports / "compliance" / "compliance.json").read_text())
+    summary = stored["summary"]
+    print(
+        f"\nFleet compliance as of {stored['as_of']}: {summary['compliance_pct']} % "
+        f"({summary['compliant']} compliant, {summary['non_compliant']} non-compliant, "
+        f"{summary['not_patchable']} not patchable; {summary['runs_included']} run(s) included, "
+        f"{summary.get('dry_runs', 0)} dry run(s) not counted)"
+    )
+    for server in stored["servers"]:
+        if server["status"] == "non_compliant":
+            print(f"  ! {server['server_id']}: {server['explanation']} (last state {server['last_state']})")
+    validation = stored.get("validation") or {}
+    verdict = "passed" if validation.get("success") else f"FAILED {validation.get('failed')}"
+    print(f"  validation: {verdict}")
+    print(f"Compliance report: {reports / 'compliance' / 'compliance.html'}")
+
+
 def main() -> int:
     if not FLEET.exists():
         print("The demo needs the CLC simulator's demo fleet (simulator/fleets/demo.yaml), which is missing.")
@@ -88,12 +109,18 @@ def main() -> int:
         print("Running patch_fleet (this takes about a minute; Airflow's output goes to .demo/demo.log)…")
         print(f"  conf: {DEMO_CONF}  (the demo fleet has deliberately failing servers)")
         code = airflow(["dags", "test", "patch_fleet", "-c", DEMO_CONF], env, log)
-    pack = latest_pack(Path(env["PATCHFLOW_REPORTS"]))
+    reports = Path(env["PATCHFLOW_REPORTS"])
+    pack = latest_pack(reports)
+    compliance = 1
     if pack is not None:
         print_summary(pack)
+        print("\nRunning compliance_report over the sealed evidence packs…")
+        compliance = airflow(["dags", "test", "compliance_report"], env, log)
+        if compliance == 0:
+            print_compliance(reports)
     print(f"\nDone in {time.monotonic() - started:.0f} s; the simulator is stopped. Full log: {log}")
-    if code != 0 or pack is None:
-        print("The DAG run did not succeed: see the log above for the failing task.")
+    if code != 0 or pack is None or compliance != 0:
+        print("A DAG run did not succeed: see the log above for the failing task.")
         return 1
     return 0
 

@@ -51,6 +51,7 @@ EMPTY_RESULT: dict[str, Any] = {
     "reboots": None,
     "started_at": None,
     "ended_at": None,
+    "observed_at": None,
 }
 RESULT_KEYS = tuple(EMPTY_RESULT)
 

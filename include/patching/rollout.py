@@ -29,7 +29,8 @@ timing:
    false``): that answer ends the server ``failed`` with the API's message.
 
 Which execution is ours never depends on a clock (I8): the API's clock may be minutes or
-years away from ours. Timings in the results come from the API's own records.
+years away from ours. Timings in the results (``started_at``, ``ended_at``) come from the API's
+own records; ``observed_at`` is when we saw the outcome, on our clock (what compliance uses).
 
 Maintenance (I2): ``maintenance: requested`` is recorded before startMaintenance is sent.
 Only the inventory (read before this run ever asked) makes a server ``preexisting``, never
@@ -548,6 +549,8 @@ class Rollout:
         e.reboots = None
         e.started_at = (execution.start_time if execution else None) or e.started_at
         e.ended_at = (execution.end_time if execution else None) or out.observed_at
+        # Our clock's moment of completion, kept apart from the API's: compliance counts from it.
+        e.observed_at = utc_text(observed) if observed else None
         if execution_id is None:  # an outcome naming no execution: there is no detail to read
             self._end_from_summary(sid, execution, "no execution id")
             return
@@ -665,6 +668,7 @@ class Rollout:
             "attempts": e.attempts,
             "started_at": e.started_at,
             "ended_at": e.ended_at,
+            "observed_at": e.observed_at,
             "maintenance": data["maintenance"],
             "submissions": len(e.submissions),
         }

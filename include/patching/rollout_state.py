@@ -20,13 +20,18 @@ Shape (JSON)::
              {"request_time": "...Z", "job_id": "va1-1234", "result": "submitted"}],
          "known_executions": ["VA1-100001"],
          "execution_id": null, "state": null, "reason": "", "started_at": null, "ended_at": null,
-         "patches": [], "patches_installed": 0, "patches_failed": 0,
+         "observed_at": null, "patches": [], "patches_installed": 0, "patches_failed": 0,
          "attempts": null, "reboots": null, "wall_seconds": null}}}
 
 Every field is declared on ``LedgerEntry`` (typed: ``Phase``, ``MaintenanceOwnership``,
 ``ReleaseOutcome``, ``ServerState``); ``to_json``/``from_json`` keep this shape. An entry
-written by an older version (without ``known_executions`` or ``wall_seconds``) loads with those
-fields None; keys this version does not know are kept on save.
+written by an older version (without ``known_executions``, ``wall_seconds`` or ``observed_at``)
+loads with those fields None; keys this version does not know are kept on save.
+
+Two clocks: ``started_at``/``ended_at`` are the patching service's own times (evidence, on the
+API's clock, which may run minutes or hours away from ours); ``observed_at`` is when patchflow
+saw the outcome, on patchflow's clock. Compliance ("patched at", "days since") counts from
+``observed_at`` (docs/compliance.md).
 
 ``attempts`` is the number of initiations the patching service listed for the execution;
 ``reboots`` stays null: the service does not report reboots and patchflow does not infer them.
@@ -138,7 +143,12 @@ class LedgerEntry:
     state: ServerState | None = None
     reason: str = ""
     started_at: str | None = None
+    """The execution's start as the patching service dated it (API clock), else our request time."""
     ended_at: str | None = None
+    """The execution's end as the patching service dated it (API clock): evidence, not arithmetic."""
+    observed_at: str | None = None
+    """When patchflow saw the outcome, on its own clock: the trigger's observation of the
+    completion, else the moment the rollout recorded the end. None for ``not_attempted``."""
     patches: list[dict[str, Any]] = field(default_factory=list)
     patches_installed: int = 0
     patches_failed: int = 0
@@ -177,10 +187,13 @@ class LedgerEntry:
         return entry
 
     def end(self, state: ServerState, reason: str, now: str) -> None:
-        """Mark the server done; an attempted server gets an end time if it has none."""
+        """Mark the server done; an attempted server gets an end and an observation time if it
+        has none (``now`` is our clock)."""
         self.phase, self.state, self.reason = Phase.DONE, state, reason
-        if state is not ServerState.NOT_ATTEMPTED and not self.ended_at:
-            self.ended_at = now
+        if state is ServerState.NOT_ATTEMPTED:
+            return
+        self.ended_at = self.ended_at or now
+        self.observed_at = self.observed_at or now
 
     @property
     def run_owned_maintenance(self) -> bool:

@@ -23,7 +23,9 @@ from include.redaction import redact_mapping
 from include.text_safety import visible_text
 
 #: 2: rows carry ``maintenance`` and ``maintenance_note``; the summary ``by_maintenance``.
-SCHEMA_VERSION = 2
+#: 3: rows carry ``observed_at``: when patchflow saw the outcome, on patchflow's clock
+#: (``started_at``/``ended_at`` stay the patching service's times, on its clock).
+SCHEMA_VERSION = 3
 
 #: Scalar columns of a row, in CSV order. ``patch_names`` is appended to the CSV.
 SCALAR_COLUMNS: tuple[str, ...] = (
@@ -48,6 +50,7 @@ SCALAR_COLUMNS: tuple[str, ...] = (
     "attempts",
     "started_at",
     "ended_at",
+    "observed_at",
     "maintenance",
     "maintenance_note",
 )

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from include.patching.states import ServerState
-from include.reporting.compliance import ComplianceReport, ComplianceStatus
+from include.reporting.compliance import ComplianceReport, ComplianceStatus, listing
 from include.reporting.page_parts import (
     REPORT_TEMPLATES,
     UNKNOWN_COLOUR,
@@ -26,7 +26,14 @@ from include.reporting.page_parts import (
     validation_checks,
 )
 from include.reporting.svg_charts import BarChart, stacked_bar_layout
+from include.timefmt import minute_text
 
+#: Section headings of the server tables, one per status (each server is in exactly one).
+SECTION_TITLES: dict[str, str] = {
+    ComplianceStatus.NON_COMPLIANT: "Non-compliant servers",
+    ComplianceStatus.COMPLIANT: "Compliant servers",
+    ComplianceStatus.NOT_PATCHABLE: "Not patchable servers",
+}
 STATUS_STYLE: dict[str, tuple[str, str]] = {
     ComplianceStatus.COMPLIANT: ("Compliant", "#1a7f37"),
     ComplianceStatus.NON_COMPLIANT: ("Non-compliant", "#cf222e"),
@@ -49,12 +56,23 @@ class ServerVerdict:
 
 
 @dataclass(frozen=True)
+class ServerSection:
+    """One table of servers sharing a status; ``status`` keys its ``data-section``."""
+
+    status: str
+    title: str
+    verdicts: list[ServerVerdict]
+
+
+@dataclass(frozen=True)
 class RunTrend:
-    """One run of the trend table."""
+    """One run of the trend table (or of the dry runs); ``label`` is its name in the charts."""
 
     run: Mapping[str, Any]
+    label: str
     succeeded: int
     failed: int
+    planned: int
 
 
 @dataclass(frozen=True)
@@ -74,10 +92,10 @@ class CompliancePage:
     anchor: AnchorNotice
     excluded: Sequence[Mapping[str, Any]]
     cards: list[Card]
-    attention: list[ServerVerdict]
-    servers: list[ServerVerdict]
+    sections: list[ServerSection]
     charts: list[BarChart]
     runs: list[RunTrend]
+    dry_runs: list[RunTrend]
     ignored: Sequence[Mapping[str, Any]]
 
 
@@ -85,28 +103,48 @@ def _verdict(server: Mapping[str, Any]) -> ServerVerdict:
     return ServerVerdict(server, status_badge(server["status"]), state_badge(server["last_state"]))
 
 
-def _trend(run: Mapping[str, Any]) -> RunTrend:
-    by_state = run["by_state"]
-    succeeded = by_state.get(ServerState.PATCHED, 0) + by_state.get(ServerState.PATCHED_NO_UPDATES, 0)
-    failed = by_state.get(ServerState.FAILED, 0) + by_state.get(ServerState.TIMED_OUT, 0)
-    return RunTrend(run, succeeded, failed)
+def run_labels(runs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Short, unique chart labels: the run's start to the minute (UTC), numbered on a clash.
+
+    Run ids (``manual__2026-12-01T04:42:48.308706+00:00``) do not fit beside a bar; the trend
+    table pairs each label with its run id.
+    """
+    labels: list[str] = []
+    for run in runs:
+        base = minute_text(run.get("started_at")) or str(run["run_id"])
+        label, n = base, 1
+        while label in labels:
+            n += 1
+            label = f"{base} ({n})"
+        labels.append(label)
+    return labels
 
 
-def _trend_charts(runs: list[dict[str, Any]]) -> list[BarChart]:
-    if not runs:
+def _trends(runs: Sequence[Mapping[str, Any]]) -> list[RunTrend]:
+    trends = []
+    for run, label in zip(runs, run_labels(runs), strict=True):
+        by_state = run["by_state"]
+        succeeded = by_state.get(ServerState.PATCHED, 0) + by_state.get(ServerState.PATCHED_NO_UPDATES, 0)
+        failed = by_state.get(ServerState.FAILED, 0) + by_state.get(ServerState.TIMED_OUT, 0)
+        trends.append(RunTrend(run, label, succeeded, failed, by_state.get(ServerState.PLANNED_DRY_RUN, 0)))
+    return trends
+
+
+def _trend_charts(trends: list[RunTrend]) -> list[BarChart]:
+    if not trends:
         return []
     status_series = [(str(key), label, colour) for key, (label, colour) in STATUS_STYLE.items()]
     return [
         stacked_bar_layout(
             "chart-run-states",
             "Servers per run, by state",
-            {r["run_id"]: r["by_state"] for r in runs},
+            {t.label: t.run["by_state"] for t in trends},
             state_series(),
         ),
         stacked_bar_layout(
             "chart-run-compliance",
             "Fleet compliance after each run",
-            {r["run_id"]: {k: r[f"fleet_{k}"] for k in STATUS_STYLE} for r in runs},
+            {t.label: {k: t.run[f"fleet_{k}"] for k in STATUS_STYLE} for t in trends},
             status_series,
         ),
     ]
@@ -121,6 +159,7 @@ def _cards(summary: Mapping[str, Any]) -> list[Card]:
         ("non_compliant", "Non-compliant", summary["non_compliant"]),
         ("not_patchable", "Not patchable", summary["not_patchable"]),
         ("runs_included", "Runs included", summary["runs_included"]),
+        ("dry_runs", "Dry runs (not counted)", summary.get("dry_runs", 0)),
         ("runs_ignored", "Runs ignored", summary["runs_ignored"]),
         ("packs_excluded", "Packs excluded", summary.get("packs_excluded", 0)),
     ]
@@ -128,8 +167,12 @@ def _cards(summary: Mapping[str, Any]) -> list[Card]:
 
 
 def build_compliance_page(report: ComplianceReport) -> CompliancePage:
-    """Headline compliance, non-compliant servers first, trend per run, ignored runs."""
-    verdicts = [_verdict(server) for server in report.servers]
+    """Headline compliance, servers by status (non-compliant first, each once), trend, dry runs."""
+    sections = [
+        ServerSection(status, SECTION_TITLES[status], [_verdict(server) for server in servers])
+        for status, servers in listing(report.servers)
+    ]
+    trends = _trends(report.runs)
     return CompliancePage(
         as_of=report.as_of,
         policy_days=report.policy_days,
@@ -138,10 +181,10 @@ def build_compliance_page(report: ComplianceReport) -> CompliancePage:
         anchor=AnchorNotice(report.evidence.get("anchor"), report.anchor_mismatch),
         excluded=report.excluded,
         cards=_cards(report.summary),
-        attention=[v for v in verdicts if v.server["status"] == ComplianceStatus.NON_COMPLIANT],
-        servers=verdicts,
-        charts=_trend_charts(report.runs),
-        runs=[_trend(run) for run in report.runs],
+        sections=sections,
+        charts=_trend_charts(trends),
+        runs=trends,
+        dry_runs=_trends(report.dry_runs),
         ignored=report.ignored,
     )
 

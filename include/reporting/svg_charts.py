@@ -16,6 +16,8 @@ from include.reporting.page_parts import REPORT_TEMPLATES
 ROW_HEIGHT = 26
 BAR_HEIGHT = 18
 LABEL_WIDTH = 110
+#: Room per label character at 12px sans-serif (digits are the widest common glyphs, ~7.6 px).
+LABEL_CHAR_WIDTH = 8
 BAR_WIDTH = 440
 COUNT_WIDTH = 50
 LEGEND_ROW = 20
@@ -83,9 +85,17 @@ def _legend_entry(index: int, width: int, top: int, colour: str, label: str) -> 
     return LegendEntry(x, y, x + SWATCH + 4, y + LEGEND_BASELINE, colour, label)
 
 
-def _bar(row: int, group: str, counts: Mapping[str, int], series: Sequence[Series], largest: int) -> Bar:
+def _label_width(groups: Mapping[str, Mapping[str, int]]) -> int:
+    """Wide enough for the longest group label (a run's date), never narrower than the default."""
+    longest = max((len(label) for label in groups), default=0)
+    return max(LABEL_WIDTH, LABEL_CHAR_WIDTH * longest + 12)
+
+
+def _bar(
+    row: int, group: str, counts: Mapping[str, int], series: Sequence[Series], largest: int, label_width: int
+) -> Bar:
     top = row * ROW_HEIGHT
-    x = float(LABEL_WIDTH)
+    x = float(label_width)
     segments = []
     for key, label, colour in series:
         count = counts.get(key, 0)
@@ -114,7 +124,8 @@ def stacked_bar_layout(
     used = [s for s in series if any(counts.get(s[0], 0) for counts in groups.values())]
     legend_rows = (len(used) + LEGEND_COLUMNS - 1) // LEGEND_COLUMNS
     legend_top = ROW_HEIGHT * max(len(groups), 1) + 10
-    width = LABEL_WIDTH + BAR_WIDTH + COUNT_WIDTH
+    label_width = _label_width(groups)
+    width = label_width + BAR_WIDTH + COUNT_WIDTH
     legend = tuple(
         _legend_entry(index, width, legend_top, colour, label)
         for index, (_key, label, colour) in enumerate(used)
@@ -125,9 +136,11 @@ def stacked_bar_layout(
         width=width,
         height=legend_top + LEGEND_ROW * legend_rows,
         bars=tuple(
-            _bar(row, group, counts, series, largest) for row, (group, counts) in enumerate(groups.items())
+            _bar(row, group, counts, series, largest, label_width)
+            for row, (group, counts) in enumerate(groups.items())
         ),
         legend=legend,
+        label_x=label_width - 8,
     )
 
 

@@ -183,6 +183,18 @@ def _reboots_check(gxe: Any, summary: Mapping[str, Any]) -> tuple[str, str, Any]
     )
 
 
+def one_line_per_server(gxe: Any, name: str, count: int, what: str) -> list[tuple[str, str, Any]]:
+    """The two checks every per-server suite starts with: ``count`` lines, no server twice."""
+    return [
+        (name, f"{what} ({count})", gxe.ExpectTableRowCountToEqual(value=count)),
+        (
+            "unique_server_id",
+            "every server appears exactly once",
+            gxe.ExpectColumnValuesToBeUnique(column="server_id"),
+        ),
+    ]
+
+
 def _audit_checks(inventory_count: int, summary: Mapping[str, Any]) -> Callable[[Any, Any], list]:
     attempted = sorted(str(s.value) for s in ATTEMPTED_STATES)
     succeeded = [str(ServerState.PATCHED.value), str(ServerState.PATCHED_NO_UPDATES.value)]
@@ -190,15 +202,8 @@ def _audit_checks(inventory_count: int, summary: Mapping[str, Any]) -> Callable[
 
     def build(gxe: Any, col: Any) -> list[tuple[str, str, Any]]:
         return [
-            (
-                "server_count_equals_inventory",
-                f"one row per inventoried server ({inventory_count})",
-                gxe.ExpectTableRowCountToEqual(value=inventory_count),
-            ),
-            (
-                "unique_server_id",
-                "every server appears exactly once",
-                gxe.ExpectColumnValuesToBeUnique(column="server_id"),
+            *one_line_per_server(
+                gxe, "server_count_equals_inventory", inventory_count, "one row per inventoried server"
             ),
             (
                 "server_id_present",
@@ -263,6 +268,18 @@ def _audit_checks(inventory_count: int, summary: Mapping[str, Any]) -> Callable[
                 "ended_at_iso8601",
                 "ended_at is YYYY-MM-DDTHH:MM:SSZ",
                 gxe.ExpectColumnValuesToMatchRegex(column="ended_at", regex=TIMESTAMP_PATTERN),
+            ),
+            (
+                "observed_at_iso8601",
+                "observed_at (when patchflow saw the outcome, its own clock) is YYYY-MM-DDTHH:MM:SSZ",
+                gxe.ExpectColumnValuesToMatchRegex(column="observed_at", regex=TIMESTAMP_PATTERN),
+            ),
+            (
+                "completion_observed",
+                "patched servers carry observed_at: compliance dates a success by patchflow's clock",
+                gxe.ExpectColumnValuesToNotBeNull(
+                    column="observed_at", row_condition=col("state").is_in(succeeded)
+                ),
             ),
             (
                 "ended_not_before_started",

@@ -94,6 +94,8 @@ def build_compliance(
     log.info("Evidence: %s", report.evidence)
     for excluded in report.excluded:
         log.warning("Evidence pack excluded from the compliance history: %s", excluded)
+    for dry in report.dry_runs:
+        log.info("Dry run %s listed apart, not counted (it patched nothing)", dry["run_id"])
     for ignored in report.ignored:
         log.warning("Run left out of the compliance history: %s", ignored)
     if report.anchor_mismatch:

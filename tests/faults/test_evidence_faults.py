@@ -14,7 +14,7 @@ import json
 import shutil
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -92,7 +92,7 @@ def test_the_genuine_run_holds_every_invariant(genuine):
 def test_a_forged_pack_outside_the_chain_is_named_by_verify_and_left_out_of_compliance(genuine, tmp_path):
     """Item 15: a pack that is not in the chain says VA1FLTWIN02 was patched. ``verify`` must
     reject it by name, and the compliance report must not count it."""
-    lab, result = genuine
+    lab, _ = genuine
     reports = reports_copy(lab, tmp_path)
     genuine_pack = the_pack(reports)
     forged = reports / "runs" / "forged__2026-03-10T03-00-00"
@@ -100,11 +100,11 @@ def test_a_forged_pack_outside_the_chain_is_named_by_verify_and_left_out_of_comp
     document = json.loads((genuine_pack / "audit.json").read_text())
     reseal(forged, claim_patched(document, "va1fltwin02", run_id=FORGED_RUN), run_id=FORGED_RUN)
     checked = verify(reports)
-    # as of the simulated clock, which runs ahead of ours: the patches are in the past there
-    as_of = datetime.fromtimestamp(result.settled.sim_epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # as of now on our clock: the simulator's clock runs ahead, and successes are dated on ours
+    # (observed_at), so the genuine success counts right after the run (issue 10)
     outcome, _ = lab.run_runner(
         "compliance_report",
-        {"as_of": as_of},
+        {},
         tmp_path / "compliance",
         env={"PATCHFLOW_REPORTS": str(reports)},
     )

@@ -214,6 +214,24 @@ def test_the_pack_validates_verifies_and_holds_no_secret(real_run):
                 assert "e2e-password" not in path.read_text(errors="replace"), path
 
 
+def test_right_after_the_run_every_server_it_patched_is_compliant(real_run):
+    """Issue 10: the simulator's fast clock dates executions ahead of ours; compliance uses ours."""
+    from include.reporting.compliance import update_compliance_report
+    from include.timefmt import parse_utc_text
+
+    audit, tmp = real_run[2], real_run[4]
+    patched = {r["server_id"]: r for r in audit["servers"] if r["state"] in {"patched", "patched_no_updates"}}
+    assert set(patched) == {s for s, st in EXPECTED.items() if st in {"patched", "patched_no_updates"}}
+    run_end = parse_utc_text(audit["run"]["ended_at"])
+    assert any(parse_utc_text(r["ended_at"]) > run_end for r in patched.values())  # the skew is real
+    report = update_compliance_report(tmp / "reports")
+    verdicts = {s["server_id"]: s for s in report.servers}
+    for sid, row in patched.items():
+        assert verdicts[sid]["status"] == "compliant" and verdicts[sid]["days_since_success"] == 0, sid
+        assert verdicts[sid]["last_success_at"] == row["observed_at"] <= audit["run"]["ended_at"]
+    assert report.validation["success"], report.validation["failed"]
+
+
 def test_a_typo_in_the_deny_list_touches_nothing_and_names_the_bad_value(
     e2e_simulator, airflow_db, tmp_path, monkeypatch, capsys, caplog
 ):

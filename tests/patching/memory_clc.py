@@ -1,7 +1,8 @@
 """An in-memory fake of the ``ClcApi`` protocol for unit tests of ``Rollout``.
 
 Maintenance jobs succeed at once. An accepted Execute Package creates one pending execution per
-server, dated on the API's own clock (ours + ``api_offset``) and kept *hidden* from the summary
+server, dated on the API's own clock (ours + ``api_offset``, or a clock running ``api_speed``
+times faster than ours since ``api_origin``, like the simulator's) and kept *hidden* from the summary
 until ``start_queued()`` — the platform's queue, which may start a batch long after the request.
 ``answer`` decides what the caller gets back from Execute Package.
 """
@@ -31,8 +32,16 @@ class Answer(StrEnum):
 
 
 class MemoryClc:
-    def __init__(self, servers: list[str], *, api_offset: timedelta = timedelta(0)) -> None:
-        self.api_offset = api_offset
+    def __init__(
+        self,
+        servers: list[str],
+        *,
+        api_offset: timedelta = timedelta(0),
+        api_speed: float = 1.0,
+        api_origin: datetime | None = None,
+    ) -> None:
+        self.api_offset, self.api_speed = api_offset, api_speed
+        self.api_origin = api_origin or datetime.now(UTC)
         self.history: dict[str, list[dict]] = {sid: [] for sid in servers}
         self.hidden: list[tuple[str, dict]] = []
         self.calls: list[tuple[str, tuple[str, ...]]] = []
@@ -43,7 +52,8 @@ class MemoryClc:
 
     # --- test controls -------------------------------------------------------------------
     def api_now(self) -> datetime:
-        return datetime.now(UTC) + self.api_offset
+        elapsed = datetime.now(UTC) - self.api_origin
+        return self.api_origin + elapsed * self.api_speed + self.api_offset
 
     def add_execution(self, sid: str, *, status: str = "completed", start: datetime | None = None) -> str:
         execution = self._execution(sid, status, start or self.api_now())

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 from include.patching.watch import WatchState
+from include.timefmt import parse_utc_text
 from tests.patching.memory_clc import MemoryClc, make, ours, patch_attempt, report
 
 SID = "va1demoapp01"
@@ -56,3 +58,28 @@ def test_reboots_are_not_inferred_and_attempts_are_observed(tmp_path):
     row = patched_once(tmp_path, [patch_attempt(SUDO, "completed", 1)], initiations=3)
     assert row["attempts"] == 3
     assert row["reboots"] is None
+
+
+def test_an_outcome_is_dated_on_our_clock_and_the_apis_own_times_are_kept(tmp_path):
+    """Issue 10: the API's clock (here 5 hours ahead) dates the execution; ``observed_at`` is ours."""
+    api = MemoryClc([SID, "va1demoapp02"], api_offset=timedelta(hours=5))
+    rollout = make(tmp_path, api)
+    before = datetime.now(UTC).replace(microsecond=0)
+    rollout.fill()
+    api.start_queued()
+    api.complete_all()
+    rollout.apply(
+        {
+            SID: report(WatchState.COMPLETED, execution=ours(api, SID)),
+            "va1demoapp02": report(WatchState.JOB_FAILED, "queue job failed"),
+        }
+    )
+    rollout.finish(tmp_path / "results.json")
+    after = datetime.now(UTC)
+    rows = {r["server_id"]: r for r in json.loads((tmp_path / "results.json").read_text())["servers"]}
+    for row in rows.values():
+        assert before <= parse_utc_text(row["observed_at"]) <= after, row  # our clock
+    patched = rows[SID]
+    assert patched["state"] == "patched"
+    assert parse_utc_text(patched["ended_at"]) - parse_utc_text(patched["observed_at"]) > timedelta(hours=4)
+    assert rows["va1demoapp02"]["state"] == "failed"

@@ -94,7 +94,11 @@ def test_a_ledger_written_by_the_dict_based_code_loads_typed_and_saves_unchanged
     saved = json.loads(path.read_text())
     for sid, written in (("a", OLD_ENTRY), ("b", done)):
         # every old key keeps its value (unknown ones too); the new fields are added as null
-        assert saved["servers"][sid] == written | {"known_executions": None, "wall_seconds": None}
+        assert saved["servers"][sid] == written | {
+            "known_executions": None,
+            "wall_seconds": None,
+            "observed_at": None,
+        }
     assert {k: v for k, v in saved.items() if k not in {"servers", "updated_at"}} == {
         k: v for k, v in old.items() if k not in {"servers", "updated_at"}
     }
@@ -106,4 +110,5 @@ def test_entry_json_round_trip_keeps_every_declared_field():
     entry.end(ServerState.FAILED, "boom", now="2026-11-30T11:00:00Z")
     again = LedgerEntry.from_json(json.loads(json.dumps(entry.to_json())))
     assert again == entry and again.ended_at == "2026-11-30T11:00:00Z"
+    assert again.observed_at == "2026-11-30T11:00:00Z"  # our clock, when the outcome was recorded
     assert type(entry.to_json()["phase"]) is str  # plain JSON values, not enum members

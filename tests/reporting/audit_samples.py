@@ -38,6 +38,7 @@ def make_row(server_id: str, state: str = "patched", **overrides: Any) -> dict[s
         "reboots": 0,
         "started_at": "2026-11-27T14:00:00Z" if attempted else None,
         "ended_at": "2026-11-27T14:20:00Z" if attempted else None,
+        "observed_at": "2026-11-27T14:20:04Z" if attempted else None,
         "maintenance": "released" if attempted else "not_used",
         "maintenance_note": "",
         "patches": [],

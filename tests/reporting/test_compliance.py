@@ -29,7 +29,7 @@ def seal(base, day: str, states: dict[str, str], *, dry_run: bool = False) -> st
     for server_id, state in states.items():
         row = make_row(server_id, state)
         if row["started_at"]:
-            row.update(times)
+            row.update(times, observed_at=times["ended_at"])  # seen as the API ended it
         if state == "skipped_unsupported_os":
             row.update(os="ubuntu14_64Bit", os_type="Ubuntu 14")
         rows.append(row)
@@ -104,6 +104,7 @@ def test_verdicts_against_the_policy(history):
         "not_patchable": 1,
         "compliance_pct": 50.0,
         "runs_included": 3,
+        "dry_runs": 0,
         "runs_ignored": 0,
         "packs_excluded": 0,
     }
@@ -203,7 +204,9 @@ def test_outputs_written(history):
     assert stored["summary"]["compliance_pct"] == 50.0 and stored["policy_days"] == 35
     html = (folder / "compliance.html").read_text()
     assert 'data-metric="compliance_pct">50.0<' in html
-    assert html.index("Non-compliant servers (2)") < html.index("All servers (5)")
+    assert html.index("Non-compliant servers (2)") < html.index("Compliant servers (2)")
+    assert html.index("Compliant servers (2)") < html.index("Not patchable servers (1)")
+    assert html.count('<tr data-server-id="') == 5  # each server once (issue 10: listed twice)
     assert "<script" not in html
 
 
@@ -212,3 +215,56 @@ def test_bad_arguments_are_named(tmp_path):
         build_compliance_report(tmp_path, policy_days=-1, validate=False)
     with pytest.raises(ValueError, match="as_of must be timezone-aware"):
         build_compliance_report(tmp_path, as_of=datetime(2026, 11, 20), validate=False)
+
+
+DRY = {"va1a": "planned_dry_run", "va1b": "planned_dry_run", "va1old": "skipped_unsupported_os",
+       "va1new": "planned_dry_run"}  # fmt: skip
+
+
+def test_a_dry_run_between_two_real_runs_changes_no_verdict(tmp_path):
+    """Issue 10: a dry run replaced va1b's last real outcome (failed) and counted as a run."""
+    with_dry, without = tmp_path / "with_dry", tmp_path / "without"
+    first = {"va1a": "patched", "va1b": "failed", "va1old": "skipped_unsupported_os"}
+    second = {"va1a": "failed", "va1b": "patched", "va1old": "skipped_unsupported_os"}
+    for base in (with_dry, without):
+        seal(base, "2026-10-13", first)
+    before = build_compliance_report(with_dry, as_of=at("2026-10-25"), validate=False)
+    dry_id = seal(with_dry, "2026-10-20", DRY, dry_run=True)
+    after = build_compliance_report(with_dry, as_of=at("2026-10-25"))
+    assert after.servers == before.servers  # no verdict, last state or server changed
+    assert by_id(after)["va1b"]["last_state"] == "failed" and "va1new" not in by_id(after)
+    assert after.summary["runs_included"] == 1 and after.summary["dry_runs"] == 1
+    assert [run["run_id"] for run in after.dry_runs] == [dry_id]
+    assert after.dry_runs[0]["by_state"]["planned_dry_run"] == 3
+    assert after.validation["success"], after.validation["failed"]
+
+    for base in (with_dry, without):
+        seal(base, "2026-11-10", second)
+    real_only = build_compliance_report(without, as_of=at("2026-11-20"), validate=False)
+    both = build_compliance_report(with_dry, as_of=at("2026-11-20"), validate=False)
+    assert both.servers == real_only.servers and both.runs == real_only.runs
+    assert both.summary == real_only.summary | {"dry_runs": 1}
+
+    write_compliance_report(with_dry, both)
+    lines = list(csv.reader(io.StringIO((with_dry / "compliance" / "compliance_runs.csv").read_text())))
+    assert [line[0] for line in lines if line[2] == "dry_run"] == [dry_id]
+    assert [line[2] for line in lines[1:]].count("included") == 2
+    html = (with_dry / "compliance" / "compliance.html").read_text()
+    assert f'data-dry-run-id="{dry_id}"' in html and 'data-metric="dry_runs">1<' in html
+    assert f'data-run-id="{dry_id}"' not in html  # not in the trend
+
+
+def test_trend_labels_are_the_runs_start_and_stay_unique(tmp_path):
+    """Issue 10: run ids were clipped at the chart's left edge; two runs in one minute stay apart."""
+    seal(tmp_path, "2026-11-10", {"va1a": "patched"})
+    twin = make_run("manual__twin", started_at="2026-11-10T02:00:30Z", ended_at="2026-11-10T02:40:00Z")
+    write_evidence_pack(tmp_path, build_audit_document([make_row("va1a", "failed")], twin), PASSED)
+    report = build_compliance_report(tmp_path, as_of=at("2026-11-20"), validate=False)
+    from include.reporting.compliance_html import build_compliance_page
+
+    page = build_compliance_page(report)
+    labels = [bar.label for bar in page.charts[0].bars]
+    assert labels == ["2026-11-10 02:00", "2026-11-10 02:00 (2)"]
+    chart = page.charts[0]
+    assert chart.label_x >= 8 * len(labels[1])  # room for the whole label left of the bars
+    assert chart.bars[0].segments[0].x > chart.label_x

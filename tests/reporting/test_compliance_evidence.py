@@ -38,7 +38,7 @@ def seal(base: Path, run_id: str, day: str, states: dict[str, str], **fields) ->
     for server_id, state in states.items():
         row = make_row(server_id, state, **fields)
         if row["started_at"]:
-            row.update(times)
+            row.update(times, observed_at=times["ended_at"])
         rows.append(row)
     run = make_run(run_id, run_type="scheduled", triggered_by=None, **times)
     write_evidence_pack(base, build_audit_document(rows, run), PASSED, now=datetime.now(UTC))

@@ -121,18 +121,32 @@ def test_the_compliance_page_lists_non_compliant_servers_and_the_anchor_verdict(
         as_of="2026-12-01T00:00:00Z",
         policy_days=35,
         servers=[server("a", ComplianceStatus.COMPLIANT), server("b", ComplianceStatus.NON_COMPLIANT)],
-        runs=[{"run_id": "r1", "by_state": {"patched": 2, "failed": 1, "timed_out": 1}} | _fleet(1, 1, 0)],
+        runs=[
+            {
+                "run_id": "r1",
+                "started_at": "2026-11-30T09:15:42Z",
+                "by_state": {"patched": 2, "failed": 1, "timed_out": 1},
+            }
+            | _fleet(1, 1, 0)
+        ],
         ignored=[],
         summary=SUMMARY,
         evidence={"anchor": {"status": "not_found", "message": "ANCHOR MISMATCH"}},
     )
     page = build_compliance_page(report)
-    assert [v.server["server_id"] for v in page.attention] == ["b"]
-    assert (
-        page.attention[0].status.label == "Non-compliant" and page.attention[0].status.attribute == "status"
-    )
+    listed = [
+        (section.status, [v.server["server_id"] for v in section.verdicts]) for section in page.sections
+    ]
+    assert listed == [
+        ("non_compliant", ["b"]),
+        ("compliant", ["a"]),
+        ("not_patchable", []),
+    ]  # non-compliant first, and every server in exactly one section (issue 10: listed twice)
+    attention = page.sections[0].verdicts
+    assert attention[0].status.label == "Non-compliant" and attention[0].status.attribute == "status"
     assert page.anchor.mismatch
     assert (page.runs[0].succeeded, page.runs[0].failed) == (2, 2)
+    assert page.runs[0].label == "2026-11-30 09:15" and page.charts[0].bars[0].label == "2026-11-30 09:15"
     assert [chart.chart_id for chart in page.charts] == ["chart-run-states", "chart-run-compliance"]
     assert {card.key: card.metric.text for card in page.cards}["compliance_pct"] == "n/a"
 

@@ -134,6 +134,20 @@ def browser():
         shutil.rmtree(profile, ignore_errors=True)
 
 
+def save_screenshot(browser: DevTools, name: str, height: int) -> bytes:
+    """The whole page (at most 4000 px tall) as PNG, saved to test-output/<name>."""
+    OUTPUT.mkdir(exist_ok=True)
+    shot = browser.call(
+        "Page.captureScreenshot",
+        format="png",
+        captureBeyondViewport=True,
+        clip={"x": 0, "y": 0, "width": 1280, "height": min(height, 4000), "scale": 1},
+    )
+    png = base64.b64decode(shot["data"])
+    (OUTPUT / name).write_bytes(png)
+    return png
+
+
 READ_DOM = """(() => {
   const num = sel => Object.fromEntries([...document.querySelectorAll(sel)].map(
       el => [el.dataset.metric || el.dataset.stateCount, Number(el.textContent)]));
@@ -195,13 +209,5 @@ def test_report_renders_in_chromium(browser, tmp_path):
     ]
     assert console_errors == []
 
-    OUTPUT.mkdir(exist_ok=True)
-    shot = browser.call(
-        "Page.captureScreenshot",
-        format="png",
-        captureBeyondViewport=True,
-        clip={"x": 0, "y": 0, "width": 1280, "height": min(dom["height"], 4000), "scale": 1},
-    )
-    png = base64.b64decode(shot["data"])
+    png = save_screenshot(browser, "report.png", dom["height"])
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 20_000
-    (OUTPUT / "report.png").write_bytes(png)

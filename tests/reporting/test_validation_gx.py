@@ -13,7 +13,8 @@ import pytest
 from audit_samples import fleet_rows, make_row, make_run
 
 from include.reporting.audit_document import build_audit_document, summarize
-from include.reporting.compliance import build_compliance_report, validate_compliance
+from include.reporting.compliance import build_compliance_report, listing
+from include.reporting.compliance_checks import validate_compliance
 from include.reporting.evidence_pack import build_evidence_pack, raise_if_invalid
 from include.reporting.validation import AuditValidationError, validate_audit
 
@@ -30,6 +31,8 @@ ALL_CHECKS = {
     "left_in_maintenance_says_why",
     "timestamps_iso8601",
     "ended_at_iso8601",
+    "observed_at_iso8601",
+    "completion_observed",
     "ended_not_before_started",
     "no_kernel_or_nss_on_rhel",
     "total_equals_summary",
@@ -228,17 +231,43 @@ def test_compliance_report_validates(tmp_path):
     report.raise_if_invalid()
 
 
+AS_OF = datetime(2026, 11, 20, 12, tzinfo=UTC)
+RUNS = [
+    {"run_id": "r0", "started_at": "2026-10-10T02:00:00Z", "dry_run": False},
+    {"run_id": "r1", "started_at": "2026-11-17T02:00:00Z", "dry_run": False},
+]
+
+
+def verdict(server_id: str, **overrides):
+    """A compliant server patched by its latest run, 3 days before AS_OF."""
+    return {
+        "server_id": server_id,
+        "status": "compliant",
+        "days_since_success": 3,
+        "last_success_run_id": "r1",
+        "last_state": "patched",
+        "last_seen_run_id": "r1",
+        "last_seen_at": "2026-11-17T03:00:00Z",
+    } | overrides
+
+
 def test_broken_compliance_rows_are_caught_by_name():
-    good = {"server_id": "va1a", "status": "compliant", "days_since_success": 3, "last_success_run_id": "r1"}
+    good = verdict("va1a")
     servers = [
         good,
         dict(good),  # duplicate
-        {**good, "server_id": "va1b", "status": "green"},
-        {**good, "server_id": "va1c", "days_since_success": -2},
-        {**good, "server_id": "va1d", "days_since_success": 90},
-        {**good, "server_id": "va1e", "last_success_run_id": None},
+        verdict("va1b", status="green", last_state="failed"),
+        verdict("va1c", days_since_success=-2),
+        verdict("va1d", days_since_success=90),
+        verdict("va1e", last_success_run_id=None),
     ]
-    result = validate_compliance(servers, expected_servers=5, policy_days=35)
+    result = validate_compliance(
+        [("compliant", [s for s in servers if s["status"] == "compliant"]), ("green", [servers[2]])],
+        expected_servers=5,
+        policy_days=35,
+        as_of=AS_OF,
+        runs=RUNS,
+    )
     assert set(result["failed"]) == {
         "server_count_equals_fleet",
         "unique_server_id",
@@ -249,3 +278,43 @@ def test_broken_compliance_rows_are_caught_by_name():
     }
     with pytest.raises(AuditValidationError, match="compliance report validation failed"):
         raise AuditValidationError(result, what="compliance report")
+
+
+def test_the_skew_defect_is_caught_a_success_listed_as_never_patched():
+    """What the replay produced when it compared the API's fast clock with ours (issue 10)."""
+    skewed = verdict(
+        "va1a",
+        status="non_compliant",
+        days_since_success=None,
+        last_success_run_id=None,
+        explanation="never successfully patched",
+    )
+    failed_long_ago = verdict("va1b", status="non_compliant", last_state="failed", days_since_success=None)
+    patched_long_ago = verdict("va1c", status="non_compliant", days_since_success=41, last_seen_run_id="r0")
+    listed = listing([skewed, failed_long_ago, patched_long_ago])
+    result = validate_compliance(listed, expected_servers=3, policy_days=35, as_of=AS_OF, runs=RUNS)
+    assert result["failed"] == ["patched_by_latest_run_is_compliant"]
+    check = next(c for c in result["checks"] if c["name"] == "patched_by_latest_run_is_compliant")
+    assert check["unexpected_rows"] == ["va1a"]  # not the failed one, not the one patched 41 days ago
+
+
+def test_duplicate_listing_dry_run_outcome_and_counted_dry_run_are_caught_by_name():
+    """The other issue-10 defects: a server in two sections, a plan as last outcome, a counted dry run."""
+    twice = verdict("va1a", status="non_compliant", last_state="failed", last_success_run_id=None)
+    planned = verdict("va1b", last_state="planned_dry_run")
+    result = validate_compliance(
+        [("non_compliant", [twice]), ("compliant", [twice, planned])],
+        expected_servers=2,
+        policy_days=35,
+        as_of=AS_OF,
+        runs=[*RUNS, {"run_id": "plan", "started_at": "2026-11-18T02:00:00Z", "dry_run": True}],
+    )
+    assert set(result["failed"]) == {
+        "server_count_equals_fleet",
+        "unique_server_id",
+        "no_dry_run_outcome",
+        "listed_in_its_status_section",
+        "dry_runs_not_counted",
+    }
+    dry = next(c for c in result["checks"] if c["name"] == "dry_runs_not_counted")
+    assert dry["unexpected_sample"] == ["plan"]
