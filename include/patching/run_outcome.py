@@ -98,7 +98,9 @@ def package_progress(package_key: str, entries: Mapping[str, LedgerEntry], max_e
     failed = sorted(sid for sid, e in entries.items() if e.state in _FAILURES)
     parts = [f"{package_key}: {len(done)}/{len(entries)} done", f"{in_flight} in flight"]
     if failed:
-        reasons = "; ".join(f"{sid}: {_short(entries[sid].reason or str(entries[sid].state))}" for sid in failed[:NAMED_UP_TO])
+        reasons = "; ".join(
+            f"{sid}: {_short(entries[sid].reason or str(entries[sid].state))}" for sid in failed[:NAMED_UP_TO]
+        )
         more = f"; +{len(failed) - NAMED_UP_TO}" if len(failed) > NAMED_UP_TO else ""
         parts.append(f"{len(failed)} failed ({reasons}{more})")
     else:

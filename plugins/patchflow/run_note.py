@@ -50,10 +50,13 @@ def publish(context: Any, line: str, *, conn_id: str | None = None, logger: Any 
         hook.set_dag_run_note(dag_id, run_id, note)
     except AirflowNotFoundException:
         if not _said_not_configured:
-            logger.info("Run note not kept: no %r connection to Airflow's REST API (see README)", hook.airflow_api_conn_id)
+            logger.info(
+                "Run note not kept: no %r connection to Airflow's REST API (see README)",
+                hook.airflow_api_conn_id,
+            )
             _said_not_configured = True
         return False
-    except Exception as exc:  # noqa: BLE001 - a note must never fail the run
+    except Exception as exc:
         logger.warning("Run note not updated (%s: %s); the run goes on", type(exc).__name__, exc)
         return False
     return True

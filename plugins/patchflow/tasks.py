@@ -157,9 +157,9 @@ def audit(plan_ref: dict[str, Any] | None, *, context: Any, outlet_events: Any, 
     from include.patching.audit_rows import build_rows
     from include.patching.packages import PACKAGES
     from include.patching.rollout_state import ledger_path, results_path
+    from include.patching.run_outcome import NOTE_MARKER, run_line
     from include.reporting.audit_document import software_versions
     from include.reporting.evidence_pack import asset_extra, build_evidence_pack, raise_if_invalid
-    from include.patching.run_outcome import NOTE_MARKER, run_line
     from include.reporting.validation import AuditValidationError
     from patchflow.run_note import publish as publish_run_note
 

@@ -66,7 +66,12 @@ def watched_run(e2e_simulator, tmp_path_factory):
             for path in (home / "airflow" / "logs").rglob("*")
             if path.is_file() and "rollout" in str(path) and "windows" in str(path)
         }
-        yield {"seen": seen, "logs": logs, "run": run, "tail": {n: stack.log_tail(n, 60) for n in ("worker", "api-server")}}
+        yield {
+            "seen": seen,
+            "logs": logs,
+            "run": run,
+            "tail": {n: stack.log_tail(n, 60) for n in ("worker", "api-server")},
+        }
     finally:
         stack.stop()
 
@@ -80,7 +85,9 @@ def _messages(text: str) -> str:
         except ValueError:
             out.append(line)
             continue
-        out.append(f"{record.get('level', '')} {record.get('event', '')}" if isinstance(record, dict) else line)
+        out.append(
+            f"{record.get('level', '')} {record.get('event', '')}" if isinstance(record, dict) else line
+        )
     return "\n".join(out)
 
 

@@ -48,7 +48,12 @@ def test_live_states_take_the_ledger_state_else_in_progress():
             {"id": "d", "package_key": None, "state": "skipped_template"},
         ]
     }
-    ledger = {"servers": {"a": entry(Phase.DONE, ServerState.FAILED, "boom").to_json(), "b": entry(Phase.SUBMITTED).to_json()}}
+    ledger = {
+        "servers": {
+            "a": entry(Phase.DONE, ServerState.FAILED, "boom").to_json(),
+            "b": entry(Phase.SUBMITTED).to_json(),
+        }
+    }
     assert live_states(plan, {"linux_yum": ledger, "windows_2012": None}) == [
         ("a", "failed"),
         ("b", IN_PROGRESS),

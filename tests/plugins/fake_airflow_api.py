@@ -35,7 +35,12 @@ class FakeAirflowApi:
     def connection(self) -> str:
         host, port = self._server.server_address[:2]
         return json.dumps(
-            {"conn_type": "http", "host": f"http://{host}:{port}", "login": self.username, "password": self.password}
+            {
+                "conn_type": "http",
+                "host": f"http://{host}:{port}",
+                "login": self.username,
+                "password": self.password,
+            }
         )
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
@@ -69,7 +74,10 @@ class FakeAirflowApi:
 
             def do_POST(self) -> None:
                 body = self._body()
-                if self.path == "/auth/token" and body == {"username": api.username, "password": api.password}:
+                if self.path == "/auth/token" and body == {
+                    "username": api.username,
+                    "password": api.password,
+                }:
                     api.logins += 1
                     self._send(201, {"access_token": TOKEN})
                 else:
@@ -85,7 +93,9 @@ class FakeAirflowApi:
                 if key is None:
                     return
                 body = self._body()
-                if parse_qs(urlsplit(self.path).query).get("update_mask") != ["note"] or set(body) != {"note"}:
+                if parse_qs(urlsplit(self.path).query).get("update_mask") != ["note"] or set(body) != {
+                    "note"
+                }:
                     self._send(400, {"detail": "only the note may be changed"})
                 elif len(body["note"]) > 1000:
                     self._send(422, {"detail": "note too long"})

@@ -19,8 +19,8 @@ def test_a_dry_runs_audit_writes_the_final_note_and_ends_with_one_summary_line(t
     monkeypatch.setenv("PATCHFLOW_REPORTS", str(tmp_path / "reports"))
     plan = tmp_path / "artifacts" / "plan.json"
     plan.parent.mkdir()
-    rows = [plan_row("va1a", "planned_dry_run", "linux_yum"), plan_row("va1b", "planned_dry_run", "linux_yum"),
-            plan_row("va1c", "skipped_not_running")]  # fmt: skip
+    planned = [plan_row(sid, "planned_dry_run", "linux_yum") for sid in ("va1a", "va1b")]
+    rows = [*planned, plan_row("va1c", "skipped_not_running")]
     plan.write_text(json.dumps({"account_alias": "DEMO", "settings": {"dry_run": True}, "servers": rows}))
     dag_run = SimpleNamespace(dag_id="patch_fleet", run_id="manual__dry", run_type="manual", start_date=None)
     context = {"dag_run": dag_run, "dag": SimpleNamespace(dag_id="patch_fleet"), "run_id": "manual__dry"}

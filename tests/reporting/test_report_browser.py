@@ -230,7 +230,9 @@ def test_tables_never_push_the_page_wider_than_a_narrow_window(browser, tmp_path
         tmp_path, rows, make_run(), inventory_count=len(rows), now=datetime(2026, 11, 27, 15, tzinfo=UTC)
     )
     browser.call("Page.enable")
-    browser.call("Emulation.setDeviceMetricsOverride", width=760, height=1000, deviceScaleFactor=1, mobile=False)
+    browser.call(
+        "Emulation.setDeviceMetricsOverride", width=760, height=1000, deviceScaleFactor=1, mobile=False
+    )
     browser.call("Page.navigate", url=(pack.path / "report.html").as_uri())
     browser.wait_for("Page.loadEventFired")
     seen = browser.evaluate(MEASURE_WIDTH)

@@ -220,10 +220,10 @@ class PatchRolloutOperator(BaseOperator):
             before = ended(rollout.entries)
             rollout.time_out_in_flight("deferral timed out before the trigger reported (backstop)")
             counts = rollout.finish(results, stop_reason="rollout stopped: deferral timed out")
-            self._tell(context, rollout, results, before)
+            self._tell(context, rollout, before)
             return {"results_path": str(results), "counts": counts}
 
-    def _tell(self, context: Any, rollout: Rollout, results: PathLike, before: dict[str, str]) -> None:
+    def _tell(self, context: Any, rollout: Rollout, before: dict[str, str]) -> None:
         """What people watching see after each turn: a WARNING per server that failed since the
         turn began (id, name, reason), one progress line, and the run's note brought up to date."""
         from patchflow.locations import as_location
@@ -234,13 +234,14 @@ class PatchRolloutOperator(BaseOperator):
             self.log.warning("%s", line)
         before.update(ended(rollout.entries))
         self.log.info("%s", package_progress(self.package_key, rollout.entries, rollout.config.max_errors))
-        publish(context, live_line(results.parent, plan), logger=self.log)
+        folder = resolve_run_folder(self.plan_path, self.artifacts_base, context)
+        publish(context, live_line(folder, plan), logger=self.log)
 
     def _advance(
         self, rollout: Rollout, results: PathLike, context: Any, before: dict[str, str]
     ) -> dict[str, Any]:
         rollout.fill()
-        self._tell(context, rollout, results, before)
+        self._tell(context, rollout, before)
         watch = rollout.watch_list()
         if watch:
             from patchflow.triggers.patching import PatchCompletionTrigger
@@ -260,7 +261,7 @@ class PatchRolloutOperator(BaseOperator):
                 timeout=timedelta(seconds=timeout),
             )
         counts = rollout.finish(results)
-        self._tell(context, rollout, results, before)
+        self._tell(context, rollout, before)
         self._fail_if_over_budget(rollout, results)
         return {"results_path": str(results), "counts": counts}
 

@@ -34,15 +34,21 @@ def read_like_a_task(caplog) -> list[str]:
     return [r.getMessage() for r in caplog.records if TOO_SHORT in r.getMessage()]
 
 
-def test_the_connection_of_demo_and_up_registers_no_short_secret(fake_clc, monkeypatch, caplog, fresh_masker_warning):
-    monkeypatch.setenv("AIRFLOW_CONN_CLC_DEFAULT", clc_connection(fake_clc.base, login=USER, password=PASSWORD))
+def test_the_connection_of_demo_and_up_registers_no_short_secret(
+    fake_clc, monkeypatch, caplog, fresh_masker_warning
+):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_CLC_DEFAULT", clc_connection(fake_clc.base, login=USER, password=PASSWORD)
+    )
     assert read_like_a_task(caplog) == []
 
 
 def test_without_an_alias_in_the_connection_the_login_names_it(fake_clc, monkeypatch):
     from patchflow.hooks.clc import ClcHook
 
-    monkeypatch.setenv("AIRFLOW_CONN_CLC_DEFAULT", clc_connection(fake_clc.base, login=USER, password=PASSWORD))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_CLC_DEFAULT", clc_connection(fake_clc.base, login=USER, password=PASSWORD)
+    )
     hook = ClcHook("clc_default")
     hook.login()
     assert hook.account_alias == ALIAS

@@ -366,5 +366,7 @@ def test_the_run_note_names_the_failed_server_while_the_rollout_still_runs(fake_
             drv.turn()
         assert api.written[-1] == "patchflow: 1 skipped · 5 in progress"
         with pytest.raises(TaskDeferred):  # web01 failed; the rollout goes on with the next server
-            drv.turn(first.value.method_name, {"event": asyncio.run(first_event(first.value.trigger)).payload})
+            drv.turn(
+                first.value.method_name, {"event": asyncio.run(first_event(first.value.trigger)).payload}
+            )
         assert api.written[-1] == "patchflow: 1 failed (va1demoweb01) · 1 skipped · 4 in progress"
