@@ -76,9 +76,14 @@ def quiet_great_expectations() -> None:
 
     Importing GX logs ~200 "Skipping registering function ..." lines at INFO (its docs
     registry) and creating a context logs its temporary docs folder; none of it says anything
-    about the audit. Set before GX is imported, so the import-time lines are never emitted.
+    about the audit. Called before GX is imported (its package logger: the import-time lines
+    are never emitted) and again after (a few GX modules set their own logger to INFO).
     """
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    loggers = logging.Logger.manager.loggerDict
+    for name in ["great_expectations", *(n for n in loggers if n.startswith("great_expectations."))]:
+        logger = logging.getLogger(name)
+        if name == "great_expectations" or logging.NOTSET < logger.level < logging.WARNING:
+            logger.setLevel(logging.WARNING)
 
 
 def run_suite(
@@ -103,6 +108,7 @@ def run_suite(
     from great_expectations.data_context.types.base import ProgressBarsConfig
     from great_expectations.expectations.row_conditions import Column
 
+    quiet_great_expectations()
     frame = frame_builder(pd)
     context = gx.get_context(mode="ephemeral")
     # GX draws a tqdm bar per validation on stderr, which Airflow's task log shows as an ERROR line.

@@ -241,9 +241,9 @@ class PatchRolloutOperator(BaseOperator):
         self, rollout: Rollout, results: PathLike, context: Any, before: dict[str, str]
     ) -> dict[str, Any]:
         rollout.fill()
-        self._tell(context, rollout, before)
         watch = rollout.watch_list()
         if watch:
+            self._tell(context, rollout, before)
             from patchflow.triggers.patching import PatchCompletionTrigger
 
             latest = rollout.latest_deadline() or utcnow()
