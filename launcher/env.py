@@ -54,6 +54,16 @@ def clc_connection(
     )
 
 
+def airflow_api_connection(base_url: str, *, login: str, password: str) -> str:
+    """The JSON-form `airflow_api` connection: Airflow's REST API as one of its users.
+
+    The rollout and the audit keep the DAG run's note up to date through it (``patchflow.run_note``).
+    """
+    return json.dumps(
+        {"conn_type": "http", "host": base_url.rstrip("/"), "login": login, "password": password}
+    )
+
+
 def airflow_env(
     airflow_home: Path,
     *,

@@ -16,7 +16,7 @@ import urllib.parse
 
 import pytest
 
-from launcher.env import SIMULATOR_TIME_SCALE, clc_connection, time_scale_env
+from launcher.env import SIMULATOR_TIME_SCALE, airflow_api_connection, clc_connection, time_scale_env
 from launcher.stack import AirflowStack
 
 pytestmark = pytest.mark.slow
@@ -35,13 +35,8 @@ def watched_run(e2e_simulator, tmp_path_factory):
             "AIRFLOW_CONN_CLC_DEFAULT": clc_connection(
                 e2e_simulator.base, login="e2e.admin", password="e2e-password"
             ),
-            "AIRFLOW_CONN_AIRFLOW_API": json.dumps(
-                {
-                    "conn_type": "http",
-                    "host": f"http://127.0.0.1:{stack.port}",
-                    "login": "admin",
-                    "password": stack.password,
-                }
+            "AIRFLOW_CONN_AIRFLOW_API": airflow_api_connection(
+                f"http://127.0.0.1:{stack.port}", login="admin", password=stack.password
             ),
             **time_scale_env(SIMULATOR_TIME_SCALE),
         }

@@ -12,6 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from launcher.env import airflow_api_connection
+
 TOKEN = "fake-airflow-api-token-1234567890"
 
 
@@ -34,14 +36,7 @@ class FakeAirflowApi:
 
     def connection(self) -> str:
         host, port = self._server.server_address[:2]
-        return json.dumps(
-            {
-                "conn_type": "http",
-                "host": f"http://{host}:{port}",
-                "login": self.username,
-                "password": self.password,
-            }
-        )
+        return airflow_api_connection(f"http://{host}:{port}", login=self.username, password=self.password)
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         api = self
