@@ -45,6 +45,8 @@ CLC_CONN_ID = "clc_default"
 # The schema below fixes only each value's JSON type (the form needs it to draw the field) and
 # nothing else: Airflow reports a schema failure as raw JSON-schema text, and only for the first
 # bad parameter. preflight checks every rule instead and names every bad value at once, in words.
+# Every type includes "null": Airflow's form marks a field required (red asterisk) unless its type
+# list holds "null", and every parameter here is optional (preflight gives an empty one its default).
 params = {
     "account_alias": Param(
         None,
@@ -54,7 +56,7 @@ params = {
     ),
     "data_centers": Param(
         [],
-        type="array",
+        type=["null", "array"],
         items={"type": "string"},
         title="Data centers",
         description="Only these data centers (e.g. VA1), one per line. Empty: all. Each must exist.",
@@ -62,7 +64,7 @@ params = {
     ),
     "groups": Param(
         [],
-        type="array",
+        type=["null", "array"],
         items={"type": "string"},
         title="Groups",
         description=(
@@ -76,7 +78,7 @@ params = {
     ),
     "server_allow_list": Param(
         [],
-        type="array",
+        type=["null", "array"],
         items={"type": "string"},
         title="Server allow-list",
         description="If not empty, only these server ids. Each must be a server of the alias.",
@@ -84,7 +86,7 @@ params = {
     ),
     "server_deny_list": Param(
         [],
-        type="array",
+        type=["null", "array"],
         items={"type": "string"},
         title="Server deny-list",
         description="Never these server ids. Each must be a server of the alias (a typo is an error).",
@@ -92,27 +94,27 @@ params = {
     ),
     "dry_run": Param(
         False,
-        type="boolean",
+        type=["null", "boolean"],
         title="Dry run",
         description="Inventory, classification and audit only: nothing is touched.",
     ),
     "patch_debug_mode": Param(
         False,
-        type="boolean",
+        type=["null", "boolean"],
         title="Patch debug mode",
         description="Sets the Linux package's patch.debug.mode parameter.",
         section="Patching",
     ),
     "maintenance_mode": Param(
         True,
-        type="boolean",
+        type=["null", "boolean"],
         title="Maintenance mode",
         description="Put servers into maintenance mode while they are patched (recommended by CLC).",
         section="Patching",
     ),
     "max_concurrency": Param(
         DEFAULT_MAX_CONCURRENCY,
-        type=["string", "integer"],
+        type=["null", "string", "integer"],
         examples=["50", "10%"],
         title="Max concurrency",
         description="Servers patched at once per package: a count (50, at least 1) or a percentage (10%).",
@@ -120,7 +122,7 @@ params = {
     ),
     "max_errors": Param(
         DEFAULT_MAX_ERRORS,
-        type=["string", "integer"],
+        type=["null", "string", "integer"],
         examples=["0", "5", "10%"],
         title="Max errors",
         description=(
@@ -130,7 +132,7 @@ params = {
     ),
     "server_timeout_minutes": Param(
         DEFAULT_SERVER_TIMEOUT_MINUTES,
-        type="integer",
+        type=["null", "integer"],
         title="Per-server timeout (minutes)",
         description="A server whose patching has not completed by then ends as timed_out (1 to 1440).",
         section="Rate control",

@@ -16,7 +16,6 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CLC_CONN_ID = "clc_default"
 CLC_CONN_ENV = "AIRFLOW_CONN_CLC_DEFAULT"
-DEMO_ALIAS = "DEMO"
 DEMO_USER = "demo.admin"
 DEMO_PASSWORD = "demo-password"  # simulator-only credentials, documented in README
 
@@ -37,18 +36,31 @@ def time_scale_env(time_scale: float) -> dict[str, str]:
 
 
 def clc_connection(
-    base_url: str, *, alias: str = DEMO_ALIAS, login: str = DEMO_USER, password: str = DEMO_PASSWORD
+    base_url: str, *, alias: str | None = None, login: str = DEMO_USER, password: str = DEMO_PASSWORD
 ) -> str:
-    """The JSON-form `clc_default` connection for a simulator (or real API) at ``base_url``."""
+    """The JSON-form `clc_default` connection for a simulator (or real API) at ``base_url``.
+
+    No ``account_alias`` unless asked: the login answer names the user's own alias (``DEMO``
+    for the demo user). Airflow treats every connection extra as a possible secret and warns,
+    in every task process that reads the connection, about a value too short to mask — and an
+    alias is at most 4 characters.
+    """
     base = base_url.rstrip("/")
+    extra: dict[str, object] = {"patching_base_url": f"{base}/patching/rest", "timeout": 30}
+    if alias:
+        extra["account_alias"] = alias
     return json.dumps(
-        {
-            "conn_type": "http",
-            "host": f"{base}/v2",
-            "login": login,
-            "password": password,
-            "extra": {"account_alias": alias, "patching_base_url": f"{base}/patching/rest", "timeout": 30},
-        }
+        {"conn_type": "http", "host": f"{base}/v2", "login": login, "password": password, "extra": extra}
+    )
+
+
+def airflow_api_connection(base_url: str, *, login: str, password: str) -> str:
+    """The JSON-form `airflow_api` connection: Airflow's REST API as one of its users.
+
+    The rollout and the audit keep the DAG run's note up to date through it (``patchflow.run_note``).
+    """
+    return json.dumps(
+        {"conn_type": "http", "host": base_url.rstrip("/"), "login": login, "password": password}
     )
 
 

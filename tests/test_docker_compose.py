@@ -98,7 +98,9 @@ def test_the_connection_is_the_one_the_code_reads():
     conn = json.loads(env_of("airflow-worker")[CLC_CONN_ENV])
     assert conn["conn_type"] == "http"
     assert conn["host"] == "http://clc-simulator:8899/v2"
-    assert set(conn["extra"]) >= {"account_alias", "patching_base_url"}
+    assert "patching_base_url" in conn["extra"]
+    # no short value in the extra: Airflow would warn in every task log that it is too short to mask
+    assert not [v for v in conn["extra"].values() if isinstance(v, str) and len(v) < 5]
     assert conn["extra"]["patching_base_url"] == "http://clc-simulator:8899/patching/rest"
 
 

@@ -13,6 +13,7 @@ from collections.abc import Collection
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from include.patching.result_codes import FAILED_CODES
 from include.timefmt import parse_iso8601
 
 
@@ -109,7 +110,7 @@ def patch_rows(detail: dict) -> list[dict]:
 
 def patch_failed(row: dict) -> bool:
     """Windows Update result codes: 4 Failed, 5 Aborted; or the row's own verdict."""
-    return row.get("status") == ExecutionStatus.FAILED or row.get("result_code") in (4, 5)
+    return row.get("status") == ExecutionStatus.FAILED or row.get("result_code") in FAILED_CODES
 
 
 def patch_installed(row: dict) -> bool:

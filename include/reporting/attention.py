@@ -1,4 +1,4 @@
-"""Which audit rows need a person's attention: one rule for the reports and the run e-mail."""
+"""Which audit rows need a person's attention, and why: one rule for the reports and the run e-mail."""
 
 from __future__ import annotations
 
@@ -10,6 +10,19 @@ from include.patching.states import PROBLEM_STATES, ServerState
 
 # Keyed by plain text: rows read back from JSON carry the state as a str.
 _STATE_ORDER: dict[str, int] = {state: index for index, state in enumerate(ServerState)}
+
+#: Why a row in this state needs a person, in words (the report's "why" column).
+WHY: dict[str, str] = {
+    ServerState.FAILED: "not patched: the package or a patch failed",
+    ServerState.TIMED_OUT: "not known to be patched: no completed execution in time",
+    ServerState.NOT_ATTEMPTED: "not patched: the package was never sent",
+    ServerState.SKIPPED_NOT_RUNNING: "stopped or paused: not patched until it runs during a patch run",
+}
+UNKNOWN_STATE_WHY = "a state outside the closed set: the run's record cannot be trusted for this server"
+LEFT_ON_WHY = "left in maintenance mode by this run"
+#: States that need attention besides the problem states: a stopped or paused server is
+#: never patched, however often the run succeeds, so it must not hide among the skipped.
+NEGLECTED_STATES = frozenset({ServerState.SKIPPED_NOT_RUNNING})
 
 
 def left_in_maintenance(row: Mapping[str, Any]) -> bool:
@@ -23,8 +36,22 @@ def state_needs_attention(state: Any) -> bool:
 
 
 def needs_attention(row: Mapping[str, Any]) -> bool:
-    """The server's state needs attention, or the run left it in maintenance (I2)."""
-    return state_needs_attention(row.get("state")) or left_in_maintenance(row)
+    """A problem state, a stopped or paused server, or one the run left in maintenance (I2)."""
+    state = row.get("state")
+    return state_needs_attention(state) or state in NEGLECTED_STATES or left_in_maintenance(row)
+
+
+def why_attention(row: Mapping[str, Any]) -> str:
+    """Why the row is listed under "needing attention" ("" when it is not)."""
+    state = row.get("state")
+    reasons = []
+    if state not in _STATE_ORDER:
+        reasons.append(UNKNOWN_STATE_WHY)
+    elif state in WHY:
+        reasons.append(WHY[state])
+    if left_in_maintenance(row):
+        reasons.append(LEFT_ON_WHY)
+    return "; ".join(reasons)
 
 
 def _state_rank(state: object) -> int:

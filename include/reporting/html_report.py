@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from include.patching.audit_rows import MaintenanceResult
+from include.patching.result_codes import LEGEND, CodeMeaning, explain
 from include.patching.states import SKIPPED_STATES, ServerState
-from include.reporting.attention import left_in_maintenance, rows_needing_attention
+from include.reporting.attention import left_in_maintenance, rows_needing_attention, why_attention
 from include.reporting.page_parts import (
     REPORT_TEMPLATES,
     Badge,
@@ -40,13 +41,15 @@ from include.reporting.svg_charts import BarChart, stacked_bar_layout
 @dataclass(frozen=True)
 class PatchLine:
     """One patch of a server: ``kb`` only when the name does not already carry it, ``result_code``
-    only when there is one, ``attempts`` only when there was more than one."""
+    only when there is one (``code_meaning`` says it in words, when it is a known code),
+    ``attempts`` only when there was more than one."""
 
     name: str
     status: Any
     kb: Any = None
     result_code: Any = None
     attempts: int | None = None
+    code_meaning: CodeMeaning | None = None
 
 
 def patch_line(patch: Mapping[str, Any]) -> PatchLine:
@@ -59,6 +62,7 @@ def patch_line(patch: Mapping[str, Any]) -> PatchLine:
         kb=kb if kb and str(kb) not in name else None,  # Windows titles carry it
         result_code=None if code in (None, "") else code,
         attempts=attempts if attempts > 1 else None,
+        code_meaning=explain(code),
     )
 
 
@@ -74,6 +78,7 @@ class ServerLine:
     patches: tuple[PatchLine, ...]
     patches_not_completed: tuple[PatchLine, ...]
     left_in_maintenance: bool
+    why_attention: str
 
 
 def server_line(row: Mapping[str, Any]) -> ServerLine:
@@ -87,6 +92,7 @@ def server_line(row: Mapping[str, Any]) -> ServerLine:
         patches=tuple(patch_line(patch) for patch in patches),
         patches_not_completed=tuple(patch_line(p) for p in patches if p.get("status") != "completed"),
         left_in_maintenance=left_in_maintenance(row),
+        why_attention=why_attention(row),
     )
 
 
@@ -107,6 +113,20 @@ class Chart:
 
 
 @dataclass(frozen=True)
+class CodeLegendLine:
+    """One result code of the legend, with how many patches of this run ended with it."""
+
+    meaning: CodeMeaning
+    patches: int
+
+
+def code_legend(servers: list[Mapping[str, Any]]) -> list[CodeLegendLine]:
+    """Every known result code with its count in this run (codes are explained even at 0)."""
+    seen = [explain(p.get("result_code")) for row in servers for p in row.get("patches") or []]
+    return [CodeLegendLine(m, sum(1 for s in seen if s is m)) for m in LEGEND]
+
+
+@dataclass(frozen=True)
 class RunReport:
     """Everything the run report shows, decided here so tests can read it without HTML."""
 
@@ -122,9 +142,11 @@ class RunReport:
     params_json: str
     software: list[tuple[str, Any]]
     audit_sha256: str | None
+    code_legend: list[CodeLegendLine]
 
 
-def summary_cards(summary: Mapping[str, Any]) -> list[Card]:
+def summary_cards(summary: Mapping[str, Any], *, dry_run: bool = False) -> list[Card]:
+    """The summary's numbers; a dry run (or any planned server) also gets a "Planned" card."""
     by_state = summary["by_state"]
     skipped = sum(by_state.get(s, 0) for s in SKIPPED_STATES)
     left_on = summary.get("by_maintenance", {}).get(MaintenanceResult.LEFT_ON, 0)
@@ -142,6 +164,9 @@ def summary_cards(summary: Mapping[str, Any]) -> list[Card]:
         ("patches_failed", "Patches failed", summary["patches_failed"]),
         ("reboots", "Reboots", summary["reboots"]),
     ]
+    planned = by_state.get(ServerState.PLANNED_DRY_RUN, 0)
+    if dry_run or planned:
+        counts.insert(1, ("planned_dry_run", "Planned (dry run): would be patched", planned))
     return [Card(key, label, reported_count(count)) for key, label, count in counts]
 
 
@@ -188,7 +213,7 @@ def build_run_report(
         run=run,
         validation=validation_banner(validation),
         checks=validation_checks(validation),
-        cards=summary_cards(summary),
+        cards=summary_cards(summary, dry_run=bool(run.get("dry_run"))),
         states=[StateCount(state_badge(state), int(count)) for state, count in summary["by_state"].items()],
         charts=_charts(summary),
         problems=[server_line(row) for row in rows_needing_attention(servers)],
@@ -197,6 +222,7 @@ def build_run_report(
         params_json=json.dumps(run.get("params"), indent=2, sort_keys=True, default=str),
         software=sorted((run.get("software") or {}).items()),
         audit_sha256=audit_sha256,
+        code_legend=code_legend(servers),
     )
 
 

@@ -21,6 +21,7 @@ Maintenance rule (I2): the ``maintenance`` column is from the closed set of
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -70,6 +71,21 @@ def _sample(values: list[Any]) -> list[Any]:
     return _plain(list(values[:MAX_SAMPLES]))
 
 
+def quiet_great_expectations() -> None:
+    """Keep GX's INFO chatter out of task logs; its warnings and errors still show.
+
+    Importing GX logs ~200 "Skipping registering function ..." lines at INFO (its docs
+    registry) and creating a context logs its temporary docs folder; none of it says anything
+    about the audit. Called before GX is imported (its package logger: the import-time lines
+    are never emitted) and again after (a few GX modules set their own logger to INFO).
+    """
+    loggers = logging.Logger.manager.loggerDict
+    for name in ["great_expectations", *(n for n in loggers if n.startswith("great_expectations."))]:
+        logger = logging.getLogger(name)
+        if name == "great_expectations" or logging.NOTSET < logger.level < logging.WARNING:
+            logger.setLevel(logging.WARNING)
+
+
 def run_suite(
     frame_builder: Callable[[Any], Any],
     build_checks: Callable[[Any, Any], list[tuple[str, str, Any]]],
@@ -85,13 +101,18 @@ def run_suite(
     reuses the exact same machinery.
     """
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    quiet_great_expectations()
     import great_expectations as gx
     import great_expectations.expectations as gxe
     import pandas as pd
+    from great_expectations.data_context.types.base import ProgressBarsConfig
     from great_expectations.expectations.row_conditions import Column
 
+    quiet_great_expectations()
     frame = frame_builder(pd)
     context = gx.get_context(mode="ephemeral")
+    # GX draws a tqdm bar per validation on stderr, which Airflow's task log shows as an ERROR line.
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
     batch = (
         context.data_sources.add_pandas(f"{suite_name}_source")
         .add_dataframe_asset(f"{suite_name}_rows")

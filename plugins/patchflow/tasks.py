@@ -157,9 +157,11 @@ def audit(plan_ref: dict[str, Any] | None, *, context: Any, outlet_events: Any, 
     from include.patching.audit_rows import build_rows
     from include.patching.packages import PACKAGES
     from include.patching.rollout_state import ledger_path, results_path
+    from include.patching.run_outcome import NOTE_MARKER, run_line
     from include.reporting.audit_document import software_versions
     from include.reporting.evidence_pack import asset_extra, build_evidence_pack, raise_if_invalid
     from include.reporting.validation import AuditValidationError
+    from patchflow.run_note import publish as publish_run_note
 
     if not plan_ref or not plan_ref.get("plan_path"):
         raise AirflowFailException("No plan to audit: the classify task did not succeed (see its log).")
@@ -191,6 +193,10 @@ def audit(plan_ref: dict[str, Any] | None, *, context: Any, outlet_events: Any, 
     if outlet_events is not None:
         outlet_events[asset].extra = extra
     log.info("Evidence pack %s (%s): %s", pack.path, "new" if pack.created else "already sealed", extra)
+    outcome = run_line((row["server_id"], row["state"]) for row in rows)
+    publish_run_note(context, outcome, logger=log)
+    verdict = "validation passed" if pack.validation_success else "VALIDATION FAILED"
+    log.info("Audit: %s; %s; report %s", outcome.removeprefix(NOTE_MARKER).strip(), verdict, pack.report_path)
     try:
         raise_if_invalid(pack)
     except AuditValidationError as exc:

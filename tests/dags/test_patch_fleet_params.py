@@ -58,3 +58,37 @@ def test_bad_values_reach_preflight_which_names_them_all(params):
 def test_the_groups_field_documents_the_matching_rule(params):
     text = params.get_param("groups").description
     assert "sub-groups" in text and "'Finance/Prod'" in text and "id" in text
+
+
+def marked_required_by_the_form(schema: dict) -> bool:
+    """Airflow 3.3's trigger form rule (``isRequired`` in its UI): a field gets the red asterisk
+    when its schema has a type, unless that type is a list that includes "null"."""
+    kind = schema.get("type")
+    return bool(kind) and not (isinstance(kind, list) and "null" in kind)
+
+
+def test_the_form_rule_mirrored_here_is_the_one_the_installed_ui_ships():
+    import airflow
+
+    bundles = (Path(airflow.__file__).parent / "ui" / "dist" / "assets").glob("index-*.js")
+    rule = "!!e.schema.type&&(!Array.isArray(e.schema.type)||!e.schema.type.includes(`null`))"
+    assert any(rule in bundle.read_text(errors="replace") for bundle in bundles)
+
+
+def test_no_field_of_the_form_is_marked_required(params):
+    required = [name for name in params if marked_required_by_the_form(params.get_param(name).schema)]
+    assert required == []
+
+
+def test_an_emptied_field_is_accepted_and_preflight_gives_it_the_default(params):
+    from include.patching.run_params import check
+
+    resolved = accepted_by_airflow(params, dict.fromkeys(params))
+    checked = check(resolved)
+    assert checked.problems == ()
+    assert checked.settings.maintenance_mode is True and checked.settings.dry_run is False
+    assert checked.settings.max_concurrency == "50" and checked.settings.server_timeout_minutes == 240
+
+
+def test_every_field_keeps_its_description(params):
+    assert all(params.get_param(name).description for name in params)

@@ -100,7 +100,8 @@ def test_failures_come_first_with_reasons(rows, run):
     problems_at = html.index("Failures and servers needing attention")
     assert problems_at < html.index("All servers (9)")
     problem_ids = re.findall(r'data-problem-server="([^"]+)"', html)
-    assert problem_ids == ["va1demowin01", "uc1demodb01", "va1demoapp01"]  # failed, timed out, not attempted
+    # failed, timed out, not attempted, then the stopped server (never patched while it is stopped)
+    assert problem_ids == ["va1demowin01", "uc1demodb01", "va1demoapp01", "uc1demooff01"]
     assert html.index("patch KB4012212 failed with 0x80070005") < html.index("All servers (9)")
 
 
@@ -157,3 +158,53 @@ def test_a_kb_already_in_the_patch_title_is_not_repeated(run):
     rows = [make_row("va1win01", "failed", patches=[patch], patches_failed=1, reason="1 of 1 patches failed")]
     html = render_report_html(build_audit_document(rows, run), PASSED)
     assert html.count("KB3138615") == 2  # once in the failures list, once in the all-servers table
+
+
+def attention_part(html: str) -> str:
+    return html[html.index("Failures and servers needing attention") : html.index("All servers (")]
+
+
+def test_a_stopped_or_paused_server_needs_attention_and_the_report_says_why(run):
+    rows = [
+        make_row("va1demooff01", "skipped_not_running", reason="power state is 'stopped', not 'started'"),
+        make_row("va1demopau01", "skipped_not_running", reason="power state is 'paused', not 'started'"),
+        make_row("va1demotpl01", "skipped_template", reason="template"),
+    ]
+    html = render_report_html(build_audit_document(rows, run), PASSED)
+    attention = attention_part(html)
+    assert re.findall(r'data-problem-server="([^"]+)"', attention) == ["va1demooff01", "va1demopau01"]
+    why = dict(re.findall(r'data-why="([^"]+)">([^<]*)<', attention))
+    assert why["va1demooff01"].startswith("stopped or paused: not patched until it runs")
+    assert "power state is &#39;paused&#39;, not &#39;started&#39;" in attention
+
+
+def test_a_result_code_is_explained_inline_and_in_a_legend(run):
+    patches = [
+        {"name": "Update A (KB1)", "kb": "KB1", "result_code": 4, "status": "failed", "attempts": 1},
+        {"name": "Update B (KB2)", "kb": "KB2", "result_code": 2, "status": "completed", "attempts": 1},
+    ]
+    rows = [make_row("va1win01", "failed", patches=patches, patches_failed=1, reason="1 of 2 patches failed")]
+    html = render_report_html(build_audit_document(rows, run), PASSED)
+    assert "failed code 4 <span" in attention_part(html)
+    assert "(Failed: the update could not be installed)</span>" in attention_part(html)
+    everything = html[html.index("All servers (") : html.index('id="result-codes"')]
+    assert "completed code 2 <span" in everything and ">(Succeeded)</span>" in everything
+    legend = html[html.index('id="result-codes"') : html.index("<h2>Validation")]
+    line = r'data-legend-code="(\d)"><td[^>]*>\d</td><td><strong>([^<]+)</strong>: ([^<]+)</td>'
+    lines = re.findall(line + r'<td class="num">(\d+)<', legend)
+    assert [(code, label, count) for code, label, _, count in lines] == [
+        ("0", "Not started", "0"), ("1", "In progress", "0"), ("2", "Succeeded", "1"),
+        ("3", "Succeeded with errors", "0"), ("4", "Failed", "1"), ("5", "Aborted", "0"),
+    ]  # fmt: skip
+
+
+def test_a_dry_runs_report_counts_the_planned_servers(run):
+    rows = [make_row(f"va1plan{i}", "planned_dry_run", reason="dry run") for i in range(3)]
+    rows.append(make_row("va1off01", "skipped_not_running", reason="stopped"))
+    html = render_report_html(build_audit_document(rows, {**run, "dry_run": True}), PASSED)
+    assert metrics(html)["planned_dry_run"] == 3
+    assert "Planned (dry run): would be patched" in html
+
+
+def test_a_real_run_shows_no_planned_card(rows, run):
+    assert "planned_dry_run" not in metrics(render_report_html(build_audit_document(rows, run), PASSED))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from audit_samples import make_row, make_run
 
-from include.reporting.attention import needs_attention, rows_needing_attention
+from include.reporting.attention import needs_attention, rows_needing_attention, why_attention
 from include.reporting.audit_document import build_audit_document
 from include.reporting.compliance import ComplianceReport, ComplianceStatus
 from include.reporting.compliance_html import build_compliance_page
@@ -33,6 +33,16 @@ def test_attention_is_problem_states_unknown_states_and_servers_left_in_maintena
     assert not needs_attention({"state": "skipped_template"})
 
 
+def test_a_stopped_or_paused_server_needs_attention_with_why():
+    row = {"state": "skipped_not_running", "reason": "power state is 'paused', not 'started'"}
+    assert needs_attention(row)
+    assert why_attention(row).startswith("stopped or paused: not patched until it runs")
+    assert why_attention({"state": "failed", "maintenance": "left_on"}) == (
+        "not patched: the package or a patch failed; left in maintenance mode by this run"
+    )
+    assert why_attention({"state": "skipped_template"}) == ""
+
+
 def test_rows_needing_attention_come_worst_first_then_by_server():
     rows = [
         {"server_id": "b", "state": "not_attempted"},
@@ -55,6 +65,7 @@ def test_the_run_report_model_has_the_cards_problems_and_metadata(rows, run):
         "va1demowin01",
         "uc1demodb01",
         "va1demoapp01",
+        "uc1demooff01",
     ]
     assert report.problems[0].badge.label == "unknown state exploded"
     assert report.validation.outcome is ValidationOutcome.MISSING and report.checks is None

@@ -211,3 +211,44 @@ def test_report_renders_in_chromium(browser, tmp_path):
 
     png = save_screenshot(browser, "report.png", dom["height"])
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 20_000
+
+
+MEASURE_WIDTH = """(() => {
+  const wide = [...document.querySelectorAll('table')].filter(
+      t => t.getBoundingClientRect().right > window.innerWidth + 1 && !t.closest('.scroll'));
+  return {
+    page: document.documentElement.scrollWidth,
+    viewport: window.innerWidth,
+    unboxed: wide.length,
+    boxes: [...document.querySelectorAll('.scroll')].filter(b => b.scrollWidth > b.clientWidth).length,
+    legend: [...document.querySelectorAll('[data-legend-code]')].length,
+    attention: document.querySelector('h2 + .scroll table[data-problems]').getBoundingClientRect().top,
+  };
+})()"""
+
+
+def test_tables_never_push_the_page_wider_than_a_narrow_window(browser, tmp_path):
+    """Inside Airflow's report tab, or on a laptop, a wide table scrolls in its own box."""
+    rows = fleet_rows()
+    long_name = "openssl-libs-1.0.2k-26.el7_9.x86_64-with-a-very-long-release-suffix-" * 2
+    rows[0]["patches"][0]["name"] = long_name
+    pack = build_evidence_pack(
+        tmp_path, rows, make_run(), inventory_count=len(rows), now=datetime(2026, 11, 27, 15, tzinfo=UTC)
+    )
+    browser.call("Page.enable")
+    browser.call(
+        "Emulation.setDeviceMetricsOverride", width=760, height=1000, deviceScaleFactor=1, mobile=False
+    )
+    browser.call("Page.navigate", url=(pack.path / "report.html").as_uri())
+    browser.wait_for("Page.loadEventFired")
+    seen = browser.evaluate(MEASURE_WIDTH)
+    assert seen["page"] <= seen["viewport"], seen
+    assert seen["unboxed"] == 0 and seen["legend"] == 6
+    OUTPUT.mkdir(exist_ok=True)
+    shot = browser.call(
+        "Page.captureScreenshot",
+        format="png",
+        captureBeyondViewport=True,
+        clip={"x": 0, "y": max(seen["attention"] - 80, 0), "width": 760, "height": 1000, "scale": 1},
+    )
+    (OUTPUT / "report-narrow.png").write_bytes(base64.b64decode(shot["data"]))

@@ -22,6 +22,7 @@ from include.patching import rate_control
 from include.patching.packages import BY_KEY
 from include.patching.rollout import Rollout, RolloutConfig
 from include.patching.rollout_state import Ledger, ledger_path, results_path
+from include.patching.run_outcome import ended, package_progress, problem_lines, server_labels
 from include.timefmt import utcnow
 from patchflow.exceptions import clc_failures_explained
 from patchflow.locations import resolve_run_folder
@@ -193,6 +194,7 @@ class PatchRolloutOperator(BaseOperator):
 
     def _start(self, context: Any) -> dict[str, Any]:
         rollout, results = self._open(context)
+        before = ended(rollout.entries)
         self.log.info(
             "rollout of %s: %d target server(s), max_concurrency %d, max_errors %d",
             self.package_key,
@@ -201,12 +203,13 @@ class PatchRolloutOperator(BaseOperator):
             rollout.config.max_errors,
         )
         rollout.reconcile()
-        return self._advance(rollout, results)
+        return self._advance(rollout, results, context, before)
 
     def _resume(self, context: Any, event: dict[str, Any] | None) -> dict[str, Any]:
         rollout, results = self._open(context)
+        before = ended(rollout.entries)
         rollout.apply((event or {}).get("outcomes") or {})
-        return self._advance(rollout, results)
+        return self._advance(rollout, results, context, before)
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Any) -> Any:
         """A deferral timeout (triggerer gone) ends in-flight servers ``timed_out`` — never a hang."""
@@ -214,14 +217,33 @@ class PatchRolloutOperator(BaseOperator):
             return super().resume_execution(next_method, next_kwargs, context)
         except TaskDeferralTimeout:
             rollout, results = self._open(context)
+            before = ended(rollout.entries)
             rollout.time_out_in_flight("deferral timed out before the trigger reported (backstop)")
             counts = rollout.finish(results, stop_reason="rollout stopped: deferral timed out")
+            self._tell(context, rollout, before)
             return {"results_path": str(results), "counts": counts}
 
-    def _advance(self, rollout: Rollout, results: PathLike) -> dict[str, Any]:
+    def _tell(self, context: Any, rollout: Rollout, before: dict[str, str]) -> None:
+        """What people watching see after each turn: a WARNING per server that failed since the
+        turn began (id, name, reason), one progress line, and the run's note brought up to date."""
+        from patchflow.locations import as_location
+        from patchflow.run_note import live_line, publish
+
+        plan = read_json(as_location(self.plan_path))
+        for line in problem_lines(before, rollout.entries, server_labels(plan)):
+            self.log.warning("%s", line)
+        before.update(ended(rollout.entries))
+        self.log.info("%s", package_progress(self.package_key, rollout.entries, rollout.config.max_errors))
+        folder = resolve_run_folder(self.plan_path, self.artifacts_base, context)
+        publish(context, live_line(folder, plan), logger=self.log)
+
+    def _advance(
+        self, rollout: Rollout, results: PathLike, context: Any, before: dict[str, str]
+    ) -> dict[str, Any]:
         rollout.fill()
         watch = rollout.watch_list()
         if watch:
+            self._tell(context, rollout, before)
             from patchflow.triggers.patching import PatchCompletionTrigger
 
             latest = rollout.latest_deadline() or utcnow()
@@ -239,6 +261,7 @@ class PatchRolloutOperator(BaseOperator):
                 timeout=timedelta(seconds=timeout),
             )
         counts = rollout.finish(results)
+        self._tell(context, rollout, before)
         self._fail_if_over_budget(rollout, results)
         return {"results_path": str(results), "counts": counts}
 

@@ -177,7 +177,12 @@ class PatchCompletionTrigger(BaseTrigger):
                     first_outcome = time.monotonic()
                 waited = time.monotonic() - first_outcome if first_outcome is not None else 0.0
                 if outcomes and (not pending or waited >= self.batch_window):
-                    self.log.info("%d server(s) finished, %d still watched", len(outcomes), len(pending))
+                    self.log.info(
+                        "%d server(s) finished (%s), %d still watched",
+                        len(outcomes),
+                        _finished(outcomes),
+                        len(pending),
+                    )
                     still = sorted(w.server_id for w in pending)
                     yield TriggerEvent({"outcomes": outcomes, "pending": still})
                     return
@@ -290,6 +295,12 @@ class PatchCompletionTrigger(BaseTrigger):
             observed_at=utc_text(_now()),
             execution=ObservedExecution.from_summary(execution) if execution is not None else None,
         ).as_dict()
+
+
+def _finished(outcomes: dict[str, dict[str, Any]], limit: int = 10) -> str:
+    """``va1x: completed, va1y: job_failed, … +3`` for the log line of an event."""
+    shown = [f"{sid}: {outcome.get('state')}" for sid, outcome in sorted(outcomes.items())[:limit]]
+    return ", ".join(shown) + (f", … +{len(outcomes) - limit}" if len(outcomes) > limit else "")
 
 
 def _parse(value: str) -> datetime:

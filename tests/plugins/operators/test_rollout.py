@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -322,3 +323,50 @@ def test_a_refused_login_fails_the_rollout_without_retries(fake_clc, plan4, monk
         Driver(plan_path=str(plan4)).turn()
     assert "wrong-password-2" not in str(err.value)
     assert not fake_clc.execute_calls
+
+
+def operator_log(text: str, level: str) -> list[str]:
+    """The rollout operator's messages at ``level`` in what Airflow's structlog printed."""
+    line = re.compile(rf"\[{level}\s*\] (.*?) \[airflow\.task\.operators\.patchflow\.operators\.rollout")
+    return [m.group(1) for m in map(line.search, text.splitlines()) if m]
+
+
+def test_each_failure_is_logged_at_warning_with_id_name_and_reason_as_it_happens(fake_clc, tmp_path, capsys):
+    plan = write_plan(
+        tmp_path,
+        [
+            {**row("va1demoweb01"), "name": "VA1DEMOWEB01", "description": "web front"},
+            row("va1demoweb02"),
+        ],
+    )
+    fake_clc.patches["va1demoweb01"] = [("Update (KB1)", "4", "failed"), ("Update (KB2)", "2", "completed")]
+    drv = Driver(plan_path=str(plan), max_concurrency=1, max_errors=1)
+    with pytest.raises(TaskDeferred) as first:
+        drv.turn()
+    with pytest.raises(TaskDeferred):  # web01 ended; web02 now in flight
+        drv.turn(first.value.method_name, {"event": asyncio.run(first_event(first.value.trigger)).payload})
+    out = capsys.readouterr().out
+    assert operator_log(out, "warning") == [
+        "server va1demoweb01 (VA1DEMOWEB01, web front) failed: 1 of 2 patches failed"
+    ]
+    assert [m for m in operator_log(out, "info") if m.startswith("linux_yum: ")] == [
+        "linux_yum: 0/2 done · 1 in flight · 0 failed · budget 0/1",
+        "linux_yum: 1/2 done · 1 in flight · 1 failed (va1demoweb01: 1 of 2 patches failed) · budget 1/1",
+    ]
+
+
+def test_the_run_note_names_the_failed_server_while_the_rollout_still_runs(fake_clc, plan4, monkeypatch):
+    from tests.plugins.fake_airflow_api import FakeAirflowApi
+
+    fake_clc.patches["va1demoweb01"] = [("Update (KB1)", "4", "failed")]
+    with FakeAirflowApi() as api:
+        monkeypatch.setenv("AIRFLOW_CONN_AIRFLOW_API", api.connection())
+        drv = Driver(plan_path=str(plan4), max_concurrency=1, max_errors=1)
+        with pytest.raises(TaskDeferred) as first:
+            drv.turn()
+        assert api.written[-1] == "patchflow: 1 skipped · 5 in progress"
+        with pytest.raises(TaskDeferred):  # web01 failed; the rollout goes on with the next server
+            drv.turn(
+                first.value.method_name, {"event": asyncio.run(first_event(first.value.trigger)).payload}
+            )
+        assert api.written[-1] == "patchflow: 1 failed (va1demoweb01) · 1 skipped · 4 in progress"

@@ -291,3 +291,11 @@ def test_past_the_quiet_period_polls_densely_then_backs_off():
     assert gap(10.0, 18.0) == pytest.approx(8.0, abs=0.05)  # before the quiet period: wait for it
     assert gap(23.0, 18.0) == pytest.approx(4.3, abs=0.05)  # just past it: dense (1.8 + 0.5 x 5)
     assert 4.3 < gap(38.0, 18.0) <= 10.0  # later: backing off again, never beyond the cap
+
+
+def test_the_event_log_line_names_the_finished_servers_and_their_outcome():
+    from patchflow.triggers.patching import _finished
+
+    outcomes = {f"va1s{i:02}": {"state": "completed"} for i in range(12)} | {"uc1a": {"state": "job_failed"}}
+    line = _finished(outcomes)
+    assert line.startswith("uc1a: job_failed, va1s00: completed, ") and line.endswith(", … +3")
