@@ -13,6 +13,8 @@ import secrets
 import sys
 from pathlib import Path
 
+from launcher.ports import free_port
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CLC_CONN_ID = "clc_default"
 CLC_CONN_ENV = "AIRFLOW_CONN_CLC_DEFAULT"
@@ -50,6 +52,22 @@ def clc_connection(
             "extra": {"account_alias": alias, "patching_base_url": f"{base}/patching/rest", "timeout": 30},
         }
     )
+
+
+def side_ports_env() -> dict[str, str]:
+    """Free ports for the servers Airflow components start besides the API server.
+
+    The scheduler and the triggerer serve task logs on fixed ports by default (8793, 8794): a
+    second stack, or an Airflow someone else runs, would make their log servers fail.
+    """
+    return {
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(free_port()),
+    }
+
+
+SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 
 
 def airflow_env(

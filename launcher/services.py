@@ -19,15 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from launcher.ports import free_port
 from launcher.processes import stop_process_group
 
 PG_USER = "postgres"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _binary(name: str, package: str) -> str:
