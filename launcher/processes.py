@@ -147,11 +147,11 @@ class Components:
             )
         return self.procs[name]
 
-    def check(self) -> None:
+    def check(self, lines: int = 40) -> None:
         """Raise :class:`ComponentExited` for the first component that is no longer running."""
         for name, proc in self.procs.items():
             if proc.poll() is not None:
-                raise ComponentExited(name, proc.returncode, self.log_tail(name))
+                raise ComponentExited(name, proc.returncode, self.log_tail(name, lines))
 
     def log_path(self, name: str) -> Path:
         return self.log_dir / f"{name}.log"

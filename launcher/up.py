@@ -41,13 +41,11 @@ FLEET = PROJECT_ROOT / "simulator" / "fleets" / "demo.yaml"
 #: LocalExecutor starts `[core] parallelism` worker processes up front (32 by default, ~150 MB
 #: each); a handful is plenty for the demo fleet on a laptop.
 LOCAL_WORKERS = 4
-COMPONENTS = {
-    "api-server": ["api-server", "--host", "{host}", "--port", "{port}"],
-    "scheduler": ["scheduler"],
-    "dag-processor": ["dag-processor"],
-    "triggerer": ["triggerer"],
-}
+#: what `airflow standalone` runs, each started as `airflow <name>`
+COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 HEALTH_TIMEOUT = 240.0
+#: how much of a failed component's log to show (its error is at the end)
+ERROR_LINES = 20
 STOP_GRACE = 15.0
 
 
@@ -164,9 +162,8 @@ class Up:
         self._check_stop()
         self.components.start("db-migrate", [airflow, "db", "migrate"], env)
         self._wait(self._migrated, "the database migration")
-        for name, args in COMPONENTS.items():
-            fields = {"host": self.settings.bind, "port": self.settings.port}
-            self.components.start(name, [airflow, *(a.format(**fields) for a in args)], env)
+        for name in COMPONENTS:
+            self.components.start(name, [airflow, name], env)
         print(f"Airflow is starting at {self.url} (logs: {self.settings.logs}/) …", flush=True)
         self._wait(self._healthy, "Airflow to become healthy")
 
@@ -176,6 +173,8 @@ class Up:
             **time_scale_env(UI_TIME_SCALE),
             **side_ports_env(),
             "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,
+            "AIRFLOW__API__HOST": self.settings.bind,
+            "AIRFLOW__API__PORT": str(self.settings.port),
             "AIRFLOW__CORE__PARALLELISM": os.environ.get("AIRFLOW__CORE__PARALLELISM", str(LOCAL_WORKERS)),
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
         }
@@ -189,7 +188,7 @@ class Up:
         deadline = time.monotonic() + HEALTH_TIMEOUT
         while not done():
             self._check_stop()
-            self.components.check()
+            self.components.check(ERROR_LINES)
             if time.monotonic() > deadline:
                 raise TimeoutError(f"gave up waiting for {what} after {HEALTH_TIMEOUT:.0f} s")
             time.sleep(0.5)
@@ -212,7 +211,7 @@ class Up:
     def serve(self) -> None:
         """Until a stop request; a component (or the simulator) that exits ends it too."""
         while not self.stop.requested:
-            self.components.check()
+            self.components.check(ERROR_LINES)
             if self.sim.proc is not None and self.sim.proc.poll() is not None:
                 raise ComponentExited(
                     "simulator", self.sim.proc.returncode, log_tail(self.settings.logs / "simulator.log")
