@@ -42,7 +42,9 @@ system-deps:
 	    echo "installing Debian packages:$$missing"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else \
-	    echo "missing Debian packages for the tests:$$missing (apt-get install$$missing)"; \
+	    echo "make test needs the Debian packages$$missing: install them (sudo apt-get install$$missing)" \
+	      "or run make test as root, which does. Without them: .venv/bin/python -m pytest -m 'not slow and not browser'" >&2; \
+	    exit 1; \
 	  fi; \
 	fi
 
