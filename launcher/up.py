@@ -51,6 +51,8 @@ STOP_GRACE = 15.0
 
 @dataclass(frozen=True)
 class Settings:
+    """What the user chose: the two ports, the address both servers listen on, where state goes."""
+
     port: int
     sim_port: int
     bind: str

@@ -32,4 +32,3 @@ def test_a_port_taken_between_pick_and_start_is_replaced_by_another():
         finally:
             services.stop()
     assert not services.folder.exists()
-
