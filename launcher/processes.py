@@ -14,7 +14,6 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from launcher import proctree
@@ -126,7 +125,6 @@ class ComponentExited(RuntimeError):
         self.name, self.returncode, self.log_tail = name, returncode, log_tail
 
 
-@dataclass
 class Components:
     """Named long-running processes, each in a session of its own, each logging to ``<name>.log``.
 
@@ -134,9 +132,8 @@ class Components:
     and make each one a process group that :func:`stop_groups` can stop as a whole.
     """
 
-    log_dir: Path
-
-    def __post_init__(self) -> None:
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
         self.procs: dict[str, subprocess.Popen] = {}
 
     def start(self, name: str, cmd: Sequence[str], env: dict[str, str]) -> subprocess.Popen:
