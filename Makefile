@@ -13,8 +13,10 @@ help:
 	@echo "make demo       run the patch DAG end to end on the demo fleet (SQLite, no services)"
 	@echo "make test       install if needed and run the whole suite, lint included"
 	@echo "make faults     the fault matrix alone (docs/fault-matrix.md; also part of make test)"
-	@echo "make up         Airflow UI at http://localhost:8080 + the CLC simulator (Ctrl-C stops all)"
-	@echo "make simulator  the CLC simulator alone on http://127.0.0.1:8899 (demo fleet)"
+	@echo "make up         Airflow UI at http://127.0.0.1:8080 + the CLC simulator on :8899 (Ctrl-C stops all)"
+	@echo "                  PORT=8081 SIM_PORT=8900 pick other ports (or PATCHFLOW_PORT, PATCHFLOW_SIM_PORT);"
+	@echo "                  BIND=0.0.0.0 listens on every interface (or PATCHFLOW_BIND; default 127.0.0.1 only)"
+	@echo "make simulator  the CLC simulator alone on http://127.0.0.1:8899 (demo fleet; SIM_PORT=… too)"
 	@echo "make bench      the benchmark scripts in bench/"
 	@echo "make lock       re-resolve requirements.txt and rewrite constraints.txt"
 
@@ -40,15 +42,22 @@ system-deps:
 	    echo "installing Debian packages:$$missing"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else \
-	    echo "missing Debian packages for the tests:$$missing (apt-get install$$missing)"; \
+	    echo "make test needs the Debian packages$$missing: install them (sudo apt-get install$$missing)" \
+	      "or run make test as root, which does. Without them: .venv/bin/python -m pytest -m 'not slow and not browser'" >&2; \
+	    exit 1; \
 	  fi; \
 	fi
 
 demo: install
 	$(BIN)/python -m launcher.demo
 
+# Only variables given on make's command line count (a PORT exported for something else must not);
+# the launcher reads PATCHFLOW_PORT / PATCHFLOW_SIM_PORT / PATCHFLOW_BIND from the environment.
+given = $(if $(filter command line,$(origin $(1))),$($(1)))
+cli = $(if $(call given,$(1)),$(2) $(call given,$(1)))
+
 up: install
-	$(BIN)/python -m launcher.up
+	$(BIN)/python -m launcher.up $(call cli,PORT,--port) $(call cli,SIM_PORT,--sim-port) $(call cli,BIND,--bind)
 
 lint: install
 	$(BIN)/ruff check .
@@ -68,7 +77,7 @@ faults: install
 	$(BIN)/python -m pytest tests/faults -m faults
 
 simulator: install
-	$(BIN)/python -m simulator --fleet simulator/fleets/demo.yaml --port 8899
+	$(BIN)/python -m simulator --fleet simulator/fleets/demo.yaml --port $(or $(call given,SIM_PORT),$(PATCHFLOW_SIM_PORT),8899)
 
 bench: install
 	for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -13,6 +13,8 @@ import secrets
 import sys
 from pathlib import Path
 
+from launcher.ports import free_port
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CLC_CONN_ID = "clc_default"
 CLC_CONN_ENV = "AIRFLOW_CONN_CLC_DEFAULT"
@@ -62,6 +64,22 @@ def airflow_api_connection(base_url: str, *, login: str, password: str) -> str:
     return json.dumps(
         {"conn_type": "http", "host": base_url.rstrip("/"), "login": login, "password": password}
     )
+
+
+def side_ports_env() -> dict[str, str]:
+    """Free ports for the servers Airflow components start besides the API server.
+
+    The scheduler and the triggerer serve task logs on fixed ports by default (8793, 8794): a
+    second stack, or an Airflow someone else runs, would make their log servers fail.
+    """
+    return {
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(free_port()),
+    }
+
+
+SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 
 
 def airflow_env(

@@ -13,21 +13,18 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
+from launcher.ports import free_port
 from launcher.processes import stop_process_group
 
 PG_USER = "postgres"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+#: a free port can be taken by another run before our server binds it; then we pick another
+PORT_ATTEMPTS = 3
+ADDRESS_IN_USE = "Address already in use"
 
 
 def _binary(name: str, package: str) -> str:
@@ -95,13 +92,25 @@ class Services:
         return ["runuser", "-u", PG_USER, "--", *cmd]
 
     def _start_postgres(self) -> None:
-        data, sockets = self.folder / "pgdata", self.folder
-        initdb, pg_ctl = _binary("initdb", "postgresql"), _binary("pg_ctl", "postgresql")
+        data = self.folder / "pgdata"
+        initdb = _binary("initdb", "postgresql")
         self._run(self._as_db_owner([initdb, "-D", str(data), "-U", PG_USER, "-A", "trust", "-E", "UTF8"]))
-        options = f"-p {self.pg_port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off"
-        log = self.folder / "postgres.log"
-        self._run(self._as_db_owner([pg_ctl, "-D", str(data), "-o", options, "-l", str(log), "-w", "start"]))
-        self._pg_started = True
+        for _ in range(PORT_ATTEMPTS):
+            log = self.folder / "postgres.log"
+            try:
+                self._run(self._as_db_owner([_binary("pg_ctl", "postgresql"), *self._pg_start_args(log)]))
+            except RuntimeError:
+                if ADDRESS_IN_USE not in (log.read_text(errors="replace") if log.exists() else ""):
+                    raise
+                self.pg_port = free_port()  # another run took the port between pick and bind
+                continue
+            self._pg_started = True
+            return
+        raise RuntimeError(f"PostgreSQL found no free port in {PORT_ATTEMPTS} attempts")
+
+    def _pg_start_args(self, log: Path) -> list[str]:
+        options = f"-p {self.pg_port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+        return ["-D", str(self.folder / "pgdata"), "-o", options, "-l", str(log), "-w", "start"]
 
     @staticmethod
     def _run(cmd: list[str]) -> None:
@@ -110,24 +119,36 @@ class Services:
             raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stderr[-800:]}")
 
     def _start_redis(self) -> None:
-        server = _binary("redis-server", "redis-server")
+        for _ in range(PORT_ATTEMPTS):
+            if self._try_redis():
+                return
+            self.redis_port = free_port()  # another run took the port between pick and bind
+        raise RuntimeError(f"redis-server found no free port in {PORT_ATTEMPTS} attempts")
+
+    def _try_redis(self) -> bool:
+        """True once our redis-server is ready; False if its port was taken meanwhile."""
+        server, log = _binary("redis-server", "redis-server"), self.folder / "redis.log"
         args = ["--port", str(self.redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        self._redis = subprocess.Popen(
-            [server, *args, "--dir", str(self.folder)],
-            stdout=(self.folder / "redis.log").open("w"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        with log.open("w") as sink:
+            self._redis = subprocess.Popen(
+                [server, *args, "--dir", str(self.folder)],
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
+            text = log.read_text(errors="replace")
             if self._redis.poll() is not None:
-                raise RuntimeError(f"redis-server exited: {(self.folder / 'redis.log').read_text()[-500:]}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.redis_port), timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("redis-server did not start listening within 20 s")
+                self._redis = None
+                if ADDRESS_IN_USE in text:
+                    return False
+                raise RuntimeError(f"redis-server exited: {text[-500:]}")
+            # its own log, not a connection: a connection could reach another run's server
+            if "Ready to accept connections" in text:
+                return True
+            time.sleep(0.1)
+        raise RuntimeError("redis-server did not become ready within 20 s")
 
     def stop(self) -> None:
         if self._redis is not None:

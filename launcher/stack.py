@@ -19,9 +19,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from launcher.env import PROJECT_ROOT, airflow_env
-from launcher.processes import stop_process_group
-from launcher.services import Services, free_port
+from launcher.env import PROJECT_ROOT, SIMPLE_AUTH_MANAGER, airflow_env, side_ports_env
+from launcher.ports import free_port
+from launcher.processes import Components
+from launcher.services import Services
 
 COMPONENTS = {
     "api-server": ["api-server", "--port", "{port}", "--host", "127.0.0.1"],
@@ -42,7 +43,9 @@ class AirflowStack:
         self.password = secrets.token_urlsafe(12)
         self.services = Services()
         self.extra_env = extra_env or {}
-        self.procs: dict[str, subprocess.Popen] = {}
+        self.components = Components(home / "logs")
+        #: the running components by name (the fault matrix kills and restarts them)
+        self.procs: dict[str, subprocess.Popen] = self.components.procs
         self.env: dict[str, str] = {}
         self._token = ""
 
@@ -61,18 +64,14 @@ class AirflowStack:
                 "AIRFLOW__CELERY__BROKER_URL": self.services.redis_url,
                 "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + self.services.dsn(self.db, "postgresql"),
                 "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{self.port}/execution/",
-                "AIRFLOW__CORE__AUTH_MANAGER": (
-                    "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
-                ),
+                "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
                 "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
                 "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "300",
                 "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
                 "AIRFLOW__CELERY__WORKER_LOG_SERVER_PORT": str(free_port()),
-                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
-                "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
-                "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(free_port()),
+                **side_ports_env(),
                 **self.extra_env,
             },
         )
@@ -83,18 +82,9 @@ class AirflowStack:
             capture_output=True,
             cwd=PROJECT_ROOT,
         )
-        logs = self.home / "logs"
-        logs.mkdir(exist_ok=True)
         for name, args in COMPONENTS.items():
             cmd = [self._airflow(), *(a.format(port=self.port) for a in args)]
-            self.procs[name] = subprocess.Popen(
-                cmd,
-                env=self.env,
-                cwd=PROJECT_ROOT,
-                start_new_session=True,
-                stdout=(logs / f"{name}.log").open("w"),
-                stderr=subprocess.STDOUT,
-            )
+            self.components.start(name, cmd, self.env)
         self._wait_healthy(timeout)
 
     def _airflow(self) -> str:
@@ -103,9 +93,7 @@ class AirflowStack:
     def _wait_healthy(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            for name, proc in self.procs.items():
-                if proc.poll() is not None:
-                    raise RuntimeError(f"{name} exited with {proc.returncode}:\n{self.log_tail(name)}")
+            self.components.check()
             try:
                 health = self.api("GET", "/api/v2/monitor/health", auth=False)
                 if health.get("triggerer", {}).get("status") == "healthy" and (
@@ -120,8 +108,7 @@ class AirflowStack:
         )
 
     def log_tail(self, name: str, lines: int = 40) -> str:
-        path = self.home / "logs" / f"{name}.log"
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+        return self.components.log_tail(name, lines)
 
     def token(self) -> str:
         if not self._token:
@@ -175,7 +162,5 @@ class AirflowStack:
         ]
 
     def stop(self) -> None:
-        for proc in self.procs.values():
-            stop_process_group(proc)
-        self.procs.clear()
+        self.components.stop()
         self.services.stop()
