@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import signal
 import socket
 import sys
@@ -26,6 +27,7 @@ from launcher.env import (
     CLC_CONN_ENV,
     PROJECT_ROOT,
     SIMPLE_AUTH_MANAGER,
+    airflow_api_connection,
     airflow_env,
     clc_connection,
     side_ports_env,
@@ -47,6 +49,8 @@ HEALTH_TIMEOUT = 240.0
 #: how much of a failed component's log to show (its error is at the end)
 ERROR_LINES = 20
 STOP_GRACE = 15.0
+#: the UI user `make up` creates (simple auth manager, Admin role)
+ADMIN = "admin"
 
 
 @dataclass(frozen=True)
@@ -159,7 +163,8 @@ class Up:
         self.sim.start()
         sim_url = f"http://{local_host(self.settings.bind)}:{self.settings.sim_port}"
         print(f"CLC simulator: {sim_url}   (admin API: {sim_url}/_sim/health)", flush=True)
-        env = airflow_env(self.settings.home, extra=self._airflow_settings(sim_url))
+        password = admin_password(self.settings.home)
+        env = airflow_env(self.settings.home, extra=self._airflow_settings(sim_url, password))
         airflow = str(Path(sys.executable).parent / "airflow")
         self._check_stop()
         self.components.start("db-migrate", [airflow, "db", "migrate"], env)
@@ -169,9 +174,13 @@ class Up:
         print(f"Airflow is starting at {self.url} (logs: {self.settings.logs}/) …", flush=True)
         self._wait(self._healthy, "Airflow to become healthy")
 
-    def _airflow_settings(self, sim_url: str) -> dict[str, str]:
+    def _airflow_settings(self, sim_url: str, password: str) -> dict[str, str]:
         return {
             CLC_CONN_ENV: clc_connection(sim_url),
+            # the rollout and the audit keep the run's note up to date as the admin user
+            "AIRFLOW_CONN_AIRFLOW_API": airflow_api_connection(self.url, login=ADMIN, password=password),
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords_file(self.settings.home)),
             **time_scale_env(UI_TIME_SCALE),
             **side_ports_env(),
             "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,
@@ -236,9 +245,29 @@ class Up:
         return True
 
 
+def passwords_file(home: Path) -> Path:
+    """Where the simple auth manager keeps the UI users' passwords (in AIRFLOW_HOME, kept across runs)."""
+    return home / "simple_auth_manager_passwords.json.generated"
+
+
+def admin_password(home: Path) -> str:
+    """The admin's password: the one from an earlier `make up`, else a new one written before start.
+
+    Known before the api-server starts, so the tasks' ``airflow_api`` connection can log in with it.
+    """
+    path = passwords_file(home)
+    users = json.loads(path.read_text()) if path.exists() else {}
+    if not users.get(ADMIN):
+        users[ADMIN] = secrets.token_urlsafe(12)
+        home.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(users))
+        path.chmod(0o600)
+    return str(users[ADMIN])
+
+
 def login_hint(home: Path) -> str:
-    """The admin password the api-server generated into AIRFLOW_HOME."""
-    path = home / "simple_auth_manager_passwords.json.generated"
+    """The UI login, as the simple auth manager has it."""
+    path = passwords_file(home)
     if not path.exists():
         return f"see {path}"
     users = json.loads(path.read_text())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 
 import pytest
@@ -65,3 +66,14 @@ def test_no_message_when_both_ports_are_free():
 )
 def test_urls_reach_the_servers_from_this_machine(bind, host):
     assert local_host(bind) == host
+
+
+def test_the_admin_password_is_known_before_start_and_kept_across_runs(tmp_path):
+    """The tasks' airflow_api connection (the run note) logs in with it; a second `make up` keeps it."""
+    from launcher.up import admin_password, passwords_file
+
+    first = admin_password(tmp_path / "airflow")
+    assert len(first) >= 12
+    assert json.loads(passwords_file(tmp_path / "airflow").read_text()) == {"admin": first}
+    assert passwords_file(tmp_path / "airflow").stat().st_mode & 0o077 == 0
+    assert admin_password(tmp_path / "airflow") == first
