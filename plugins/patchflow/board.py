@@ -213,6 +213,8 @@ class BoardPage:
             return ""
         if remaining is None:
             return "estimated once the first servers have finished"
+        if remaining == 0:
+            return "any time now: the servers in flight already took longer than this run's mean"
         finish = utc_text(datetime.fromtimestamp(self.now.timestamp() + remaining, tz=self.now.tzinfo))
         return f"about {duration_text(remaining)} left (rollouts end ≈ {finish})"
 

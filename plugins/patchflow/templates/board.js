@@ -26,6 +26,7 @@
       .then(function (html) {
         var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("board");
         if (!fresh) { throw new Error("no board in the answer"); }
+        fresh.setAttribute("data-refreshed", String(Number(board.getAttribute("data-refreshed") || 0) + 1));
         board.replaceWith(fresh);
         schedule(fresh);
       })
