@@ -46,14 +46,8 @@ class BoardStatus(StrEnum):
     """Never sent the package (error budget used up, maintenance not switched on, ...)."""
 
 
-STATUS_LABELS: dict[BoardStatus, str] = {
-    BoardStatus.WAITING: "Waiting",
-    BoardStatus.IN_MAINTENANCE: "In maintenance",
-    BoardStatus.IN_FLIGHT: "In flight",
-    BoardStatus.DONE: "Done",
-    BoardStatus.FAILED: "Failed",
-    BoardStatus.NOT_ATTEMPTED: "Not attempted",
-}
+#: "Waiting", "In maintenance", "In flight", "Done", "Failed", "Not attempted".
+STATUS_LABELS: dict[BoardStatus, str] = {s: s.value.replace("_", " ").capitalize() for s in BoardStatus}
 #: Statuses after which a server changes no more in this run.
 SETTLED = frozenset({BoardStatus.DONE, BoardStatus.FAILED, BoardStatus.NOT_ATTEMPTED})
 #: Statuses still to be worked through (they hold the run's estimate).
