@@ -26,6 +26,7 @@ from typing import Any
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from include.patching.progress import STATUS_LABELS, BoardStatus
 from include.patching.states import SKIPPED_STATES, ServerState
@@ -156,8 +157,8 @@ def create_app(
         html = WEB_TEMPLATES.render(template, root=root, **context)
         return HTMLResponse(html, status_code=status_code)
 
-    @app.exception_handler(HTTPException)
-    def friendly_error(request: Request, exc: HTTPException) -> Response:
+    @app.exception_handler(StarletteHTTPException)  # also the router's own 404s
+    def friendly_error(request: Request, exc: StarletteHTTPException) -> Response:
         if not _wants_html(request):
             return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
         return page(request, "not_found.html.j2", exc.status_code, detail=str(exc.detail))

@@ -105,6 +105,7 @@ def _board_numbers(frame: Any) -> dict[str, Any]:
             budget: (b.querySelector("[data-budget]") || {}).textContent || "",
             refreshed: Number(b.dataset.refreshed || 0),
             live: b.dataset.live,
+            run_state: b.querySelector("[data-run-state]").dataset.runState,
         })"""
     )
 
@@ -279,7 +280,7 @@ def test_the_live_board_mid_run_matches_the_simulator(stack_run):
     # the patching service's own word: a "completed with failed updates" mail per failed server
     failed = sorted({m["server"] for m in stack_run["browser"]["sim_outbox"] if m["kind"] == "patch_failed"})
     never = [sid for sid, s in servers.items() if not s["executions"]]
-    assert board["live"] == "true"
+    assert board["live"] == "true" and board["run_state"] == "running"  # Airflow's own record of the run
     assert board["failed"] == failed == ["va1e2ewin02"]
     assert board["counts"]["in_flight"] == len(running) == 1 and board["statuses"][running[0]] == "in_flight"
     assert never == ["va1e2ewin04"] and board["statuses"]["va1e2ewin04"] == "not_attempted"

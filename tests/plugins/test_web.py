@@ -177,6 +177,21 @@ def test_a_person_never_gets_raw_json_for_a_missing_report(tmp_path):
     assert "no sealed evidence pack" in page.text and '{"detail"' not in page.text
     api = client.get(f"/runs/{LIVE_RUN}/report.html", headers={"accept": "application/json"})
     assert api.status_code == 404 and "detail" in api.json()
+    nowhere = client.get("/no/such/page", headers=HTML)
+    assert nowhere.status_code == 404 and "<h1>Not available</h1>" in nowhere.text
+
+
+def test_every_page_of_a_run_needs_airflows_permission_on_that_dags_runs(tmp_path):
+    app = create_app(tmp_path)
+    guarded = {
+        r.path: len(r.dependencies) for r in app.routes if getattr(r, "dependencies", None) is not None
+    }
+    for path in (
+        "/run/{dag_id}/{run_id:path}",
+        "/board/{dag_id}/{run_id:path}",
+        "/rerun/{dag_id}/{run_id:path}",
+    ):
+        assert guarded[path] == guarded["/"] + 1, path  # Airflow login, plus the DAG's run permission
 
 
 def test_rerun_page_reads_the_sealed_audit(tmp_path):
