@@ -29,6 +29,7 @@ from include.patching.progress import (
     Board,
     BoardStatus,
     PackageBoard,
+    ServerRow,
     Stage,
     build_board,
 )
@@ -43,6 +44,17 @@ log = logging.getLogger(__name__)
 PATCH_DAG_ID = "patch_fleet"
 """The only DAG whose runs have a board and an audit report."""
 REFRESH_SECONDS = 5
+ROW_LIMIT = 300
+"""Servers listed per package; a bigger rollout lists those needing an eye first (counts stay whole)."""
+#: The order in which a truncated list shows servers.
+ROW_PRIORITY = (
+    BoardStatus.FAILED,
+    BoardStatus.IN_FLIGHT,
+    BoardStatus.IN_MAINTENANCE,
+    BoardStatus.NOT_ATTEMPTED,
+    BoardStatus.WAITING,
+    BoardStatus.DONE,
+)
 #: Airflow run states after which nothing changes any more.
 FINAL_RUN_STATES = frozenset({"success", "failed"})
 
@@ -227,6 +239,13 @@ class BoardPage:
 
     def duration(self, seconds: float | None) -> str:
         return duration_text(seconds)
+
+    @staticmethod
+    def shown_rows(package: PackageBoard) -> list[ServerRow]:
+        """Every server in plan order, or, past ``ROW_LIMIT``, the ones needing an eye first."""
+        if len(package.rows) <= ROW_LIMIT:
+            return package.rows
+        return sorted(package.rows, key=lambda row: ROW_PRIORITY.index(row.status))[:ROW_LIMIT]
 
     @staticmethod
     def budget_percent(package: PackageBoard) -> int:

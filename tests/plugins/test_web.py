@@ -250,3 +250,19 @@ def test_the_plugin_tab_carries_the_dag_and_run_placeholders():
 
     tab = next(v for v in PatchflowPlugin.external_views if v["destination"] == "dag_run")
     assert tab["href"] == "patchflow/run/{DAG_ID}/{RUN_ID}"
+
+
+def test_a_big_rollout_lists_the_servers_needing_an_eye_first(tmp_path):
+    from patchflow.board import ROW_LIMIT
+    from tests.patching.run_artifacts import plan_row
+
+    count = ROW_LIMIT + 50
+    rows = [plan_row(f"va1big{n:04d}") for n in range(count)]
+    entries = {r["id"]: done(ServerState.PATCHED) for r in rows}
+    entries["va1big0349"] = done(ServerState.FAILED, reason="late failure")
+    write_run(tmp_path / "artifacts", rows, entries)
+    html = board_client(tmp_path).get(f"/board/patch_fleet/{LIVE_RUN}").text
+    assert html.count('<tr data-server="') == ROW_LIMIT
+    assert '<tr data-server="va1big0349" data-status="failed">' in html  # last in plan order, listed first
+    assert 'data-not-listed="50"' in html
+    assert f'data-count="done"><span class="n">{count - 1}<' in html
