@@ -180,7 +180,7 @@ def _in_flight_detail(entry: LedgerEntry) -> str:
     if entry.execution_id:
         return f"execution {entry.execution_id} running"
     if entry.job_id:
-        return f"queued as job {entry.job_id}"
+        return f"accepted as job {entry.job_id}; waiting for completion"
     if entry.phase is Phase.SUBMITTING:
         return "request sent; waiting for its answer or its execution to appear"
     return "request accepted; waiting for its execution to appear"

@@ -151,12 +151,18 @@ def _browser_session(stack: AirflowStack, sim: Any, compliance_run: str | None) 
             seen["sim_state"] = sim.call("GET", "/_sim/state")
             seen["sim_outbox"] = sim.call("GET", "/_sim/outbox")["emails"]
             page.screenshot(path=str(SHOTS / "ui-board-live.png"))
+            page.emulate_media(color_scheme="dark")  # Airflow's default theme follows the system
+            seen["dark_background"] = frame.locator("body").evaluate(
+                "b => getComputedStyle(b).backgroundColor"
+            )
+            page.screenshot(path=str(SHOTS / "ui-board-dark.png"))
+            page.emulate_media(color_scheme="light")
 
             final = stack.wait_for_run("patch_fleet", run_id, timeout=300)
             seen["run"] = final
             page.goto(f"{base}/dags/patch_fleet/runs/{quoted}/plugin/patch-run")
             report = page.frame_locator('iframe[title="Patch run"]')
-            expect(report.locator("[data-run-id]")).to_have_attribute("data-run-id", run_id)
+            expect(report.locator("[data-run-id]")).to_have_attribute("data-run-id", run_id, timeout=60_000)
             seen["report_counts"] = {
                 state: report.locator(f'[data-state-count="{state}"]').first.inner_text()
                 for state in ("failed", "timed_out", "not_attempted", "patched")
@@ -171,7 +177,7 @@ def _browser_session(stack: AirflowStack, sim: Any, compliance_run: str | None) 
             page.goto(f"{base}/plugin/patch-reports")
             index = page.frame_locator('iframe[title="Patch reports"]')
             row = index.locator(f'tr[data-run="{run_id}"]')
-            expect(row).to_be_visible()
+            expect(row).to_be_visible(timeout=60_000)
             seen["index_row"] = {
                 label: row.locator(f'[data-count="{label}"]').inner_text()
                 for label in ("Failed", "Timed out", "Not attempted")
@@ -181,7 +187,7 @@ def _browser_session(stack: AirflowStack, sim: Any, compliance_run: str | None) 
 
             row.get_by_role("link", name="re-run 3 not patched").click()
             rerun = index.locator("#rerun")
-            expect(rerun).to_be_visible()
+            expect(rerun).to_be_visible(timeout=60_000)
             seen["rerun_text"] = rerun.inner_text()
             page.screenshot(path=str(SHOTS / "ui-rerun.png"))
             # one step: the button asks Airflow's REST API with this person's session
@@ -198,6 +204,9 @@ def _browser_session(stack: AirflowStack, sim: Any, compliance_run: str | None) 
                 page.goto(f"{base}/dags/compliance_report/runs/{q}/plugin/patch-run")
                 other = page.frame_locator('iframe[title="Patch run"]')
                 seen["other_tab"] = other.locator("body").inner_text(timeout=30_000)
+        except Exception:
+            page.screenshot(path=str(SHOTS / "ui-failure.png"))  # what the browser showed when it broke
+            raise
         finally:
             browser.close()
     return seen
@@ -287,6 +296,7 @@ def test_the_live_board_mid_run_matches_the_simulator(stack_run):
     assert board["counts"]["done"] == 0 and board["counts"]["waiting"] == 0
     assert "1 failed of max_errors 0" in board["budget"] and "used up" in board["budget"]
     assert board["refreshed"] >= 1, "the board never refreshed itself"
+    assert stack_run["browser"]["dark_background"] == "rgb(17, 17, 17)"  # dark with Airflow, like Airflow
 
 
 def test_the_runs_tab_shows_the_sealed_report_after_the_run(stack_run):
@@ -317,6 +327,13 @@ def test_the_run_tab_on_a_compliance_run_says_what_it_is_for(stack_run):
 
 
 def test_the_browser_saved_its_screenshots(stack_run):
-    names = ("ui-trigger-form", "ui-board-live", "ui-run-tab-report", "ui-reports-index", "ui-rerun")
+    names = (
+        "ui-trigger-form",
+        "ui-board-live",
+        "ui-board-dark",
+        "ui-run-tab-report",
+        "ui-reports-index",
+        "ui-rerun",
+    )
     for name in names:
         assert (SHOTS / f"{name}.png").stat().st_size > 10_000, name
