@@ -51,3 +51,17 @@ def parse_iso8601(value: Any) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def duration_text(seconds: float | None) -> str:
+    """A duration as people read it on the run board: ``45s``, ``3m 12s``, ``2h 05m``; ``—`` if unknown."""
+    if seconds is None:
+        return "\u2014"
+    whole = max(round(seconds), 0)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"

@@ -1,15 +1,26 @@
 """The production topology, for real: api-server, scheduler, dag-processor, triggerer and a Celery
 worker on a fresh PostgreSQL database with Redis, driving the simulator over HTTP.
 
-The run is triggered through Airflow's REST API with a conf, and the worker is killed right after
-its first Execute Package request was answered (before the answer was recorded). Airflow retries
-the task; the retry must reconcile, not re-submit: the simulator's counters show one execution per
-server (I1). This is also the only test in which the trigger runs in a real triggerer process.
+The first run is triggered through Airflow's REST API with a conf, and the worker is killed right
+after its first Execute Package request was answered (before the answer was recorded). Airflow
+retries the task; the retry must reconcile, not re-submit: the simulator's counters show one
+execution per server (I1). This is also the only test in which the trigger runs in a real
+triggerer process.
+
+The second run is a person's: a real browser (Playwright driving Debian's chromium) logs in,
+triggers ``patch_fleet`` from the form for three Windows servers with no error budget, opens the
+run's tab mid-run — the live board, refreshing itself — and checks what it shows against the
+simulator's own state, then opens the tab again after the run (the sealed report), the "Patch
+reports" page and a compliance run's tab. Screenshots go to ``test-output/``.
 """
 
 from __future__ import annotations
 
 import json
+import time
+import urllib.parse
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,6 +31,12 @@ from launcher.stack import AirflowStack
 pytestmark = pytest.mark.slow
 
 TARGETS = ["va1e2elin01", "va1e2elin02", "va1e2elin03"]
+#: The browser's run: WIN02's update fails, which uses up max_errors 0, so WIN04 never starts;
+#: WIN03's patch (90 s here) outlives the 60-minute timeout (36 s here): it stays in flight
+#: long enough to be seen on the board, then times out.
+FORM_TARGETS = ["va1e2ewin02", "va1e2ewin03", "va1e2ewin04"]
+SHOTS = Path(__file__).resolve().parents[2] / "test-output"
+CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture(scope="module")
@@ -49,13 +66,18 @@ def stack_run(e2e_simulator, tmp_path_factory):
         )
         run = stack.wait_for_run("patch_fleet", run_id, timeout=600)
         tis = {ti["task_id"]: ti for ti in stack.task_instances("patch_fleet", run_id)}
+        counters = e2e_simulator.counters()
         compliance = _wait_for_compliance(stack)
         reports_page = _get_page(stack, "/patchflow/")
         anonymous_page = _get_page(stack, "/patchflow/", auth=False)
+        started = time.monotonic()
+        browser = _browser_session(stack, e2e_simulator, compliance[0]["dag_run_id"] if compliance else None)
+        browser["seconds"] = time.monotonic() - started
         yield {
             "run": run,
             "tis": tis,
-            "counters": e2e_simulator.counters(),
+            "browser": browser,
+            "counters": counters,
             "marker": marker,
             "trigger_logs": [
                 f.read_text(errors="replace")
@@ -69,6 +91,125 @@ def stack_run(e2e_simulator, tmp_path_factory):
         }
     finally:
         stack.stop()
+
+
+def _board_numbers(frame: Any) -> dict[str, Any]:
+    """Everything the board shows, read in one go (it is swapped while we look)."""
+    return frame.locator("#board").evaluate(
+        """b => ({
+            counts: Object.fromEntries([...b.querySelectorAll("[data-count]")].map(
+                c => [c.dataset.count, Number(c.querySelector(".n").textContent)])),
+            statuses: Object.fromEntries([...b.querySelectorAll("tr[data-status]")].map(
+                r => [r.dataset.server, r.dataset.status])),
+            failed: [...b.querySelectorAll("tr[data-failed]")].map(r => r.dataset.failed),
+            budget: (b.querySelector("[data-budget]") || {}).textContent || "",
+            refreshed: Number(b.dataset.refreshed || 0),
+            live: b.dataset.live,
+            run_state: b.querySelector("[data-run-state]").dataset.runState,
+        })"""
+    )
+
+
+def _browser_session(stack: AirflowStack, sim: Any, compliance_run: str | None) -> dict[str, Any]:
+    """A person's run in a real browser: log in, trigger from the form, watch the board, read the report."""
+    from playwright.sync_api import expect, sync_playwright
+
+    SHOTS.mkdir(exist_ok=True)
+    base = f"http://127.0.0.1:{stack.port}"
+    seen: dict[str, Any] = {}
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 1000})
+            page.goto(base + "/")
+            page.fill("input[name=username]", "admin")
+            page.fill("input[name=password]", stack.password)
+            page.get_by_role("button", name="Sign in").click()
+            page.wait_for_url("**/")
+
+            page.goto(base + "/dags/patch_fleet")
+            page.get_by_test_id("trigger-dag-button").first.click()
+            form = page.get_by_role("dialog")
+            form.get_by_role("button", name="Scope").click()
+            form.locator("textarea[name=element_server_allow_list]").fill("\n".join(FORM_TARGETS))
+            form.get_by_role("button", name="Rate control").click()
+            form.locator("input[name=element_max_concurrency]").fill("2")
+            form.locator("input[name=element_max_errors]").fill("0")
+            form.locator("input[name=element_server_timeout_minutes]").fill("60")
+            page.screenshot(path=str(SHOTS / "ui-trigger-form.png"))
+            form.get_by_role("button", name="Trigger", exact=True).click()
+            page.wait_for_url("**/dags/patch_fleet/runs/**")
+            run_id = urllib.parse.unquote(page.url.split("/runs/", 1)[1].split("/", 1)[0])
+            seen["run_id"] = run_id
+            quoted = urllib.parse.quote(run_id, safe="")
+
+            page.goto(f"{base}/dags/patch_fleet/runs/{quoted}/plugin/patch-run")
+            frame = page.frame_locator('iframe[title="Patch run"]')
+            # no reload from here on: the board must refresh itself until WIN02's failure shows
+            expect(frame.locator('[data-count="failed"] .n')).to_have_text("1", timeout=120_000)
+            seen["board"] = _board_numbers(frame)
+            seen["sim_state"] = sim.call("GET", "/_sim/state")
+            seen["sim_outbox"] = sim.call("GET", "/_sim/outbox")["emails"]
+            page.screenshot(path=str(SHOTS / "ui-board-live.png"))
+            page.emulate_media(color_scheme="dark")  # Airflow's default theme follows the system
+            seen["dark_background"] = frame.locator("body").evaluate(
+                "b => getComputedStyle(b).backgroundColor"
+            )
+            page.screenshot(path=str(SHOTS / "ui-board-dark.png"))
+            page.emulate_media(color_scheme="light")
+
+            final = stack.wait_for_run("patch_fleet", run_id, timeout=300)
+            seen["run"] = final
+            page.goto(f"{base}/dags/patch_fleet/runs/{quoted}/plugin/patch-run")
+            report = page.frame_locator('iframe[title="Patch run"]')
+            expect(report.locator("[data-run-id]")).to_have_attribute("data-run-id", run_id, timeout=60_000)
+            seen["report_counts"] = {
+                state: report.locator(f'[data-state-count="{state}"]').first.inner_text()
+                for state in ("failed", "timed_out", "not_attempted", "patched")
+            }
+            seen["report_problems"] = sorted(
+                report.locator("tr[data-problem-server]").evaluate_all(
+                    "rs => rs.map(r => r.dataset.problemServer)"
+                )
+            )
+            page.screenshot(path=str(SHOTS / "ui-run-tab-report.png"))
+
+            page.goto(f"{base}/plugin/patch-reports")
+            index = page.frame_locator('iframe[title="Patch reports"]')
+            row = index.locator(f'tr[data-run="{run_id}"]')
+            expect(row).to_be_visible(timeout=60_000)
+            seen["index_row"] = {
+                label: row.locator(f'[data-count="{label}"]').inner_text()
+                for label in ("Failed", "Timed out", "Not attempted")
+            }
+            seen["index_rerun"] = row.get_by_role("link", name="re-run 3 not patched").count()
+            page.screenshot(path=str(SHOTS / "ui-reports-index.png"))
+
+            row.get_by_role("link", name="re-run 3 not patched").click()
+            rerun = index.locator("#rerun")
+            expect(rerun).to_be_visible(timeout=60_000)
+            seen["rerun_text"] = rerun.inner_text()
+            page.screenshot(path=str(SHOTS / "ui-rerun.png"))
+            # one step: the button asks Airflow's REST API with this person's session
+            rerun.get_by_role("button", name="Trigger patch_fleet for these servers").click()
+            started = rerun.locator(".trigger-result a")
+            expect(started).to_be_visible(timeout=30_000)
+            new_run = started.inner_text()
+            seen["rerun_run"] = stack.api(
+                "GET", f"/api/v2/dags/patch_fleet/dagRuns/{urllib.parse.quote(new_run, safe='')}"
+            )
+
+            if compliance_run:
+                q = urllib.parse.quote(compliance_run, safe="")
+                page.goto(f"{base}/dags/compliance_report/runs/{q}/plugin/patch-run")
+                other = page.frame_locator('iframe[title="Patch run"]')
+                seen["other_tab"] = other.locator("body").inner_text(timeout=30_000)
+        except Exception:
+            page.screenshot(path=str(SHOTS / "ui-failure.png"))  # what the browser showed when it broke
+            raise
+        finally:
+            browser.close()
+    return seen
 
 
 def _get_page(stack: AirflowStack, path: str, *, auth: bool = True) -> tuple[int, str]:
@@ -132,3 +273,67 @@ def test_the_reports_page_in_the_api_server_lists_the_run(stack_run):
     assert status == 200, page[:500]
     assert stack_run["run_id"] in page and "report.html" in page
     assert stack_run["anonymous_page"][0] in (401, 403), "reports must not be public"
+
+
+def test_a_person_triggered_the_run_from_the_form(stack_run):
+    run = stack_run["browser"]["run"]
+    assert run["conf"]["server_allow_list"] == FORM_TARGETS
+    assert run["conf"]["max_errors"] == "0" and run["triggering_user_name"] == "admin"
+    assert run["state"] == "failed"  # WIN02 failed with no error budget: the run says so
+
+
+def test_the_live_board_mid_run_matches_the_simulator(stack_run):
+    board, sim = stack_run["browser"]["board"], stack_run["browser"]["sim_state"]
+    servers = {sid: sim["servers"][sid] for sid in FORM_TARGETS}
+    running = [sid for sid, s in servers.items() if s["activeExecution"]]
+    # the patching service's own word: a "completed with failed updates" mail per failed server
+    failed = sorted({m["server"] for m in stack_run["browser"]["sim_outbox"] if m["kind"] == "patch_failed"})
+    never = [sid for sid, s in servers.items() if not s["executions"]]
+    assert board["live"] == "true" and board["run_state"] == "running"  # Airflow's own record of the run
+    assert board["failed"] == failed == ["va1e2ewin02"]
+    assert board["counts"]["in_flight"] == len(running) == 1 and board["statuses"][running[0]] == "in_flight"
+    assert never == ["va1e2ewin04"] and board["statuses"]["va1e2ewin04"] == "not_attempted"
+    assert board["counts"]["done"] == 0 and board["counts"]["waiting"] == 0
+    assert "1 failed of max_errors 0" in board["budget"] and "used up" in board["budget"]
+    assert board["refreshed"] >= 1, "the board never refreshed itself"
+    assert stack_run["browser"]["dark_background"] == "rgb(17, 17, 17)"  # dark with Airflow, like Airflow
+
+
+def test_the_runs_tab_shows_the_sealed_report_after_the_run(stack_run):
+    seen = stack_run["browser"]
+    assert seen["report_counts"] == {"failed": "1", "timed_out": "1", "not_attempted": "1", "patched": "0"}
+    assert seen["report_problems"] == FORM_TARGETS
+
+
+def test_the_reports_index_counts_the_run_and_offers_its_rerun(stack_run):
+    seen = stack_run["browser"]
+    assert seen["index_row"] == {"Failed": "1", "Timed out": "1", "Not attempted": "1"}
+    assert seen["index_rerun"] == 1
+    text = seen["rerun_text"]
+    assert "airflow dags trigger patch_fleet --conf" in text
+    assert '"server_allow_list": ["va1e2ewin02", "va1e2ewin03", "va1e2ewin04"]' in text
+
+
+def test_the_rerun_button_started_a_run_for_exactly_the_servers_not_patched(stack_run):
+    run = stack_run["browser"]["rerun_run"]
+    assert run["conf"]["server_allow_list"] == FORM_TARGETS
+    assert run["conf"]["max_errors"] == "0" and run["conf"]["dry_run"] is False
+    assert run["triggering_user_name"] == "admin"  # the person's own session, Airflow's permission check
+
+
+def test_the_run_tab_on_a_compliance_run_says_what_it_is_for(stack_run):
+    text = stack_run["browser"].get("other_tab", "")
+    assert "Nothing to show for this run" in text and "compliance_report" in text
+
+
+def test_the_browser_saved_its_screenshots(stack_run):
+    names = (
+        "ui-trigger-form",
+        "ui-board-live",
+        "ui-board-dark",
+        "ui-run-tab-report",
+        "ui-reports-index",
+        "ui-rerun",
+    )
+    for name in names:
+        assert (SHOTS / f"{name}.png").stat().st_size > 10_000, name
