@@ -208,3 +208,14 @@ def test_a_dry_runs_report_counts_the_planned_servers(run):
 
 def test_a_real_run_shows_no_planned_card(rows, run):
     assert "planned_dry_run" not in metrics(render_report_html(build_audit_document(rows, run), PASSED))
+
+
+def test_a_servers_completion_is_shown_on_patchflows_clock_above_the_apis_times(run):
+    """The API's clock may run ahead (the simulator's does): the time a reader compares with the run is ours."""
+    row = make_row("va1demoweb01", "patched")
+    row["ended_at"] = "2026-11-27T15:20:00Z"  # the service's clock, an hour ahead
+    html = render_report_html(build_audit_document([row], run), PASSED)
+    cell = re.search(r'<td class="mono" data-observed-at="([^"]*)">(.*?)</td>', html, re.S)
+    assert cell is not None and cell.group(1) == "2026-11-27T14:20:04Z"
+    assert cell.group(2).index("2026-11-27T14:20:04Z") < cell.group(2).index("2026-11-27T15:20:00Z")
+    assert "Seen done" in html
