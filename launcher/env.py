@@ -82,6 +82,10 @@ def side_ports_env() -> dict[str, str]:
 SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 
 
+#: warnings Airflow raises about its own code (``python -W`` syntax)
+AIRFLOW_OWN_WARNINGS = "ignore:GitWildMatchPattern:DeprecationWarning"
+
+
 def airflow_env(
     airflow_home: Path,
     *,
@@ -111,6 +115,9 @@ def airflow_env(
             "PATCHFLOW_REPORTS": str(airflow_home.parent / "reports"),
             "PYTHONPATH": os.pathsep.join(paths),
             "GX_ANALYTICS_ENABLED": "false",
+            # Airflow 3.3 itself calls a pathspec API that pathspec 1.x deprecates: the warning
+            # would open every task log a person reads, and nothing here can act on it
+            "PYTHONWARNINGS": AIRFLOW_OWN_WARNINGS,
             "NO_PROXY": "127.0.0.1,localhost",
             # `airflow standalone` starts its components as `airflow …` from PATH: use this venv's
             "PATH": os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),

@@ -147,3 +147,11 @@ def test_patchflow_timings_run_at_the_simulators_speed(name):
     argv = shlex.split(command) if isinstance(command, str) else command
     sim_scale = float(argv[argv.index("--time-scale") + 1])
     assert float(env_of(name)["AIRFLOW__PATCHFLOW__TIME_SCALE"]) == sim_scale
+
+
+@pytest.mark.parametrize("name", AIRFLOW_SERVICES)
+def test_airflow_services_hide_the_same_airflow_warnings_as_the_local_launcher(name):
+    """Task logs read the same under docker-compose as under make demo / make up."""
+    from launcher.env import AIRFLOW_OWN_WARNINGS
+
+    assert env_of(name).get("PYTHONWARNINGS") == AIRFLOW_OWN_WARNINGS

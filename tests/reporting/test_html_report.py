@@ -211,7 +211,7 @@ def test_a_real_run_shows_no_planned_card(rows, run):
 
 
 def test_a_servers_completion_is_shown_on_patchflows_clock_above_the_apis_times(run):
-    """The API's clock may run ahead (the simulator's does): the time a reader compares with the run is ours."""
+    """The API's clock may run ahead (the simulator's does): a reader compares the run with our time."""
     row = make_row("va1demoweb01", "patched")
     row["ended_at"] = "2026-11-27T15:20:00Z"  # the service's clock, an hour ahead
     html = render_report_html(build_audit_document([row], run), PASSED)
