@@ -42,6 +42,8 @@ STOP_MAINTENANCE = "POST /v2/operations/{alias}/servers/stopMaintenance"
 JOB_STATUS = "GET /v2/operations/{alias}/status/{jobId}"
 SUMMARY = "GET /patching/rest/servers/{alias}/server/{serverId}/patch"
 LOGIN = "POST /v2/authentication/login"
+WINDOWS = "windows2012R2DataCenter_64Bit"
+"""A server the Linux package fails on: its queue job ends ``failed`` and no execution starts."""
 SERVER = "GET /v2/servers/{alias}/{serverId}"
 
 #: The fleet most tests use: three servers in VA1 (groups Web and DB), one in DE1 (group App).
@@ -92,6 +94,8 @@ class Seen:
     """Path and query string."""
     headers: dict[str, str]
     body: Any
+    at: float
+    """``time.monotonic()`` when it arrived."""
 
 
 class _Recorder:
@@ -120,6 +124,7 @@ class _Recorder:
                 scope["path"] + (f"?{query}" if query else ""),
                 {k.decode().lower(): v.decode() for k, v in scope["headers"]},
                 json.loads(raw) if raw.strip() else None,
+                time.monotonic(),
             )
         )
         replayed = False
