@@ -96,6 +96,7 @@ THREE_INITIATIONS = {
 
 async def test_completes_from_the_execution_after_several_initiations(start_cloud):
     cloud = start_cloud(THREE_INITIATIONS)
+    cloud.fault(kind="queue_delay", seconds=30, count=1)  # the job waits in the queue first
     job = cloud.execute(["va1demoweb01"])
     assert cloud.job_status(job) == "notStarted"
     before = len(cloud.requests)
@@ -110,12 +111,12 @@ async def test_completes_from_the_execution_after_several_initiations(start_clou
 
 async def test_queue_job_succeeded_is_not_completion(start_cloud):
     """I4: the job says succeeded long before the execution completes."""
-    cloud = start_cloud({"va1demoweb01": {"patches": [{"package": SECURITY_UPDATE, "duration": 30}]}})
+    cloud = start_cloud({"va1demoweb01": {"patches": [{"package": SECURITY_UPDATE, "duration": 100}]}})
     job = cloud.execute(["va1demoweb01"])
     out = (await first_event(single(job)))["outcomes"]["va1demoweb01"]
     (execution,) = cloud.executions("va1demoweb01")
     assert out["state"] == "completed" and out["execution"]["execution_id"] == execution
-    assert cloud.sim.jobs[job].end < cloud.sim.executions[execution].end - 20  # the job ended first
+    assert cloud.sim.jobs[job].end < cloud.sim.executions[execution].end - 90  # the job ended first
     reads = [r.at for r in cloud.sent(containing="/patch")]
     assert len(reads) >= 2  # read again and again after the job had succeeded
     assert cloud.execution(execution)["status"] == "completed"
@@ -205,23 +206,26 @@ async def test_window_collects_every_server_that_finishes_in_it(start_cloud):
     assert len(ends) == 2  # they did finish at different times
 
 
-async def test_one_status_request_per_distinct_job_per_cycle(cloud):
-    cloud.fault(kind="queue_delay", seconds=40, count=1)  # the job waits a few poll cycles
+async def test_one_status_request_per_distinct_job_per_cycle(cloud, monkeypatch):
+    cloud.fault(kind="queue_delay", seconds=30, count=1)  # the job waits a few poll cycles
     servers = ("va1demoweb01", "va1demoweb02", "va1demodb01")
     job = cloud.execute(servers)
-    steady = {"poll_interval": 0.1, "max_poll_interval": 0.1, "backoff": 1.0, "batch_window": 5.0}
-    trigger = PatchCompletionTrigger(servers=[watch(s, job) for s in servers], alias="DEMO", **steady)
+    per_cycle: list[int] = []
+    poll_jobs = PatchCompletionTrigger._poll_jobs
+
+    async def counted(self, *args):
+        before = len(cloud.sent(containing=f"/status/{job}"))
+        await poll_jobs(self, *args)
+        per_cycle.append(len(cloud.sent(containing=f"/status/{job}")) - before)
+
+    monkeypatch.setattr(PatchCompletionTrigger, "_poll_jobs", counted)
+    trigger = PatchCompletionTrigger(
+        servers=[watch(s, job) for s in servers], alias="DEMO", **{**FAST, "batch_window": 5.0}
+    )
     payload = await first_event(trigger)
     assert len(payload["outcomes"]) == 3
-    # a cycle's requests arrive together; cycles are 0.1 s apart
-    cycles: list[list] = []
-    for r in cloud.sent(method="GET"):
-        if not cycles or r.at - cycles[-1][-1].at > 0.05:
-            cycles.append([])
-        cycles[-1].append(r)
-    status_reads = [sum(1 for r in c if f"/status/{job}" in r.path) for c in cycles]
-    assert sum(1 for n in status_reads if n) >= 3  # the job was polled in several cycles...
-    assert max(status_reads) == 1  # ...once per cycle, not once per server
+    assert per_cycle.count(1) >= 2  # the job was polled in several cycles...
+    assert max(per_cycle) == 1  # ...once per cycle, not once per server
 
 
 async def test_tolerates_500_while_polling(cloud, monkeypatch):
@@ -254,7 +258,7 @@ async def test_a_lost_answer_is_watched_until_the_deadline_then_ends_without_exe
     assert out["state"] == "no_execution"
     assert "answer to the Execute Package request was lost" in out["reason"]
     assert "not sent again" in out["reason"]
-    assert len(cloud.sent(containing="/patch")) > 1  # watched all along
+    assert cloud.sent(containing="/patch")  # watched through the summary
 
 
 async def test_a_lost_answer_adopts_an_execution_that_starts_late(cloud):
