@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from include.patching.watch import WatchState
-from tests.patching.memory_clc import MemoryClc, make, ours, patch_attempt, report
+from tests.patching.memory_api import MemoryApi, make_rollout, ours, patch_attempt, report
 
 SID = "va1demoapp01"
 OPENSSL = "openssl-1.0.1e-42.el6_7.4.x86_64"
@@ -13,9 +13,9 @@ SUDO = "sudo-1.8.6p3-20.el6_7.x86_64"
 
 
 def patched_once(tmp_path, patches: list[dict], initiations: int = 3) -> dict:
-    api = MemoryClc([SID])
+    api = MemoryApi([SID])
     api.patches[SID] = patches
-    rollout = make(tmp_path, api, servers=[SID])
+    rollout = make_rollout(tmp_path, api)
     rollout.fill()
     api.start_queued()
     api.complete_all(initiations=initiations)

@@ -79,7 +79,9 @@ def fleet_doc(servers: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     return {
         "version": 1,
         "data_centers": [{"id": dc} for dc in sorted({s.get("dc", "VA1") for s in servers.values()})],
-        "accounts": [{"alias": ALIAS, "name": "Demo", "primary_data_center": "VA1", "users": [user | {"roles": roles}]}],
+        "accounts": [
+            {"alias": ALIAS, "name": "Demo", "primary_data_center": "VA1", "users": [user | {"roles": roles}]}
+        ],
         "groups": [{"account": ALIAS, "path": g} for g in sorted(groups)],
         "servers": rows,
     }
@@ -154,13 +156,17 @@ class Cloud:
         if token_lifetime is not None:
             settings.token_lifetime = token_lifetime
         clock = Clock(start=time.time() + api_clock_offset, time_scale=TIME_SCALE)
-        self.sim = Simulator(load_fleet_dict(fleet_doc(servers), source="<test fleet>"), settings, clock=clock)
+        self.sim = Simulator(
+            load_fleet_dict(fleet_doc(servers), source="<test fleet>"), settings, clock=clock
+        )
         self._recorder = _Recorder(create_app(self.sim))
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._sock.bind(("127.0.0.1", 0))
         config = uvicorn.Config(self._recorder, log_level="warning", access_log=False, lifespan="off")
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True
+        )
         self.base = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
         self.admin = SimulatorClient(self.base)
 

@@ -125,9 +125,7 @@ def test_a_login_503_is_retried_with_backoff_and_never_called_a_wrong_password(c
         hook(sleeps, attempts=3).login()
     assert login_posts(cloud) == 3 and sleeps == [0.5, 1.0]
     assert not isinstance(err.value, ClcAuthError) and not is_permanent(err.value)
-    assert str(err.value).endswith(
-        "failed with HTTP 503: The service is unavailable. (service unavailable)"
-    )
+    assert str(err.value).endswith("failed with HTTP 503: The service is unavailable. (service unavailable)")
 
 
 def test_a_transient_login_503_heals_within_the_retries(cloud):

@@ -12,8 +12,8 @@ from include.clc.errors import ClcError
 from include.patching.audit_rows import MaintenanceResult, build_rows, maintenance_columns
 from include.patching.rollout_state import LedgerEntry
 from patchflow.operators.maintenance import ReleaseMaintenanceOperator
-from tests.patching.fake_api import FakeApi
-from tests.patching.test_rollout_maintenance import make_rollout, on_disk
+from tests.patching.memory_api import MemoryApi, make_rollout
+from tests.patching.test_rollout_maintenance import on_disk
 from tests.plugins.cloud import START_MAINTENANCE, STOP_MAINTENANCE
 from tests.plugins.operators.conftest import Driver, row, write_plan
 from tests.plugins.operators.test_rollout import fleet_with
@@ -94,7 +94,7 @@ def test_a_failed_release_fails_the_task_naming_the_servers(cloud, tmp_path):
 # --- issue 8: the release waits for slow jobs, records every outcome first, needs no plan -------
 
 
-def release_with(api: FakeApi, plan, **kwargs) -> dict:
+def release_with(api: MemoryApi, plan, **kwargs) -> dict:
     """Run the release task with the in-memory fake as its CLC client."""
     op = ReleaseMaintenanceOperator(
         task_id="release_linux_yum", plan_path=str(plan), package_key="linux_yum", **kwargs
@@ -103,9 +103,9 @@ def release_with(api: FakeApi, plan, **kwargs) -> dict:
     return op.execute(CTX)
 
 
-def slow_rollout(tmp_path, slow_waits: int) -> FakeApi:
+def slow_rollout(tmp_path, slow_waits: int) -> MemoryApi:
     """A rollout whose maintenance-on job outlived maintenance_timeout (issue 8, item 2)."""
-    api = FakeApi({"va1demoweb01": False, "va1demoweb02": False}, slow_waits=slow_waits)
+    api = MemoryApi({"va1demoweb01": False, "va1demoweb02": False}, slow_waits=slow_waits)
     make_rollout(tmp_path, api).fill()
     assert api.executed == [] and not api.in_maintenance("va1demoweb01")  # the job has not landed
     return api
@@ -135,7 +135,7 @@ def test_a_job_still_running_at_the_release_timeout_is_reported_not_taken_as_off
 
 
 def test_a_refused_release_is_in_the_ledger_before_the_task_fails(tmp_path):
-    api = FakeApi(
+    api = MemoryApi(
         {"va1demoweb01": False, "va1demodb01": True}, refuse_stop={"va1demoweb01": "server is rebooting"}
     )
     make_rollout(tmp_path, api, preexisting=("va1demodb01",)).fill()  # never finishes: task killed

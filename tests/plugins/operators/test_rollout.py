@@ -14,7 +14,6 @@ from tests.plugins.cloud import (
     EXECUTE,
     PASSWORD,
     SECURITY_UPDATE,
-    START_MAINTENANCE,
     WINDOWS,
     Cloud,
 )
@@ -175,7 +174,10 @@ def test_job_failure_and_timeouts_count_as_errors(start_cloud, plan4):
     out = {"results_path": str(plan4.parent / "results_linux_yum.json")}
     assert results(out)["counts"] == {"failed": 4, "total": 4}
     assert results(out)["budget_exhausted"] is True
-    assert all(r["reason"].startswith("queue job ") and r["reason"].endswith(" ended failed") for r in results(out)["servers"])
+    assert all(
+        r["reason"].startswith("queue job ") and r["reason"].endswith(" ended failed")
+        for r in results(out)["servers"]
+    )
 
 
 def test_errors_within_the_budget_do_not_fail_the_task(start_cloud, plan4):
@@ -272,7 +274,10 @@ def test_a_patch_that_failed_once_then_installed_is_judged_by_its_last_attempt(s
     """I8 (item 8): the detail lists a patch once per initiation that tried it (§12 #36)."""
     openssl, sudo, bash = SECURITY_UPDATE, "sudo-1.8.6p3-20.el6_7.x86_64", "bash-4.1.2-33.el6_7.1.x86_64"
     web01 = [{"package": openssl, "duration": 2, "failure": "fail_once"}, {"package": sudo, "duration": 2}]
-    web02 = [{"package": bash, "duration": 2}, {"package": bash, "duration": 2, "cycle": 2, "failure": "fail"}]
+    web02 = [
+        {"package": bash, "duration": 2},
+        {"package": bash, "duration": 2, "cycle": 2, "failure": "fail"},
+    ]
     start_cloud(fleet_with(va1demoweb01={"patches": web01}, va1demoweb02={"patches": web02}))
     out = Driver(plan_path=str(plan4), max_concurrency=4, max_errors=4).run()
     rows = {r["server_id"]: r for r in results(out)["servers"]}

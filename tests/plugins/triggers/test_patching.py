@@ -75,7 +75,9 @@ def test_needs_servers():
         PatchCompletionTrigger(servers=[], alias="DEMO")
 
 
-def with_history(start_cloud: Callable[..., Cloud], age: float, offset: float = 0.0, **kw) -> tuple[Cloud, str]:
+def with_history(
+    start_cloud: Callable[..., Cloud], age: float, offset: float = 0.0, **kw
+) -> tuple[Cloud, str]:
     """A simulator whose va1demoweb01 finished a patch run ``age`` simulated seconds ago (more
     than an hour), its clock ``offset`` seconds from ours; returns it and that execution's id."""
     cloud = start_cloud(api_clock_offset=offset - age, **kw)
@@ -152,7 +154,10 @@ async def test_an_api_clock_behind_or_ahead_of_ours_changes_nothing(start_cloud,
     item = watch("va1demoweb01", job, timeout=5.0, known=[old])
     payload = await first_event(PatchCompletionTrigger(servers=[item], alias="DEMO", **FAST))
     out = payload["outcomes"]["va1demoweb01"]
-    assert out["state"] == "completed" and out["execution"]["execution_id"] == cloud.executions("va1demoweb01")[-1]
+    assert (
+        out["state"] == "completed"
+        and out["execution"]["execution_id"] == cloud.executions("va1demoweb01")[-1]
+    )
     assert out["execution"]["execution_id"] != old
 
 
