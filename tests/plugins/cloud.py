@@ -56,7 +56,8 @@ FOUR_SERVERS: dict[str, dict[str, Any]] = {
 
 
 def fleet_doc(servers: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    """A fleet document for the account DEMO: ``{server_id: {dc, group, os, maintenance, patches}}``."""
+    """A fleet document for the account DEMO: ``{server_id: {dc, group, os, maintenance, patches}}``
+    (and the fleet file's ``power_state``, ``status``, ``is_template``, ``description``)."""
     rows, groups = [], set()
     for sid, spec in servers.items():
         dc = spec.get("dc", "VA1")
@@ -72,6 +73,7 @@ def fleet_doc(servers: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
                 "scan_seconds": 1,
                 "reboot_seconds": 5,
                 "patches": list(spec.get("patches", ONE_PATCH)),
+                **{k: spec[k] for k in ("power_state", "status", "is_template", "description") if k in spec},
             }
         )
     user = {"username": USER, "password": PASSWORD, "email": "demo.admin@example.com"}
