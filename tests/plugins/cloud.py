@@ -98,8 +98,6 @@ class Seen:
     """Path and query string."""
     headers: dict[str, str]
     body: Any
-    at: float
-    """``time.monotonic()`` when it arrived."""
 
 
 class _Recorder:
@@ -128,7 +126,6 @@ class _Recorder:
                 scope["path"] + (f"?{query}" if query else ""),
                 {k.decode().lower(): v.decode() for k, v in scope["headers"]},
                 json.loads(raw) if raw.strip() else None,
-                time.monotonic(),
             )
         )
         replayed = False
