@@ -55,6 +55,11 @@ FOUR_SERVERS: dict[str, dict[str, Any]] = {
 }
 
 
+def fleet_with(**changes: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The four-server fleet with some servers changed: ``fleet_with(va1demodb01={"patches": []})``."""
+    return {sid: {**spec, **changes.get(sid, {})} for sid, spec in FOUR_SERVERS.items()}
+
+
 def fleet_doc(servers: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """A fleet document for the account DEMO: ``{server_id: {dc, group, os, maintenance, patches}}``
     (and the fleet file's ``power_state``, ``status``, ``is_template``, ``description``)."""

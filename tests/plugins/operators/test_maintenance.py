@@ -14,9 +14,8 @@ from include.patching.rollout_state import LedgerEntry
 from patchflow.operators.maintenance import ReleaseMaintenanceOperator
 from tests.patching.memory_api import MemoryApi, make_rollout
 from tests.patching.test_rollout_maintenance import on_disk
-from tests.plugins.cloud import START_MAINTENANCE, STOP_MAINTENANCE
+from tests.plugins.cloud import START_MAINTENANCE, STOP_MAINTENANCE, fleet_with
 from tests.plugins.operators.conftest import Driver, row, write_plan
-from tests.plugins.operators.test_rollout import fleet_with
 
 CTX = {"dag": SimpleNamespace(dag_id="patch_fleet"), "run_id": "manual__t1"}
 

@@ -16,6 +16,7 @@ from tests.plugins.cloud import (
     SECURITY_UPDATE,
     WINDOWS,
     Cloud,
+    fleet_with,
 )
 from tests.plugins.operators.conftest import Driver, first_event, row, write_plan
 
@@ -39,12 +40,6 @@ def none_in_maintenance(cloud: Cloud) -> bool:
     """After every queued job has landed, no target is in maintenance (I2)."""
     cloud.settle()
     return not any(cloud.in_maintenance(s) for s in TARGETS)
-
-
-def fleet_with(**changes: dict) -> dict[str, dict]:
-    from tests.plugins.cloud import FOUR_SERVERS
-
-    return {sid: {**spec, **changes.get(sid, {})} for sid, spec in FOUR_SERVERS.items()}
 
 
 def failing(*packages: str) -> list[dict]:
