@@ -33,6 +33,11 @@ def test_batch_answer_parsing():
         (s.parse_group, {"id": "g", "name": "n", "groups": [{"id": 3}]}, ".groups[0].id should be str"),
         (s.root_group_id, {"id": "va1", "links": [{"rel": "self"}]}, "no 'group' link"),
         (s.parse_datacenters, {"id": "va1"}, "body should be list, got dict"),
+        (s.parse_summary, {"not": "a list"}, "body should be list, got dict"),
+        (s.parse_summary, [{"execution_id": "X", "status": "pending"}], "missing field '[0].start_time'"),
+        (s.parse_queue_status, {"state": "done"}, "missing field 'status'"),
+        (s.parse_queue_status, {"status": "weird"}, "unknown queue status 'weird'"),
+        (s.parse_server, ["x"], "body should be dict"),
     ],
 )
 def test_malformed_bodies(func, body, problem):

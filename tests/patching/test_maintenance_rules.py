@@ -20,7 +20,7 @@ from include.patching.rollout_state import (
     ReleaseOutcome,
     ledger_path,
 )
-from tests.patching.fake_api import ALREADY, FakeApi
+from tests.patching.memory_api import ALREADY, MemoryApi
 
 
 @pytest.mark.parametrize(
@@ -70,7 +70,7 @@ def test_outstanding_jobs_group_servers_by_job():
     assert outstanding_jobs(servers, ["a", "b", "c", "d"]) == {"j1": ["a", "b"]}
 
 
-def release_ledger(tmp_path, api: FakeApi, entries: dict[str, LedgerEntry]) -> Ledger:
+def release_ledger(tmp_path, api: MemoryApi, entries: dict[str, LedgerEntry]) -> Ledger:
     ledger = Ledger.open(
         ledger_path(tmp_path, "linux_yum"),
         package_key="linux_yum",
@@ -83,7 +83,7 @@ def release_ledger(tmp_path, api: FakeApi, entries: dict[str, LedgerEntry]) -> L
 
 
 def test_release_waits_for_the_job_checks_live_and_records_every_outcome(tmp_path):
-    api = FakeApi(
+    api = MemoryApi(
         {"on": False, "off": False, "pre": True, "stuck": False}, refuse_stop={"stuck": "rebooting"}
     )
     (start,) = {i.job_id for i in api.start_maintenance("DEMO", ["on", "stuck"])}  # not landed yet

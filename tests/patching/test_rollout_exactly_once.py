@@ -12,13 +12,22 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from include.clc.errors import ClcApiError
-from include.patching.rollout import SubmissionResult
-from include.patching.rollout_state import Phase
+from include.patching.packages import LINUX_YUM
+from include.patching.rollout import Rollout, SubmissionResult
+from include.patching.rollout_state import Phase, ledger_path
 from include.patching.watch import WatchState
 from include.timefmt import utc_text
-from tests.patching.memory_clc import Answer, MemoryClc, make, ours, report
+from tests.patching.memory_api import EXECUTE_PACKAGE, STOP, Answer, MemoryApi, make_rollout, ours, report
 
 SERVERS = ["va1demoweb01", "va1demoweb02", "va1demodb01"]
+
+
+def make(tmp_path, api: MemoryApi, *, servers: list[str] | None = None) -> Rollout:
+    return make_rollout(tmp_path, api, servers=servers, max_errors=10, server_timeout=3600)
+
+
+def posts(api: MemoryApi) -> int:
+    return len(api.calls_of(EXECUTE_PACKAGE))
 
 
 def lost_reason() -> str:
@@ -30,7 +39,7 @@ def lost_reason() -> str:
 
 def test_a_lost_answer_is_never_sent_again_and_a_late_execution_is_adopted(tmp_path):
     """I1: the platform may start a batch's executions long after the request; nothing is re-sent."""
-    api = MemoryClc(SERVERS)
+    api = MemoryApi(SERVERS)
     api.answer = Answer.LOST
     rollout = make(tmp_path, api)
     rollout.fill()
@@ -40,7 +49,7 @@ def test_a_lost_answer_is_never_sent_again_and_a_late_execution_is_adopted(tmp_p
     for _ in range(3):  # resumes and restarts before anything shows up
         rollout.fill()
         rollout.reconcile()
-    assert [op for op, _ in api.calls].count("execute") == 1
+    assert posts(api) == 1
     api.start_queued()  # the queue finally starts them
     rollout.reconcile()
     assert {sid: rollout.entries[sid].execution_id for sid in SERVERS} == {
@@ -54,12 +63,12 @@ def test_a_lost_answer_is_never_sent_again_and_a_late_execution_is_adopted(tmp_p
 
 
 def test_no_execution_by_the_deadline_fails_and_maintenance_is_released_only_then(tmp_path):
-    api = MemoryClc(SERVERS)
+    api = MemoryApi(SERVERS)
     api.answer = Answer.UNSENT_BUT_AMBIGUOUS  # nothing will ever start, but the client cannot know
     rollout = make(tmp_path, api)
     rollout.fill()
-    assert all(api.in_maintenance[sid] for sid in SERVERS)  # in flight: an execution may still start
-    assert "stop_maintenance" not in [op for op, _ in api.calls]
+    assert all(api.in_maintenance(sid) for sid in SERVERS)  # in flight: an execution may still start
+    assert api.calls_of(STOP) == []
     rollout.apply({sid: report(WatchState.NO_EXECUTION, lost_reason()) for sid in SERVERS})
     for sid in SERVERS:
         entry = rollout.entries[sid]
@@ -67,17 +76,18 @@ def test_no_execution_by_the_deadline_fails_and_maintenance_is_released_only_the
         assert "was not sent again" in entry.reason
         assert api.executes(sid) == 1
     ops = [op for op, _ in api.calls]
-    assert ops.index("stop_maintenance") > ops.index("execute")
-    assert not any(api.in_maintenance.values())  # I2
+    assert ops.index(STOP) > ops.index(EXECUTE_PACKAGE)
+    api.land_all()
+    assert not api.any_in_maintenance()  # I2
 
 
 def test_servers_missing_from_the_answer_are_watched_not_resent(tmp_path):
-    api = MemoryClc(SERVERS)
+    api = MemoryApi(SERVERS)
     api.answer = Answer.MISSING
     rollout = make(tmp_path, api)
     rollout.fill()
     rollout.fill()
-    assert [op for op, _ in api.calls].count("execute") == 1
+    assert posts(api) == 1
     for sid in SERVERS:
         entry = rollout.entries[sid]
         assert entry.phase == Phase.SUBMITTING and entry.job_id is None
@@ -85,18 +95,19 @@ def test_servers_missing_from_the_answer_are_watched_not_resent(tmp_path):
 
 
 def test_a_request_that_provably_never_left_fails_at_once_and_is_not_resent(tmp_path):
-    api = MemoryClc(SERVERS)
+    api = MemoryApi(SERVERS)
     api.answer = Answer.NEVER_LEFT
     rollout = make(tmp_path, api)
     rollout.fill()
-    assert rollout.finished and [op for op, _ in api.calls].count("execute") == 1
+    assert rollout.finished and posts(api) == 1
     assert {e.state for e in rollout.entries.values()} == {"failed"}
-    assert not any(api.in_maintenance.values())
+    api.land_all()
+    assert not api.any_in_maintenance()
 
 
 def test_an_execution_that_existed_before_the_request_is_never_adopted(tmp_path):
     """I4 (item 5): the API clock is 2 h ahead, so an old execution looks newer than our request."""
-    api = MemoryClc(["va1demoweb01"], api_offset=timedelta(hours=2))
+    api = MemoryApi(["va1demoweb01"], api_offset=timedelta(hours=2))
     old = api.add_execution("va1demoweb01", status="completed")
     api.answer = Answer.UNSENT_BUT_AMBIGUOUS
     rollout = make(tmp_path, api, servers=["va1demoweb01"])
@@ -112,7 +123,7 @@ def test_an_execution_that_existed_before_the_request_is_never_adopted(tmp_path)
 @pytest.mark.parametrize("offset", [timedelta(minutes=-10), timedelta(minutes=10), timedelta(days=-3650)])
 def test_reconcile_adopts_our_execution_whatever_the_api_clock(tmp_path, offset):
     """I8 (item 6): no time floor; the API clock 10 minutes behind used to hide every execution."""
-    api = MemoryClc(SERVERS, api_offset=offset)
+    api = MemoryApi(SERVERS, api_offset=offset)
     for sid in SERVERS:
         api.add_execution(sid, start=api.api_now() - timedelta(days=40))
     api.answer = Answer.LOST
@@ -124,7 +135,7 @@ def test_reconcile_adopts_our_execution_whatever_the_api_clock(tmp_path, offset)
 
 
 def test_the_snapshot_of_known_executions_is_taken_right_before_the_post(tmp_path):
-    api = MemoryClc(["va1demoweb01"])
+    api = MemoryApi(["va1demoweb01"])
     rollout = make(tmp_path, api, servers=["va1demoweb01"])
     rollout.entries["va1demoweb01"].known_executions = []  # read earlier, e.g. a wave ahead
     meanwhile = api.add_execution("va1demoweb01", status="completed")  # someone else's run, since then
@@ -134,7 +145,7 @@ def test_the_snapshot_of_known_executions_is_taken_right_before_the_post(tmp_pat
 
 
 def test_a_legacy_entry_without_a_snapshot_falls_back_to_the_request_time(tmp_path):
-    api = MemoryClc(["va1demoweb01"])
+    api = MemoryApi(["va1demoweb01"])
     api.add_execution("va1demoweb01", start=datetime.now(UTC) - timedelta(days=1))
     rollout = make(tmp_path, api, servers=["va1demoweb01"])
     entry = rollout.entries["va1demoweb01"]
@@ -148,36 +159,36 @@ def test_a_legacy_entry_without_a_snapshot_falls_back_to_the_request_time(tmp_pa
 
 
 def test_the_ledger_on_disk_keeps_the_snapshot_and_a_single_submission(tmp_path):
-    api = MemoryClc(["va1demoweb01"])
+    api = MemoryApi(["va1demoweb01"])
     old = api.add_execution("va1demoweb01")
     api.answer = Answer.LOST
     rollout = make(tmp_path, api, servers=["va1demoweb01"])
     rollout.fill()
-    saved = json.loads((tmp_path / "ledger.json").read_text())["servers"]["va1demoweb01"]
+    saved = json.loads(ledger_path(tmp_path, LINUX_YUM.key).read_text())["servers"]["va1demoweb01"]
     assert saved["known_executions"] == [old] and saved["phase"] == Phase.SUBMITTING
     assert [s["result"] for s in saved["submissions"]] == ["possibly_submitted"]
 
 
 def test_an_outcome_of_an_older_trigger_version_never_leads_to_a_resend(tmp_path):
     """A 'not_found' event written before an upgrade is ignored: the server stays watched."""
-    api = MemoryClc(SERVERS)
+    api = MemoryApi(SERVERS)
     api.answer = Answer.LOST
     rollout = make(tmp_path, api)
     rollout.fill()
     rollout.apply({sid: {"state": "not_found", "reason": "legacy"} for sid in SERVERS})
     rollout.fill()
-    assert len(rollout.watch_list()) == 3 and [op for op, _ in api.calls].count("execute") == 1
+    assert len(rollout.watch_list()) == 3 and posts(api) == 1
 
 
 def test_servers_left_alone_before_the_post_do_not_spend_the_error_budget(tmp_path):
     """Nothing was sent to them: someone else's pending execution, or an unreadable history."""
-    api = MemoryClc(SERVERS)
+    api = MemoryApi(SERVERS)
     api.add_execution("va1demoweb01", status="pending")
 
     def unreadable(alias: str, server_id: str) -> list[dict]:
         if server_id == "va1demoweb02":
             raise ClcApiError("GET", "summary", 500, "boom")
-        return MemoryClc.get_patch_summary(api, alias, server_id)
+        return MemoryApi.get_patch_summary(api, alias, server_id)
 
     api.get_patch_summary = unreadable  # type: ignore[method-assign]
     rollout = make(tmp_path, api)

@@ -14,9 +14,8 @@ import pytest
 
 from include.patching.audit_rows import MaintenanceResult, maintenance_columns
 from include.patching.packages import LINUX_YUM
-from include.patching.rollout import Rollout, RolloutConfig
+from include.patching.rollout import Rollout
 from include.patching.rollout_state import (
-    Ledger,
     LedgerEntry,
     MaintenanceOwnership,
     ReleaseOutcome,
@@ -24,37 +23,7 @@ from include.patching.rollout_state import (
     results_path,
 )
 from include.patching.states import ServerState
-from tests.patching.fake_api import ALREADY, CANNOT_QUEUE, FakeApi
-
-TIMEOUT = 5.0
-
-
-def make_rollout(
-    tmp_path,
-    api: FakeApi,
-    *,
-    preexisting: tuple[str, ...] = (),
-    max_concurrency: int = 10,
-    max_errors: int = 0,
-) -> Rollout:
-    targets = [(sid, sid in preexisting) for sid in api.servers]
-    ledger = Ledger.open(
-        ledger_path(tmp_path, LINUX_YUM.key),
-        package_key=LINUX_YUM.key,
-        package_id=LINUX_YUM.package_id,
-        alias="DEMO",
-        targets=targets,
-    )
-    config = RolloutConfig(
-        package=LINUX_YUM,
-        alias="DEMO",
-        max_concurrency=max_concurrency,
-        max_errors=max_errors,
-        server_timeout=60,
-        maintenance_timeout=TIMEOUT,
-        job_poll_interval=0.01,
-    )
-    return Rollout(api, ledger, config)
+from tests.patching.memory_api import ALREADY, CANNOT_QUEUE, TIMEOUT, MemoryApi, make_rollout
 
 
 def on_disk(tmp_path) -> dict:
@@ -71,7 +40,7 @@ def fail_all_in_flight(rollout: Rollout) -> None:
 
 @pytest.mark.parametrize("already_answer", [None, ALREADY], ids=["no_message", "desired_state_message"])
 def test_already_in_maintenance_after_asking_is_run_owned_and_released(tmp_path, already_answer):
-    api = FakeApi({"va1a": False, "va1b": False}, lose_start_answer=True, already_answer=already_answer)
+    api = MemoryApi({"va1a": False, "va1b": False}, lose_start_answer=True, already_answer=already_answer)
     rollout = make_rollout(tmp_path, api)
     rollout.fill()
     assert api.calls_of("startMaintenance") == [("va1a", "va1b"), ("va1a", "va1b")]  # retried
@@ -89,7 +58,7 @@ def test_already_in_maintenance_after_asking_is_run_owned_and_released(tmp_path,
 
 
 def test_only_the_inventory_makes_a_server_preexisting(tmp_path):
-    api = FakeApi({"va1a": True, "va1b": False})
+    api = MemoryApi({"va1a": True, "va1b": False})
     rollout = make_rollout(tmp_path, api, preexisting=("va1a",))
     rollout.fill()
     fail_all_in_flight(rollout)
@@ -105,7 +74,7 @@ def test_only_the_inventory_makes_a_server_preexisting(tmp_path):
 
 
 def test_a_slow_maintenance_job_is_kept_and_never_raced_by_a_release(tmp_path):
-    api = FakeApi({"va1a": False, "va1b": False}, slow_waits=1)
+    api = MemoryApi({"va1a": False, "va1b": False}, slow_waits=1)
     rollout = make_rollout(tmp_path, api, max_concurrency=2)
     rollout.fill()
     assert api.executed == []  # not confirmed in maintenance: the package is not sent
@@ -129,7 +98,7 @@ def test_a_slow_maintenance_job_is_kept_and_never_raced_by_a_release(tmp_path):
 
 def test_servers_put_into_maintenance_ahead_are_released_after_their_job_landed(tmp_path):
     """Budget exhausted while the next server's maintenance-on job (started ahead) still runs."""
-    api = FakeApi({"va1a": False, "va1b": False})
+    api = MemoryApi({"va1a": False, "va1b": False})
     rollout = make_rollout(tmp_path, api, max_concurrency=1, max_errors=0)
     rollout.fill()
     assert api.executed == ["va1a"] and api.calls_of("startMaintenance") == [("va1a",), ("va1b",)]
@@ -163,7 +132,7 @@ def test_servers_put_into_maintenance_ahead_are_released_after_their_job_landed(
     ids=["refused", "job_failed", "job_timed_out", "request_failed"],
 )
 def test_maintenance_failure_ends_not_attempted_without_spending_the_budget(tmp_path, fault, reason):
-    api = FakeApi({"va1a": False, "va1b": False, "va1c": False}, **fault)
+    api = MemoryApi({"va1a": False, "va1b": False, "va1c": False}, **fault)
     rollout = make_rollout(tmp_path, api, max_concurrency=1, max_errors=0)
     rollout.fill()
     entries = on_disk(tmp_path)
@@ -175,7 +144,7 @@ def test_maintenance_failure_ends_not_attempted_without_spending_the_budget(tmp_
 
 
 def test_a_refused_release_is_recorded_with_the_apis_reason(tmp_path):
-    api = FakeApi({"va1a": False}, refuse_stop={"va1a": "server is rebooting"})
+    api = MemoryApi({"va1a": False}, refuse_stop={"va1a": "server is rebooting"})
     rollout = make_rollout(tmp_path, api)
     rollout.fill()
     fail_all_in_flight(rollout)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from include.patching.watch import WatchState
 from include.timefmt import parse_utc_text
-from tests.patching.memory_clc import MemoryClc, make, ours, patch_attempt, report
+from tests.patching.memory_api import MemoryApi, make_rollout, ours, patch_attempt, report
 
 SID = "va1demoapp01"
 OPENSSL = "openssl-1.0.1e-42.el6_7.4.x86_64"
@@ -15,9 +15,9 @@ SUDO = "sudo-1.8.6p3-20.el6_7.x86_64"
 
 
 def patched_once(tmp_path, patches: list[dict], initiations: int = 3) -> dict:
-    api = MemoryClc([SID])
+    api = MemoryApi([SID])
     api.patches[SID] = patches
-    rollout = make(tmp_path, api, servers=[SID])
+    rollout = make_rollout(tmp_path, api)
     rollout.fill()
     api.start_queued()
     api.complete_all(initiations=initiations)
@@ -62,8 +62,8 @@ def test_reboots_are_not_inferred_and_attempts_are_observed(tmp_path):
 
 def test_an_outcome_is_dated_on_our_clock_and_the_apis_own_times_are_kept(tmp_path):
     """Issue 10: the API's clock (here 5 hours ahead) dates the execution; ``observed_at`` is ours."""
-    api = MemoryClc([SID, "va1demoapp02"], api_offset=timedelta(hours=5))
-    rollout = make(tmp_path, api)
+    api = MemoryApi([SID, "va1demoapp02"], api_offset=timedelta(hours=5))
+    rollout = make_rollout(tmp_path, api, max_errors=10, server_timeout=3600)
     before = datetime.now(UTC).replace(microsecond=0)
     rollout.fill()
     api.start_queued()

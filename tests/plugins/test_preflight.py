@@ -7,26 +7,26 @@ import pytest
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from patchflow.tasks import preflight
-from tests.plugins.fake_clc import PASSWORD
+from tests.plugins.cloud import LOGIN, PASSWORD, Cloud
 
 
 def run(params: dict) -> dict:
     return preflight(params, conn_id="clc_default")
 
 
-def sent(fake_clc) -> list[str]:
-    return [f"{m} {p.split('?')[0]}" for m, p, _ in fake_clc.requests]
+def sent(cloud: Cloud) -> list[str]:
+    return [f"{r.method} {r.path.split('?')[0]}" for r in cloud.requests]
 
 
-def login_posts(fake_clc) -> int:
-    return sent(fake_clc).count("POST /v2/authentication/login")
+def login_posts(cloud: Cloud) -> int:
+    return sent(cloud).count("POST /v2/authentication/login")
 
 
-def test_a_valid_scope_passes_and_is_normalised(fake_clc):
+def test_a_valid_scope_passes_and_is_normalised(cloud):
     settings = run(
         {
             "data_centers": ["va1"],
-            "groups": ["Web", "g-va1-db"],
+            "groups": ["Web", cloud.group_id("VA1/DB")],
             "server_allow_list": ["VA1DEMOWEB01", "va1demodb01"],
             "server_deny_list": ["de1demoapp01"],
             "max_concurrency": 5,
@@ -34,10 +34,10 @@ def test_a_valid_scope_passes_and_is_normalised(fake_clc):
     )
     assert settings["account_alias"] == "DEMO" and settings["max_concurrency"] == "5"
     assert settings["server_allow_list"] == ["va1demoweb01", "va1demodb01"]
-    assert not [r for r in sent(fake_clc) if r.startswith("POST /v2/operations")]
+    assert not [r for r in sent(cloud) if r.startswith("POST /v2/operations")]
 
 
-def test_data_centers_alone_are_checked_with_one_light_request(fake_clc):
+def test_data_centers_alone_are_checked_with_one_light_request(cloud):
     assert run({"data_centers": ["va1", "DE1"]})["data_centers"] == ["VA1", "DE1"]
     with pytest.raises(AirflowFailException) as err:
         run({"data_centers": ["va1", "va2"]})
@@ -45,10 +45,10 @@ def test_data_centers_alone_are_checked_with_one_light_request(fake_clc):
         "  - data_centers: 'VA2' is not a data center of alias DEMO (did you mean 'VA1'?); "
         "the alias has DE1, VA1"
     ]
-    assert not [r for r in sent(fake_clc) if "/v2/groups/" in r]  # no tree walk without group/server entries
+    assert not [r for r in sent(cloud) if "/v2/groups/" in r]  # no tree walk without group/server entries
 
 
-def test_a_typo_in_the_deny_list_fails_without_retries_and_names_it(fake_clc):
+def test_a_typo_in_the_deny_list_fails_without_retries_and_names_it(cloud):
     with pytest.raises(AirflowFailException) as err:
         run({"server_deny_list": ["va1demoweb01", "va1demowbe02"]})
     message = str(err.value)
@@ -58,10 +58,10 @@ def test_a_typo_in_the_deny_list_fails_without_retries_and_names_it(fake_clc):
         in (message)
     )
     assert "'va1demoweb01'" not in message
-    assert all(r.startswith(("GET ", "POST /v2/authentication/login")) for r in sent(fake_clc))
+    assert all(r.startswith(("GET ", "POST /v2/authentication/login")) for r in sent(cloud))
 
 
-def test_every_bad_value_and_missing_entry_is_named_in_one_failure(fake_clc):
+def test_every_bad_value_and_missing_entry_is_named_in_one_failure(cloud):
     with pytest.raises(AirflowFailException) as err:
         run(
             {
@@ -87,47 +87,45 @@ def test_every_bad_value_and_missing_entry_is_named_in_one_failure(fake_clc):
     assert str(err.value).startswith("Invalid run parameters (7 problems); nothing was touched:")
 
 
-def test_a_malformed_alias_is_named_without_asking_the_api(fake_clc):
+def test_a_malformed_alias_is_named_without_asking_the_api(cloud):
     with pytest.raises(AirflowFailException, match=r"account_alias: '\.\./x'"):
         run({"account_alias": "../x", "max_errors": "-1"})
-    assert fake_clc.requests == []
+    assert cloud.requests == []
 
 
 @pytest.mark.parametrize("status", [400, 401])
-def test_a_wrong_password_fails_at_once_with_one_login(fake_clc, monkeypatch, status):
+def test_a_wrong_password_fails_at_once_with_one_login(cloud, monkeypatch, status):
     """A retried task would log in three times per run: an account-lockout risk."""
-    monkeypatch.setenv("AIRFLOW_CONN_CLC_DEFAULT", fake_clc.conn_json().replace(PASSWORD, "wrong-password-1"))
+    monkeypatch.setenv("AIRFLOW_CONN_CLC_DEFAULT", cloud.conn_json().replace(PASSWORD, "wrong-password-1"))
     if status == 401:
-        fake_clc.fail_next("POST", r"/authentication/login", 401, body={"message": "denied"})
+        cloud.fault(kind="garbage", route=LOGIN, status=401, body="empty", processed=False)
     with pytest.raises(AirflowFailException) as err:
         run({})
     assert "refused the login" in str(err.value) and "lockout" in str(err.value)
     assert "wrong-password-1" not in str(err.value)
-    assert login_posts(fake_clc) == 1
+    assert login_posts(cloud) == 1
 
 
-def test_a_forbidden_alias_fails_at_once(fake_clc):
+def test_a_forbidden_alias_fails_at_once(cloud):
     with pytest.raises(
         AirflowFailException, match=r"denied access: GET /v2/datacenters/OTHR failed with HTTP 403"
     ):
         run({"account_alias": "OTHR", "server_deny_list": ["x1"]})
 
 
-def test_an_unavailable_login_is_retryable_and_never_blamed_on_the_password(fake_clc):
-    fake_clc.fail_next(
-        "POST", r"/authentication/login", 503, body={"message": "Service Unavailable"}, times=99
-    )
+def test_an_unavailable_login_is_retryable_and_never_blamed_on_the_password(cloud):
+    cloud.fault(kind="error", route=LOGIN, status=503, count=99)
     with pytest.raises(AirflowException) as err:
         run({})
     assert not isinstance(err.value, AirflowFailException)  # the task's own retries still apply
     message = str(err.value)
     assert message.startswith("CLC service unavailable: POST /v2/authentication/login failed with HTTP 503")
     assert "password" not in message and "refused" not in message
-    assert login_posts(fake_clc) == 5  # the connection's retry_attempts, with backoff
+    assert login_posts(cloud) == 5  # the connection's retry_attempts, with backoff
 
 
-def test_an_unreachable_api_is_retryable_service_unavailable(fake_clc):
-    fake_clc.stop()
+def test_an_unreachable_api_is_retryable_service_unavailable(cloud):
+    cloud.stop()
     with pytest.raises(AirflowException, match=r"CLC service unavailable: .* got no answer") as err:
         run({})
     assert not isinstance(err.value, AirflowFailException)

@@ -18,12 +18,13 @@ from audit_samples import make_row, make_run
 from include.artifacts import read_json
 from include.patching.audit_rows import build_rows
 from include.patching.packages import LINUX_YUM
+from include.patching.rollout_state import ledger_path
 from include.patching.watch import WatchState
 from include.reporting.audit_document import build_audit_document
 from include.reporting.compliance import build_compliance_report
 from include.reporting.evidence_pack import build_evidence_pack, raise_if_invalid, write_evidence_pack
 from include.timefmt import parse_utc_text, utc_text
-from tests.patching.memory_clc import MemoryClc, make, ours, report
+from tests.patching.memory_api import MemoryApi, make_rollout, ours, report
 
 SERVERS = ["va1demoapp01", "va1demoapp02", "uc1demoweb01"]
 PASSED = {"suite": "audit", "success": True, "evaluated": 0, "failed": [], "checks": []}
@@ -41,9 +42,9 @@ CLOCKS = {
 }
 
 
-def patching_service(clock: dict) -> MemoryClc:
+def patching_service(clock: dict) -> MemoryApi:
     ago = clock.get("api_origin_ago")
-    return MemoryClc(
+    return MemoryApi(
         SERVERS,
         api_offset=clock.get("api_offset", timedelta(0)),
         api_speed=clock.get("api_speed", 1.0),
@@ -51,10 +52,10 @@ def patching_service(clock: dict) -> MemoryClc:
     )
 
 
-def real_run(tmp_path, api: MemoryClc) -> dict:
+def real_run(tmp_path, api: MemoryApi) -> dict:
     """One patch_fleet run in miniature: rollout, audit rows, sealed and validated pack."""
     started = utc_text(datetime.now(UTC))
-    rollout = make(tmp_path, api)
+    rollout = make_rollout(tmp_path, api, max_errors=10, server_timeout=3600)
     rollout.fill()
     api.start_queued()
     api.complete_all()
@@ -70,7 +71,7 @@ def real_run(tmp_path, api: MemoryClc) -> dict:
     rows = build_rows(
         plan,
         {LINUX_YUM.key: read_json(tmp_path / "results.json")},
-        {LINUX_YUM.key: read_json(tmp_path / "ledger.json")},
+        {LINUX_YUM.key: read_json(ledger_path(tmp_path, LINUX_YUM.key))},
     )
     run = make_run("manual__clock", started_at=started, ended_at=utc_text(datetime.now(UTC)))
     pack = build_evidence_pack(tmp_path / "reports", rows, run, inventory_count=len(rows))

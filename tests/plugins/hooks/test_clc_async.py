@@ -1,4 +1,5 @@
-"""The async client used by the trigger: login, token reuse, 401 re-login, retries, masking."""
+"""The async client used by the trigger against the real simulator: login, token reuse, 401 re-login,
+retries, masking."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from patchflow.exceptions import (
     ClcServiceUnavailableError,
 )
 from patchflow.hooks.clc_async import ClcAsyncHook
-from tests.plugins.fake_clc import PASSWORD
+from tests.plugins.cloud import LOGIN, PASSWORD, SUMMARY, Cloud
 
 
 def make(sleeps: list[float], attempts: int = 3) -> ClcAsyncHook:
@@ -25,42 +26,43 @@ def make(sleeps: list[float], attempts: int = 3) -> ClcAsyncHook:
     return ClcAsyncHook(retry=policy, sleep=sleep)
 
 
-async def test_login_once_and_reuse(fake_clc):
+async def test_login_once_and_reuse(cloud):
     async with make([]).client() as api:
         await api.get_patch_summary("DEMO", "va1demoweb01")
         await api.get_patch_summary("DEMO", "va1demoweb02")
         assert await api.account_alias() == "DEMO"
-    assert fake_clc.logins == 1
+    assert cloud.logins == 1
 
 
 @pytest.mark.parametrize("offset_days", [-3650, 3650])
-async def test_an_api_clock_far_from_ours_costs_one_login(fake_clc, offset_days):
-    fake_clc.api_clock_offset = offset_days * 86400.0
+async def test_an_api_clock_far_from_ours_costs_one_login(start_cloud, offset_days):
+    cloud = start_cloud(api_clock_offset=offset_days * 86400.0)
     async with make([]).client() as api:
         for _ in range(10):
             await api.get_patch_summary("DEMO", "va1demoweb01")
-    assert fake_clc.logins == 1
+    assert cloud.logins == 1
 
 
-async def test_relogin_on_401(fake_clc):
+async def test_relogin_on_401(cloud):
     async with make([]).client() as api:
         await api.get_patch_summary("DEMO", "va1demoweb01")
-        fake_clc.valid_tokens.clear()
+        cloud.revoke_tokens()
         assert await api.get_patch_summary("DEMO", "va1demoweb01") == []
-    assert fake_clc.logins == 2
+    assert cloud.logins == 2
 
 
-async def test_retries_with_backoff_and_retry_after(fake_clc):
+async def test_retries_with_backoff_and_retry_after(cloud):
     sleeps: list[float] = []
-    fake_clc.fail_next("GET", r"/patch$", 503, headers={"Retry-After": "4"})
-    fake_clc.fail_next("GET", r"/patch$", 502)
+    cloud.fault(kind="rate_limit", route=SUMMARY, retry_after=4, count=1)
+    cloud.fault(kind="error", route=SUMMARY, status=500, count=1)
     async with make(sleeps).client() as api:
         assert await api.get_patch_summary("DEMO", "va1demoweb01") == []
     assert sleeps == [4.0, 4.0]  # Retry-After, then full jitter with rand=1: min(10, 2 * 2**1)
+    assert cloud.counted(SUMMARY) == 3
 
 
-async def test_gives_up_with_a_clean_error(fake_clc, capsys):
-    fake_clc.fail_next("GET", r"/patch$", 500, body={"message": "An error has occurred."}, times=9)
+async def test_gives_up_with_a_clean_error(cloud, capsys):
+    cloud.fault(kind="error", route=SUMMARY, status=500, count=9)
     async with make([]).client() as api:
         with pytest.raises(
             ClcApiError,
@@ -73,37 +75,37 @@ async def test_gives_up_with_a_clean_error(fake_clc, capsys):
     assert token not in out.out + out.err and PASSWORD not in out.out + out.err
 
 
-async def test_connection_errors_are_bounded(fake_clc):
-    fake_clc.stop()
+async def test_connection_errors_are_bounded(cloud):
+    cloud.stop()
     async with make([], attempts=2).client() as api:
         with pytest.raises(ClcConnectionError, match="after 2 attempts"):
             await api.get_queue_status("DEMO", "va1-1")
 
 
-def login_posts(fake_clc) -> int:
-    return sum(1 for m, p, _ in fake_clc.requests if m == "POST" and p.endswith("/authentication/login"))
+def login_posts(cloud: Cloud) -> int:
+    return len(cloud.sent(method="POST", containing="/authentication/login"))
 
 
-async def test_a_refused_login_is_tried_once(fake_clc, monkeypatch):
+async def test_a_refused_login_is_tried_once(cloud, monkeypatch):
     sleeps: list[float] = []
-    monkeypatch.setenv("AIRFLOW_CONN_CLC_DEFAULT", fake_clc.conn_json().replace(PASSWORD, "wrong-password-1"))
+    monkeypatch.setenv("AIRFLOW_CONN_CLC_DEFAULT", cloud.conn_json().replace(PASSWORD, "wrong-password-1"))
     async with make(sleeps).client() as api:
         with pytest.raises(ClcLoginRefusedError, match="HTTP 400"):
             await api.get_patch_summary("DEMO", "va1demoweb01")
-    assert login_posts(fake_clc) == 1 and sleeps == []
+    assert login_posts(cloud) == 1 and sleeps == []
 
 
-async def test_a_login_503_is_service_unavailable_not_a_wrong_password(fake_clc):
+async def test_a_login_503_is_service_unavailable_not_a_wrong_password(cloud):
     sleeps: list[float] = []
-    fake_clc.fail_next("POST", r"/authentication/login", 503, times=9)
+    cloud.fault(kind="error", route=LOGIN, status=503, count=9)
     async with make(sleeps).client() as api:
         with pytest.raises(ClcServiceUnavailableError, match="service unavailable") as err:
             await api.get_patch_summary("DEMO", "va1demoweb01")
     assert not isinstance(err.value, ClcAuthError)
-    assert login_posts(fake_clc) == 3 and len(sleeps) == 2
+    assert login_posts(cloud) == 3 and len(sleeps) == 2
 
 
-async def test_a_forbidden_alias_is_an_access_error(fake_clc):
+async def test_a_forbidden_alias_is_an_access_error(cloud):
     async with make([]).client() as api:
         with pytest.raises(ClcAccessDeniedError, match="HTTP 403"):
             await api.get_patch_summary("OTHR", "va1demoweb01")

@@ -18,6 +18,7 @@ from patchflow.exceptions import ClcConnectionError
 from patchflow.hooks import clc, clc_async
 from patchflow.hooks.clc import ClcHook
 from patchflow.hooks.clc_async import ClcAsyncHook
+from tests.plugins.cloud import SUMMARY
 
 
 @pytest.fixture
@@ -85,29 +86,30 @@ async def test_async_timeout_after_sending_may_have_been_processed(silent_port):
     )
 
 
-def test_execute_package_refused_before_sending_is_retried_not_possibly_submitted(fake_clc):
+def test_execute_package_refused_before_sending_is_retried_not_possibly_submitted(cloud):
     sleeps: list[float] = []
     h = ClcHook(retry=RetryPolicy(attempts=3, base=1.0, cap=8.0, sleep=sleeps.append, rand=lambda: 0.5))
     h.login()
-    fake_clc.stop()
+    cloud.stop()
     h._session().close()  # no kept-alive connection: every attempt must connect anew
     with pytest.raises(ClcConnectionError, match="after 3 attempts"):
         h.execute_package("DEMO", ["va1demoweb01"], "pkg")
-    assert sleeps == [0.5, 1.0] and fake_clc.execute_calls["va1demoweb01"] == 0
+    assert sleeps == [0.5, 1.0] and cloud.executions_started("va1demoweb01") == 0
+    assert cloud.sent(containing="executePackage") == []
 
 
-async def test_the_async_client_logs_its_retries_like_the_sync_hook(fake_clc, caplog):
+async def test_the_async_client_logs_its_retries_like_the_sync_hook(cloud, caplog):
     caplog.set_level(logging.INFO, logger="patchflow.hooks.clc_async")
 
     async def no_sleep(_: float) -> None:
         return None
 
-    fake_clc.fail_next("GET", r"/patch$", 503, headers={"Retry-After": "4"})
+    cloud.fault(kind="rate_limit", route=SUMMARY, retry_after=4, count=1)
     hook = ClcAsyncHook(retry=RetryPolicy(attempts=3, base=2.0, cap=10.0, rand=lambda: 1.0), sleep=no_sleep)
     async with hook.client() as api:
         assert await api.get_patch_summary("DEMO", "va1demoweb01") == []
     assert (
-        "GET /patching/rest/servers/DEMO/server/va1demoweb01/patch: HTTP 503; retry 1/2 in 4.0s"
+        "GET /patching/rest/servers/DEMO/server/va1demoweb01/patch: HTTP 429; retry 1/2 in 4.0s"
         in caplog.text
     )
     assert "Logged in to CLC as demo.admin" in caplog.text

@@ -13,7 +13,7 @@ import logging
 import pytest
 
 from launcher.env import clc_connection
-from tests.plugins.fake_clc import ALIAS, PASSWORD, USER
+from tests.plugins.cloud import ALIAS, PASSWORD, USER
 
 TOO_SHORT = "too short"
 
@@ -35,25 +35,21 @@ def read_like_a_task(caplog) -> list[str]:
 
 
 def test_the_connection_of_demo_and_up_registers_no_short_secret(
-    fake_clc, monkeypatch, caplog, fresh_masker_warning
+    cloud, monkeypatch, caplog, fresh_masker_warning
 ):
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_CLC_DEFAULT", clc_connection(fake_clc.base, login=USER, password=PASSWORD)
-    )
+    monkeypatch.setenv("AIRFLOW_CONN_CLC_DEFAULT", clc_connection(cloud.base, login=USER, password=PASSWORD))
     assert read_like_a_task(caplog) == []
 
 
-def test_without_an_alias_in_the_connection_the_login_names_it(fake_clc, monkeypatch):
+def test_without_an_alias_in_the_connection_the_login_names_it(cloud, monkeypatch):
     from patchflow.hooks.clc import ClcHook
 
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_CLC_DEFAULT", clc_connection(fake_clc.base, login=USER, password=PASSWORD)
-    )
+    monkeypatch.setenv("AIRFLOW_CONN_CLC_DEFAULT", clc_connection(cloud.base, login=USER, password=PASSWORD))
     hook = ClcHook("clc_default")
     hook.login()
     assert hook.account_alias == ALIAS
 
 
-def test_an_alias_in_the_extra_is_what_makes_airflow_warn(fake_clc, caplog, fresh_masker_warning):
-    """The cause, shown: fake_clc's own connection keeps ``account_alias`` in its extra."""
+def test_an_alias_in_the_extra_is_what_makes_airflow_warn(cloud, caplog, fresh_masker_warning):
+    """The cause, shown: the test cloud's own connection keeps ``account_alias`` in its extra."""
     assert read_like_a_task(caplog) == ["Skipping masking for a secret as it's too short (<5 chars)"]

@@ -12,8 +12,9 @@ from include.clc.errors import ClcError
 from include.patching.audit_rows import MaintenanceResult, build_rows, maintenance_columns
 from include.patching.rollout_state import LedgerEntry
 from patchflow.operators.maintenance import ReleaseMaintenanceOperator
-from tests.patching.fake_api import FakeApi
-from tests.patching.test_rollout_maintenance import make_rollout, on_disk
+from tests.patching.memory_api import MemoryApi, make_rollout
+from tests.patching.test_rollout_maintenance import on_disk
+from tests.plugins.cloud import START_MAINTENANCE, STOP_MAINTENANCE, fleet_with
 from tests.plugins.operators.conftest import Driver, row, write_plan
 
 CTX = {"dag": SimpleNamespace(dag_id="patch_fleet"), "run_id": "manual__t1"}
@@ -35,60 +36,64 @@ def test_defaults_to_all_done():
     assert op.trigger_rule == "all_done"
 
 
-def test_nothing_to_do_without_a_ledger(fake_clc, tmp_path):
+def test_nothing_to_do_without_a_ledger(cloud, tmp_path):
     plan = write_plan(tmp_path, [row("va1demoweb01")])
     assert release(plan) == {"released": [], "already_off": [], "failed": []}
-    assert not [p for m, p, _ in fake_clc.requests if m == "POST" and "Maintenance" in p]
+    assert not cloud.sent(method="POST", containing="Maintenance")
 
 
-def test_releases_after_the_rollout_died_mid_flight_and_is_idempotent(fake_clc, tmp_path):
-    fake_clc.servers["va1demodb01"]["details"]["inMaintenanceMode"] = True  # before the run
-    fake_clc.servers["de1demoapp01"]["details"]["inMaintenanceMode"] = True  # not in this package
+def test_releases_after_the_rollout_died_mid_flight_and_is_idempotent(start_cloud, tmp_path):
+    cloud = start_cloud(
+        fleet_with(
+            va1demodb01={"maintenance": True},  # before the run
+            de1demoapp01={"maintenance": True},  # not in this package
+        )
+    )
     plan = write_plan(
         tmp_path, [row("va1demoweb01"), row("va1demoweb02"), row("va1demodb01", in_maintenance=True)]
     )
     with pytest.raises(TaskDeferred):
         Driver(plan_path=str(plan), max_concurrency=3).turn()  # then the task is killed
-    assert fake_clc.in_maintenance("va1demoweb01") and fake_clc.in_maintenance("va1demoweb02")
+    assert cloud.in_maintenance("va1demoweb01") and cloud.in_maintenance("va1demoweb02")
     out = release(plan)
     assert sorted(out["released"]) == ["va1demoweb01", "va1demoweb02"] and out["failed"] == []
-    assert not fake_clc.in_maintenance("va1demoweb01") and not fake_clc.in_maintenance("va1demoweb02")
-    assert fake_clc.in_maintenance("va1demodb01")  # preexisting: left alone
-    assert fake_clc.in_maintenance("de1demoapp01")  # not in the ledger: never touched
+    assert not cloud.in_maintenance("va1demoweb01") and not cloud.in_maintenance("va1demoweb02")
+    assert cloud.in_maintenance("va1demodb01")  # preexisting: left alone
+    assert cloud.in_maintenance("de1demoapp01")  # not in the ledger: never touched
     ledger = json.loads((tmp_path / "rollout_linux_yum.ledger.json").read_text())
     assert ledger["servers"]["va1demoweb01"]["maintenance_released"] is True
     again = release(plan)
     assert again["released"] == [] and sorted(again["already_off"]) == ["va1demoweb01", "va1demoweb02"]
-    stops = [p for m, p, _ in fake_clc.requests if "stopMaintenance" in p]
-    assert len(stops) == 1
+    assert len(cloud.sent(containing="stopMaintenance")) == 1
 
 
-def test_releases_what_the_rollout_could_not_switch_off(fake_clc, tmp_path):
+def test_releases_what_the_rollout_could_not_switch_off(cloud, tmp_path):
     plan = write_plan(tmp_path, [row("va1demoweb01")])
-    fake_clc.fail_next("POST", r"stopMaintenance", 400, body={"message": "busy"}, times=1)
+    # every attempt of the rollout's stopMaintenance (the connection allows 5) is answered 500
+    cloud.fault(kind="error", route=STOP_MAINTENANCE, status=500, count=5)
     out = Driver(plan_path=str(plan), max_concurrency=1).run()
     assert out["counts"]["patched"] == 1
-    assert fake_clc.in_maintenance("va1demoweb01")  # the in-rollout release failed
+    cloud.settle()
+    assert cloud.in_maintenance("va1demoweb01")  # the in-rollout release failed
     assert release(plan)["released"] == ["va1demoweb01"]
-    assert not fake_clc.in_maintenance("va1demoweb01")
+    assert not cloud.in_maintenance("va1demoweb01")
+    assert cloud.sim.counters["requests"][STOP_MAINTENANCE] == {"500": 5, "200": 1}
 
 
-def test_a_failed_release_fails_the_task_naming_the_servers(fake_clc, tmp_path):
+def test_a_failed_release_fails_the_task_naming_the_servers(cloud, tmp_path):
     plan = write_plan(tmp_path, [row("va1demoweb01")])
     with pytest.raises(TaskDeferred):
         Driver(plan_path=str(plan), max_concurrency=1).turn()
-    fake_clc.jobs.clear()
-    fake_clc.job_script = ["failed"]
-    orig = fake_clc._new_job
-    fake_clc._new_job = lambda script: orig(["failed"])
+    cloud.fault(kind="error", route=STOP_MAINTENANCE, status=500)  # every stopMaintenance fails
     with pytest.raises(Exception, match="could not be released for: va1demoweb01"):
         release(plan)
+    assert cloud.in_maintenance("va1demoweb01")
 
 
 # --- issue 8: the release waits for slow jobs, records every outcome first, needs no plan -------
 
 
-def release_with(api: FakeApi, plan, **kwargs) -> dict:
+def release_with(api: MemoryApi, plan, **kwargs) -> dict:
     """Run the release task with the in-memory fake as its CLC client."""
     op = ReleaseMaintenanceOperator(
         task_id="release_linux_yum", plan_path=str(plan), package_key="linux_yum", **kwargs
@@ -97,9 +102,9 @@ def release_with(api: FakeApi, plan, **kwargs) -> dict:
     return op.execute(CTX)
 
 
-def slow_rollout(tmp_path, slow_waits: int) -> FakeApi:
+def slow_rollout(tmp_path, slow_waits: int) -> MemoryApi:
     """A rollout whose maintenance-on job outlived maintenance_timeout (issue 8, item 2)."""
-    api = FakeApi({"va1demoweb01": False, "va1demoweb02": False}, slow_waits=slow_waits)
+    api = MemoryApi({"va1demoweb01": False, "va1demoweb02": False}, slow_waits=slow_waits)
     make_rollout(tmp_path, api).fill()
     assert api.executed == [] and not api.in_maintenance("va1demoweb01")  # the job has not landed
     return api
@@ -129,7 +134,7 @@ def test_a_job_still_running_at_the_release_timeout_is_reported_not_taken_as_off
 
 
 def test_a_refused_release_is_in_the_ledger_before_the_task_fails(tmp_path):
-    api = FakeApi(
+    api = MemoryApi(
         {"va1demoweb01": False, "va1demodb01": True}, refuse_stop={"va1demoweb01": "server is rebooting"}
     )
     make_rollout(tmp_path, api, preexisting=("va1demodb01",)).fill()  # never finishes: task killed
@@ -163,30 +168,31 @@ def test_no_plan_ends_cleanly(plan_path, capsys):
     assert "no plan: this run put no server into maintenance" in logged.out + logged.err
 
 
-def test_lost_start_maintenance_answer_retried_by_the_hook_is_released(fake_clc, tmp_path):
-    """Issue 8, item 1, through the real hook: it retries the 500, the retry says "nothing to do"."""
+def test_lost_start_maintenance_answer_retried_by_the_hook_is_released(cloud, tmp_path):
+    """Issue 8, item 1, through the real hook: the first request is carried out but answered 500;
+    the hook retries it, and the server is the run's to release."""
     plan = write_plan(tmp_path, [row("va1demoweb01")])
-    fake_clc.fail_next("POST", r"startMaintenance", 500, times=1, after=True)
+    cloud.fault(kind="garbage", route=START_MAINTENANCE, status=500, body="html", processed=True, count=1)
     out = Driver(plan_path=str(plan), max_concurrency=1).run()
     assert out["counts"]["patched"] == 1
-    starts = [p for m, p, _ in fake_clc.requests if "startMaintenance" in p]
-    assert len(starts) == 2  # processed, answer lost, retried
+    assert len(cloud.sent(containing="startMaintenance")) == 2  # processed, answer lost, retried
     assert (
         json.loads((tmp_path / "rollout_linux_yum.ledger.json").read_text())["servers"]["va1demoweb01"][
             "maintenance"
         ]
         == "ours"
     )
-    assert not fake_clc.in_maintenance("va1demoweb01")
-    release(plan)
-    assert not fake_clc.in_maintenance("va1demoweb01")
+    cloud.settle()
+    assert not cloud.in_maintenance("va1demoweb01")
+    assert release(plan)["already_off"] == ["va1demoweb01"]
+    assert not cloud.in_maintenance("va1demoweb01")
 
 
-def test_a_refused_login_fails_the_release_without_retries(fake_clc, monkeypatch, tmp_path):
+def test_a_refused_login_fails_the_release_without_retries(cloud, monkeypatch, tmp_path):
     """The release logs in once; a refused login is not retried by Airflow (AirflowFailException)."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from tests.plugins.fake_clc import PASSWORD
+    from tests.plugins.cloud import PASSWORD
     from tests.plugins.operators.conftest import row, write_plan
 
     plan = write_plan(tmp_path, [row("va1demoweb01")])
@@ -199,7 +205,8 @@ def test_a_refused_login_fails_the_release_without_retries(fake_clc, monkeypatch
             }
         )
     )  # fmt: skip
-    monkeypatch.setenv("AIRFLOW_CONN_CLC_DEFAULT", fake_clc.conn_json().replace(PASSWORD, "wrong-password-3"))
+    monkeypatch.setenv("AIRFLOW_CONN_CLC_DEFAULT", cloud.conn_json().replace(PASSWORD, "wrong-password-3"))
     op = ReleaseMaintenanceOperator(task_id="release", plan_path=str(plan), package_key="linux_yum")
     with pytest.raises(AirflowFailException, match="refused the login"):
         op.execute({"dag": SimpleNamespace(dag_id="patch_fleet"), "run_id": "manual__t1"})
+    assert [r.path for r in cloud.sent(method="POST")] == ["/v2/authentication/login"]

@@ -93,7 +93,7 @@ def test_explicit_settings_win(scaled, monkeypatch):
     assert (ClcHook().retry.base, ClcHook().retry.cap) == (2.0, 9.0)
 
 
-def test_the_per_server_timeout_and_the_deferral_are_scaled(fake_clc, plan4, monkeypatch):
+def test_the_per_server_timeout_and_the_deferral_are_scaled(cloud, plan4, monkeypatch):
     """The form's minutes are real minutes: 1000 s become 10 s at 0.01, the margin 9 s."""
     monkeypatch.setenv("AIRFLOW__PATCHFLOW__TIME_SCALE", str(SCALE))
     with pytest.raises(TaskDeferred) as deferred:

@@ -1,10 +1,11 @@
-"""PatchCompletionTrigger against the live fake API (real aiohttp, millisecond polling)."""
+"""PatchCompletionTrigger against the real simulator in-process (real aiohttp, millisecond polling)."""
 
 from __future__ import annotations
 
 import asyncio
 import importlib
 import itertools
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,7 +13,15 @@ from airflow.triggers.base import TriggerEvent
 
 from include.timefmt import utc_text
 from patchflow.triggers.patching import PatchCompletionTrigger
-from tests.plugins.fake_clc import PASSWORD
+from tests.plugins.cloud import (
+    JOB_STATUS,
+    PASSWORD,
+    SECURITY_UPDATE,
+    SETTLE_SECONDS,
+    SUMMARY,
+    WINDOWS,
+    Cloud,
+)
 
 FAST = {"poll_interval": 0.01, "max_poll_interval": 0.03, "batch_window": 0.0}
 
@@ -66,86 +75,127 @@ def test_needs_servers():
         PatchCompletionTrigger(servers=[], alias="DEMO")
 
 
-async def test_completes_from_the_execution_after_several_initiations(fake_clc):
-    job = fake_clc._new_job(["notStarted", "executing", "succeeded"])
-    fake_clc.summary_polls_to_complete = 3
-    fake_clc.add_execution("va1demoweb01", start=datetime.now(UTC), status="pending", initiations=3)
+def with_history(
+    start_cloud: Callable[..., Cloud], age: float, offset: float = 0.0, **kw
+) -> tuple[Cloud, str]:
+    """A simulator whose va1demoweb01 finished a patch run ``age`` simulated seconds ago (more
+    than an hour), its clock ``offset`` seconds from ours; returns it and that execution's id."""
+    cloud = start_cloud(api_clock_offset=offset - age, **kw)
+    (old,) = cloud.run_to_completion(["va1demoweb01"]).values()
+    cloud.settle(age - SETTLE_SECONDS)
+    return cloud, old
+
+
+THREE_INITIATIONS = {
+    "va1demoweb01": {
+        "patches": [
+            {"package": "openssl-1.0.1e-42.el6_7.4.x86_64", "duration": 2, "cycle": 1},
+            {"package": "bash-4.1.2-33.el6_7.1.x86_64", "duration": 2, "cycle": 2},
+        ]
+    }
+}
+
+
+async def test_completes_from_the_execution_after_several_initiations(start_cloud):
+    cloud = start_cloud(THREE_INITIATIONS)
+    cloud.fault(kind="queue_delay", seconds=30, count=1)  # the job waits in the queue first
+    job = cloud.execute(["va1demoweb01"])
+    assert cloud.sim.jobs[job].start - cloud.sim.jobs[job].created >= 30  # notStarted, then executing
+    before = len(cloud.requests)
     payload = await first_event(single(job))
     out = payload["outcomes"]["va1demoweb01"]
     assert out["state"] == "completed" and out["job_status"] == "succeeded"
     assert out["execution"]["attempts"] == 3 and "reboots" not in out["execution"]  # never inferred (I8)
     assert payload["pending"] == []
     # only GETs (and the login POST) were sent: no side effects
-    assert {m for m, p, _ in fake_clc.requests if "authentication" not in p} == {"GET"}
+    assert {r.method for r in cloud.requests[before:] if "authentication" not in r.path} == {"GET"}
 
 
-async def test_queue_job_succeeded_is_not_completion(fake_clc):
+async def test_queue_job_succeeded_is_not_completion(start_cloud, monkeypatch):
     """I4: the job says succeeded long before the execution completes."""
-    job = fake_clc._new_job(["succeeded"])
-    fake_clc.summary_polls_to_complete = 4
-    ex = fake_clc.add_execution("va1demoweb01", start=datetime.now(UTC), status="pending")
-    await first_event(PatchCompletionTrigger(servers=[watch("va1demoweb01", job)], alias="DEMO", **FAST))
-    summary_gets = [p for m, p, _ in fake_clc.requests if p.endswith("/patch")]
-    assert len(summary_gets) == 4 and ex["status"] == "completed"
+    long_patch = {"package": SECURITY_UPDATE, "duration": 80_000}
+    cloud = start_cloud({"va1demoweb01": {"patches": [long_patch]}})
+    job = cloud.execute(["va1demoweb01"])
+    reads_after_job_succeeded = []
+    poll_executions = PatchCompletionTrigger._poll_executions
+
+    async def observed(self, *args):
+        await poll_executions(self, *args)
+        if cloud.job_status(job) == "succeeded" and cloud.sent(containing="/patch"):
+            reads_after_job_succeeded.append(len(cloud.sent(containing="/patch")))
+            if len(reads_after_job_succeeded) == 3:
+                cloud.settle(86_400)  # only now does the execution complete
+
+    monkeypatch.setattr(PatchCompletionTrigger, "_poll_executions", observed)
+    out = (await first_event(single(job)))["outcomes"]["va1demoweb01"]
+    (execution,) = cloud.executions("va1demoweb01")
+    assert out["state"] == "completed" and out["execution"]["execution_id"] == execution
+    assert len(reads_after_job_succeeded) >= 3  # still reading the execution after the job succeeded
 
 
-@pytest.mark.parametrize("final", ["failed", "unknown"])
-async def test_failed_or_unknown_job_fails_the_server(fake_clc, final):
-    job = fake_clc._new_job(["executing", final])
+async def test_a_failed_job_fails_the_server(start_cloud):
+    """The platform fails the job of a package the OS cannot run (``unknown``, which ends a server
+    the same way, is a status the simulator never answers)."""
+    cloud = start_cloud({"va1demoweb01": {"os": WINDOWS, "patches": []}})
+    job = cloud.execute(["va1demoweb01"])
     payload = await first_event(single(job))
     out = payload["outcomes"]["va1demoweb01"]
-    assert out["state"] == "failed" and out["reason"] == f"queue job {job} ended {final}"
+    assert out["state"] == "failed" and out["reason"] == f"queue job {job} ended failed"
+    assert cloud.executions("va1demoweb01") == []
 
 
-async def test_an_older_completed_execution_never_counts(fake_clc):
+async def test_an_older_completed_execution_never_counts(start_cloud):
+    cloud, old = with_history(start_cloud, age=30 * 86400)
     now = datetime.now(UTC)
-    fake_clc.add_execution("va1demoweb01", start=now - timedelta(days=30), execution_id="VA1-OLD")
-    job = fake_clc._new_job(["succeeded"])
-    fake_clc.summary_polls_to_complete = 3
-    fake_clc.add_execution("va1demoweb01", start=now, status="pending", execution_id="VA1-NEW")
+    job = cloud.execute(["va1demoweb01"])
+    new = cloud.executions("va1demoweb01")[-1]
     payload = await first_event(
         PatchCompletionTrigger(servers=[watch("va1demoweb01", job, requested=now)], alias="DEMO", **FAST)
     )
-    assert payload["outcomes"]["va1demoweb01"]["execution"]["execution_id"] == "VA1-NEW"
+    assert new != old and payload["outcomes"]["va1demoweb01"]["execution"]["execution_id"] == new
 
 
 @pytest.mark.parametrize("api_minutes", [-10, 10, -60 * 24 * 365])
-async def test_an_api_clock_behind_or_ahead_of_ours_changes_nothing(fake_clc, api_minutes):
+async def test_an_api_clock_behind_or_ahead_of_ours_changes_nothing(start_cloud, api_minutes):
     """I8: the new execution is the one not known before the request, whatever its start time."""
-    api_now = datetime.now(UTC) + timedelta(minutes=api_minutes)
-    old = fake_clc.add_execution("va1demoweb01", start=api_now - timedelta(days=1), execution_id="VA1-OLD")
-    fake_clc.add_execution("va1demoweb01", start=api_now, status="pending", execution_id="VA1-NEW")
-    job = fake_clc._new_job(["succeeded"])
-    item = watch("va1demoweb01", job, timeout=5.0, known=[old["execution_id"]])
+    cloud, old = with_history(start_cloud, age=86400, offset=api_minutes * 60.0)
+    job = cloud.execute(["va1demoweb01"])
+    item = watch("va1demoweb01", job, timeout=5.0, known=[old])
     payload = await first_event(PatchCompletionTrigger(servers=[item], alias="DEMO", **FAST))
     out = payload["outcomes"]["va1demoweb01"]
-    assert out["state"] == "completed" and out["execution"]["execution_id"] == "VA1-NEW"
+    assert (
+        out["state"] == "completed"
+        and out["execution"]["execution_id"] == cloud.executions("va1demoweb01")[-1]
+    )
+    assert out["execution"]["execution_id"] != old
 
 
-async def test_a_known_execution_dated_after_the_request_is_never_taken_for_ours(fake_clc):
+async def test_a_known_execution_dated_after_the_request_is_never_taken_for_ours(start_cloud):
     """An API clock ahead of ours dates an execution from before the request after it."""
-    future = fake_clc.add_execution("va1demoweb01", start=datetime.now(UTC) + timedelta(hours=2))
-    item = watch("va1demoweb01", None, timeout=0.3, known=[future["execution_id"]])
+    cloud = start_cloud(api_clock_offset=2 * 3600.0)
+    (future,) = cloud.run_to_completion(["va1demoweb01"]).values()
+    item = watch("va1demoweb01", None, timeout=0.3, known=[future])
     payload = await first_event(PatchCompletionTrigger(servers=[item], alias="DEMO", **FAST))
     out = payload["outcomes"]["va1demoweb01"]
     assert out["state"] == "no_execution" and out["execution_id"] is None
 
 
-async def test_per_server_deadline_ends_in_timed_out(fake_clc):
-    job = fake_clc._new_job(["executing"])  # never finishes
+async def test_per_server_deadline_ends_in_timed_out(cloud):
+    cloud.fault(kind="stuck_execution", server="va1demoweb01")  # never finishes
+    job = cloud.execute(["va1demoweb01"])
     payload = await first_event(
-        PatchCompletionTrigger(servers=[watch("va1demoweb01", job, timeout=0.2)], alias="DEMO", **FAST)
+        PatchCompletionTrigger(servers=[watch("va1demoweb01", job, timeout=0.3)], alias="DEMO", **FAST)
     )
     out = payload["outcomes"]["va1demoweb01"]
     assert out["state"] == "timed_out" and "deadline" in out["reason"]
+    assert cloud.execution(cloud.executions("va1demoweb01")[0])["status"] == "pending"
 
 
-async def test_batching_window_fires_with_partial_results(fake_clc):
-    done_job = fake_clc._new_job(["succeeded"])
-    slow_job = fake_clc._new_job(["executing"])
-    fake_clc.add_execution("va1demoweb01", start=datetime.now(UTC), status="pending")
+async def test_batching_window_fires_with_partial_results(cloud):
+    cloud.fault(kind="stuck_execution", server="va1demoweb02")
+    job = cloud.execute(["va1demoweb01", "va1demoweb02"])
     trigger = PatchCompletionTrigger(
-        servers=[watch("va1demoweb01", done_job), watch("va1demoweb02", slow_job)],
+        servers=[watch("va1demoweb01", job), watch("va1demoweb02", job)],
         alias="DEMO",
         **{**FAST, "batch_window": 0.2},
     )
@@ -155,12 +205,10 @@ async def test_batching_window_fires_with_partial_results(fake_clc):
     assert asyncio.get_running_loop().time() - started >= 0.2
 
 
-async def test_window_collects_every_server_that_finishes_in_it(fake_clc):
-    job = fake_clc._new_job(["succeeded"])
-    fake_clc.summary_polls_to_complete = 1
-    fake_clc.add_execution("va1demoweb01", start=datetime.now(UTC), status="pending")
-    fake_clc.summary_polls_to_complete = 4
-    fake_clc.add_execution("va1demoweb02", start=datetime.now(UTC), status="pending")
+async def test_window_collects_every_server_that_finishes_in_it(start_cloud):
+    slow = {"patches": [{"package": SECURITY_UPDATE, "duration": 40}]}
+    cloud = start_cloud({"va1demoweb01": {}, "va1demoweb02": slow})
+    job = cloud.execute(["va1demoweb01", "va1demoweb02"])
     trigger = PatchCompletionTrigger(
         servers=[watch("va1demoweb01", job), watch("va1demoweb02", job)],
         alias="DEMO",
@@ -168,31 +216,48 @@ async def test_window_collects_every_server_that_finishes_in_it(fake_clc):
     )
     payload = await first_event(trigger)
     assert set(payload["outcomes"]) == {"va1demoweb01", "va1demoweb02"} and payload["pending"] == []
+    ends = {o["execution"]["end_time"] for o in payload["outcomes"].values()}
+    assert len(ends) == 2  # they did finish at different times
 
 
-async def test_one_status_request_per_distinct_job_per_cycle(fake_clc):
-    job = fake_clc._new_job(["executing", "executing", "succeeded"])
-    for sid in ("va1demoweb01", "va1demoweb02", "va1demodb01"):
-        fake_clc.summary_polls_to_complete = 1
-        fake_clc.add_execution(sid, start=datetime.now(UTC), status="pending")
-    servers = [watch(s, job) for s in ("va1demoweb01", "va1demoweb02", "va1demodb01")]
-    payload = await first_event(PatchCompletionTrigger(servers=servers, alias="DEMO", **FAST))
-    assert len(payload["outcomes"]) == 3
-    assert len([p for m, p, _ in fake_clc.requests if f"/status/{job}" in p]) == 3
+async def test_one_status_request_per_distinct_job_per_cycle(cloud, monkeypatch):
+    cloud.fault(kind="queue_delay", seconds=10**5, count=1)  # the job stays notStarted...
+    servers = ("va1demoweb01", "va1demoweb02", "va1demodb01")
+    job = cloud.execute(servers)
+    per_cycle: list[int] = []
+    poll_jobs = PatchCompletionTrigger._poll_jobs
+
+    async def counted(self, *args):
+        before = len(cloud.sent(containing=f"/status/{job}"))
+        await poll_jobs(self, *args)
+        per_cycle.append(len(cloud.sent(containing=f"/status/{job}")) - before)
+        if len(per_cycle) == 3:
+            cloud.settle(2 * 10**5)  # ...for three cycles; then it lands and the executions complete
+
+    monkeypatch.setattr(PatchCompletionTrigger, "_poll_jobs", counted)
+    items = [watch(s, job, timeout=30.0) for s in servers]
+    trigger = PatchCompletionTrigger(servers=items, alias="DEMO", **{**FAST, "batch_window": 5.0})
+    payload = await first_event(trigger, limit=30.0)
+    assert {o["state"] for o in payload["outcomes"].values()} == {"completed"} and len(
+        payload["outcomes"]
+    ) == 3
+    assert per_cycle[:3] == [1, 1, 1]  # one status request per cycle for the three servers' job
+    assert max(per_cycle) == 1
 
 
-async def test_tolerates_500_while_polling(fake_clc, monkeypatch):
-    monkeypatch.setenv("AIRFLOW_CONN_CLC_DEFAULT", fake_clc.conn_json(retry_attempts=1))
-    job = fake_clc._new_job(["succeeded"])
-    fake_clc.add_execution("va1demoweb01", start=datetime.now(UTC), status="pending")
-    fake_clc.fail_next("GET", r"/status/", 500, body={"message": "An error has occurred."}, times=3)
-    fake_clc.fail_next("GET", r"/patch$", 500, times=2)
+async def test_tolerates_500_while_polling(cloud, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_CLC_DEFAULT", cloud.conn_json(retry_attempts=1))
+    job = cloud.execute(["va1demoweb01"])
+    cloud.fault(kind="error", route=JOB_STATUS, status=500, count=3)
+    cloud.fault(kind="error", route=SUMMARY, status=500, count=2)
     payload = await first_event(single(job))
     assert payload["outcomes"]["va1demoweb01"]["state"] == "completed"
+    assert cloud.sim.counters["requests"][JOB_STATUS]["500"] == 3
+    assert cloud.sim.counters["requests"][SUMMARY]["500"] == 2
 
 
-async def test_unknown_job_id_falls_back_to_the_execution(fake_clc):
-    fake_clc.add_execution("va1demoweb01", start=datetime.now(UTC), status="pending")
+async def test_unknown_job_id_falls_back_to_the_execution(cloud):
+    cloud.execute(["va1demoweb01"])
     payload = await first_event(
         PatchCompletionTrigger(servers=[watch("va1demoweb01", "va1-404")], alias="DEMO", **FAST)
     )
@@ -200,7 +265,7 @@ async def test_unknown_job_id_falls_back_to_the_execution(fake_clc):
     assert out["state"] == "completed" and out["job_status"] == "http_404"
 
 
-async def test_a_lost_answer_is_watched_until_the_deadline_then_ends_without_execution(fake_clc):
+async def test_a_lost_answer_is_watched_until_the_deadline_then_ends_without_execution(cloud):
     """I1: no early 'not found' the worker could take as leave to send the package again."""
     started = datetime.now(UTC)
     item = watch("va1demoweb01", None, timeout=0.4, known=[])
@@ -210,37 +275,42 @@ async def test_a_lost_answer_is_watched_until_the_deadline_then_ends_without_exe
     assert out["state"] == "no_execution"
     assert "answer to the Execute Package request was lost" in out["reason"]
     assert "not sent again" in out["reason"]
+    assert cloud.sent(containing="/patch")  # watched through the summary
 
 
-async def test_a_lost_answer_adopts_an_execution_that_starts_late(fake_clc):
+async def test_a_lost_answer_adopts_an_execution_that_starts_late(cloud):
     """The platform may start a batch's executions long after the request: still adopted."""
-    fake_clc.add_execution("va1demoweb01", start=datetime.now(UTC), status="pending", visible_after=0.5)
+    cloud.fault(kind="queue_delay", seconds=50, count=1)  # 0.5 s of wall time
+    cloud.execute(["va1demoweb01"])
     item = watch("va1demoweb01", None, timeout=5.0, known=[])
     payload = await first_event(PatchCompletionTrigger(servers=[item], alias="DEMO", **FAST))
     assert payload["outcomes"]["va1demoweb01"]["state"] == "completed"
+    assert cloud.sim.counters["faults_injected"] == {"1": 1}  # the execution did start late
 
 
-async def test_jobless_server_adopts_an_execution_it_finds(fake_clc):
-    fake_clc.add_execution("va1demoweb01", start=datetime.now(UTC), status="pending")
+async def test_jobless_server_adopts_an_execution_it_finds(cloud):
+    cloud.execute(["va1demoweb01"])
     payload = await first_event(
         PatchCompletionTrigger(servers=[watch("va1demoweb01", None, known=[])], alias="DEMO", **FAST)
     )
     assert payload["outcomes"]["va1demoweb01"]["state"] == "completed"
 
 
-async def test_an_identified_execution_is_followed_even_if_a_newer_one_appears(fake_clc):
-    ours = fake_clc.add_execution("va1demoweb01", start=datetime.now(UTC), status="pending")
-    fake_clc.add_execution("va1demoweb01", start=datetime.now(UTC) + timedelta(minutes=5))
-    item = watch("va1demoweb01", None, known=[]) | {"execution_id": ours["execution_id"]}
+async def test_an_identified_execution_is_followed_even_if_a_newer_one_appears(cloud):
+    (ours,) = cloud.run_to_completion(["va1demoweb01"]).values()
+    (newer,) = cloud.run_to_completion(["va1demoweb01"]).values()
+    item = watch("va1demoweb01", None, known=[]) | {"execution_id": ours}
     payload = await first_event(PatchCompletionTrigger(servers=[item], alias="DEMO", **FAST))
-    assert payload["outcomes"]["va1demoweb01"]["execution"]["execution_id"] == ours["execution_id"]
+    assert newer != ours
+    assert payload["outcomes"]["va1demoweb01"]["execution"]["execution_id"] == ours
 
 
-async def test_event_payload_is_json_serialisable(fake_clc):
+async def test_event_payload_is_json_serialisable(start_cloud):
     import json
 
-    job = fake_clc._new_job(["failed"])
-    payload = await first_event(single(job))
+    cloud = start_cloud({"va1demoweb01": {"os": WINDOWS, "patches": []}})
+    payload = await first_event(single(cloud.execute(["va1demoweb01"])))
+    assert payload["outcomes"]["va1demoweb01"]["state"] == "failed"
     assert json.loads(json.dumps(payload)) == payload
 
 
@@ -260,17 +330,15 @@ def test_poll_schedule_depends_only_on_the_servers_age():
     assert next_checkpoint(50.0, 1.0, 1.5, 10.0) in points and next_checkpoint(50.0, 1.0, 1.5, 10.0) > 50.0
 
 
-async def test_the_execution_is_not_polled_during_the_quiet_period(fake_clc):
+async def test_the_execution_is_not_polled_during_the_quiet_period(cloud):
     """With a learnt quiet period the summary is first read after it: one read, not one per checkpoint."""
-    job = fake_clc._new_job(["succeeded"])
-    fake_clc.summary_polls_to_complete = 1
-    fake_clc.add_execution("va1demoweb01", start=datetime.now(UTC), status="pending")
     requested = datetime.now(UTC).replace(microsecond=0)  # request times have whole seconds
+    job = cloud.execute(["va1demoweb01"])  # completes in about 0.2 s
     item = watch("va1demoweb01", job, requested=requested) | {"quiet_seconds": 1.5}
     payload = await first_event(PatchCompletionTrigger(servers=[item], alias="DEMO", **FAST))
     assert payload["outcomes"]["va1demoweb01"]["state"] == "completed"
     assert (datetime.now(UTC) - requested).total_seconds() >= 1.5
-    assert len([p for m, p, _ in fake_clc.requests if p.endswith("/patch")]) == 1
+    assert len(cloud.sent(containing="/patch")) == 1
 
 
 def test_past_the_quiet_period_polls_densely_then_backs_off():
