@@ -40,7 +40,8 @@ def publish(context: Any, line: str, *, conn_id: str | None = None, logger: Any 
     from patchflow.hooks.airflow_api import DEFAULT_CONN_ID, AirflowApiHook
 
     global _said_not_configured
-    dag_id, run_id = context["dag"].dag_id, context["run_id"]
+    run = context["dag_run"]
+    dag_id, run_id = run.dag_id, run.run_id
     hook = AirflowApiHook(conn_id or DEFAULT_CONN_ID)
     try:
         current = hook.get_dag_run(dag_id, run_id).get("note")

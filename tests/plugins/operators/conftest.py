@@ -49,7 +49,11 @@ class Driver:
         base = {"task_id": "rollout_linux_yum", "package_key": "linux_yum"}
         self.kwargs = {**base, **(FAST if fast else {}), **kwargs}
         self.event_limit = event_limit
-        self.context = {"dag": SimpleNamespace(dag_id="patch_fleet"), "run_id": "manual__t1"}
+        self.context = {
+            "dag": SimpleNamespace(dag_id="patch_fleet"),
+            "run_id": "manual__t1",
+            "dag_run": SimpleNamespace(dag_id="patch_fleet", run_id="manual__t1"),
+        }
         self.deferrals: list[TaskDeferred] = []
 
     def operator(self) -> PatchRolloutOperator:
