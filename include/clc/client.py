@@ -31,7 +31,7 @@ from include.clc.errors import (
 )
 from include.clc.retry import Action, Answer, Decision, Outcome, RetryPolicy, decide
 from include.clc.settings import ClcSettings
-from include.clc.shapes import Login, api_message, read_body
+from include.clc.shapes import API_MESSAGE_LIMIT, Login, api_message, read_body
 from include.clc.tokens import TokenState
 from include.redaction import redact
 
@@ -172,7 +172,7 @@ class Exchange(Generic[T]):
         if answer.status < 400 or self._refused_per_server(answer.status, body):
             return self.call.parse(body, self.endpoint)
         error_type = error_type_for(answer.status, login=not self.call.kind.authenticated)
-        message = redact(api_message(body), self._core.secrets())
+        message = redact(api_message(body), self._core.secrets())[:API_MESSAGE_LIMIT]
         raise error_type(self.call.method, self.path, answer.status, message)
 
     def _refused_per_server(self, status: int, body: Any) -> bool:

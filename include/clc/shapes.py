@@ -72,8 +72,13 @@ def read_body(raw: bytes, status: int, endpoint: str) -> Any:
         raise ClcResponseError(endpoint, "body is not JSON") from None
 
 
-def api_message(body: Any, limit: int = 300) -> str:
-    """The API's own error text (``message``, ``modelState`` or batch ``errorMessage``s)."""
+#: How much of the API's error text an error keeps — cut only after secrets were masked, so a
+#: token the API echoes back is never cut in two and left half-recognisable.
+API_MESSAGE_LIMIT = 300
+
+
+def api_message(body: Any) -> str:
+    """The API's own error text (``message``, ``modelState`` or batch ``errorMessage``s), whole."""
     text = ""
     if isinstance(body, dict):
         parts = [str(body["message"])] if body.get("message") else []
@@ -88,7 +93,7 @@ def api_message(body: Any, limit: int = 300) -> str:
             for i in body
             if isinstance(i, dict) and i.get("errorMessage")
         )
-    return text[:limit]
+    return text
 
 
 @dataclass(frozen=True)
