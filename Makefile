@@ -28,6 +28,15 @@ $(STAMP): requirements.txt constraints.txt
 
 install: $(STAMP)
 
+# The published CLC SDK (clc-sdk 2.51), a real client the simulator is judged by
+# (tests/simulator/test_sim_published_sdk.py): its own venv, never imported by patchflow.
+SDK_VENV  := .sdk-venv
+SDK_STAMP := $(SDK_VENV)/.installed-stamp
+$(SDK_STAMP):
+	@test -x $(SDK_VENV)/bin/python || $(PYTHON) -m venv $(SDK_VENV)
+	$(SDK_VENV)/bin/python -m pip install --quiet clc-sdk==2.51
+	@touch $(SDK_STAMP)
+
 # What the tests need beyond Python, from Debian: chromium (the browser tests), and the
 # PostgreSQL and Redis server binaries (the real-stack tests start private servers on free ports).
 SYSTEM_PACKAGES := chromium:chromium initdb:postgresql redis-server:redis-server psql:postgresql-client
@@ -68,8 +77,8 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: install system-deps lint
-	$(BIN)/python -m pytest
+test: install system-deps $(SDK_STAMP) lint
+	CLC_SDK_PYTHON=$(CURDIR)/$(SDK_VENV)/bin/python $(BIN)/python -m pytest
 
 # The fault matrix (tests/faults, docs/fault-matrix.md): every scenario, I1-I8 judged from the
 # simulator's own state. Slow-marked, so `make test` runs it too.
@@ -89,4 +98,4 @@ lock:
 	rm -rf .lock-venv
 
 clean:
-	rm -rf .demo .pytest_cache .ruff_cache .mypy_cache test-output
+	rm -rf .demo .pytest_cache .ruff_cache .mypy_cache test-output $(SDK_VENV)

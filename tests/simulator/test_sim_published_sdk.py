@@ -1,7 +1,7 @@
 """The simulator judged by the published Python SDK (``clc-sdk`` 2.x, PyPI).
 
-The SDK lives in its own virtual environment outside the repo (it is not a project
-dependency): ``python3 -m venv /work/sdkvenv && /work/sdkvenv/bin/pip install clc-sdk==2.51``,
+The SDK lives in its own virtual environment (it is not a project dependency): ``make test``
+creates ``.sdk-venv`` (``python3 -m venv .sdk-venv && .sdk-venv/bin/pip install clc-sdk==2.51``),
 or point ``CLC_SDK_PYTHON`` at another interpreter that has it. ``sdk_driver.py`` runs under
 that interpreter against a real simulator process and reports one JSON line per step.
 """
@@ -17,7 +17,11 @@ import pytest
 
 pytestmark = pytest.mark.slow
 DRIVER = Path(__file__).with_name("sdk_driver.py")
-SDK_PYTHON = Path(os.environ.get("CLC_SDK_PYTHON", "/work/sdkvenv/bin/python"))
+SDK_PYTHON = Path(
+    os.environ.get(
+        "CLC_SDK_PYTHON", str(Path(__file__).resolve().parents[2] / ".sdk-venv" / "bin" / "python")
+    )
+)
 
 
 def _sdk_available() -> bool:
@@ -32,7 +36,7 @@ def sdk_steps(start_process) -> dict[str, dict]:
     if not _sdk_available():
         pytest.skip(
             f"no clc-sdk interpreter at {SDK_PYTHON}: create it with "
-            "'python3 -m venv /work/sdkvenv && /work/sdkvenv/bin/pip install clc-sdk==2.51' "
+            "'python3 -m venv .sdk-venv && .sdk-venv/bin/pip install clc-sdk==2.51' (make test does) "
             "or set CLC_SDK_PYTHON"
         )
     sim = start_process("--fleet", "simulator/fleets/demo.yaml", "--time-scale", "0.01", "--seed", "2")
