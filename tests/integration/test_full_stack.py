@@ -11,7 +11,10 @@ The second run is a person's: a real browser (Playwright driving Debian's chromi
 triggers ``patch_fleet`` from the form for three Windows servers with no error budget, opens the
 run's tab mid-run — the live board, refreshing itself — and checks what it shows against the
 simulator's own state, then opens the tab again after the run (the sealed report), the "Patch
-reports" page and a compliance run's tab. Screenshots go to ``test-output/``.
+reports" page and a compliance run's tab. Screenshots go to ``test-output/``. While that run is
+still going, its note — which the rollout keeps up to date through Airflow's public REST API with
+the ``airflow_api`` connection — must already name the failed server, read back through the same
+API the UI uses; the rollout's task log names the failure at WARNING.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import Any
 import pytest
 
 from include.patching.chaos import CRASH_AFTER_SUBMIT
-from launcher.env import SIMULATOR_TIME_SCALE, clc_connection, time_scale_env
+from launcher.env import SIMULATOR_TIME_SCALE, airflow_api_connection, clc_connection, time_scale_env
 from launcher.stack import AirflowStack
 
 pytestmark = pytest.mark.slow
@@ -44,15 +47,20 @@ def stack_run(e2e_simulator, tmp_path_factory):
     e2e_simulator.reset()
     home = tmp_path_factory.mktemp("stack")
     marker = home / "chaos" / "crashed-after-submit"
-    stack = AirflowStack(
-        home,
-        extra_env={
+    stack = AirflowStack(home)
+    stack.extra_env.update(
+        {
+            # no alias in the extra: the login names it (E2E), and Airflow has nothing too short to mask
             "AIRFLOW_CONN_CLC_DEFAULT": clc_connection(
-                e2e_simulator.base, alias="E2E", login="e2e.admin", password="e2e-password"
+                e2e_simulator.base, login="e2e.admin", password="e2e-password"
+            ),
+            # the rollout and the audit keep each run's note up to date as this user
+            "AIRFLOW_CONN_AIRFLOW_API": airflow_api_connection(
+                f"http://127.0.0.1:{stack.port}", login="admin", password=stack.password
             ),
             CRASH_AFTER_SUBMIT: str(marker),
             **time_scale_env(SIMULATOR_TIME_SCALE),
-        },
+        }
     )
     try:
         stack.start()
@@ -88,9 +96,44 @@ def stack_run(e2e_simulator, tmp_path_factory):
             "anonymous_page": anonymous_page,
             "run_id": run_id,
             "logs": {n: stack.log_tail(n, 60) for n in ("scheduler", "worker", "triggerer")},
+            "windows_rollout_log": "\n".join(
+                _log_messages(path.read_text(errors="replace"))
+                for path in (home / "airflow" / "logs").rglob("*")
+                if path.is_file() and "patch_windows_2012.rollout" in str(path)
+            ),
         }
     finally:
         stack.stop()
+
+
+def _note_once_it_names(stack: AirflowStack, run_id: str, server: str) -> tuple[str, str]:
+    """The run's (state, note) through the REST API, as soon as the note names ``server``.
+
+    The rollout writes the note right after the ledger the board reads, in the same turn.
+    """
+    path = f"/api/v2/dags/patch_fleet/dagRuns/{urllib.parse.quote(run_id, safe='')}"
+    deadline = time.monotonic() + 60
+    while True:
+        run = stack.api("GET", path)
+        note = run.get("note") or ""
+        if server in note or time.monotonic() > deadline:
+            return run["state"], note
+        time.sleep(1)
+
+
+def _log_messages(text: str) -> str:
+    """A task log as the UI shows it: each JSON line's level and message."""
+    out = []
+    for line in text.splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            out.append(line)
+            continue
+        out.append(
+            f"{record.get('level', '')} {record.get('event', '')}" if isinstance(record, dict) else line
+        )
+    return "\n".join(out)
 
 
 def _board_numbers(frame: Any) -> dict[str, Any]:
@@ -148,6 +191,7 @@ def _browser_session(stack: AirflowStack, sim: Any, compliance_run: str | None) 
             # no reload from here on: the board must refresh itself until WIN02's failure shows
             expect(frame.locator('[data-count="failed"] .n')).to_have_text("1", timeout=120_000)
             seen["board"] = _board_numbers(frame)
+            seen["note_mid_run"] = _note_once_it_names(stack, run_id, "va1e2ewin02")
             seen["sim_state"] = sim.call("GET", "/_sim/state")
             seen["sim_outbox"] = sim.call("GET", "/_sim/outbox")["emails"]
             page.screenshot(path=str(SHOTS / "ui-board-live.png"))
@@ -297,6 +341,24 @@ def test_the_live_board_mid_run_matches_the_simulator(stack_run):
     assert "1 failed of max_errors 0" in board["budget"] and "used up" in board["budget"]
     assert board["refreshed"] >= 1, "the board never refreshed itself"
     assert stack_run["browser"]["dark_background"] == "rgb(17, 17, 17)"  # dark with Airflow, like Airflow
+
+
+def test_the_note_names_the_failed_server_while_the_run_is_still_running(stack_run):
+    state, note = stack_run["browser"]["note_mid_run"]
+    assert state == "running" and "1 failed (va1e2ewin02)" in note, (state, note)
+
+
+def test_the_final_note_is_the_audits_outcome_of_every_server(stack_run):
+    final = stack_run["browser"]["run"].get("note") or ""
+    assert final.startswith("patchflow: ") and "1 failed (va1e2ewin02)" in final, final
+    assert "1 timed out" in final and "in progress" not in final
+
+
+def test_the_rollout_log_names_the_failure_and_never_warns_about_a_short_secret(stack_run):
+    text = stack_run["windows_rollout_log"]
+    assert "server va1e2ewin02 (VA1E2EWIN02, update fails) failed: " in text, text[-3000:]
+    assert "1 failed (va1e2ewin02: " in text
+    assert "too short" not in text
 
 
 def test_the_runs_tab_shows_the_sealed_report_after_the_run(stack_run):
