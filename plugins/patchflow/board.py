@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from airflow.utils.state import DagRunState
+
 from include.artifacts import read_json, run_folder
 from include.patching.packages import PACKAGES
 from include.patching.progress import (
@@ -56,14 +58,14 @@ ROW_PRIORITY = (
     BoardStatus.DONE,
 )
 #: Airflow run states after which nothing changes any more.
-FINAL_RUN_STATES = frozenset({"success", "failed"})
+FINAL_RUN_STATES = frozenset({DagRunState.SUCCESS, DagRunState.FAILED})
 
 
 @dataclass(frozen=True)
 class RunFacts:
     """What Airflow knows about a run that its artifacts do not say."""
 
-    state: str | None
+    state: DagRunState | None
     start_date: datetime | None
     end_date: datetime | None
 
@@ -88,7 +90,9 @@ def airflow_run_facts(dag_id: str, run_id: str) -> RunFacts | None:
             if run is None:
                 return None
             return RunFacts(
-                state=str(run.state) if run.state else None, start_date=run.start_date, end_date=run.end_date
+                state=DagRunState(run.state) if run.state else None,
+                start_date=run.start_date,
+                end_date=run.end_date,
             )
     except SQLAlchemyError as exc:  # the board still shows the artifacts, without Airflow's side
         log.warning("run %s/%s: Airflow's run record unreadable (%s)", dag_id, run_id, exc)
@@ -197,7 +201,7 @@ class BoardPage:
             and self.board.stage in (Stage.WAITING_FOR_INVENTORY, Stage.WAITING_FOR_PLAN)
         ):
             return (
-                f"The run ended ({self.facts.state}) before it had a plan: "
+                f"The run ended ({self.run_state}) before it had a plan: "
                 "see the preflight and inventory task logs."
             )
         if self.sealed:
@@ -206,7 +210,7 @@ class BoardPage:
 
     @property
     def run_state(self) -> str:
-        return self.facts.state if self.facts and self.facts.state else "unknown"
+        return self.facts.state.value if self.facts and self.facts.state else "unknown"
 
     @property
     def totals(self) -> list[tuple[BoardStatus, str, int]]:

@@ -61,6 +61,8 @@ def test_the_app_requires_airflow_authentication_by_default(tmp_path):
 
 from datetime import timedelta  # noqa: E402
 
+from airflow.utils.state import DagRunState  # noqa: E402
+
 from include.patching.rollout_state import Phase  # noqa: E402
 from include.patching.states import ServerState  # noqa: E402
 from patchflow.board import RunFacts  # noqa: E402
@@ -75,8 +77,8 @@ from tests.patching.run_artifacts import (  # noqa: E402
 from tests.patching.run_artifacts import RUN_ID as LIVE_RUN  # noqa: E402
 
 HTML = {"accept": "text/html,application/xhtml+xml"}
-RUNNING = RunFacts(state="running", start_date=NOW - timedelta(minutes=10), end_date=None)
-FAILED = RunFacts(state="failed", start_date=NOW - timedelta(minutes=10), end_date=NOW)
+RUNNING = RunFacts(state=DagRunState.RUNNING, start_date=NOW - timedelta(minutes=10), end_date=None)
+FAILED = RunFacts(state=DagRunState.FAILED, start_date=NOW - timedelta(minutes=10), end_date=NOW)
 
 
 def board_client(tmp_path, facts=RUNNING, reports=None):
