@@ -209,9 +209,9 @@ with DAG(
         The audit and the maintenance release run whatever happens, so a failed rollout would
         otherwise hide behind their success; skipped (so the run succeeds) when nothing failed.
         """
-        from airflow.sdk.exceptions import AirflowFailException
+        from patchflow.tasks import fail_run
 
-        raise AirflowFailException("a rollout or the audit failed: see that task's log")
+        fail_run("a rollout or the audit failed: see that task's log")
 
     settings = preflight()
     plan = classify(settings, inventory(settings))
