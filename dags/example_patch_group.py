@@ -17,17 +17,16 @@ hand with a group and a package.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from airflow.sdk import DAG, Param, TriggerRule, task
 
 from include.assets import PATCH_AUDIT
 from include.patching.packages import PACKAGES
-from include.patching.run_params import DEFAULT_SERVER_TIMEOUT_MINUTES, MAX_SERVER_TIMEOUT_MINUTES
+from include.patching.run_params import DEFAULT_SERVER_TIMEOUT_MINUTES
+from patchflow import form
 from patchflow.operators.execute_package import ExecutePackageOperator
 from patchflow.operators.maintenance import ReleaseMaintenanceOperator
 from patchflow.sensors.patch_execution import PatchExecutionSensor
-from patchflow.tuning import setting
+from patchflow.tuning import task_defaults
 
 CLC_CONN_ID = "clc_default"
 
@@ -47,32 +46,10 @@ params = {
         + ", ".join(f"{p.key}: {p.title}" for p in PACKAGES)
         + ") or a package id.",
     ),
-    "account_alias": Param(
-        None,
-        type=["null", "string"],
-        title="Account alias",
-        description="Empty: the connection's alias.",
-    ),
-    "maintenance_mode": Param(
-        True,
-        type="boolean",
-        title="Maintenance mode",
-        description="Put servers into maintenance mode while they are patched (recommended by CLC).",
-    ),
-    "patch_debug_mode": Param(
-        False,
-        type="boolean",
-        title="Patch debug mode",
-        description="Sets the Linux package's patch.debug.mode parameter.",
-    ),
-    "server_timeout_minutes": Param(
-        DEFAULT_SERVER_TIMEOUT_MINUTES,
-        type="integer",
-        minimum=1,
-        maximum=MAX_SERVER_TIMEOUT_MINUTES,
-        title="Per-server timeout (minutes)",
-        description="A server whose patching has not completed by then ends as timed_out.",
-    ),
+    "account_alias": form.account_alias("Empty: the connection's alias."),
+    "maintenance_mode": form.maintenance_mode(),
+    "patch_debug_mode": form.patch_debug_mode(),
+    "server_timeout_minutes": form.server_timeout_minutes(),
 }
 
 with DAG(
@@ -84,11 +61,7 @@ with DAG(
     params=params,
     render_template_as_native_obj=True,
     tags=["patching", "clc"],
-    default_args={
-        "owner": "platform-ops",
-        "retries": 2,
-        "retry_delay": timedelta(seconds=setting("task_retry_delay")),
-    },
+    default_args=task_defaults("platform-ops"),
 ) as dag:
     execute = ExecutePackageOperator(
         task_id="execute_package",
@@ -97,8 +70,9 @@ with DAG(
         package="{{ params.package }}",
         alias="{{ params.account_alias }}",
         parameters="{{ {'patch.debug.mode': 'true'} if params.patch_debug_mode else {} }}",
-        maintenance_mode="{{ params.maintenance_mode }}",
-        server_timeout="{{ params.server_timeout_minutes * 60 }}",
+        # an emptied form field is null: its default then (the form's types all allow null)
+        maintenance_mode="{{ params.maintenance_mode is not false }}",
+        server_timeout=f"{{{{ (params.server_timeout_minutes or {DEFAULT_SERVER_TIMEOUT_MINUTES}) * 60 }}}}",
     )
     wait = PatchExecutionSensor(
         task_id="wait_for_patching", clc_conn_id=CLC_CONN_ID, executions=execute.output

@@ -14,18 +14,22 @@ from include.patching.rollout import Rollout
 from include.timefmt import utcnow
 
 
-def completion_trigger(rollout: Rollout, *, clc_conn_id: str, timings: dict[str, float]) -> Any:
-    """The trigger watching every in-flight server of ``rollout`` (None when none is in flight).
-
-    ``timings``: ``poll_interval``, ``max_poll_interval``, ``batch_window`` (seconds).
-    """
+def completion_trigger(
+    rollout: Rollout, *, clc_conn_id: str, poll_interval: float, max_poll_interval: float, batch_window: float
+) -> Any:
+    """The trigger watching every in-flight server of ``rollout`` (None when none is in flight)."""
     from patchflow.triggers.patching import PatchCompletionTrigger
 
     watch = rollout.watch_list()
     if not watch:
         return None
     return PatchCompletionTrigger(
-        servers=watch, alias=rollout.config.alias, clc_conn_id=clc_conn_id, **timings
+        servers=watch,
+        alias=rollout.config.alias,
+        clc_conn_id=clc_conn_id,
+        poll_interval=poll_interval,
+        max_poll_interval=max_poll_interval,
+        batch_window=batch_window,
     )
 
 

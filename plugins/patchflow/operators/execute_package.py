@@ -20,10 +20,13 @@ from include.artifacts import PathLike, run_folder, safe_segment, write_json
 from include.patching.packages import PatchPackage, package_for
 from include.patching.rollout import Rollout, RolloutConfig
 from include.patching.rollout_state import Ledger, Phase, ledger_path
+from include.patching.run_params import MAX_SERVER_TIMEOUT_MINUTES
 from patchflow.exceptions import clc_failures_explained
 from patchflow.locations import as_location
 from patchflow.operators.rollout import plan_targets, tuning
 
+#: The longest per-server timeout, as patch_fleet's form allows (24 h).
+MAX_TIMEOUT = MAX_SERVER_TIMEOUT_MINUTES * 60
 #: Ledger header key holding the request's settings: the sensor and a retry read them back.
 CONFIG_KEY = "execute_package"
 
@@ -129,6 +132,15 @@ class ExecutePackageOperator(BaseOperator):
         if not isinstance(self.maintenance_mode, bool):
             raise AirflowFailException(
                 f"maintenance_mode must be true or false, got {self.maintenance_mode!r}"
+            )
+        timeout = self.server_timeout
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, int | float)
+            or not 0 < timeout <= MAX_TIMEOUT
+        ):
+            raise AirflowFailException(
+                f"server_timeout must be seconds between 1 and {MAX_TIMEOUT}, got {timeout!r}"
             )
         folder = self.folder(context)
         hook = self._hook()

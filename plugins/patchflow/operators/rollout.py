@@ -247,7 +247,7 @@ class PatchRolloutOperator(BaseOperator):
         self, rollout: Rollout, results: PathLike, context: Any, before: dict[str, str]
     ) -> dict[str, Any]:
         rollout.fill()
-        trigger = completion_trigger(rollout, clc_conn_id=self.clc_conn_id, timings=self.trigger_timings())
+        trigger = completion_trigger(rollout, clc_conn_id=self.clc_conn_id, **self.trigger_timings())
         if trigger is not None:
             self._tell(context, rollout, before)
             self.defer(

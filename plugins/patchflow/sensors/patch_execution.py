@@ -103,7 +103,7 @@ class PatchExecutionSensor(BaseSensorOperator):
             "max_poll_interval": self.max_poll_interval,
             "batch_window": self.batch_window,
         }
-        return completion_trigger(rollout, clc_conn_id=self.clc_conn_id, timings=timings)
+        return completion_trigger(rollout, clc_conn_id=self.clc_conn_id, **timings)
 
     # --- entry points --------------------------------------------------------------------
 

@@ -63,6 +63,7 @@ def test_unknown_servers_and_groups_are_all_named_before_anything_is_touched(clo
         ({"package": "linux_apt", "group": "Web"}, "neither a registry key"),
         ({}, "needs server_ids or a group"),
         ({"group": "Web", "maintenance_mode": "yes"}, "maintenance_mode must be true or false"),
+        ({"group": "Web", "server_timeout": 0}, "server_timeout must be seconds between 1 and 86400"),
     ],
 )
 def test_bad_arguments_fail_without_retries(cloud, tmp_path, kwargs, message):
