@@ -93,6 +93,7 @@ class ExecutePackageOperator(BaseOperator):
         job_poll_interval: float | None = None,
         **kwargs: Any,
     ) -> None:
+        kwargs.setdefault("multiple_outputs", True)  # ``op.output["plan_path"]`` works, as for @task
         super().__init__(**kwargs)
         self.package = package
         self.server_ids = server_ids
