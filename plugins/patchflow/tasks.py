@@ -164,7 +164,10 @@ def audit(plan_ref: dict[str, Any] | None, *, context: Any, outlet_events: Any, 
     from patchflow.run_note import publish as publish_run_note
 
     if not plan_ref or not plan_ref.get("plan_path"):
-        raise AirflowFailException("No plan to audit: the classify task did not succeed (see its log).")
+        raise AirflowFailException(
+            "No plan to audit: the task that writes the plan (classify, execute_package) did not succeed "
+            "(see its log)."
+        )
     plan_path = as_location(plan_ref["plan_path"])
     plan = read_json(plan_path)
     folder = plan_path.parent

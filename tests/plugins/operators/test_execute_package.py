@@ -118,3 +118,23 @@ def test_a_lost_answer_is_adopted_by_the_sensor_and_never_sent_again(cloud, tmp_
     assert [s["result"] for e in ledger(out)["servers"].values() for s in e["submissions"]] == [
         "possibly_submitted"
     ] * 2
+
+
+def plan_row(state: str | None, package_key: str | None) -> dict:
+    return {"id": "va1acmeapp01", "os": "ubuntu14_64Bit", "state": state, "package_key": package_key}
+
+
+def test_a_package_known_only_by_its_id_is_sent_whatever_the_os_rules_say():
+    from include.patching.packages import package_for
+    from patchflow.targets import for_package
+
+    own = package_for("0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b")
+    assert own.key == "package_0f1e2d3c" and own.parameters() == {}
+    unsupported = for_package(plan_row("skipped_unsupported_os", None), own)
+    assert unsupported["state"] is None and unsupported["package_key"] == own.key
+    stopped = plan_row("skipped_not_running", None)
+    assert for_package(stopped, own) == stopped  # a stopped server cannot run any package
+    # a registry package keeps the OS rules
+    assert (
+        for_package(plan_row("skipped_unsupported_os", None), LINUX_YUM)["state"] == "skipped_unsupported_os"
+    )
