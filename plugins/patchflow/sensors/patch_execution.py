@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from functools import cached_property
 from typing import Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
@@ -83,7 +84,9 @@ class PatchExecutionSensor(BaseSensorOperator):
 
     # --- wiring --------------------------------------------------------------------------
 
+    @cached_property
     def _hook(self) -> Any:
+        """One client for every poke of this task attempt: one login, its token reused."""
         from patchflow.hooks.clc import ClcHook
 
         return ClcHook(self.clc_conn_id)
@@ -95,7 +98,7 @@ class PatchExecutionSensor(BaseSensorOperator):
                 f"executions must be an ExecutePackageOperator's return value, got {ref!r}"
             )
         ledger = Ledger.load(as_location(str(ref["ledger_path"])))
-        return open_rollout(self._hook(), ledger, logger=self.log)
+        return open_rollout(self._hook, ledger, logger=self.log)
 
     def _trigger(self, rollout: Rollout) -> Any:
         timings = {
