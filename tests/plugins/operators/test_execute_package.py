@@ -120,6 +120,18 @@ def test_a_lost_answer_is_adopted_by_the_sensor_and_never_sent_again(cloud, tmp_
     ] * 2
 
 
+def test_a_lost_request_is_never_sent_again_and_fails_at_the_deadline_saying_so(cloud, tmp_path):
+    """The hook cannot tell a lost answer from a lost request: neither is re-sent (I1)."""
+    cloud.fault(kind="garbage", route=EXECUTE, status=502, body="html", processed=False, count=1)
+    out = execute(tmp_path, group="Web", server_timeout=0.5)
+    with pytest.raises(AirflowFailException, match="answer to the Execute Package request was lost"):
+        wait(out)
+    assert len(cloud.sent(method="POST", containing="executePackage")) == 1
+    assert not any(cloud.executions_started(s) for s in WEB)
+    cloud.settle()
+    assert not any(cloud.in_maintenance(s) for s in WEB)  # released once they ended (I2)
+
+
 def plan_row(state: str | None, package_key: str | None) -> dict:
     return {"id": "va1acmeapp01", "os": "ubuntu14_64Bit", "state": state, "package_key": package_key}
 
