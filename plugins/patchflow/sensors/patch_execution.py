@@ -135,9 +135,10 @@ class PatchExecutionSensor(BaseSensorOperator):
 
     def deferral_timed_out(self, context: Any) -> dict[str, Any]:
         """The triggerer never reported: the servers still in flight end ``timed_out`` (I7)."""
-        rollout = self._open()
-        rollout.time_out_in_flight("deferral timed out before the trigger reported (backstop)")
-        return self._verdict(rollout)
+        with clc_failures_explained(self.clc_conn_id):
+            rollout = self._open()
+            rollout.time_out_in_flight("deferral timed out before the trigger reported (backstop)")
+            return self._verdict(rollout)
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Any) -> Any:
         """A deferral timeout is recorded per server before the sensor ends (soft_fail still applies)."""
