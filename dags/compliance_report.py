@@ -19,13 +19,11 @@ fails the task after the report (with its red banner) is written.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pendulum
 from airflow.sdk import DAG, Param, task
 
 from include.assets import PATCH_AUDIT
-from patchflow.tuning import setting
+from patchflow.tuning import task_defaults
 
 with DAG(
     dag_id="compliance_report",
@@ -36,12 +34,7 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     tags=["compliance", "reporting"],
-    # retry_delay follows [patchflow] time_scale like every other timing setting
-    default_args={
-        "owner": "compliance",
-        "retries": 2,
-        "retry_delay": timedelta(seconds=setting("task_retry_delay")),
-    },
+    default_args=task_defaults("compliance"),
     params={
         "policy_days": Param(
             35,

@@ -24,21 +24,16 @@ Trigger it from the form with `dry_run` on to see what would happen without touc
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from airflow.sdk import DAG, CronTriggerTimetable, Label, Param, TaskGroup, TriggerRule, conf, task
 
 from include.assets import PATCH_AUDIT
 from include.patching.packages import PACKAGES
-from include.patching.run_params import (
-    DEFAULT_MAX_CONCURRENCY,
-    DEFAULT_MAX_ERRORS,
-    DEFAULT_SERVER_TIMEOUT_MINUTES,
-)
+from include.patching.run_params import DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_ERRORS
+from patchflow import form
 from patchflow.notifiers import PatchRunNotifier
 from patchflow.operators.maintenance import ReleaseMaintenanceOperator
 from patchflow.operators.rollout import PatchRolloutOperator
-from patchflow.tuning import setting
+from patchflow.tuning import task_defaults
 
 CLC_CONN_ID = "clc_default"
 
@@ -48,11 +43,8 @@ CLC_CONN_ID = "clc_default"
 # Every type includes "null": Airflow's form marks a field required (red asterisk) unless its type
 # list holds "null", and every parameter here is optional (preflight gives an empty one its default).
 params = {
-    "account_alias": Param(
-        None,
-        type=["null", "string"],
-        title="Account alias",
-        description="CLC account alias to patch (2-4 letters or digits). Empty: the connection's alias.",
+    "account_alias": form.account_alias(
+        "CLC account alias to patch (2-4 letters or digits). Empty: the connection's alias."
     ),
     "data_centers": Param(
         [],
@@ -98,20 +90,8 @@ params = {
         title="Dry run",
         description="Inventory, classification and audit only: nothing is touched.",
     ),
-    "patch_debug_mode": Param(
-        False,
-        type=["null", "boolean"],
-        title="Patch debug mode",
-        description="Sets the Linux package's patch.debug.mode parameter.",
-        section="Patching",
-    ),
-    "maintenance_mode": Param(
-        True,
-        type=["null", "boolean"],
-        title="Maintenance mode",
-        description="Put servers into maintenance mode while they are patched (recommended by CLC).",
-        section="Patching",
-    ),
+    "patch_debug_mode": form.patch_debug_mode(section="Patching"),
+    "maintenance_mode": form.maintenance_mode(section="Patching"),
     "max_concurrency": Param(
         DEFAULT_MAX_CONCURRENCY,
         type=["null", "string", "integer"],
@@ -130,13 +110,7 @@ params = {
         ),
         section="Rate control",
     ),
-    "server_timeout_minutes": Param(
-        DEFAULT_SERVER_TIMEOUT_MINUTES,
-        type=["null", "integer"],
-        title="Per-server timeout (minutes)",
-        description="A server whose patching has not completed by then ends as timed_out (1 to 1440).",
-        section="Rate control",
-    ),
+    "server_timeout_minutes": form.server_timeout_minutes(section="Rate control"),
 }
 
 NOTIFY_TO = conf.get("patchflow", "notify_to", fallback="")
@@ -152,12 +126,7 @@ with DAG(
     max_active_runs=1,
     params=params,
     tags=["patching", "clc"],
-    # retry_delay follows [patchflow] time_scale like every other timing setting
-    default_args={
-        "owner": "platform-ops",
-        "retries": 2,
-        "retry_delay": timedelta(seconds=setting("task_retry_delay")),
-    },
+    default_args=task_defaults("platform-ops"),
     on_failure_callback=[PatchRunNotifier(to=NOTIFY_TO, failed=True)] if NOTIFY_TO else [],
 ) as dag:
 
@@ -209,9 +178,9 @@ with DAG(
         The audit and the maintenance release run whatever happens, so a failed rollout would
         otherwise hide behind their success; skipped (so the run succeeds) when nothing failed.
         """
-        from airflow.sdk.exceptions import AirflowFailException
+        from patchflow.tasks import fail_run
 
-        raise AirflowFailException("a rollout or the audit failed: see that task's log")
+        fail_run("a rollout or the audit failed: see that task's log")
 
     settings = preflight()
     plan = classify(settings, inventory(settings))

@@ -7,6 +7,7 @@ Package ids are the canonical pair from the CLC API docs and the official CLI.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 
@@ -47,3 +48,25 @@ WINDOWS_2012 = PatchPackage(
 PACKAGES: tuple[PatchPackage, ...] = (LINUX_YUM, WINDOWS_2012)
 BY_KEY: dict[str, PatchPackage] = {p.key: p for p in PACKAGES}
 BY_ID: dict[str, PatchPackage] = {p.package_id: p for p in PACKAGES}
+
+
+def package_for(key_or_id: str) -> PatchPackage:
+    """A registry package by key or id, else a package known only by its id.
+
+    ``ExecutePackageOperator`` accepts any Execute Package id (a team's own script package, say);
+    such a package gets a stable key from its id so ledgers and results are named the same way.
+    """
+    value = str(key_or_id).strip()
+    known = BY_KEY.get(value) or BY_ID.get(value.lower())
+    if known is not None:
+        return known
+    if not _PACKAGE_ID.match(value):
+        raise ValueError(
+            f"package {value!r} is neither a registry key ({', '.join(sorted(BY_KEY))}) nor a package id"
+        )
+    return PatchPackage(
+        key=f"package_{value[:8].lower()}", package_id=value.lower(), title=value, os_family="other"
+    )
+
+
+_PACKAGE_ID = re.compile(r"^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$")

@@ -124,6 +124,14 @@ class RolloutConfig:
     patch_debug_mode: bool = False
     maintenance_timeout: float = PRODUCTION.maintenance_timeout
     job_poll_interval: float = PRODUCTION.job_poll_interval
+    parameters: dict[str, str] | None = None
+    """The request's ``package.parameters`` as given (``ExecutePackageOperator``); None: the
+    package's defaults with ``patch_debug_mode`` applied (``patch_fleet``)."""
+
+    def package_parameters(self) -> dict[str, str]:
+        if self.parameters is not None:
+            return dict(self.parameters)
+        return self.package.parameters(patch_debug_mode=self.patch_debug_mode)
 
 
 class SubmissionResult(StrEnum):
@@ -455,7 +463,7 @@ class Rollout:
                 self.config.alias,
                 batch,
                 package.package_id,
-                package.parameters(patch_debug_mode=self.config.patch_debug_mode),
+                self.config.package_parameters(),
             )
         except (PossiblySubmittedError, ClcResponseError) as exc:
             self.log.warning(

@@ -164,15 +164,22 @@ def audit(plan_ref: dict[str, Any] | None, *, context: Any, outlet_events: Any, 
     from patchflow.run_note import publish as publish_run_note
 
     if not plan_ref or not plan_ref.get("plan_path"):
-        raise AirflowFailException("No plan to audit: the classify task did not succeed (see its log).")
+        raise AirflowFailException(
+            "No plan to audit: the task that writes the plan (classify, execute_package) did not succeed "
+            "(see its log)."
+        )
     plan_path = as_location(plan_ref["plan_path"])
     plan = read_json(plan_path)
     folder = plan_path.parent
     results, ledgers = {}, {}
-    for package in PACKAGES:
-        rpath, lpath = results_path(folder, package.key), ledger_path(folder, package.key)
-        results[package.key] = read_json(rpath) if rpath.exists() else None
-        ledgers[package.key] = read_json(lpath) if lpath.exists() else None
+    # the registry's packages, and any other one a plan names (ExecutePackageOperator's by id)
+    keys = dict.fromkeys(
+        [*(p.key for p in PACKAGES), *(r["package_key"] for r in plan["servers"] if r.get("package_key"))]
+    )
+    for key in keys:
+        rpath, lpath = results_path(folder, key), ledger_path(folder, key)
+        results[key] = read_json(rpath) if rpath.exists() else None
+        ledgers[key] = read_json(lpath) if lpath.exists() else None
     rows = build_rows(plan, results, ledgers)
     dag_run = context["dag_run"]
     settings = plan.get("settings") or {}
@@ -202,6 +209,11 @@ def audit(plan_ref: dict[str, Any] | None, *, context: Any, outlet_events: Any, 
     except AuditValidationError as exc:
         raise AirflowFailException(f"Audit validation failed; see {pack.report_path}: {exc}") from None
     return extra
+
+
+def fail_run(message: str) -> None:
+    """The body of a run's ``run_verdict`` watcher task: runs only when a watched task failed."""
+    raise AirflowFailException(message)
 
 
 def notify(audit_ref: dict[str, Any] | None, *, context: Any, recipients: str) -> str:

@@ -7,6 +7,9 @@ The defaults and the scaling live in ``include.patching.tuning``; this module on
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Any
+
 from include.patching.tuning import CONFIG_SECTION, Tuning, resolve
 
 
@@ -30,3 +33,9 @@ def setting(name: str, explicit: float | None = None) -> float:
     if explicit is not None:
         return float(explicit)
     return float(getattr(current(), name))
+
+
+def task_defaults(owner: str) -> dict[str, Any]:
+    """Every patchflow DAG's ``default_args``: a real owner, two retries, a retry delay that
+    follows ``[patchflow] time_scale`` like every other timing setting."""
+    return {"owner": owner, "retries": 2, "retry_delay": timedelta(seconds=setting("task_retry_delay"))}

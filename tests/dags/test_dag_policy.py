@@ -23,7 +23,7 @@ def dagbag():
 
 def test_every_dag_file_loads_without_import_errors(dagbag):
     assert dagbag.import_errors == {}
-    assert {"patch_fleet", "compliance_report"} <= set(dagbag.dag_ids)
+    assert {"patch_fleet", "compliance_report", "example_patch_group"} <= set(dagbag.dag_ids)
 
 
 def test_every_dag_follows_the_policy(dagbag):

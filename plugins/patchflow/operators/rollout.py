@@ -11,7 +11,6 @@ fleet size; XCom carries only the results path and counts.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import BaseOperator
@@ -23,9 +22,9 @@ from include.patching.packages import BY_KEY
 from include.patching.rollout import Rollout, RolloutConfig
 from include.patching.rollout_state import Ledger, ledger_path, results_path
 from include.patching.run_outcome import ended, package_progress, problem_lines, server_labels
-from include.timefmt import utcnow
 from patchflow.exceptions import clc_failures_explained
 from patchflow.locations import resolve_run_folder
+from patchflow.waiting import completion_trigger, deferral_timeout
 
 
 def plan_targets(plan: Any, package_key: str) -> list[tuple[str, bool]]:
@@ -130,6 +129,13 @@ class PatchRolloutOperator(BaseOperator):
         self.deferral_margin = tuning("deferral_margin", deferral_margin)
 
     # --- wiring --------------------------------------------------------------------------
+
+    def trigger_timings(self) -> dict[str, float]:
+        return {
+            "poll_interval": self.poll_interval,
+            "max_poll_interval": self.max_poll_interval,
+            "batch_window": self.batch_window,
+        }
 
     def _hook(self) -> Any:
         from patchflow.hooks.clc import ClcHook
@@ -241,24 +247,13 @@ class PatchRolloutOperator(BaseOperator):
         self, rollout: Rollout, results: PathLike, context: Any, before: dict[str, str]
     ) -> dict[str, Any]:
         rollout.fill()
-        watch = rollout.watch_list()
-        if watch:
+        trigger = completion_trigger(rollout, clc_conn_id=self.clc_conn_id, **self.trigger_timings())
+        if trigger is not None:
             self._tell(context, rollout, before)
-            from patchflow.triggers.patching import PatchCompletionTrigger
-
-            latest = rollout.latest_deadline() or utcnow()
-            timeout = max((latest - utcnow()).total_seconds(), 0.0) + self.deferral_margin
             self.defer(
-                trigger=PatchCompletionTrigger(
-                    servers=watch,
-                    alias=rollout.config.alias,
-                    clc_conn_id=self.clc_conn_id,
-                    poll_interval=self.poll_interval,
-                    max_poll_interval=self.max_poll_interval,
-                    batch_window=self.batch_window,
-                ),
+                trigger=trigger,
                 method_name="resume",
-                timeout=timedelta(seconds=timeout),
+                timeout=deferral_timeout(rollout, self.deferral_margin),
             )
         counts = rollout.finish(results)
         self._tell(context, rollout, before)

@@ -192,6 +192,17 @@ class PatchCompletionTrigger(BaseTrigger):
                     pause = min(pause, max(self.batch_window - waited, 0.0) + 0.001)
                 await asyncio.sleep(pause)
 
+    async def check(self, api: Any) -> dict[str, dict[str, Any]]:
+        """One poll of every watched server — one cycle of ``run`` — with ``api`` as the reader.
+
+        For a sensor that polls in the worker (``deferrable=False``): the same queue-job and
+        execution rules and the same deadlines, without the triggerer.
+        """
+        watches = [_Watch.of(ServerWatch.from_dict(s)) for s in self.servers]
+        outcomes: dict[str, dict[str, Any]] = {}
+        await self._cycle(api, watches, outcomes)
+        return outcomes
+
     def _schedule(self, w: _Watch) -> None:
         age = (_now() - w.requested_at).total_seconds()
         offset = next_checkpoint(age, self.poll_interval, self.backoff, self.max_poll_interval)
