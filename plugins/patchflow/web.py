@@ -101,10 +101,17 @@ class IndexRow:
     dry_run: bool
     counts: list[tuple[str, int]] = field(default_factory=list)
     problem: str = ""
+    dag_id: str = PATCH_DAG_ID
+    """The DAG that sealed it: ``patch_fleet``, or a user's DAG built from the building blocks."""
 
     @property
     def to_retry(self) -> int:
         return sum(n for label, n in self.counts if label in RETRY_COLUMNS)
+
+    @property
+    def has_board(self) -> bool:
+        """The board and the re-run page know ``patch_fleet``'s run folder and conf only."""
+        return self.dag_id == PATCH_DAG_ID
 
 
 def index_row(location: Any, entry: dict[str, Any]) -> IndexRow:
@@ -116,10 +123,11 @@ def index_row(location: Any, entry: dict[str, Any]) -> IndexRow:
         document = read_json(location / "runs" / entry["pack"] / "audit.json")
         by_state = Counter({str(k): int(v) for k, v in document["summary"]["by_state"].items()})
         dry_run = bool(document["run"].get("dry_run"))
+        dag_id = str(document["run"].get("dag_id") or PATCH_DAG_ID)
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         return IndexRow(**{**base.__dict__, "problem": f"audit.json unreadable: {exc}"})
     counts = [(label, sum(by_state[s] for s in states)) for label, states in INDEX_COUNTS]
-    return IndexRow(**{**base.__dict__, "dry_run": dry_run, "counts": counts})
+    return IndexRow(**{**base.__dict__, "dry_run": dry_run, "counts": counts, "dag_id": dag_id})
 
 
 def _wants_html(request: Request) -> bool:
@@ -228,13 +236,14 @@ def create_app(
 
     @app.get("/run/{dag_id}/{run_id:path}", dependencies=run_access)
     def run_tab(request: Request, dag_id: str, run_id: str) -> Response:
-        """The run's tab: the sealed report, else the live board; on other DAGs, what the tab is for."""
-        if dag_id != PATCH_DAG_ID:
-            return page(request, "not_a_patch_run.html.j2", dag_id=dag_id, patch_dag_id=PATCH_DAG_ID)
+        """The run's tab: the sealed report (of any DAG that seals packs), else patch_fleet's live
+        board; on other DAGs, what the tab is for."""
         entry = sealed_entry(run_id)
-        if entry is not None:
+        if entry is not None and index_row(location(), entry).dag_id == dag_id:
             with (location() / "runs" / entry["pack"] / "report.html").open("rb") as fh:
                 return HTMLResponse(fh.read())
+        if dag_id != PATCH_DAG_ID:
+            return page(request, "not_a_patch_run.html.j2", dag_id=dag_id, patch_dag_id=PATCH_DAG_ID)
         return page(request, "board.html.j2", view=board_page(request, dag_id, run_id))
 
     @app.get("/board/{dag_id}/{run_id:path}", dependencies=run_access)

@@ -229,6 +229,20 @@ def test_index_shows_counts_dry_run_marker_and_rerun_link(tmp_path):
     assert "re-run" in real and "Fleet compliance report" in html
 
 
+def test_a_pack_of_a_users_own_dag_is_listed_without_patch_fleets_board_or_rerun(tmp_path):
+    """example_patch_group seals packs too; patch_fleet's re-run conf would start a run that fails."""
+    reports = tmp_path / "reports"
+    own = "manual__2026-11-29T08:00:00+00:00"
+    document = build_audit_document(fleet_rows(), make_run(own, dag_id="example_patch_group"))
+    write_evidence_pack(reports, document, {"success": True})
+    html = board_client(tmp_path, reports=reports).get("/").text
+    line = html[html.index(f'data-run="{own}"') :]
+    assert '<td class="num" data-count="Failed">1</td>' in line and "example_patch_group</span>" in line
+    assert "re-run" not in line and "board/" not in line and "report.html" in line
+    tab = board_client(tmp_path, reports=reports).get(f"/run/example_patch_group/{own}").text
+    assert "<h1>Patch run audit report</h1>" in tab  # its own sealed report in the run's tab
+
+
 def test_pages_load_nothing_from_elsewhere(tmp_path):
     write_run(tmp_path / "artifacts", *in_flight_run())
     client = board_client(tmp_path)
