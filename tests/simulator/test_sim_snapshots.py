@@ -226,6 +226,31 @@ def test_restore_cuts_off_a_patch_run_that_never_ends(client, auth, clock, run_p
     assert new["status"] == "completed" and installed(client, "va1demoweb01") == WEB01_PATCHES
 
 
+def test_restore_brings_back_a_server_stuck_in_a_patch_reboot_still_in_maintenance(
+    client, auth, clock, run_package
+):
+    """The revert-on-failure case: patching never got past a reboot. Maintenance mode is a
+    monitoring flag: the restore leaves it alone, and it can be switched off afterwards."""
+    snap = snapshot_now(client, auth, clock)
+    client.post("/v2/operations/DEMO/servers/startMaintenance", headers=auth, json=["VA1DEMOWEB01"])
+    add_fault(client, kind="no_return_from_reboot", server="va1demoweb01")
+    run_package(["VA1DEMOWEB01"])
+    clock.tick(PATCH_RUN)
+    assert power(client, auth, "va1demoweb01") == "stopped"
+    assert summary(client, auth, "va1demoweb01")[0]["status"] == "pending"
+    restore(client, auth, clock, snap)
+    server = client.get("/v2/servers/DEMO/va1demoweb01", headers=auth).json()["details"]
+    assert server["powerState"] == "started" and server["inMaintenanceMode"] is True
+    assert installed(client, "va1demoweb01") == []
+    r = client.post("/v2/operations/DEMO/servers/stopMaintenance", headers=auth, json=["VA1DEMOWEB01"])
+    assert r.status_code == 200
+    clock.tick(60)
+    assert (
+        client.get("/v2/servers/DEMO/va1demoweb01", headers=auth).json()["details"]["inMaintenanceMode"]
+        is False
+    )
+
+
 def test_restore_brings_a_stopped_server_back_started(client, auth, clock):
     snap = snapshot_now(client, auth, clock)
     client.post("/v2/operations/DEMO/servers/powerOff", headers=auth, json=["VA1DEMOWEB01"])
