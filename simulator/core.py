@@ -40,6 +40,7 @@ from simulator.oscatalog import (
     is_patch_package,
     lookup_os,
 )
+from simulator.patch_state import cut_off_active_execution, installed_patches, roll_back
 from simulator.persistence import StateStore
 
 log = logging.getLogger("clc_simulator")
@@ -182,6 +183,11 @@ class Simulator:
                 in_maintenance=s.in_maintenance,
                 modified=created,
             )
+            if s.snapshot is not None:  # someone else's snapshot, there before the simulator started
+                taken = self.clock.now() - s.snapshot.age
+                server.snapshots = [Snapshot(1, taken, taken + s.snapshot.expiration_days * 86400)]
+                server.next_snapshot_id = 2
+                server.version = 1  # persisted, so its time survives restarts
             self.servers[sid] = server
             self.groups[gid].servers.append(sid)
         self.servers_by_uuid = {s.uuid: s for s in self.servers.values()}
@@ -211,6 +217,9 @@ class Simulator:
         self.rng = random.Random(self.settings.seed)
         self.faults.clear()
         self.tokens.revoked_before = None  # token revocation is a fault too
+        for server in self.servers.values():  # the fleet's own snapshots expire too
+            for snap in server.snapshots:
+                self._schedule(snap.expires, "snapshot_expire", {"server": server.id, "snapshot": snap.id})
 
     def reset(self) -> None:
         """Back to the fleet file's initial state; counters, outbox and faults cleared."""
@@ -250,7 +259,7 @@ class Simulator:
         by = payload.get("by", "simulator")
         if kind == "snapshot_expire":
             server.snapshots = [s for s in server.snapshots if s.id != payload["snapshot"]]
-        elif op in ("powerOn", "reboot", "reset", "restoreSnapshot"):
+        elif op in ("powerOn", "reboot", "reset"):
             hang = op in ("reboot", "reset") and self.faults.server_fault(
                 server.id, FaultKind.NO_RETURN_FROM_REBOOT
             )
@@ -264,11 +273,20 @@ class Simulator:
                 return
             server.in_maintenance = bool(payload["value"])
         elif op == "createSnapshot":
-            snap = Snapshot(server.next_snapshot_id, when, when + payload["days"] * 86400)
-            server.next_snapshot_id += 1
-            server.snapshots = [snap]
             server.snapshot_pending = False
-            self._schedule(snap.expires, "snapshot_expire", {"server": server.id, "snapshot": snap.id})
+            if not payload.get("fails"):  # fault snapshot_create_fails: no snapshot, job failed
+                installed = sorted(installed_patches(server, self.executions, when))
+                snap = Snapshot(server.next_snapshot_id, when, when + payload["days"] * 86400, installed)
+                server.next_snapshot_id += 1
+                server.snapshots = [snap]
+                self._schedule(snap.expires, "snapshot_expire", {"server": server.id, "snapshot": snap.id})
+        elif op == "restoreBegin":  # the VM stops for the revert (reference §10.2)
+            cut_off_active_execution(server, self.executions, when)
+            server.power_state = "stopped"
+        elif op == "restoreSnapshot":
+            if not payload.get("fails"):  # fault restore_fails: back up, but nothing rolled back
+                roll_back(server, payload["installed"], when)
+            server.power_state = "started"
         elif op == "deleteSnapshot":
             server.snapshots = [s for s in server.snapshots if s.id != payload["snapshot"]]
             server.snapshots_deleting = [i for i in server.snapshots_deleting if i != payload["snapshot"]]
@@ -433,7 +451,11 @@ class Simulator:
         ex = self.executions.get(server.active_execution or "")
         if ex is None or not ex.is_rebooting(now):
             return False
-        rule = self.faults.take_reboot_refusal(server.id)
+        return self._operation_fault(FaultKind.REFUSE_DURING_REBOOT, server)
+
+    def _operation_fault(self, kind: FaultKind, server: Server) -> bool:
+        """Does an opt-in fault of ``kind`` hit this operation on ``server``? (counted)"""
+        rule = self.faults.take_operation_fault(kind, server.id)
         if rule is None:
             return False
         self.count_fault([rule.id])
@@ -509,6 +531,9 @@ class Simulator:
                     "days": days,
                     "by": principal.username,
                 }
+                if self._operation_fault(FaultKind.SNAPSHOT_CREATE_FAILS, server):
+                    payload["fails"] = True
+                    job.final_status = "failed"
                 self._schedule(job.start + (i + 1) * OP_SECONDS["createSnapshot"], "op", payload)
                 results.append(self._queued_entry(alias, server.id, job.id))
             self._bump("operations_queued", "createSnapshot", len(accepted))
@@ -523,7 +548,11 @@ class Simulator:
     def snapshot_action(
         self, principal: Principal, alias: str, server_id: str, snapshot_id: str, action: str
     ) -> dict:
-        """Revert to / delete a snapshot: one job, answered with a single status link (§10.2-10.3)."""
+        """Revert to / delete a snapshot: one job, answered with a single status link (§10.2-10.3).
+
+        A restore stops the server when its turn comes and brings it back ``started`` with the
+        snapshot's patch state when the job ends (faults: ``restore_fails`` ends it ``failed``
+        with nothing rolled back; ``restore_hangs`` never ends it and the server stays stopped)."""
         server = self.server_in(alias, server_id)
         if server is None:
             raise not_found()
@@ -535,7 +564,16 @@ class Simulator:
         if op == "deleteSnapshot" and snap.id not in server.snapshots_deleting:
             server.snapshots_deleting.append(snap.id)
         payload = {"server": server.id, "op": op, "snapshot": snap.id, "by": principal.username}
-        self._schedule(job.end, "op", payload)
+        if op == "restoreSnapshot":
+            self._schedule(job.start, "op", {**payload, "op": "restoreBegin"})
+            payload["installed"] = list(snap.installed)
+            if self._operation_fault(FaultKind.RESTORE_HANGS, server):
+                job.end = math.inf
+            elif self._operation_fault(FaultKind.RESTORE_FAILS, server):
+                payload["fails"] = True
+                job.final_status = "failed"
+        if job.end != math.inf:
+            self._schedule(job.end, "op", payload)
         self._bump("operations_queued", op, 1)
         self.commit()
         return {"rel": "status", "href": f"/v2/operations/{alias.lower()}/status/{job.id}", "id": job.id}
@@ -610,6 +648,7 @@ class Simulator:
             patches=server.patches,
             scan_seconds=server.scan_seconds,
             reboot_seconds=server.reboot_seconds,
+            installed=installed_patches(server, self.executions, self.now()),
         )
         self.executions[ex_id] = ex
         server.executions.append(ex_id)
@@ -810,6 +849,7 @@ class Simulator:
                     "snapshots": [x.to_dict() for x in s.snapshots],
                     "activeExecution": s.active_execution,
                     "executions": list(s.executions),
+                    "installedPatches": sorted(installed_patches(s, self.executions, now)),
                 }
                 for s in self.servers.values()
             },

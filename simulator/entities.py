@@ -55,9 +55,11 @@ class Snapshot:
     id: int
     created: float
     expires: float
+    #: keys of the patches installed when it was taken: what a restore rolls the server back to
+    installed: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {"id": self.id, "created": self.created, "expires": self.expires}
+        return {"id": self.id, "created": self.created, "expires": self.expires, "installed": self.installed}
 
 
 @dataclass
@@ -91,6 +93,10 @@ class Server:
     snapshots_deleting: list[int] = field(default_factory=list)
     executions: list[str] = field(default_factory=list)
     active_execution: str | None = None
+    #: patch state: keys installed as of ``baseline_at`` (set by a restore), to which the
+    #: patches that executions installed after that instant are added (see patch_state.py)
+    patch_baseline: list[str] = field(default_factory=list)
+    baseline_at: float = 0.0
     modified: float = 0.0
     modified_by: str = "simulator"
     #: bumped on every mutation: the key of the rendered-JSON cache
@@ -105,6 +111,8 @@ class Server:
         "snapshots_deleting",
         "executions",
         "active_execution",
+        "patch_baseline",
+        "baseline_at",
         "modified",
         "modified_by",
     )

@@ -38,6 +38,7 @@ class PatchRun:
     begin_message: str
     installed_as: str  # name listed in init_end_message (NEVRA or update URL)
     ok: bool
+    key: str = ""  # PatchSpec.key: what the server's patch state records once it is installed
 
 
 @dataclass
@@ -97,6 +98,12 @@ class Execution:
             for patch in init.patches:
                 last[patch.begin_message] = patch
         return list(last.values())
+
+    def installed_between(self, after: float, now: float) -> set[str]:
+        """Keys of the patches this run installed after ``after`` and by ``now`` (a halted run
+        installs nothing past its halt)."""
+        t = self.effective(now)
+        return {p.key for i in self.initiations for p in i.patches if p.ok and after < p.end <= t}
 
     def failed_patches(self) -> int:
         """Patches whose last attempt failed."""
@@ -216,11 +223,17 @@ def plan_execution(
     patches: list[PatchSpec],
     scan_seconds: int,
     reboot_seconds: int,
+    installed: frozenset[str] | set[str] = frozenset(),
 ) -> Execution:
-    """Plan a whole patch run starting at ``start`` (simulated epoch seconds)."""
+    """Plan a whole patch run starting at ``start`` (simulated epoch seconds) from the
+    patches the server does not have yet (``installed``: keys already installed)."""
     windows = os_info.family == "windows"
     begin = "Invoking SUS API" if windows else "Invoking yum check-update"
-    applicable = [p for p in patches if windows or not is_excluded_linux_package(p.package or p.name)]
+    applicable = [
+        p
+        for p in patches
+        if p.key not in installed and (windows or not is_excluded_linux_package(p.package or p.name))
+    ]
     cycles = sorted({p.cycle for p in applicable})
     batches: list[list[tuple[PatchSpec, bool]]] = [
         [(p, p.failure in ("fail", "fail_once")) for p in applicable if p.cycle == c] for c in cycles
@@ -248,7 +261,7 @@ def plan_execution(
                 installed_as = spec.url or windows_update_url(spec.kb or "", os_info, *when)
             else:
                 installed_as = spec.package or spec.name
-            init.patches.append(PatchRun(t, t + spec.duration, title, installed_as, not fails))
+            init.patches.append(PatchRun(t, t + spec.duration, title, installed_as, not fails, spec.key))
             t += spec.duration + PATCH_GAP_SECONDS
         init.end = t
         if batch and any(spec.reboot for spec, _ in batch):

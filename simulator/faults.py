@@ -7,7 +7,8 @@ runs repeat exactly. ``count`` limits how many times a rule fires ("the next 2 r
 Other kinds act on tokens (``token_expiry``; ``revoke_tokens`` is a one-shot action), on
 the platform queue (``queue_delay``), on one server (``stuck_execution``,
 ``no_return_from_reboot``) or on maintenance changes during a reboot
-(``refuse_during_reboot``, one server or all).
+(``refuse_during_reboot``, one server or all), and on snapshot jobs (``snapshot_create_fails``,
+``restore_fails``, ``restore_hangs``, one server or all).
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ class FaultKind(StrEnum):
     STUCK_EXECUTION = "stuck_execution"
     NO_RETURN_FROM_REBOOT = "no_return_from_reboot"
     REFUSE_DURING_REBOOT = "refuse_during_reboot"
+    SNAPSHOT_CREATE_FAILS = "snapshot_create_fails"
+    RESTORE_FAILS = "restore_fails"
+    RESTORE_HANGS = "restore_hangs"
     REVOKE_TOKENS = "revoke_tokens"
 
 
@@ -55,8 +59,11 @@ TOKEN_KINDS = (FaultKind.TOKEN_EXPIRY,)
 QUEUE_KINDS = (FaultKind.QUEUE_DELAY,)
 SERVER_KINDS = (FaultKind.STUCK_EXECUTION, FaultKind.NO_RETURN_FROM_REBOOT)
 MAINTENANCE_KINDS = (FaultKind.REFUSE_DURING_REBOOT,)
+SNAPSHOT_KINDS = (FaultKind.SNAPSHOT_CREATE_FAILS, FaultKind.RESTORE_FAILS, FaultKind.RESTORE_HANGS)
+#: kinds decided when an operation is queued, for one server or (no ``server``) for all
+OPERATION_KINDS = MAINTENANCE_KINDS + SNAPSHOT_KINDS
 ACTION_KINDS = (FaultKind.REVOKE_TOKENS,)
-ALL_KINDS = HTTP_KINDS + TOKEN_KINDS + QUEUE_KINDS + SERVER_KINDS + MAINTENANCE_KINDS + ACTION_KINDS
+ALL_KINDS = HTTP_KINDS + TOKEN_KINDS + QUEUE_KINDS + SERVER_KINDS + OPERATION_KINDS + ACTION_KINDS
 
 _MATCH_FIELDS = {"route", "method", "rate"}
 #: fields each kind accepts besides ``kind``
@@ -72,6 +79,9 @@ _FIELDS: dict[FaultKind, set[str]] = {
     FaultKind.STUCK_EXECUTION: _MATCH_FIELDS | {"count", "server"},
     FaultKind.NO_RETURN_FROM_REBOOT: _MATCH_FIELDS | {"count", "server"},
     FaultKind.REFUSE_DURING_REBOOT: {"count", "server"},
+    FaultKind.SNAPSHOT_CREATE_FAILS: {"count", "server"},
+    FaultKind.RESTORE_FAILS: {"count", "server"},
+    FaultKind.RESTORE_HANGS: {"count", "server"},
 }
 
 
@@ -134,7 +144,7 @@ class FaultRule:
             FaultKind.QUEUE_DELAY: {"seconds": self.seconds},
         }
         data.update(extra_by_kind.get(self.kind, {}))
-        if self.kind in SERVER_KINDS + MAINTENANCE_KINDS:
+        if self.kind in SERVER_KINDS + OPERATION_KINDS:
             data["server"] = self.server
         return data
 
@@ -244,10 +254,11 @@ class FaultRegistry:
                 ids.append(rule.id)
         return seconds, ids
 
-    def take_reboot_refusal(self, server_id: str) -> FaultRule | None:
-        """The ``refuse_during_reboot`` rule for this server (or for all), consumed; else None."""
+    def take_operation_fault(self, kind: FaultKind, server_id: str) -> FaultRule | None:
+        """The first active rule of ``kind`` (one of OPERATION_KINDS) for this server or for
+        all servers, consumed; else None."""
         for rule in self.rules:
-            if rule.kind != FaultKind.REFUSE_DURING_REBOOT or not rule.active:
+            if rule.kind != kind or not rule.active:
                 continue
             if rule.server is None or rule.server == server_id:
                 rule.consume()
@@ -324,7 +335,7 @@ def _read_kind_fields(rule: FaultRule, body: dict) -> None:
         rule.seconds = _number(body, "seconds", 0, 0, 10**8)
     elif kind in SERVER_KINDS:
         rule.server = _server_id(body, required=True)
-    elif kind in MAINTENANCE_KINDS:
+    elif kind in OPERATION_KINDS:
         rule.server = _server_id(body, required=False)
 
 

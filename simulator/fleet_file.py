@@ -36,6 +36,20 @@ class PatchSpec:
     failure: str  # "none" | "fail" | "fail_once"
     url: str | None = None
 
+    @property
+    def key(self) -> str:
+        """What identifies the patch on its server: the KB (Windows) or the NEVRA (Linux)."""
+        return self.kb or self.package or self.name
+
+
+@dataclass
+class SnapshotSpec:
+    """A snapshot the server already has when the fleet starts (someone else's, e.g. its
+    owner's): ``age`` simulated seconds old, removed ``expiration_days`` after it was taken."""
+
+    age: int
+    expiration_days: int
+
 
 @dataclass
 class ServerSpec:
@@ -57,6 +71,7 @@ class ServerSpec:
     reboot_seconds: int = 120
     scan_seconds: int = 45
     patches: list[PatchSpec] = field(default_factory=list)
+    snapshot: SnapshotSpec | None = None
 
 
 @dataclass
@@ -429,6 +444,7 @@ _SERVER_KEYS = {
     "reboot_seconds",
     "scan_seconds",
     "patches",
+    "snapshot",
 }
 
 
@@ -493,8 +509,25 @@ def _load_servers(ctx, doc, dcs, accounts, groups, seed) -> list[ServerSpec]:
         spec.patches = _load_patches(
             ctx, item.get("patches", []), f"{where}.patches", info.family, name, seed
         )
+        if item.get("snapshot") is not None:
+            spec.snapshot = _load_snapshot(ctx, item["snapshot"], f"{where}.snapshot", spec)
         servers.append(spec)
     return servers
+
+
+def _load_snapshot(ctx: _Ctx, raw: Any, where: str, server: ServerSpec) -> SnapshotSpec:
+    """``snapshot: {age: 2h, expiration_days: 7}``; the platform's limits apply (reference §10)."""
+    raw = _mapping(ctx, raw, where)
+    _unknown_keys(ctx, raw, {"age", "expiration_days"}, where)
+    age = parse_duration(ctx, raw.get("age", 3600), f"{where}.age")
+    days = _int(ctx, raw, "expiration_days", where, 7, 1, 10)
+    if age >= days * 86_400:
+        raise ctx.fail(f"{where}.age", f"a snapshot {age} seconds old has expired after {days} day(s)")
+    if server.storage_gb > 1024:
+        raise ctx.fail(where, "servers with more than 1 TB of storage cannot have a snapshot")
+    if server.is_template or server.status != "active":
+        raise ctx.fail(where, "only active servers that are not templates can have a snapshot")
+    return SnapshotSpec(age, days)
 
 
 def _load_patches(ctx, raw, where, family, server_name, seed) -> list[PatchSpec]:

@@ -160,11 +160,58 @@ def patch_steps(base: str) -> None:
     run("stop_maintenance_after_patching", stop_after)
 
 
+def revert_steps(base: str) -> None:
+    """Restore the snapshot taken before patching, patch again, delete the snapshot."""
+
+    def restore():
+        before = patching_summary(base, SERVER.lower())
+        server = clc.v2.Server(SERVER)
+        failures = server.RestoreSnapshot().WaitUntilComplete(poll_freq=POLL)  # an empty form POST
+        server.Refresh()
+        return {
+            "failed_requests": failures,
+            "power_state": server.power_state,
+            "snapshots": len(server.GetSnapshots()),
+            "executions_kept": patching_summary(base, SERVER.lower()) == before,
+        }
+
+    run("restore_snapshot", restore)
+
+    def patch_again():
+        known = {e["execution_id"] for e in patching_summary(base, SERVER.lower())}
+        server = clc.v2.Server(SERVER)
+        failures = server.ExecutePackage(LINUX_PACKAGE, {}).WaitUntilComplete(poll_freq=POLL)
+        new = wait_for(
+            lambda: [
+                e
+                for e in patching_summary(base, SERVER.lower())
+                if e["execution_id"] not in known and e["status"] == "completed"
+            ],
+            120,
+            "the execution after the restore",
+        )
+        return {
+            "failed_requests": failures,
+            "first_initiation": new[0]["init_messages"][0]["init_end_message"],
+        }
+
+    run("patch_again_after_restore", patch_again)
+
+    def delete():
+        server = clc.v2.Server(SERVER)
+        failures = server.DeleteSnapshot().WaitUntilComplete(poll_freq=POLL)  # a DELETE per snapshot
+        server.Refresh()
+        return {"failed_requests": failures, "snapshots": server.GetSnapshots()}
+
+    run("delete_snapshot", delete)
+
+
 def main(base: str) -> int:
     clc.defaults.ENDPOINT_URL_V2 = base.rstrip("/")  # the SDK builds "<ENDPOINT_URL_V2>/v2/<path>"
     login_and_account(base)
     server_steps(base)
     patch_steps(base)
+    revert_steps(base)
     return 0
 
 

@@ -85,3 +85,18 @@ def test_maintenance_and_package_around_a_patch_reboot(sdk_steps):
     assert mid["in_maintenance_mode"] is True and mid["power_state_when_done"] == "started"
     assert step(sdk_steps, "execution_completed")["initiations"] >= 2
     assert step(sdk_steps, "stop_maintenance_after_patching")["in_maintenance_mode"] is False
+
+
+def test_restore_rolls_back_then_delete(sdk_steps):
+    """The snapshot was taken before patching: after RestoreSnapshot the same patches are
+    applicable again; the patch history is kept; DeleteSnapshot removes it."""
+    restored = step(sdk_steps, "restore_snapshot")
+    assert restored == {
+        "failed_requests": 0,
+        "power_state": "started",
+        "snapshots": 1,
+        "executions_kept": True,
+    }
+    again = step(sdk_steps, "patch_again_after_restore")
+    assert again["failed_requests"] == 0 and again["first_initiation"].startswith("Installed 3 updates: ")
+    assert step(sdk_steps, "delete_snapshot") == {"failed_requests": 0, "snapshots": []}
