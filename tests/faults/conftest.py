@@ -2,34 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from tests.faults.harness import FAULTS_FLEET, ROOT, Lab, Launcher, start_launcher, write_fleet
+from tests.faults.harness import FAULTS_FLEET, Lab, Launcher, start_launcher, write_fleet
 
 LabFactory = Callable[..., Lab]
 
 
 @pytest.fixture(scope="session")
-def faults_db() -> None:
-    """Migrate the session's SQLite metadata DB once (AIRFLOW_HOME comes from tests/conftest.py)."""
-    subprocess.run(
-        [str(Path(sys.executable).parent / "airflow"), "db", "migrate"],
-        check=True,
-        capture_output=True,
-        env=os.environ.copy(),
-        cwd=ROOT,
-    )
-
-
-@pytest.fixture(scope="session")
-def launcher(faults_db) -> Iterator[Launcher]:
+def launcher(airflow_db) -> Iterator[Launcher]:
     """How runs are started: forked from a pre-loaded server when possible (see forkserver.py)."""
     started = start_launcher()
     try:

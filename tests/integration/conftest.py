@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import email
 import json
-import os
 import socket
-import subprocess
-import sys
 from email.header import decode_header, make_header
 from pathlib import Path
 
@@ -52,18 +49,6 @@ def smtp_inbox():
         yield inbox
     finally:
         controller.stop()
-
-
-@pytest.fixture(scope="session")
-def airflow_db() -> None:
-    """Migrate the session's SQLite metadata DB once (AIRFLOW_HOME comes from tests/conftest.py)."""
-    subprocess.run(
-        [str(Path(sys.executable).parent / "airflow"), "db", "migrate"],
-        check=True,
-        capture_output=True,
-        env=os.environ.copy(),
-        cwd=ROOT,
-    )
 
 
 @pytest.fixture(scope="module")
