@@ -119,7 +119,7 @@ def airflow_env(
             # would open every task log a person reads, and nothing here can act on it
             "PYTHONWARNINGS": AIRFLOW_OWN_WARNINGS,
             "NO_PROXY": "127.0.0.1,localhost",
-            # `airflow standalone` starts its components as `airflow …` from PATH: use this venv's
+            # Airflow starts helpers (task runners, `airflow …` sub-commands) from PATH: this venv's
             "PATH": os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
         }
     )
