@@ -80,7 +80,6 @@ from include.patching.maintenance import (
     wait_for_job,
 )
 from include.patching.packages import PatchPackage
-from include.patching.snapshots import SnapshotApi, SnapshotPhase, SnapshotPolicy
 from include.patching.rate_control import budget_exhausted
 from include.patching.rollout_state import (
     IN_FLIGHT,
@@ -90,6 +89,7 @@ from include.patching.rollout_state import (
     Phase,
     ReleaseOutcome,
 )
+from include.patching.snapshots import OFF, SnapshotApi, SnapshotPhase, SnapshotPolicy
 from include.patching.states import ERROR_STATES, ServerState
 from include.patching.tuning import PRODUCTION
 from include.patching.watch import ObservedExecution, Outcome, ServerWatch, WatchState
@@ -128,7 +128,7 @@ class RolloutConfig:
     parameters: dict[str, str] | None = None
     """The request's ``package.parameters`` as given (``ExecutePackageOperator``); None: the
     package's defaults with ``patch_debug_mode`` applied (``patch_fleet``)."""
-    snapshots: SnapshotPolicy = SnapshotPolicy()
+    snapshots: SnapshotPolicy = OFF
     """The snapshot safety net (``include.patching.snapshots``); off by default."""
 
     def package_parameters(self) -> dict[str, str]:

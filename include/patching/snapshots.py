@@ -82,6 +82,10 @@ class SnapshotPolicy:
         return self.mode is not SnapshotMode.OFF
 
 
+#: The default: no snapshot (the rollout behaves as before snapshots existed).
+OFF = SnapshotPolicy()
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """One entry of a server's ``details.snapshots``."""
@@ -265,10 +269,8 @@ class SnapshotPhase:
                 if self._found(sid):
                     pending.remove(sid)
                 elif self.entries[sid].snapshot is SnapshotStatus.QUEUED:  # job succeeded, nothing listed
-                    self._not_taken(
-                        sid,
-                        f"snapshot job {self.entries[sid].snapshot_job_id} succeeded but the server lists no new snapshot",
-                    )
+                    job = self.entries[sid].snapshot_job_id
+                    self._not_taken(sid, f"snapshot job {job} succeeded but the server lists no new snapshot")
                     pending.remove(sid)
             if not pending or self.clock() + self.policy.poll_interval > deadline:
                 break
@@ -343,7 +345,7 @@ class SnapshotPhase:
                 e.snapshot_fate = SnapshotFate.DELETED
             else:
                 e.snapshot_fate = SnapshotFate.DELETE_FAILED
-                e.snapshot_note = f"delete job {job} ended {status}; the snapshot_cleanup DAG retries, expiry is the backstop"
+                e.snapshot_note = f"delete job {job} ended {status}; left to snapshot_cleanup and expiry"
         self.ledger.save()
 
     def _dispose(self, sid: str) -> str | None:
@@ -414,18 +416,15 @@ class SnapshotPhase:
             if power == RUNNING:
                 break
             if self.clock() - start + self.policy.poll_interval > timeout:
+                power = power or "unreadable"
                 self._revert_failed(
-                    sid,
-                    f"restored, but the server was not running after {timeout:.0f}s ({power or 'unreadable'})",
+                    sid, f"restored, but the server was not running after {timeout:.0f}s ({power})"
                 )
                 return
             self.sleep(self.policy.poll_interval)
         e.revert = RevertStatus.RESTORED
-        self._end(
-            sid,
-            ServerState.REVERTED,
-            f"{e.reason or e.failed_state}; reverted to snapshot {e.snapshot_name} taken by this run before patching",
-        )
+        why = f"{e.reason or e.failed_state}; reverted to snapshot {e.snapshot_name} taken by this run"
+        self._end(sid, ServerState.REVERTED, why + " before patching")
         self.ledger.save()
 
     def _power(self, sid: str) -> str:

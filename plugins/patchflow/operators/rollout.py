@@ -21,10 +21,10 @@ from include.patching import rate_control
 from include.patching.packages import BY_KEY
 from include.patching.rollout import Rollout, RolloutConfig
 from include.patching.rollout_state import Ledger, ledger_path, results_path
+from include.patching.run_outcome import ended, package_progress, problem_lines, server_labels
 from include.patching.run_params import snapshot_settings
 from include.patching.snapshot_state import SnapshotMode
 from include.patching.snapshots import SnapshotPolicy
-from include.patching.run_outcome import ended, package_progress, problem_lines, server_labels
 from patchflow.exceptions import clc_failures_explained
 from patchflow.locations import resolve_run_folder
 from patchflow.waiting import completion_trigger, deferral_timeout
