@@ -155,6 +155,12 @@ class SnapshotPhase:
         """Snapshot the queued servers of ``batch``; return those that may be sent the package."""
         if not self.policy.active:
             return batch
+        self.ledger.data["snapshot_policy"] = {  # for the snapshot_cleanup DAG
+            "mode": str(self.policy.mode),
+            "keep": self.policy.keep,
+            "expiration_days": self.policy.expiration_days,
+            "revert_on_failure": self.policy.revert_on_failure,
+        }
         queued = [s for s in batch if self.entries[s].phase is Phase.QUEUED]
         fresh = [s for s in queued if self.entries[s].snapshot is None]
         self._request([s for s in fresh if self._may_request(s)])

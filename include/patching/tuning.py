@@ -61,6 +61,9 @@ class Tuning:
     revert_timeout: float = 1800.0
     """Rollout: how long a snapshot restore may take until the server runs again (observed
     34-61 s; large snapshots are slower, §10.2); past it the server ends ``revert_failed``."""
+    snapshot_cleanup_grace: float = 2 * 86400.0
+    """snapshot_cleanup DAG: a ledger untouched this long belongs to a run that is over (a
+    server's timeout is at most 24 h); younger ones are left alone."""
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
