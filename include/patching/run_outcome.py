@@ -145,14 +145,21 @@ def problem_lines(
     per reason for servers newly left ``not_attempted`` (those can be many at once)."""
     lines = []
     skipped: dict[str, list[str]] = {}
+    no_snapshot: dict[str, list[str]] = {}
     for sid, e in entries.items():
         if not e.state or sid in before:
             continue
         if e.state in _FAILURES:
             label = labels.get(sid, sid.upper())
             lines.append(f"server {sid} ({label}) {e.state}: {e.reason or 'no reason recorded'}")
-        elif e.state in (ServerState.NOT_ATTEMPTED, ServerState.SKIPPED_NO_SNAPSHOT):
+        elif e.state is ServerState.NOT_ATTEMPTED:
             skipped.setdefault(e.reason or "no reason recorded", []).append(sid)
+        elif e.state is ServerState.SKIPPED_NO_SNAPSHOT:
+            no_snapshot.setdefault(e.reason or "no reason recorded", []).append(sid)
     for reason, ids in skipped.items():
         lines.append(f"{len(ids)} server(s) not attempted ({_names(sorted(ids))}): {reason}")
+    for reason, ids in no_snapshot.items():
+        lines.append(
+            f"{len(ids)} server(s) not patched for want of a snapshot ({_names(sorted(ids))}): {reason}"
+        )
     return lines
