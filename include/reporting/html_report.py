@@ -79,6 +79,23 @@ class ServerLine:
     patches_not_completed: tuple[PatchLine, ...]
     left_in_maintenance: bool
     why_attention: str
+    snapshot: str = ""
+    """The snapshot evidence in words ("" when the run took none and tried none)."""
+
+
+def snapshot_text(row: Mapping[str, Any]) -> str:
+    """``snapshot 2026-12-01.10:00:01 of this run: restored, kept`` / ``no snapshot of this run: …``."""
+    status = row.get("snapshot")
+    if not status:
+        return ""
+    if status != "confirmed":
+        return f"no snapshot of this run: {row.get('snapshot_note') or status}"
+    done = ["restored"] if row.get("snapshot_restored") else []
+    if row.get("snapshot_fate"):
+        done.append(str(row["snapshot_fate"]).replace("_", " "))
+    text = f"snapshot {row.get('snapshot_name')} of this run" + (f": {', '.join(done)}" if done else "")
+    note = row.get("snapshot_note")
+    return f"{text} ({note})" if note else text
 
 
 def server_line(row: Mapping[str, Any]) -> ServerLine:
@@ -93,6 +110,7 @@ def server_line(row: Mapping[str, Any]) -> ServerLine:
         patches_not_completed=tuple(patch_line(p) for p in patches if p.get("status") != "completed"),
         left_in_maintenance=left_in_maintenance(row),
         why_attention=why_attention(row),
+        snapshot=snapshot_text(row),
     )
 
 
