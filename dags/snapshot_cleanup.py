@@ -35,7 +35,7 @@ with DAG(
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    tags=["patching", "clc", "snapshots"],
+    tags=["patching", "clc"],
     default_args=task_defaults("platform-ops"),
 ) as dag:
 

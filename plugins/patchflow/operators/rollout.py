@@ -147,6 +147,8 @@ class PatchRolloutOperator(BaseOperator):
         self.maintenance_timeout = tuning("maintenance_timeout", maintenance_timeout)
         self.job_poll_interval = tuning("job_poll_interval", job_poll_interval)
         self.deferral_margin = tuning("deferral_margin", deferral_margin)
+        self.snapshot_timeout = tuning("snapshot_timeout", None)
+        self.revert_timeout = tuning("revert_timeout", None)
 
     # --- wiring --------------------------------------------------------------------------
 
@@ -224,8 +226,8 @@ class PatchRolloutOperator(BaseOperator):
             expiration_days=days,
             keep=keep,
             revert_on_failure=revert,
-            snapshot_timeout=tuning("snapshot_timeout", None),
-            revert_timeout=tuning("revert_timeout", None),
+            snapshot_timeout=self.snapshot_timeout,
+            revert_timeout=self.revert_timeout,
             poll_interval=self.job_poll_interval,
         )
 
