@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from include.artifacts import PathLike
 from include.clc import shapes
 from include.clc.errors import ClcApiError, ClcError
 from include.patching.rollout_state import Ledger, LedgerEntry, Phase
@@ -71,8 +70,10 @@ class CleanupReport:
         }
 
 
-def ledger_files(base: PathLike) -> list[PathLike]:
-    """Every rollout ledger under ``base`` (``<dag_id>/<run_id>/rollout_<package>.ledger.json``)."""
+def ledger_files(base: Any) -> list[Any]:
+    """Every rollout ledger under ``base`` (``<dag_id>/<run_id>/rollout_<package>.ledger.json``).
+
+    ``base`` is a ``Path`` or an ``ObjectStoragePath`` (both glob; ``PathLike`` does not say so)."""
     return sorted(base.glob(f"*/*/{LEDGER_GLOB}"))
 
 
@@ -98,7 +99,7 @@ def to_delete(ledger: Ledger, entry: LedgerEntry) -> bool:
 
 def sweep(
     api: SnapshotApi,
-    paths: Iterable[PathLike],
+    paths: Iterable[Any],
     *,
     now: datetime,
     grace: float,
