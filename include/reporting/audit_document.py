@@ -18,6 +18,7 @@ from importlib import metadata
 from typing import Any
 
 from include.patching.audit_rows import MaintenanceResult
+from include.patching.snapshots import EMPTY_EVIDENCE as SNAPSHOT_EVIDENCE
 from include.patching.states import ATTEMPTED_STATES, ServerState
 from include.redaction import redact_mapping
 from include.text_safety import visible_text
@@ -54,24 +55,10 @@ SCALAR_COLUMNS: tuple[str, ...] = (
     "observed_at",
     "maintenance",
     "maintenance_note",
-    "snapshot",
-    "snapshot_name",
-    "snapshot_created_at",
-    "snapshot_fate",
-    "snapshot_restored",
-    "snapshot_note",
+    *SNAPSHOT_EVIDENCE,
 )
 #: The snapshot evidence (``include.patching.snapshots.evidence``): optional, older packs lack it.
-SNAPSHOT_COLUMNS = frozenset(
-    {
-        "snapshot",
-        "snapshot_name",
-        "snapshot_created_at",
-        "snapshot_fate",
-        "snapshot_restored",
-        "snapshot_note",
-    }
-)
+SNAPSHOT_COLUMNS = frozenset(SNAPSHOT_EVIDENCE)
 CSV_COLUMNS: tuple[str, ...] = (*SCALAR_COLUMNS, "patch_names")
 INT_COLUMNS = frozenset({"patches_installed", "patches_failed"})
 STR_COLUMNS = frozenset({"maintenance", "maintenance_note"})
