@@ -334,8 +334,7 @@ class SnapshotPhase:
             for s in ids
             if self.entries[s].phase is Phase.DONE and self.entries[s].snapshot is SnapshotStatus.CONFIRMED
         ]
-        for sid in ours:
-            self._revert_if_needed(sid)
+        self._reverts(ours)
         deletes: dict[str, str] = {}
         for sid in ours:
             e = self.entries[sid]
@@ -376,20 +375,35 @@ class SnapshotPhase:
             e.snapshot_fate, e.snapshot_note = SnapshotFate.DELETE_FAILED, f"delete not sent: {exc}"
         return None
 
-    def _revert_if_needed(self, sid: str) -> None:
-        e = self.entries[sid]
-        if e.revert is RevertStatus.QUEUED:
-            self._finish_revert(sid)  # a dead attempt's restore: wait for it, never send another
-        elif e.revert is RevertStatus.REQUESTED:
-            self._revert_failed(
-                sid,
-                "the restore may have been sent but its answer was never recorded (the task died); "
-                "not sent again: check the server",
-            )
-        elif e.revert is None and self.policy.revert_on_failure and e.state in REVERTIBLE_STATES:
-            self._revert(sid)
+    def _reverts(self, ids: list[str]) -> None:
+        """Restore every server of ``ids`` that needs it: all requests first, then one shared wait
+        (the platform restores them side by side), so N failures cost one ``revert_timeout``."""
+        waiting = []
+        for sid in ids:
+            e = self.entries[sid]
+            if e.revert is RevertStatus.QUEUED:
+                waiting.append(sid)  # a dead attempt's restore: wait for it, never send another
+            elif e.revert is RevertStatus.REQUESTED:
+                self._revert_failed(
+                    sid,
+                    "the restore may have been sent but its answer was never recorded (the task died); "
+                    "not sent again: check the server",
+                )
+            elif e.revert is None and self._needs_revert(e):
+                waiting += self._revert(sid)
+        if not waiting:
+            return
+        deadline = self.clock() + self.policy.revert_timeout
+        for sid in waiting:
+            self._finish_revert(sid, deadline)
 
-    def _revert(self, sid: str) -> None:
+    def _needs_revert(self, e: LedgerEntry) -> bool:
+        """Failed or timed out after the package may have reached the server (not refused)."""
+        sent = bool(e.submissions) and e.submissions[-1].get("result") != "refused"
+        return self.policy.revert_on_failure and e.state in REVERTIBLE_STATES and sent
+
+    def _revert(self, sid: str) -> list[str]:
+        """Send one restore (``requested`` durable first); ``[sid]`` when its job is to be waited for."""
         e = self.entries[sid]
         e.revert, e.failed_state = RevertStatus.REQUESTED, e.state
         self.ledger.save()
@@ -400,19 +414,19 @@ class SnapshotPhase:
             self._revert_failed(
                 sid, f"the restore's answer was lost ({exc.reason}); not sent again: check the server"
             )
-            return
+            return []
         except ClcError as exc:
             self._revert_failed(sid, f"restore not accepted: {exc}")
-            return
+            return []
         e.revert, e.revert_job_id = RevertStatus.QUEUED, job
         self.ledger.save()
-        self._finish_revert(sid)
+        return [sid]
 
-    def _finish_revert(self, sid: str) -> None:
-        """Wait for the restore job, then for the server to run again, within ``revert_timeout``."""
+    def _finish_revert(self, sid: str, deadline: float) -> None:
+        """Wait for the restore job, then for the server to run again, until ``deadline``."""
         e = self.entries[sid]
-        start, timeout = self.clock(), self.policy.revert_timeout
-        status = self._wait(str(e.revert_job_id), timeout)
+        timeout = self.policy.revert_timeout
+        status = self._wait(str(e.revert_job_id), max(deadline - self.clock(), 0.0))
         if status != shapes.QUEUE_SUCCEEDED:
             done = "ended " + status if status in shapes.QUEUE_FAILED else f"not done after {timeout:.0f}s"
             self._revert_failed(sid, f"restore job {e.revert_job_id} {done}")
@@ -421,7 +435,7 @@ class SnapshotPhase:
             power = self._power(sid)
             if power == RUNNING:
                 break
-            if self.clock() - start + self.policy.poll_interval > timeout:
+            if self.clock() + self.policy.poll_interval > deadline:
                 power = power or "unreadable"
                 self._revert_failed(
                     sid, f"restored, but the server was not running after {timeout:.0f}s ({power})"

@@ -43,7 +43,9 @@ def run(tmp_path, api: MemoryApi, pol: SnapshotPolicy, outcomes=None) -> tuple[R
     api.start_queued()
     api.complete_all()
     started = [s for s in api.servers if api.executes(s)]
-    rollout.apply(outcomes or {s: report(WatchState.COMPLETED, execution=ours(api, s)) for s in started})
+    if outcomes is None:
+        outcomes = {s: report(WatchState.COMPLETED, execution=ours(api, s)) for s in started}
+    rollout.apply(outcomes)
     rollout.finish(tmp_path / "results.json")
     api.land_all()  # the stopMaintenance jobs land
     rows = {r["server_id"]: r for r in json.loads((tmp_path / "results.json").read_text())["servers"]}
@@ -243,3 +245,52 @@ def test_snapshot_ids_come_from_the_links():
     }
     (snap,) = listed_snapshots(server)
     assert (snap.name, snap.snapshot_id) == ("2026-12-01.10:00:01", "7")
+
+
+def test_restores_of_a_wave_are_all_sent_before_any_is_waited_for(tmp_path, monkeypatch):
+    api = MemoryApi([A, B])
+    for sid in (A, B):
+        api.patches[sid] = [patch_attempt("bash", "failed", 1)]
+    waits = []
+    wait = api.wait_for_job
+    monkeypatch.setattr(
+        api, "wait_for_job", lambda alias, job, **kw: waits.append(len(api.calls)) or wait(alias, job, **kw)
+    )
+    _, rows = run(tmp_path, api, policy(revert_on_failure=True))
+    assert rows[A]["state"] == rows[B]["state"] == "reverted"
+    restores = [i for i, (name, _) in enumerate(api.calls) if name == RESTORE_SNAPSHOT]
+    assert len(restores) == 2
+    first_wait_after = min(n for n in waits if n > restores[0])
+    assert first_wait_after > restores[1]  # both sent before the first restore job is polled
+
+
+def test_a_refused_package_is_not_reverted(tmp_path):
+    from tests.patching.memory_api import Answer
+
+    api = MemoryApi([A])
+    api.answer = Answer.NEVER_LEFT  # the package provably never reached the server
+    _, rows = run(tmp_path, api, policy(revert_on_failure=True), outcomes={})
+    assert rows[A]["state"] == "failed" and not api.calls_of(RESTORE_SNAPSHOT)
+
+
+def test_a_restart_waits_for_the_dead_attempts_restore_and_never_sends_another(tmp_path):
+    api = MemoryApi([A, B])
+    for sid in (A, B):
+        api.patches[sid] = [patch_attempt("bash", "failed", 1)]
+    rollout = make_rollout(tmp_path, api, snapshots=policy(revert_on_failure=True), max_errors=10)
+    rollout.fill()
+    api.start_queued()
+    api.complete_all()
+    for sid in (A, B):  # the servers end failed; the task dies around the restores
+        rollout._end(sid, ServerState.FAILED, "1 of 1 patches failed")
+    a, b = rollout.entries[A], rollout.entries[B]
+    a.revert, a.revert_job_id = RevertStatus.QUEUED, api.restore_snapshot("DEMO", A, a.snapshot_id)
+    b.revert = RevertStatus.REQUESTED  # sent or not: its answer was never recorded
+    rollout.ledger.save()
+    retry = Rollout(api, Ledger.load(rollout.ledger.path), rollout.config)
+    retry.reconcile()
+    assert api.calls_of(RESTORE_SNAPSHOT) == [(A,)]
+    assert retry.entries[A].state is ServerState.REVERTED
+    assert (
+        retry.entries[B].state is ServerState.REVERT_FAILED and "check the server" in retry.entries[B].reason
+    )
