@@ -47,7 +47,7 @@ from typing import Any
 from include.artifacts import PathLike, read_json, write_json
 from include.clc.shapes import QUEUE_FAILED, QUEUE_SUCCEEDED
 from include.patching.snapshot_state import RevertStatus, SnapshotFate, SnapshotStatus
-from include.patching.states import ServerState
+from include.patching.states import ATTEMPTED_STATES, ServerState
 from include.timefmt import utc_text, utcnow
 
 
@@ -218,7 +218,7 @@ class LedgerEntry:
         """Mark the server done; an attempted server gets an end and an observation time if it
         has none (``now`` is our clock)."""
         self.phase, self.state, self.reason = Phase.DONE, state, reason
-        if state is ServerState.NOT_ATTEMPTED:
+        if state not in ATTEMPTED_STATES:  # never sent the package: nothing observed
             return
         self.ended_at = self.ended_at or now
         self.observed_at = self.observed_at or now

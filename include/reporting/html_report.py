@@ -89,7 +89,12 @@ def snapshot_text(row: Mapping[str, Any]) -> str:
     if not status:
         return ""
     if status != "confirmed":
-        return f"no snapshot of this run: {row.get('snapshot_note') or status}"
+        note = row.get("snapshot_note") or status
+        return (
+            "no snapshot of this run"
+            if note in str(row.get("reason") or "")
+            else f"no snapshot of this run: {note}"
+        )
     done = ["restored"] if row.get("snapshot_restored") else []
     if row.get("snapshot_fate"):
         done.append(str(row["snapshot_fate"]).replace("_", " "))

@@ -93,6 +93,7 @@ def test_required_never_patches_a_server_without_its_own_snapshot(tmp_path, flee
     rollout, rows = run(tmp_path, api, policy("required", keep=False))
     assert rows[A]["state"] == ServerState.SKIPPED_NO_SNAPSHOT
     assert "snapshot required" in rows[A]["reason"]
+    assert rows[A]["observed_at"] is None and rows[A]["ended_at"] is None  # never sent: nothing observed
     assert api.executes(A) == 0 and not api.in_maintenance(A)  # maintenance released (I2)
     assert api.calls_of(CREATE_SNAPSHOT) == [(B,)]  # never asked for A
     assert api.snapshots[A] == owner  # an owner's snapshot is untouched
