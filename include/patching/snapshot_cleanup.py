@@ -15,7 +15,7 @@ What is never deleted, by construction:
   ended at all): a person may need it; it expires on its own;
 * anything of a ledger touched within ``grace`` seconds (its run may still be going on).
 
-A request whose answer was lost (``requested``/``queued`` never confirmed) is only reported:
+A request never confirmed (``requested``/``queued``/``unconfirmed``) is only reported:
 the snapshot that may have landed cannot be told from one its owner took later without
 comparing clocks (I8), so it is left to expiry.
 """
@@ -39,6 +39,8 @@ from include.timefmt import parse_iso8601
 log = logging.getLogger(__name__)
 
 LEDGER_GLOB = "rollout_*.ledger.json"
+#: Requests whose snapshot was never confirmed: only reported (see the module docstring).
+UNSETTLED = frozenset({SnapshotStatus.REQUESTED, SnapshotStatus.QUEUED, SnapshotStatus.UNCONFIRMED})
 #: A server in one of these states was patched: its snapshot is needed no more once the run is over.
 DONE_WITH = frozenset(
     {
@@ -117,7 +119,7 @@ def sweep(
         report.ledgers += 1
         for sid, entry in ledger.ordered():
             label = f"{sid} ({path.parent.name})"
-            if entry.snapshot in (SnapshotStatus.REQUESTED, SnapshotStatus.QUEUED):
+            if entry.snapshot in UNSETTLED:
                 report.unconfirmed.append(label)
                 logger.warning(
                     "%s: a snapshot request was never confirmed; left to expiry, check by hand", label

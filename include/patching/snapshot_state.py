@@ -33,6 +33,10 @@ class SnapshotStatus(StrEnum):
     """Its job succeeded and the server lists it (``snapshot_name``, ``snapshot_id``): ours."""
     NOT_TAKEN = "not_taken"
     """No snapshot of this run: ``snapshot_note`` says why (an owner's, over 1 TB, refused, failed)."""
+    UNCONFIRMED = "unconfirmed"
+    """Requested, but neither its snapshot nor a refusal was seen in time (the job outlived
+    ``snapshot_timeout``, or the answer was lost and nothing appeared): one of this run's may
+    still land. Treated as no snapshot; never requested again; left to expiry."""
 
 
 class SnapshotFate(StrEnum):

@@ -51,6 +51,8 @@ MIN_EXPIRATION_DAYS, MAX_EXPIRATION_DAYS = 1, 10
 #: States after which ``revert_on_failure`` restores the server.
 REVERTIBLE_STATES = frozenset({ServerState.FAILED, ServerState.TIMED_OUT})
 RUNNING = "started"
+#: Outcomes of ``take`` that leave the server without a snapshot of this run.
+NO_SNAPSHOT = frozenset({SnapshotStatus.NOT_TAKEN, SnapshotStatus.UNCONFIRMED})
 
 
 class SnapshotApi(Protocol):
@@ -173,13 +175,15 @@ class SnapshotPhase:
         )
         for sid in queued:
             e = self.entries[sid]
-            if e.snapshot is SnapshotStatus.NOT_TAKEN and self.policy.mode is SnapshotMode.REQUIRED:
+            if e.snapshot not in NO_SNAPSHOT:
+                continue
+            if self.policy.mode is SnapshotMode.REQUIRED:
                 self._end(
                     sid,
                     ServerState.SKIPPED_NO_SNAPSHOT,
                     f"snapshot required: {e.snapshot_note}; package not sent",
                 )
-            elif e.snapshot is SnapshotStatus.NOT_TAKEN:
+            else:
                 self.log.warning("%s: patched without a snapshot (best effort): %s", sid, e.snapshot_note)
         self.ledger.save()
         return [s for s in batch if self.entries[s].phase is Phase.QUEUED]
@@ -187,6 +191,13 @@ class SnapshotPhase:
     def _not_taken(self, sid: str, note: str) -> None:
         e = self.entries[sid]
         e.snapshot, e.snapshot_note = SnapshotStatus.NOT_TAKEN, note
+
+    def _unconfirmed(self, sid: str, why: str) -> None:
+        e = self.entries[sid]
+        e.snapshot = SnapshotStatus.UNCONFIRMED
+        e.snapshot_note = (
+            f"{why}; a snapshot of this run may still land: left to expiry (snapshot_cleanup lists it)"
+        )
 
     def _may_request(self, sid: str) -> bool:
         """Read the server: an owner's snapshot or more than 1 TB means no snapshot of ours."""
@@ -260,11 +271,7 @@ class SnapshotPhase:
                     self._not_taken(sid, f"snapshot job {job_id} ended {status}")
             elif status != shapes.QUEUE_SUCCEEDED:
                 for sid in members:
-                    self._not_taken(
-                        sid,
-                        f"snapshot job {job_id} not done after {timeout:.0f}s (last status {status}); if it "
-                        "lands later it is this run's and the snapshot_cleanup DAG deletes it",
-                    )
+                    self._unconfirmed(sid, f"snapshot job {job_id} not done after {timeout:.0f}s ({status})")
         self.ledger.save()
         pending = [
             s for s in ids if self.entries[s].snapshot in (SnapshotStatus.REQUESTED, SnapshotStatus.QUEUED)
@@ -276,17 +283,15 @@ class SnapshotPhase:
                     pending.remove(sid)
                 elif self.entries[sid].snapshot is SnapshotStatus.QUEUED:  # job succeeded, nothing listed
                     job = self.entries[sid].snapshot_job_id
-                    self._not_taken(sid, f"snapshot job {job} succeeded but the server lists no new snapshot")
+                    self._unconfirmed(
+                        sid, f"snapshot job {job} succeeded but the server lists no new snapshot"
+                    )
                     pending.remove(sid)
             if not pending or self.clock() + self.policy.poll_interval > deadline:
                 break
             self.sleep(self.policy.poll_interval)
         for sid in pending:
-            self._not_taken(
-                sid,
-                "createSnapshot's answer was lost and no new snapshot appeared in time; if it lands "
-                "later it is this run's and the snapshot_cleanup DAG deletes it",
-            )
+            self._unconfirmed(sid, "createSnapshot's answer was lost and no new snapshot appeared in time")
         self.ledger.save()
 
     def _found(self, sid: str) -> bool:

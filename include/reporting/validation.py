@@ -316,8 +316,8 @@ def _audit_checks(inventory_count: int, summary: Mapping[str, Any]) -> Callable[
             ),
             (
                 "snapshot_in_closed_set",
-                "the snapshot column is empty (snapshots off) or one of requested, queued, confirmed, "
-                "not_taken",
+                "the snapshot column is empty (snapshots off) or one of "
+                + ", ".join(m.value for m in SnapshotStatus),
                 gxe.ExpectColumnValuesToBeInSet(
                     column="snapshot", value_set=sorted(m.value for m in SnapshotStatus)
                 ),

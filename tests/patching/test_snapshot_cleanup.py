@@ -72,3 +72,15 @@ def test_a_snapshot_replaced_by_someone_else_is_not_deleted(tmp_path):
     result = run_sweep(tmp_path, api)
     assert not api.calls_of(DELETE_SNAPSHOT) and api.snapshots[A] == {"2026-12-02.09:00:00": "3"}
     assert result.deleted == [f"{A} (manual__1)"]  # ours is gone: recorded as such
+
+
+def test_an_unconfirmed_request_is_only_reported(tmp_path):
+    from include.patching.snapshot_state import SnapshotStatus
+
+    api = MemoryApi([A])
+    ledger = dead_run(tmp_path, api, keep=False)
+    entry = ledger.servers[A]
+    entry.snapshot, entry.snapshot_name, entry.snapshot_id = SnapshotStatus.UNCONFIRMED, None, None
+    ledger.save()
+    result = run_sweep(tmp_path, api)
+    assert result.unconfirmed == [f"{A} (manual__1)"] and not api.calls_of(DELETE_SNAPSHOT)

@@ -207,7 +207,10 @@ def test_a_snapshot_that_never_appears_after_a_lost_answer_is_not_requested_agai
     retry.fill()
     assert api.calls_of(CREATE_SNAPSHOT) == [(A,)]
     assert retry.entries[A].state is ServerState.SKIPPED_NO_SNAPSHOT
-    assert "snapshot_cleanup" in retry.entries[A].snapshot_note
+    assert (
+        retry.entries[A].snapshot is SnapshotStatus.UNCONFIRMED
+        and "left to expiry" in retry.entries[A].snapshot_note
+    )
 
 
 def test_older_ledger_entries_load_without_snapshot_fields():
