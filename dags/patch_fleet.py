@@ -15,7 +15,10 @@ One run, step by step:
    starting servers once `max_errors` is exceeded: maintenance on → Execute Package (sent from
    the worker) → deferred wait for the queue job and then the patching execution → per-patch
    detail → maintenance off. **release_maintenance** always runs afterwards and takes every
-   server this run put into maintenance out again.
+   server this run put into maintenance out again. With `snapshot` on (section "Safety net"),
+   each server is snapshotted after maintenance is on and before the package; a failed server
+   is restored to it with `revert_on_failure` (ends `reverted`), and the snapshot is deleted
+   after a success unless `snapshot_keep`. An owner's snapshot is never touched.
 6. **audit** writes one row per inventoried server (JSON, CSV, HTML, validation, manifest),
    validates it with Great Expectations and publishes the `patch_audit` asset.
 
@@ -111,6 +114,7 @@ params = {
         section="Rate control",
     ),
     "server_timeout_minutes": form.server_timeout_minutes(section="Rate control"),
+    **form.snapshot_params(section="Safety net"),
 }
 
 NOTIFY_TO = conf.get("patchflow", "notify_to", fallback="")
@@ -202,6 +206,10 @@ with DAG(
                 server_timeout=settings["server_timeout_seconds"],
                 maintenance_mode=settings["maintenance_mode"],
                 patch_debug_mode=settings["patch_debug_mode"],
+                snapshot=settings["snapshot"],
+                snapshot_expiration_days=settings["snapshot_expiration_days"],
+                snapshot_keep=settings["snapshot_keep"],
+                revert_on_failure=settings["revert_on_failure"],
             )
             release = ReleaseMaintenanceOperator(
                 task_id="release_maintenance",

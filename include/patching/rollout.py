@@ -89,7 +89,8 @@ from include.patching.rollout_state import (
     Phase,
     ReleaseOutcome,
 )
-from include.patching.states import ServerState
+from include.patching.snapshots import OFF, SnapshotApi, SnapshotPhase, SnapshotPolicy
+from include.patching.states import ERROR_STATES, ServerState
 from include.patching.tuning import PRODUCTION
 from include.patching.watch import ObservedExecution, Outcome, ServerWatch, WatchState
 from include.timefmt import parse_iso8601, utc_text, utcnow
@@ -97,7 +98,7 @@ from include.timefmt import parse_iso8601, utc_text, utcnow
 log = logging.getLogger(__name__)
 
 
-class ClcApi(Protocol):
+class ClcApi(SnapshotApi, Protocol):
     """What the rollout needs from the CLC client (``patchflow.hooks.clc.ClcHook``)."""
 
     def start_maintenance(self, alias: str, ids: list[str]) -> list[BatchItem]: ...
@@ -127,6 +128,8 @@ class RolloutConfig:
     parameters: dict[str, str] | None = None
     """The request's ``package.parameters`` as given (``ExecutePackageOperator``); None: the
     package's defaults with ``patch_debug_mode`` applied (``patch_fleet``)."""
+    snapshots: SnapshotPolicy = OFF
+    """The snapshot safety net (``include.patching.snapshots``); off by default."""
 
     def package_parameters(self) -> dict[str, str]:
         if self.parameters is not None:
@@ -162,6 +165,7 @@ class Rollout:
         logger: logging.Logger | Any = log,
     ) -> None:
         self.api, self.ledger, self.config, self.now, self.log = api, ledger, config, now, logger
+        self._snapshots = SnapshotPhase(api, ledger, config.alias, config.snapshots, self._end, logger=logger)
 
     # --- views ---------------------------------------------------------------------------
 
@@ -173,8 +177,7 @@ class Rollout:
         return self.ledger.in_phase(*IN_FLIGHT)
 
     def errors(self) -> int:
-        bad = {ServerState.FAILED, ServerState.TIMED_OUT}
-        return sum(1 for e in self.entries.values() if e.state in bad)
+        return sum(1 for e in self.entries.values() if e.state in ERROR_STATES)
 
     def budget_exhausted(self) -> bool:
         return budget_exhausted(self.errors(), self.config.max_errors)
@@ -239,6 +242,7 @@ class Rollout:
 
     def reconcile(self) -> None:
         """Adopt executions of servers a previous attempt may have submitted; never re-POST."""
+        self._snapshots.reconcile()  # reverts/deletes a dead attempt left half done
         adopted, watching = [], []
         for sid in self.in_flight_ids():
             e = self.entries[sid]
@@ -285,10 +289,12 @@ class Rollout:
             batch = queued[:slots]
             wave = self.ledger.next_wave()
             ready = self._maintenance_on(batch) if self.config.maintenance_mode else batch
+            ready = self._snapshots.take(ready)  # snapshot safety net (include.patching.snapshots)
             ready = self._snapshot_executions(ready)  # right before the POST (I1)
             if ready:
                 self._submit(ready)
             submitted = [s for s in ready if self.entries[s].phase in IN_FLIGHT]
+            self._snapshots.settle([s for s in batch if self.entries[s].phase is Phase.DONE])
             self.release([s for s in batch if self.entries[s].phase is Phase.DONE])
             started += submitted
             self._prepare_next(batch)
@@ -526,6 +532,7 @@ class Rollout:
             if e.phase is Phase.DONE:
                 finished.append(sid)
         self.ledger.save()
+        self._snapshots.settle(finished)  # revert or delete before maintenance goes off
         self.release(finished)
         counts = Counter(str(self.entries[s].state) for s in finished)
         if finished:
@@ -621,6 +628,7 @@ class Rollout:
         for sid in ids:
             self._end(sid, ServerState.TIMED_OUT, reason)
         self.ledger.save()
+        self._snapshots.settle(ids)
         self.release(ids)
 
     # --- results -------------------------------------------------------------------------
@@ -637,6 +645,7 @@ class Rollout:
         self.ledger.save()
         # Some were put into maintenance ahead of their start: let those jobs end, then release.
         self._wait_for_maintenance(outstanding_jobs(self.entries, never_started))
+        self._snapshots.settle(never_started)
         self.release(never_started)
         rows = [self._row(sid, e) for sid, e in self.ledger.ordered()]
         counts = dict(Counter(r["state"] for r in rows))

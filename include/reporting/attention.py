@@ -17,6 +17,9 @@ WHY: dict[str, str] = {
     ServerState.TIMED_OUT: "not known to be patched: no completed execution in time",
     ServerState.NOT_ATTEMPTED: "not patched: the package was never sent",
     ServerState.SKIPPED_NOT_RUNNING: "stopped or paused: not patched until it runs during a patch run",
+    ServerState.REVERTED: "not patched: patching failed and the server was restored to this run's snapshot",
+    ServerState.REVERT_FAILED: "state unknown: patching failed and restoring this run's snapshot failed",
+    ServerState.SKIPPED_NO_SNAPSHOT: "not patched: the run required a snapshot and none could be taken",
 }
 UNKNOWN_STATE_WHY = "a state outside the closed set: the run's record cannot be trusted for this server"
 LEFT_ON_WHY = "left in maintenance mode by this run"

@@ -95,6 +95,9 @@ ELIGIBLE_STATES = frozenset(
         ServerState.FAILED,
         ServerState.TIMED_OUT,
         ServerState.NOT_ATTEMPTED,
+        ServerState.REVERTED,
+        ServerState.REVERT_FAILED,
+        ServerState.SKIPPED_NO_SNAPSHOT,
     }
 )
 #: The order of the report's sections: the servers needing attention first.

@@ -14,6 +14,7 @@ from patchflow.hooks.clc import ClcHook
 from patchflow.operators.maintenance import ReleaseMaintenanceOperator
 from patchflow.operators.rollout import PatchRolloutOperator
 from patchflow.triggers.patching import PatchCompletionTrigger
+from patchflow.tuning import current
 from tests.plugins.operators.conftest import Driver
 
 SCALE = 0.01
@@ -66,6 +67,9 @@ def consumers() -> dict[str, float]:
         "retry_base": hook.retry.base,
         "retry_cap": hook.retry.cap,
         "token_refresh_margin": hook._token_timer.margin,
+        "snapshot_timeout": rollout.snapshot_timeout,
+        "revert_timeout": rollout.revert_timeout,
+        "snapshot_cleanup_grace": current().snapshot_cleanup_grace,  # read by the snapshot_cleanup task
     }
 
 
