@@ -277,7 +277,9 @@ def report(args: argparse.Namespace, pf: dict[str, Any], peer: dict[str, Any] | 
             "",
         )
     )
-    rows.append(("makespan TRUE: last execution completed (s)", f"{pf_true:.0f}", ""))
+    rows.append(
+        ("makespan TRUE: last execution completed (s)", f"{pf_true:.0f} from the rollout's start", "")
+    )
     rows.append(
         ("makespan ratio (true / ideal)", f"{pf_true / ideal:.2f} (target <= 1.3)" if ideal else "n/a", "")
     )
@@ -296,7 +298,7 @@ def report(args: argparse.Namespace, pf: dict[str, Any], peer: dict[str, Any] | 
         early = early_done(peer["believed"], peer["timeline"])
         values = [
             f"{believed:.0f} (script returned)",
-            f"{true:.0f}",
+            f"{true:.0f} from the script's start",
             f"{true / ideal:.2f}" if ideal else "n/a",
             f"{req / max(len(servers), 1):.1f} ({req})",
             str(peer["counters"]["logins"]["succeeded"]),
@@ -310,6 +312,11 @@ def report(args: argparse.Namespace, pf: dict[str, Any], peer: dict[str, Any] | 
     print(f"{'':{width}}  {'patchflow':{col}}  clc-sdk 2.51 script" + (" (not run)" if peer is None else ""))
     for name, a, b in rows:
         print(f"{name:{width}}  {a:{col}}  {b}")
+    if pf_fig.peak_concurrency > args.concurrency:
+        print(
+            f"note: patchflow ran {pf_fig.peak_concurrency} executions at once, above max_concurrency "
+            f"{args.concurrency}: its limit counted per package, the ideal's is fleet-wide"
+        )
     if peer is not None:
         print(
             f"peer: {len(peer['errors'])} servers ended in an exception; WaitUntilComplete poll "
