@@ -132,15 +132,16 @@ def task_seconds(tis: list[dict], suffix: str) -> float | None:
     return max(spans) if spans else None
 
 
+def generated_simulator(args: argparse.Namespace, log: Path) -> SimulatorProcess:
+    """A simulator process on the generated fleet: the same fleet for patchflow and the peer."""
+    return SimulatorProcess(
+        None, time_scale=args.time_scale, seed=args.seed, args=["--generate", str(args.servers)], log_path=log
+    )
+
+
 def run_patchflow(args: argparse.Namespace, home: Path) -> dict[str, Any]:
     sink = OtlpMetricsSink().start()
-    sim = SimulatorProcess(
-        None,
-        time_scale=args.time_scale,
-        seed=args.seed,
-        args=["--generate", str(args.servers)],
-        log_path=home / "sim.log",
-    )
+    sim = generated_simulator(args, home / "sim.log")
     base = sim.start(timeout=600)
     tuning = scaled_tuning(args.time_scale)
     stack = AirflowStack(
@@ -201,13 +202,7 @@ def run_patchflow(args: argparse.Namespace, home: Path) -> dict[str, Any]:
 
 def run_peer(args: argparse.Namespace, home: Path, targets: list[tuple[str, str]]) -> dict[str, Any]:
     """The SDK script on a fresh simulator with the same fleet, the same servers and limit."""
-    sim = SimulatorProcess(
-        None,
-        time_scale=args.time_scale,
-        seed=args.seed,
-        args=["--generate", str(args.servers)],
-        log_path=home / "sim-peer.log",
-    )
+    sim = generated_simulator(args, home / "sim-peer.log")
     base = sim.start(timeout=600)
     targets_file = home / "peer-targets.json"
     targets_file.write_text(json.dumps({"alias": "DEMO", "servers": targets}))
