@@ -28,10 +28,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pickle
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -87,16 +89,28 @@ def ledgers(artifacts: Path) -> list[tuple[Path, dict]]:
     return [(p, json.loads(p.read_text())) for p in sorted(artifacts.rglob("rollout_*.ledger.json"))]
 
 
-def ideal_makespan(timeline: dict, servers: list[str], slots: int) -> float:
+def ideal_makespan(timelines: list[dict], servers: list[str], slots: int) -> float:
     """Fleet-wide ideal: the servers' real execution durations (wall), in the order they really
-    started, list-scheduled onto ``slots`` slots shared by every package."""
+    started, list-scheduled onto ``slots`` slots shared by every package. A server is taken from
+    the first timeline where its execution completed (the same fleet gives the same durations:
+    the peer's timeline stands in for servers patchflow never sent the package)."""
     jobs = []
     for sid in servers:
-        executions = timeline["servers"].get(sid, {}).get("executions") or []
-        done = [e for e in executions if e["completed"]]
-        if done:
-            jobs.append((done[0]["start_wall"], done[-1]["end_wall"] - done[0]["start_wall"]))
+        for rank, timeline in enumerate(timelines):
+            executions = timeline["servers"].get(sid, {}).get("executions") or []
+            done = [e for e in executions if e["completed"]]
+            if done:
+                order = (rank, done[0]["start_wall"])
+                jobs.append((order, done[-1]["end_wall"] - done[0]["start_wall"]))
+                break
     return fleet_ideal(jobs, slots)
+
+
+def planned_targets(artifacts: Path) -> list[tuple[str, str]]:
+    """``(server id, package id)`` of every server the run's plan sends a package."""
+    [plan_file] = sorted(artifacts.rglob("plan.json"))
+    plan = json.loads(plan_file.read_text())
+    return [(r["id"], r["package_id"]) for r in plan["servers"] if r.get("package_id") and not r.get("state")]
 
 
 def run_once(stack: AirflowStack, conf: dict) -> tuple[dict, list[dict], float, float]:
@@ -159,15 +173,15 @@ def run_patchflow(args: argparse.Namespace, home: Path) -> dict[str, Any]:
         counters, timeline = _get(base + "/_sim/counters"), _get(base + "/_sim/timeline")
         rollouts = [t for t in tis if t["task_id"].endswith(".rollout") and t["start_date"] and t["end_date"]]
         believed: dict[str, float] = {}
-        targets: list[tuple[str, str]] = []
+        targets = planned_targets(home / "artifacts")
         ledger_sizes = []
+        outcomes: Counter[str] = Counter()
         for path, ledger in ledgers(home / "artifacts"):
             ledger_sizes.append((path.stat().st_size, len(ledger["servers"])))
             for sid, e in ledger["servers"].items():
-                if e.get("state") in ATTEMPTED and e.get("execution_id"):
-                    targets.append((sid, ledger["package_id"]))
-                    if e.get("observed_at"):
-                        believed[sid] = ts(e["observed_at"]) + DONE_TOLERANCE
+                outcomes[str(e.get("state"))] += 1
+                if e.get("state") in ATTEMPTED and e.get("execution_id") and e.get("observed_at"):
+                    believed[sid] = ts(e["observed_at"]) + DONE_TOLERANCE
         out.update(
             run=run,
             wall=wall,
@@ -178,6 +192,7 @@ def run_patchflow(args: argparse.Namespace, home: Path) -> dict[str, Any]:
             counters=counters,
             timeline=timeline,
             targets=targets,
+            outcomes=outcomes,
             believed=believed,
             triggerer_cpu=sampler.peak_cpu_percent,
             triggerer_rss=sampler.peak_rss_bytes,
@@ -253,18 +268,22 @@ def _mb(n: float) -> str:
 
 def report(args: argparse.Namespace, pf: dict[str, Any], peer: dict[str, Any] | None) -> None:
     servers = [sid for sid, _ in pf["targets"]]
-    ideal = ideal_makespan(pf["timeline"], servers, args.concurrency)
+    timelines = [pf["timeline"]] + ([peer["timeline"]] if peer is not None else [])
+    ideal = ideal_makespan(timelines, servers, args.concurrency)
     pf_fig = timeline_figures(pf["timeline"], servers)
     load = os.getloadavg()
     print(
-        f"fleet: {args.servers} generated servers (seed {args.seed}), {len(servers)} patched; "
+        f"fleet: {args.servers} generated servers (seed {args.seed}), {len(servers)} planned for patching; "
         f"max_concurrency {args.concurrency} (fleet-wide in the ideal); time scale {args.time_scale}; "
         f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} on {os.cpu_count()} cores"
     )
     print(f"patchflow run state: {pf['run']['state']}; tuning: {pf['tuning']}")
+    print(f"patchflow outcomes (ledgers): {dict(pf['outcomes'].most_common())}")
     print(f"ideal makespan (fleet-wide list schedule of the real execution durations): {ideal:.0f} s")
-    rows: list[tuple[str, str, str]] = []
-    pf_true = (pf_fig.last_end or 0) - pf["phase_start"]
+    rows: list[tuple[str, str, str]] = [
+        ("servers with a completed execution", f"{pf_fig.completed} of {len(servers)}", "")
+    ]
+    pf_true = (pf_fig.last_end - pf["phase_start"]) if pf_fig.last_end is not None else float("nan")
     rows.append(
         (
             "makespan believed (s)",
@@ -276,10 +295,16 @@ def report(args: argparse.Namespace, pf: dict[str, Any], peer: dict[str, Any] | 
         ("makespan TRUE: last execution completed (s)", f"{pf_true:.0f} from the rollout's start", "")
     )
     rows.append(
-        ("makespan ratio (true / ideal)", f"{pf_true / ideal:.2f} (target <= 1.3)" if ideal else "n/a", "")
+        (
+            "makespan ratio (true / ideal)",
+            f"{pf_true / ideal:.2f} (target <= 1.3)" if ideal and pf_fig.completed else "n/a",
+            "",
+        )
     )
     pf_req = api_requests(pf["counters"])
-    rows.append(("API requests per patched server", f"{pf_req / max(len(servers), 1):.1f} ({pf_req})", ""))
+    rows.append(
+        ("API requests per patched server", f"{pf_req / max(pf_fig.completed, 1):.1f} ({pf_req})", "")
+    )
     rows.append(("logins", str(pf["counters"]["logins"]["succeeded"]), ""))
     pf_early = early_done(pf["believed"], pf["timeline"])
     rows.append(("early done (done before execution completed)", str(len(pf_early)), ""))
@@ -292,10 +317,11 @@ def report(args: argparse.Namespace, pf: dict[str, Any], peer: dict[str, Any] | 
         req = api_requests(peer["counters"])
         early = early_done(peer["believed"], peer["timeline"])
         values = [
+            f"{fig.completed} of {len(servers)}",
             f"{believed:.0f} (script returned)",
             f"{true:.0f} from the script's start",
             f"{true / ideal:.2f}" if ideal else "n/a",
-            f"{req / max(len(servers), 1):.1f} ({req})",
+            f"{req / max(fig.completed, 1):.1f} ({req})",
             str(peer["counters"]["logins"]["succeeded"]),
             str(len(early)),
             str(fig.peak_concurrency),
@@ -355,13 +381,22 @@ def main() -> int:
     parser.add_argument(
         "--peer-poll", type=float, default=None, help="the peer's poll_freq (default 2 s scaled)"
     )
+    parser.add_argument("--report-from", default=None, help="print the report of a saved run and exit")
     args = parser.parse_args()
     if args.peer and not SDK_PYTHON.exists():
         print(f"no clc-sdk interpreter at {SDK_PYTHON} (make test creates .sdk-venv): the peer is skipped")
         args.peer = False
+    if args.report_from:  # print again from a saved run (e.g. after changing the report)
+        with open(args.report_from, "rb") as fh:
+            saved = pickle.load(fh)
+        report(saved["args"], saved["patchflow"], saved["peer"])
+        return 0
     home = Path(tempfile.mkdtemp(prefix="patchflow-bench-"))
     pf = run_patchflow(args, home)
     peer = run_peer(args, home, pf["targets"]) if args.peer else None
+    with open(home / "bench-result.pickle", "wb") as fh:
+        pickle.dump({"args": args, "patchflow": pf, "peer": peer}, fh)
+    print(f"raw figures: {home / 'bench-result.pickle'} (--report-from prints them again)")
     report(args, pf, peer)
     return 0
 
