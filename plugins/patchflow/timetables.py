@@ -22,6 +22,11 @@ from airflow.timetables.base import DagRunInfo, DataInterval, TimeRestriction, T
 from include.patching.patch_calendar import PatchCalendar
 
 
+def _now() -> pendulum.DateTime:
+    """The scheduler's clock (a seam for tests)."""
+    return pendulum.now("UTC")
+
+
 class PatchTuesdayTimetable(Timetable):
     """The nth weekday of each month + an offset, a local start time, a duration, change freezes."""
 
@@ -60,7 +65,7 @@ class PatchTuesdayTimetable(Timetable):
             start_after = last_automated_data_interval.start
         elif restriction.earliest is not None:
             start_after = restriction.earliest - timedelta(microseconds=1)
-        end_after = None if restriction.catchup else pendulum.now("UTC")
+        end_after = None if restriction.catchup else _now()
         if start_after is None and end_after is None:
             return None  # catch-up on and no start_date: nothing to start from
         window = self.calendar.next_window(start_after=start_after, end_after=end_after)
