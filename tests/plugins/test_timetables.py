@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, time
+from itertools import pairwise
 
 import pendulum
 import pytest
@@ -118,7 +119,7 @@ def test_runs_are_spaced_by_a_month(clock):
         )
         starts.append(info.run_after)
         last = info.data_interval
-    gaps = {(b - a).days for a, b in zip(starts, starts[1:], strict=False)}
+    gaps = {(b - a).days for a, b in pairwise(starts)}
     assert gaps <= {28, 35} and datetime(2026, 12, 1, tzinfo=UTC) < starts[0] < datetime(
         2027, 1, 8, tzinfo=UTC
     )
