@@ -55,6 +55,8 @@ class Tuning:
     """Hooks: log in again this long before the token's declared lifetime is over."""
     task_retry_delay: float = 30.0
     """DAGs: the delay before Airflow retries a failed task (a crashed worker's task included)."""
+    window_cutoff: float = 1800.0
+    """Rollout: no server is started when less than this remains of its maintenance window."""
 
     @classmethod
     def names(cls) -> tuple[str, ...]:

@@ -22,6 +22,7 @@ from include.patching.packages import BY_KEY
 from include.patching.rollout import Rollout, RolloutConfig
 from include.patching.rollout_state import Ledger, ledger_path, results_path
 from include.patching.run_outcome import ended, package_progress, problem_lines, server_labels
+from include.patching.window import RolloutWindow, cutoff_problem, parse_window_end
 from patchflow.exceptions import clc_failures_explained
 from patchflow.locations import resolve_run_folder
 from patchflow.waiting import completion_trigger, deferral_timeout
@@ -74,6 +75,11 @@ class PatchRolloutOperator(BaseOperator):
     :param maintenance_mode: switch maintenance on before and off after patching.
     :param patch_debug_mode: the Linux package's ``patch.debug.mode`` parameter.
     :param artifacts_base: base folder/URL of run artifacts; default: the plan's folder.
+    :param window_end: end of the maintenance window (templated; ISO 8601 with an offset, or
+        empty/None: no window). No server is started once less than the cutoff remains; those
+        end ``not_attempted`` "window closed"; in-flight servers are followed to the end.
+    :param window_cutoff_minutes: the cutoff in real minutes (scaled by ``time_scale``);
+        None: ``[patchflow] window_cutoff`` (30 minutes x time_scale).
     """
 
     template_fields: Sequence[str] = (
@@ -86,6 +92,8 @@ class PatchRolloutOperator(BaseOperator):
         "server_timeout",
         "maintenance_mode",
         "patch_debug_mode",
+        "window_end",
+        "window_cutoff_minutes",
     )
     ui_color = "#d9f2e6"
 
@@ -108,6 +116,8 @@ class PatchRolloutOperator(BaseOperator):
         maintenance_timeout: float | None = None,
         job_poll_interval: float | None = None,
         deferral_margin: float | None = None,
+        window_end: str | None = None,
+        window_cutoff_minutes: float | str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -127,6 +137,8 @@ class PatchRolloutOperator(BaseOperator):
         self.maintenance_timeout = tuning("maintenance_timeout", maintenance_timeout)
         self.job_poll_interval = tuning("job_poll_interval", job_poll_interval)
         self.deferral_margin = tuning("deferral_margin", deferral_margin)
+        self.window_end = window_end
+        self.window_cutoff_minutes = window_cutoff_minutes
 
     # --- wiring --------------------------------------------------------------------------
 
@@ -185,8 +197,31 @@ class PatchRolloutOperator(BaseOperator):
             patch_debug_mode=self.patch_debug_mode,
             maintenance_timeout=self.maintenance_timeout,
             job_poll_interval=self.job_poll_interval,
+            window=self._window(),
         )
         return Rollout(hook, ledger, config, logger=self.log), results_path(folder, package.key)
+
+    def _window(self) -> RolloutWindow:
+        """The rendered ``window_end`` and cutoff (see ``include.patching.window``)."""
+        from patchflow.tuning import time_scale
+
+        cutoff = self.window_cutoff_minutes
+        if isinstance(cutoff, str) and cutoff.strip() not in ("", "None"):
+            cutoff = float(cutoff) if cutoff.replace(".", "", 1).isdigit() else cutoff
+        elif isinstance(cutoff, str):
+            cutoff = None
+        try:
+            end = parse_window_end(self.window_end)
+        except ValueError as exc:
+            raise AirflowFailException(f"Invalid rollout parameter: {exc}") from None
+        problem = cutoff_problem(cutoff)
+        if problem:
+            raise AirflowFailException(f"Invalid rollout parameter: {problem}")
+        if cutoff is None or cutoff == "":
+            seconds = tuning("window_cutoff", None)
+        else:
+            seconds = float(cutoff) * 60 * time_scale()
+        return RolloutWindow(end=end, cutoff_seconds=seconds)
 
     # --- entry points --------------------------------------------------------------------
 
