@@ -273,7 +273,12 @@ def parse_calendar(data: Any, *, where: str = "schedule") -> tuple[PatchCalendar
     start_raw = data.get("start", f"{default.start:%H:%M}")
     match = _HHMM.match(start_raw) if isinstance(start_raw, str) else None
     if match is None:
-        problems.append(f"{where}.start: {start_raw!r} is not a local time HH:MM (00:00 to 23:59)")
+        hint = (
+            " (quote it: YAML reads an unquoted 22:00 as the number 1320)"
+            if isinstance(start_raw, int)
+            else ""
+        )
+        problems.append(f"{where}.start: {start_raw!r} is not a local time HH:MM (00:00 to 23:59){hint}")
         start = default.start
     else:
         start = time(int(match.group(1)), int(match.group(2)))
