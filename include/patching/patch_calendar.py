@@ -173,6 +173,20 @@ class PatchCalendar:
             return window
         return None
 
+    def cycle_of(self, moment: datetime) -> str:
+        """The patch cycle (``YYYY-MM`` of the anchor month) a moment belongs to: that of the
+        latest window starting at or before it, else of the next one. Rings compare cycles, so
+        dev's run on 10 December and production's on 22 December are the same cycle."""
+        latest = None
+        for window in self.windows_from(moment):
+            if window.start > moment:
+                latest = latest or window
+                break
+            latest = window
+        if latest is None:
+            raise ValueError("no maintenance window found around that moment")
+        return f"{latest.anchor[0]:04d}-{latest.anchor[1]:02d}"
+
     # --- words -----------------------------------------------------------------------------
 
     def summary(self) -> str:
