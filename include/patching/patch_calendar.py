@@ -174,18 +174,24 @@ class PatchCalendar:
         return None
 
     def cycle_of(self, moment: datetime) -> str:
-        """The patch cycle (``YYYY-MM`` of the anchor month) a moment belongs to: that of the
-        latest window starting at or before it, else of the next one. Rings compare cycles, so
-        dev's run on 10 December and production's on 22 December are the same cycle."""
-        latest = None
-        for window in self.windows_from(moment):
-            if window.start > moment:
-                latest = latest or window
+        """The patch cycle (``YYYY-MM``) in effect at a moment: the month of the latest anchor day
+        (e.g. Patch Tuesday, offset not applied) on or before the moment's local date. The same for
+        every ring on the same nth weekday, whatever its offset: a manual run of staging the day
+        after dev's window belongs to dev's cycle."""
+        local = pendulum.instance(moment).in_timezone(self.timezone).date()
+        year, month = local.year, local.month
+        if self.anchor_day(year, month) > local:
+            year, month = _previous_month(year, month)
+        return f"{year:04d}-{month:02d}"
+
+    def window_cycle(self, start: datetime) -> str:
+        """The cycle of the window starting at ``start`` (a scheduled run): its anchor month."""
+        for window in self.windows_from(start):
+            if window.start == start:
+                return f"{window.anchor[0]:04d}-{window.anchor[1]:02d}"
+            if window.start > start:
                 break
-            latest = window
-        if latest is None:
-            raise ValueError("no maintenance window found around that moment")
-        return f"{latest.anchor[0]:04d}-{latest.anchor[1]:02d}"
+        return self.cycle_of(start)
 
     # --- words -----------------------------------------------------------------------------
 

@@ -36,12 +36,13 @@ def scheduled_window_end(context: Any) -> str | None:
     return pendulum.instance(end).in_timezone("UTC").isoformat()
 
 
-def run_moment(context: Any) -> datetime:
-    """When this run is: its window's start if scheduled, else when it was due or triggered."""
+def patch_cycle(calendar: PatchCalendar, context: Any) -> str:
+    """This run's patch cycle: its window's anchor month if scheduled, else the cycle in effect
+    when it was triggered (``PatchCalendar.cycle_of``)."""
     if _run_type(context) == "scheduled" and context.get("data_interval_start") is not None:
-        return pendulum.instance(context["data_interval_start"])
+        return calendar.window_cycle(pendulum.instance(context["data_interval_start"]))
     run_after = getattr(context.get("dag_run"), "run_after", None)
-    return pendulum.instance(run_after) if run_after is not None else pendulum.now("UTC")
+    return calendar.cycle_of(pendulum.instance(run_after) if run_after is not None else pendulum.now("UTC"))
 
 
 def run_settings(
@@ -62,7 +63,7 @@ def run_settings(
         log.info("Maintenance window ends %s: no server is started after the cutoff", settings["window_end"])
     if ring is not None and calendar is not None:
         settings["ring"] = ring
-        settings["patch_cycle"] = calendar.cycle_of(run_moment(context))
+        settings["patch_cycle"] = patch_cycle(calendar, context)
         log.info("Ring %s, patch cycle %s", ring, settings["patch_cycle"])
     return settings
 
@@ -75,7 +76,7 @@ def ring_gate(*, ring_name: str, requires: str, calendar: PatchCalendar | None, 
 
     if calendar is None:
         raise ValueError("ring_gate needs the ring's calendar")
-    cycle = calendar.cycle_of(run_moment(context))
+    cycle = patch_cycle(calendar, context)
     history = load_verified_history(reports_base())
     verdict = gate_verdict(history.documents, ring=ring_name, requires=requires, cycle=cycle)
     if verdict.open:

@@ -187,3 +187,23 @@ def test_every_bad_value_is_named_at_once():
     }, problems
     with pytest.raises(CalendarError, match="Mars/Olympus"):
         PatchCalendar.from_dict(bad)
+
+
+def test_the_patch_cycle_is_the_release_in_effect_whatever_the_offset():
+    dev = PatchCalendar(offset_days=2, timezone="Europe/Berlin")
+    prod = PatchCalendar(offset_days=14, timezone="Europe/Berlin")
+    # 11 December 2026: after December's Patch Tuesday (8th), before prod's window (22nd)
+    moment = datetime(2026, 12, 11, 12, 0, tzinfo=UTC)
+    assert dev.cycle_of(moment) == prod.cycle_of(moment) == "2026-12"
+    assert dev.cycle_of(datetime(2026, 12, 7, 12, 0, tzinfo=UTC)) == "2026-11"
+    # 8 December 00:30 in Berlin is already Patch Tuesday there, still the 7th in UTC
+    assert dev.cycle_of(datetime(2026, 12, 7, 23, 30, tzinfo=UTC)) == "2026-12"
+
+
+def test_a_scheduled_window_belongs_to_its_anchor_month_even_across_months():
+    early = PatchCalendar(offset_days=-10)
+    window = early.window_for(2027, 1)  # 12 Jan 2027 - 10 days = 2 January
+    assert window.start.date() == date(2027, 1, 2)
+    assert early.window_cycle(window.start) == "2027-01"
+    late = PatchCalendar(offset_days=30)
+    assert late.window_cycle(late.window_for(2026, 12).start) == "2026-12"  # runs 7 January 2027
