@@ -20,27 +20,21 @@ An invalid ring file is an import error here naming every bad value with its rin
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pendulum
 from airflow.sdk import DAG, conf
 
-from include.patching.rings import load_rings
+from include.patching.rings import load_rings, ring_file
 from patchflow.dag_factory import add_notice_tasks, add_patch_tasks, form_params
 from patchflow.notifiers import PatchRunNotifier
 from patchflow.timetables import PatchTuesdayTimetable
 from patchflow.tuning import task_defaults
 
-RING_FILE = os.environ.get("PATCHFLOW_RINGS") or str(
-    Path(__file__).resolve().parents[1] / "include" / "rings.yaml"
-)
 NOTIFY_TO = conf.get("patchflow", "notify_to", fallback="")
 # A start_date in the past is harmless here: catchup is off, and the timetable then starts with
 # the window open now (for what is left of it) or the next one, never a past window.
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
 
-for ring in load_rings(RING_FILE):
+for ring in load_rings(ring_file()):
     with DAG(
         dag_id=ring.dag_id,
         description=f"Ring {ring.name}: {ring.description or ring.calendar.summary()}",

@@ -206,6 +206,16 @@ def parse_rings(data: Any, *, source: str = "ring file") -> list[Ring]:
     return rings
 
 
+RINGS_ENV = "PATCHFLOW_RINGS"
+
+
+def ring_file() -> Path:
+    """The ring file: ``PATCHFLOW_RINGS`` if set, else ``include/rings.yaml``."""
+    import os
+
+    return Path(os.environ.get(RINGS_ENV) or Path(__file__).resolve().parents[1] / "rings.yaml")
+
+
 def load_rings(path: str | Path) -> list[Ring]:
     """Read and validate a ring file (YAML)."""
     import yaml
