@@ -192,7 +192,8 @@ def parse_rings(data: Any, *, source: str = "ring file") -> list[Ring]:
     if not isinstance(data, Mapping) or not isinstance(data.get("rings"), list):
         raise RingFileError(source, ["expected a mapping with a 'rings' list at the top"])
     problems = [f"{k}: unknown top-level key (known: rings)" for k in data if k != "rings"]
-    rings, names = [], []
+    rings: list[Ring] = []
+    names: list[str] = []
     for index, raw in enumerate(data["rings"]):
         ring, found = parse_ring(raw, index, names)
         problems += found

@@ -155,14 +155,14 @@ def add_patch_tasks(dag: DAG, *, notify_to: str, ring: Ring | None = None) -> No
         """Every server in scope, stored as an artifact; XCom gets its path and counts."""
         from patchflow.tasks import inventory as run_inventory
 
-        return run_inventory(settings, conn_id=CLC_CONN_ID, dag_id=dag.dag_id, run_id=run_id)
+        return run_inventory(settings, conn_id=CLC_CONN_ID, dag_id=dag.dag_id, run_id=str(run_id))
 
     @task(multiple_outputs=True)
     def classify(settings: dict, inventory_ref: dict, run_id: str | None = None) -> dict:
         """One plan per server: a package, or a skip with its reason."""
         from patchflow.tasks import classify_servers
 
-        return classify_servers(settings, inventory_ref, dag_id=dag.dag_id, run_id=run_id)
+        return classify_servers(settings, inventory_ref, dag_id=dag.dag_id, run_id=str(run_id))
 
     @task.branch
     def choose_packages(plan_ref: dict) -> list[str]:
@@ -195,7 +195,8 @@ def add_patch_tasks(dag: DAG, *, notify_to: str, ring: Ring | None = None) -> No
 
         fail_run("a rollout or the audit failed: see that task's log")
 
-    settings = preflight()
+    # TaskFlow calls return XComArgs that stand for the values: typed Any for the wiring below
+    settings: Any = preflight()
     if ring is not None and ring.requires:
         required = ring.requires
 
@@ -207,9 +208,10 @@ def add_patch_tasks(dag: DAG, *, notify_to: str, ring: Ring | None = None) -> No
             return check_gate(ring_name=str(ring_name), requires=required, calendar=calendar, context=context)
 
         ring_gate() >> settings
-    plan = classify(settings, inventory(settings))
+    inventory_ref: Any = inventory(settings)
+    plan: Any = classify(settings, inventory_ref)
     branch = choose_packages(plan)
-    report = audit(plan)
+    report: Any = audit(plan)
     report >> notify(report)
     verdict = run_verdict()
 
@@ -260,4 +262,5 @@ def add_notice_tasks(dag: DAG, *, ring: Ring, recipients: str) -> None:
 
         return send_heads_up(plan_ref, ring=ring, recipients=recipients, context=context)
 
-    heads_up(plan_ahead())
+    planned: Any = plan_ahead()
+    heads_up(planned)
