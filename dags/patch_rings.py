@@ -23,7 +23,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import DAG, conf
 
-from include.patching.rings import load_rings, ring_file
+from include.patching.rings import Ring, load_rings, ring_file
 from patchflow.dag_factory import add_notice_tasks, add_patch_tasks, form_params
 from patchflow.notifiers import PatchRunNotifier
 from patchflow.timetables import PatchTuesdayTimetable
@@ -34,19 +34,27 @@ NOTIFY_TO = conf.get("patchflow", "notify_to", fallback="")
 # the window open now (for what is left of it) or the next one, never a past window.
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
 
+
+def common(ring: Ring) -> dict:
+    """What a ring's DAG and its heads-up DAG share (a function: each DAG gets its own objects)."""
+    return {
+        "doc_md": __doc__,
+        "start_date": START,
+        "catchup": False,
+        "max_active_runs": 1,
+        "params": form_params(ring.run_params()),
+        "tags": ["patching", "clc"],
+        "default_args": task_defaults("platform-ops"),
+    }
+
+
 for ring in load_rings(ring_file()):
     with DAG(
         dag_id=ring.dag_id,
         description=f"Ring {ring.name}: {ring.description or ring.calendar.summary()}",
-        doc_md=__doc__,
         schedule=PatchTuesdayTimetable(ring.calendar),
-        start_date=START,
-        catchup=False,
-        max_active_runs=1,
-        params=form_params(ring.run_params()),
-        tags=["patching", "clc"],
-        default_args=task_defaults("platform-ops"),
         on_failure_callback=[PatchRunNotifier(to=NOTIFY_TO, failed=True)] if NOTIFY_TO else [],
+        **common(ring),
     ) as dag:
         add_patch_tasks(dag, notify_to=NOTIFY_TO, ring=ring)
     globals()[ring.dag_id] = dag
@@ -56,14 +64,8 @@ for ring in load_rings(ring_file()):
         with DAG(
             dag_id=f"{ring.dag_id}_notice",
             description=f"Heads-up {ring.notify_hours_before} h before ring {ring.name}'s window",
-            doc_md=__doc__,
             schedule=PatchTuesdayTimetable(ring.calendar, lead_hours=ring.notify_hours_before),
-            start_date=START,
-            catchup=False,
-            max_active_runs=1,
-            params=form_params(ring.run_params()),
-            tags=["patching", "clc"],
-            default_args=task_defaults("platform-ops"),
+            **common(ring),
         ) as notice:
             add_notice_tasks(notice, ring=ring, recipients=recipients)
         globals()[notice.dag_id] = notice
