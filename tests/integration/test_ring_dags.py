@@ -4,7 +4,8 @@
    the server in flight is followed to the end (and shown as an overrun), the one not yet
    started ends not_attempted "window closed", and the simulator confirms it was never sent
    the package; a server whose update fails is one error, within the ring's budget.
-2. patch_ring_staging, which requires dev: dev's run of this patch cycle had a failed server,
+2. patch_ring_staging_notice mails what staging will patch, from a dry-run plan.
+3. patch_ring_staging, which requires dev: dev's run of this patch cycle had a failed server,
    so ring_gate stops the run before anything is touched, and says why.
 """
 
@@ -36,6 +37,7 @@ RINGS = {
             "scope": {"groups": ["Linux"]},
             "schedule": {"offset_days": 7, "start": "22:00", "timezone": "Europe/Berlin"},
             "requires": "dev",
+            "notify": {"hours_before": 24, "to": "ring-owners@example.com"},
         },
     ]
 }
@@ -46,7 +48,7 @@ WINDOW_SECONDS = 45  # WIN02 and WIN03 start well within it; WIN03 outlives it
 
 
 @pytest.fixture(scope="module")
-def env(e2e_simulator, airflow_db, tmp_path_factory):
+def env(e2e_simulator, airflow_db, tmp_path_factory, smtp_inbox):
     monkeypatch = pytest.MonkeyPatch()
     tmp = tmp_path_factory.mktemp("rings")
     ring_file = tmp / "rings.yaml"
@@ -56,6 +58,7 @@ def env(e2e_simulator, airflow_db, tmp_path_factory):
         "AIRFLOW_CONN_CLC_DEFAULT",
         clc_connection(e2e_simulator.base, alias="E2E", login="e2e.admin", password="e2e-password"),
     )
+    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", smtp_inbox.connection)
     monkeypatch.setenv("PATCHFLOW_ARTIFACTS", str(tmp / "artifacts"))
     monkeypatch.setenv("PATCHFLOW_REPORTS", str(tmp / "reports"))
     for key, value in time_scale_env(SIMULATOR_TIME_SCALE).items():
@@ -126,3 +129,23 @@ def test_the_ring_gate_refuses_to_start_after_the_earlier_ring_had_failures(
     assert f"ring staging not started: ring dev's run {dev_run_id} of patch cycle" in caplog.text
     assert "ended with 1 failed server(s): va1e2ewin02 (failed)" in caplog.text
     assert len(list((env / "reports" / "runs").glob("*/audit.json"))) == 1  # no pack for staging
+
+
+def test_the_heads_up_mails_what_the_ring_will_patch_and_touches_nothing(env, e2e_simulator, smtp_inbox):
+    dag_run = ring_dag("patch_ring_staging_notice").test()
+    assert dag_run.state == "success"
+    (mail,) = [
+        m
+        for subject, m in zip(smtp_inbox.subjects(), smtp_inbox.messages, strict=True)
+        if "ring staging" in subject
+    ]
+    assert mail["To"] == "ring-owners@example.com"
+    body = "".join(
+        part.get_payload(decode=True).decode()
+        for part in mail.walk()
+        if part.get_content_type() == "text/html"
+    )
+    # the Linux groups' servers the e2e fleet can patch, not the Windows ones
+    assert "va1e2elin01" in body and "uc1e2elin01" in body and "va1e2ewin02" not in body
+    assert "Europe/Berlin" in body
+    assert not list((env / "reports" / "runs").glob("*notice*")), "a heads-up seals no evidence"
