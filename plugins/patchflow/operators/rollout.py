@@ -197,11 +197,11 @@ class PatchRolloutOperator(BaseOperator):
             patch_debug_mode=self.patch_debug_mode,
             maintenance_timeout=self.maintenance_timeout,
             job_poll_interval=self.job_poll_interval,
-            window=self._window(),
+            window=self.rollout_window(),
         )
         return Rollout(hook, ledger, config, logger=self.log), results_path(folder, package.key)
 
-    def _window(self) -> RolloutWindow:
+    def rollout_window(self) -> RolloutWindow:
         """The rendered ``window_end`` and cutoff (see ``include.patching.window``)."""
         from patchflow.tuning import time_scale
 
