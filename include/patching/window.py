@@ -134,3 +134,20 @@ def merge_window_results(results: Iterable[Mapping[str, Any] | None]) -> dict[st
         merged["not_started"] += block.get("not_started") or []
         merged["ended_after_window"] += block.get("ended_after_window") or []
     return merged
+
+
+def window_lines(block: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+    """The run report's lines about the window (label, text); none when the run had no window."""
+    if not block:
+        return []
+    overruns = block.get("ended_after_window") or []
+    not_started = block.get("not_started") or []
+    return [
+        ("Window ends", str(block.get("end"))),
+        ("Last start allowed", str(block.get("last_start"))),
+        (f"Not started, {WINDOW_CLOSED}", ", ".join(not_started) if not_started else "none"),
+        (
+            "Ended after the window",
+            ", ".join(f"{o['server_id']} (+{o['minutes_after_window']:g} min)" for o in overruns) or "none",
+        ),
+    ]

@@ -70,6 +70,16 @@ def env(e2e_simulator, airflow_db, tmp_path_factory, smtp_inbox):
         monkeypatch.undo()
 
 
+def audit_html(run_id: str) -> str:
+    import os
+
+    from include.reporting.evidence_pack import find_pack
+
+    pack = find_pack(Path(os.environ["PATCHFLOW_REPORTS"]), run_id)
+    assert pack is not None
+    return (pack.path / "report.html").read_text()
+
+
 def ring_dag(dag_id: str):
     from airflow.dag_processing.dagbag import DagBag
 
@@ -105,6 +115,8 @@ def test_a_window_closing_mid_rollout_stops_starting_servers_and_follows_the_one
     assert window["not_started"] == ["va1e2ewin04"]
     assert [o["server_id"] for o in window["ended_after_window"]] == ["va1e2ewin03"]
     assert audit["run"]["params"]["ring"] == "dev" and audit["run"]["params"]["patch_cycle"]
+    html = audit_html(dag_run.run_id)
+    assert "Ended after the window" in html and "va1e2ewin03 (+" in html
 
 
 def api_requests(sim) -> dict:

@@ -129,3 +129,22 @@ def test_the_run_evidence_merges_every_package():
     merged = merge_window_results([a, None, b])
     assert merged["not_started"] == ["x", "y"] and merged["ended_after_window"] == [{"server_id": "z"}]
     assert merge_window_results([None, {"window": None}]) is None
+
+
+def test_the_run_report_shows_the_window_and_its_overruns():
+    from include.patching.window import window_lines
+
+    block = {
+        "end": "2026-12-16T01:00:00Z",
+        "last_start": "2026-12-16T00:30:00Z",
+        "cutoff_seconds": 1800,
+        "not_started": ["va1web03"],
+        "ended_after_window": [{"server_id": "va1web02", "minutes_after_window": 12.5}],
+    }
+    assert window_lines(block) == [
+        ("Window ends", "2026-12-16T01:00:00Z"),
+        ("Last start allowed", "2026-12-16T00:30:00Z"),
+        ("Not started, window closed", "va1web03"),
+        ("Ended after the window", "va1web02 (+12.5 min)"),
+    ]
+    assert window_lines(None) == []
