@@ -15,7 +15,8 @@ stops there — nothing is touched, every later task is skipped, and the gate's 
 note say why. A ring with `notify` also gets `patch_ring_<name>_notice`, which mails what the
 ring will patch (a dry-run plan) some hours before the window.
 
-An invalid ring file is an import error here naming every bad value with its ring and field.
+Ring DAGs are created paused: switch a ring on in the UI once its entry is reviewed. An invalid
+ring file is an import error here naming every bad value with its ring and field.
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ def common(ring: Ring) -> dict:
         "params": form_params(ring.run_params()),
         "tags": ["patching", "clc"],
         "default_args": task_defaults("platform-ops"),
+        # created paused whatever the deployment's default: a ring starts patching on its own
+        # schedule only once someone has switched it on (and never inside a test or demo stack)
+        "is_paused_upon_creation": True,
     }
 
 

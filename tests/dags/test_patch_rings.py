@@ -69,3 +69,8 @@ def test_an_invalid_ring_file_is_an_import_error_naming_every_bad_value(tmp_path
     assert "rings[0] (dev).schedule.offset_days: 40 is not a whole number from -30 to 30" in error
     assert "rings[1] (prod).schedule.start: '25:00' is not a local time HH:MM" in error
     assert "rings[1] (prod).requires: 'qa' is not an earlier ring (the rings before it are: dev)" in error
+
+
+def test_ring_dags_are_created_paused(dagbag):
+    ring_dags = [d for d in dagbag.dags.values() if d.dag_id.startswith("patch_ring_")]
+    assert ring_dags and all(d.is_paused_upon_creation is True for d in ring_dags)
