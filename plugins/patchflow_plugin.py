@@ -1,4 +1,4 @@
-"""Registers patchflow with Airflow: its pages in the UI.
+"""Registers patchflow with Airflow: its pages in the UI and its Patch Tuesday timetable.
 
 This is the only module Airflow's plugin scan imports (see plugins/.airflowignore); the
 ``patchflow`` package itself is imported normally by DAGs, workers and the triggerer.
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
+from patchflow.timetables import PatchTuesdayTimetable
 from patchflow.web import URL_PREFIX, create_app
 
 PREFIX = URL_PREFIX.lstrip("/")
@@ -19,6 +20,8 @@ PREFIX = URL_PREFIX.lstrip("/")
 
 class PatchflowPlugin(AirflowPlugin):
     name = "patchflow"
+    # the scheduler and the DAG processor deserialize ring DAGs' schedules through this registration
+    timetables = [PatchTuesdayTimetable]
     fastapi_apps = [{"app": create_app(), "url_prefix": URL_PREFIX, "name": "patchflow reports"}]
     external_views = [
         {"name": "Patch reports", "href": f"{PREFIX}/", "destination": "nav", "category": "browse"},

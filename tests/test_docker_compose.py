@@ -92,7 +92,7 @@ def test_the_code_airflow_services_mount_never_imports_the_dev_tooling():
 def test_the_connection_is_the_one_the_code_reads():
     from launcher.env import CLC_CONN_ENV, CLC_CONN_ID
 
-    dag_source = (ROOT / "dags" / "patch_fleet.py").read_text()
+    dag_source = (ROOT / "plugins" / "patchflow" / "dag_factory.py").read_text()  # patch_fleet and rings
     assert f'CLC_CONN_ID = "{CLC_CONN_ID}"' in dag_source
     assert f"AIRFLOW_CONN_{CLC_CONN_ID.upper()}" == CLC_CONN_ENV
     conn = json.loads(env_of("airflow-worker")[CLC_CONN_ENV])

@@ -93,6 +93,7 @@ from include.patching.snapshots import OFF, SnapshotApi, SnapshotPhase, Snapshot
 from include.patching.states import ERROR_STATES, ServerState
 from include.patching.tuning import PRODUCTION
 from include.patching.watch import ObservedExecution, Outcome, ServerWatch, WatchState
+from include.patching.window import NO_WINDOW, WINDOW_CLOSED, RolloutWindow, window_results
 from include.timefmt import parse_iso8601, utc_text, utcnow
 
 log = logging.getLogger(__name__)
@@ -130,6 +131,8 @@ class RolloutConfig:
     package's defaults with ``patch_debug_mode`` applied (``patch_fleet``)."""
     snapshots: SnapshotPolicy = OFF
     """The snapshot safety net (``include.patching.snapshots``); off by default."""
+    window: RolloutWindow = NO_WINDOW
+    """The maintenance window: no server is started after ``window.last_start()`` (``may_start_more``)."""
 
     def package_parameters(self) -> dict[str, str]:
         if self.parameters is not None:
@@ -182,11 +185,15 @@ class Rollout:
     def budget_exhausted(self) -> bool:
         return budget_exhausted(self.errors(), self.config.max_errors)
 
+    def may_start_more(self) -> bool:
+        """False once the maintenance window is closing (less than its cutoff left): start nothing new."""
+        return self.config.window.may_start(self.now())
+
     @property
     def finished(self) -> bool:
         if self.in_flight_ids():
             return False
-        return self.budget_exhausted() or not self.ledger.in_phase(Phase.QUEUED)
+        return self.budget_exhausted() or not self.may_start_more() or not self.ledger.in_phase(Phase.QUEUED)
 
     def watch_list(self) -> list[dict[str, Any]]:
         """Trigger input (``ServerWatch.as_dict()``) for every in-flight server."""
@@ -281,7 +288,7 @@ class Rollout:
     def fill(self) -> list[str]:
         """Start servers until the window is full, the queue is empty or the budget is gone."""
         started: list[str] = []
-        while not self.budget_exhausted():
+        while not self.budget_exhausted() and self.may_start_more():
             slots = self.config.max_concurrency - len(self.in_flight_ids())
             queued = self.ledger.in_phase(Phase.QUEUED)
             if slots <= 0 or not queued:
@@ -355,7 +362,7 @@ class Rollout:
         ahead, they run while the current servers patch, so freed slots are refilled at once.
         The next wave confirms the job before it sends anything (``_confirm_maintenance``).
         """
-        if not self.config.maintenance_mode or self.budget_exhausted():
+        if not self.config.maintenance_mode or self.budget_exhausted() or not self.may_start_more():
             return
         ahead = [s for s in self.ledger.in_phase(Phase.QUEUED) if s not in batch][: len(batch)]
         ahead = [s for s in ahead if needs_start(self.entries[s])]
@@ -637,6 +644,8 @@ class Rollout:
         """End every unstarted server ``not_attempted``, write the results artifact, return counts."""
         if self.budget_exhausted():
             reason = f"error budget exhausted: {self.errors()} errors > max_errors {self.config.max_errors}"
+        elif not self.may_start_more():
+            reason = WINDOW_CLOSED
         else:
             reason = stop_reason or "rollout stopped before this server was started"
         never_started = self.ledger.in_phase(Phase.QUEUED)
@@ -663,6 +672,7 @@ class Rollout:
                 "budget_exhausted": self.budget_exhausted(),
                 "counts": counts,
                 "servers": rows,
+                "window": window_results(self.config.window, rows),
             },
         )
         self.log.info("rollout of %s finished: %s -> %s", self.config.package.key, counts, results_file)

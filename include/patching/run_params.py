@@ -64,6 +64,10 @@ class RunSettings:
     snapshot_expiration_days: int = DEFAULT_SNAPSHOT_EXPIRATION_DAYS
     snapshot_keep: bool = DEFAULT_SNAPSHOT_KEEP
     revert_on_failure: bool = DEFAULT_REVERT_ON_FAILURE
+    window_end: str | None = None
+    """End of the maintenance window (ISO 8601 with offset); None: no window (``include.patching.window``)."""
+    window_cutoff_minutes: float | None = None
+    """No server is started when less than this remains of the window; None: the deployment's default."""
 
     def as_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -200,6 +204,19 @@ def snapshot_settings(
     return values, problems
 
 
+def _window(params: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """``window_end`` (ISO 8601) and ``window_cutoff_minutes``, checked by the window's own rules."""
+    from include.patching.window import parse_window_end, window_param_problems
+
+    problems = window_param_problems(dict(params))
+    end = None if problems else parse_window_end(params.get("window_end"))
+    cutoff = params.get("window_cutoff_minutes")
+    return {
+        "window_end": end.isoformat() if end else None,
+        "window_cutoff_minutes": None if problems or cutoff in (None, "") else cutoff,
+    }, problems
+
+
 def _unknown(params: Mapping[str, Any]) -> list[str]:
     known = sorted(RunSettings.__dataclass_fields__)
     problems = []
@@ -247,6 +264,7 @@ def check(params: Mapping[str, Any]) -> CheckedParams:
         ),
         max_errors=take(_rate("max_errors", params.get("max_errors"), DEFAULT_MAX_ERRORS, minimum=0)),
         server_timeout_minutes=take(_timeout(params.get("server_timeout_minutes"))),
+        **take(_window(params)),
     )
     snapshot, days, keep, revert = take(
         snapshot_settings(

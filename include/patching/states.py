@@ -22,8 +22,9 @@ class ServerState(StrEnum):
     TIMED_OUT = "timed_out"
     """No completed execution within the per-server timeout (invariant I7)."""
     NOT_ATTEMPTED = "not_attempted"
-    """Eligible, but never sent: the error budget was exhausted, the run stopped first, or its
-    maintenance mode could not be turned on. Not an error against the budget."""
+    """Eligible, but never sent: the error budget was exhausted, the run stopped first, its
+    maintenance window was closing ("window closed"), or its maintenance mode could not be turned
+    on. Not an error against the budget."""
     SKIPPED_UNSUPPORTED_OS = "skipped_unsupported_os"
     """The OS has no patch package in Patching-as-a-Service."""
     SKIPPED_NOT_RUNNING = "skipped_not_running"

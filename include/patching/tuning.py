@@ -64,6 +64,8 @@ class Tuning:
     snapshot_cleanup_grace: float = 2 * 86400.0
     """snapshot_cleanup DAG: a ledger untouched this long belongs to a run that is over (a
     server's timeout is at most 24 h); younger ones are left alone."""
+    window_cutoff: float = 1800.0
+    """Rollout: no server is started when less than this remains of its maintenance window."""
 
     @classmethod
     def names(cls) -> tuple[str, ...]:

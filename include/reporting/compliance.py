@@ -58,6 +58,7 @@ from include.artifacts import write_bytes_atomic
 from include.patching.states import ServerState
 from include.reporting.audit_document import csv_safe
 from include.reporting.evidence_pack import RUNS, is_sha256, json_bytes, read_bytes, sha256_hex
+from include.reporting.ring_compliance import only, ring_members
 from include.reporting.validation import AuditValidationError
 from include.reporting.verify import (
     AnchorStatus,
@@ -464,16 +465,19 @@ def build_compliance_report(
     expected_run_ids: Iterable[str] = (),
     anchor: EvidenceAnchor | None = None,
     validate: bool = True,
+    ring: str | None = None,
 ) -> ComplianceReport:
     """Replay every verified pack up to ``as_of`` and compute verdicts, trend and validation.
 
     ``anchor``: the newest pack as the ``patch_audit`` asset event announced it; packs sealed
     after it are left for the next report, and a mismatch is flagged (``anchor_mismatch``).
+    ``ring``: only that ring's servers (``include.reporting.ring_compliance``); every run counts.
     """
     if isinstance(policy_days, bool) or not isinstance(policy_days, int) or policy_days < 0:
         raise ValueError(f"policy_days must be a non-negative int, got {policy_days!r}")
     moment = _as_utc(as_of)
     history = load_verified_history(base, expected_run_ids, anchor=anchor)
+    members = None if ring is None else ring_members(history.documents, ring)
     ignored = list(history.ignored)
     fleet, trend, dry_runs = _Fleet(), [], []
     for document in history.documents:
@@ -488,9 +492,9 @@ def build_compliance_report(
             continue
         fleet.observe(document, moment)
         after_run = min(moment, run_end(run) or moment)
-        counts = _counts(fleet.verdicts(after_run, policy_days))
+        counts = _counts(only(fleet.verdicts(after_run, policy_days), members))
         trend.append(line | {f"fleet_{k}": v for k, v in counts.items()})
-    servers = fleet.verdicts(moment, policy_days)
+    servers = only(fleet.verdicts(moment, policy_days), members)
     report = ComplianceReport(
         as_of=utc_text(moment),
         policy_days=policy_days,
@@ -513,7 +517,7 @@ def build_compliance_report(
 
         report.validation = validate_compliance(
             listing(servers),
-            expected_servers=len(fleet.servers),
+            expected_servers=len(fleet.servers) if members is None else len(servers),
             policy_days=policy_days,
             as_of=moment,
             runs=trend,
@@ -557,11 +561,11 @@ def compliance_runs_csv(report: ComplianceReport) -> str:
     )
 
 
-def write_compliance_report(base: Any, report: ComplianceReport) -> dict[str, str]:
-    """Write the compliance files under ``<base>/compliance/`` (atomically); return their locations."""
+def write_compliance_report(base: Any, report: ComplianceReport, *, subfolder: str = "") -> dict[str, str]:
+    """Write the compliance files under ``<base>/compliance[/subfolder]`` atomically; return their paths."""
     from include.reporting.compliance_html import render_compliance_html
 
-    folder = base / COMPLIANCE_DIR
+    folder = base / COMPLIANCE_DIR / subfolder if subfolder else base / COMPLIANCE_DIR
     folder.mkdir(parents=True, exist_ok=True)
     outputs = {
         "compliance.json": json_bytes(report.to_json()),

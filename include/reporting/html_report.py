@@ -21,6 +21,7 @@ from typing import Any
 from include.patching.audit_rows import MaintenanceResult
 from include.patching.result_codes import LEGEND, CodeMeaning, explain
 from include.patching.states import SKIPPED_STATES, ServerState
+from include.patching.window import window_lines
 from include.reporting.attention import left_in_maintenance, rows_needing_attention, why_attention
 from include.reporting.page_parts import (
     REPORT_TEMPLATES,
@@ -224,6 +225,7 @@ def _metadata(run: Mapping[str, Any]) -> list[tuple[str, Any]]:
         ("Started", run.get("started_at")),
         ("Ended", run.get("ended_at")),
         ("Dry run", "yes" if run.get("dry_run") else "no"),
+        *window_lines(run.get("window")),  # maintenance window: who was not started, who overran
     ]
 
 

@@ -91,6 +91,7 @@ def build_compliance(
         anchor=anchor,
     )
     log.info("Compliance as of %s: %s; written %s", report.as_of, report.summary, report.written)
+    ring_files, ring_failures = _ring_reports(as_of, int(params.get("policy_days") or 35), anchor)
     log.info("Evidence: %s", report.evidence)
     for excluded in report.excluded:
         log.warning("Evidence pack excluded from the compliance history: %s", excluded)
@@ -107,4 +108,30 @@ def build_compliance(
         report.raise_if_invalid()
     except AuditValidationError as exc:
         raise AirflowFailException(f"compliance data failed validation: {exc}") from None
-    return {"summary": report.summary, "evidence": report.evidence, "files": report.written}
+    if ring_failures:
+        raise AirflowFailException(f"ring compliance data failed validation: {'; '.join(ring_failures)}")
+    return {
+        "summary": report.summary,
+        "evidence": report.evidence,
+        "files": report.written,
+        "rings": ring_files,
+    }
+
+
+def _ring_reports(as_of: datetime, policy_days: int, anchor: Any) -> tuple[dict[str, Any], list[str]]:
+    """One report per ring of the ring file under ``compliance/rings/<ring>/``; the failed validations."""
+    from include.patching.rings import RingFileError, load_rings, ring_file
+    from include.reporting.ring_compliance import update_ring_reports
+
+    try:
+        names = [ring.name for ring in load_rings(ring_file())]
+    except (OSError, RingFileError) as exc:
+        log.warning("No ring compliance reports: the ring file is unusable (%s)", exc)
+        return {}, []
+    reports = update_ring_reports(reports_base(), names, as_of=as_of, policy_days=policy_days, anchor=anchor)
+    failures = []
+    for name, ring_report in reports.items():
+        log.info("Ring %s compliance: %s; written %s", name, ring_report.summary, ring_report.written)
+        if ring_report.validation is not None and not ring_report.validation["success"]:
+            failures.append(f"ring {name}: see {ring_report.written.get('compliance.html')}")
+    return {name: r.written for name, r in reports.items()}, failures

@@ -158,6 +158,7 @@ def audit(plan_ref: dict[str, Any] | None, *, context: Any, outlet_events: Any, 
     from include.patching.packages import PACKAGES
     from include.patching.rollout_state import ledger_path, results_path
     from include.patching.run_outcome import NOTE_MARKER, run_line
+    from include.patching.window import merge_window_results
     from include.reporting.audit_document import software_versions
     from include.reporting.evidence_pack import asset_extra, build_evidence_pack, raise_if_invalid
     from include.reporting.validation import AuditValidationError
@@ -195,6 +196,9 @@ def audit(plan_ref: dict[str, Any] | None, *, context: Any, outlet_events: Any, 
         "dry_run": bool(settings.get("dry_run")),
         "software": software_versions(),
     }
+    window = merge_window_results(results.values())  # maintenance window: not started, overruns
+    if window is not None:
+        run["window"] = window
     pack = build_evidence_pack(reports_base(), rows, run, inventory_count=len(plan["servers"]))
     extra = asset_extra(pack)
     if outlet_events is not None:

@@ -25,6 +25,7 @@ from include.patching.run_outcome import ended, package_progress, problem_lines,
 from include.patching.run_params import snapshot_settings
 from include.patching.snapshot_state import SnapshotMode
 from include.patching.snapshots import SnapshotPolicy
+from include.patching.window import RolloutWindow, cutoff_problem, parse_window_end
 from patchflow.exceptions import clc_failures_explained
 from patchflow.locations import resolve_run_folder
 from patchflow.waiting import completion_trigger, deferral_timeout
@@ -82,6 +83,11 @@ class PatchRolloutOperator(BaseOperator):
     :param snapshot_expiration_days: 1-10; the platform deletes the snapshot then.
     :param snapshot_keep: keep this run's snapshot after a successful patch (else deleted).
     :param revert_on_failure: restore this run's snapshot of a failed or timed-out server.
+    :param window_end: end of the maintenance window (templated; ISO 8601 with an offset, or
+        empty/None: no window). No server is started once less than the cutoff remains; those
+        end ``not_attempted`` "window closed"; in-flight servers are followed to the end.
+    :param window_cutoff_minutes: the cutoff in real minutes (scaled by ``time_scale``);
+        None: ``[patchflow] window_cutoff`` (30 minutes x time_scale).
     """
 
     template_fields: Sequence[str] = (
@@ -98,6 +104,8 @@ class PatchRolloutOperator(BaseOperator):
         "snapshot_expiration_days",
         "snapshot_keep",
         "revert_on_failure",
+        "window_end",
+        "window_cutoff_minutes",
     )
     ui_color = "#d9f2e6"
 
@@ -124,6 +132,8 @@ class PatchRolloutOperator(BaseOperator):
         snapshot_expiration_days: int | str = 3,
         snapshot_keep: bool = True,
         revert_on_failure: bool = False,
+        window_end: str | None = None,
+        window_cutoff_minutes: float | str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -149,6 +159,8 @@ class PatchRolloutOperator(BaseOperator):
         self.deferral_margin = tuning("deferral_margin", deferral_margin)
         self.snapshot_timeout = tuning("snapshot_timeout", None)
         self.revert_timeout = tuning("revert_timeout", None)
+        self.window_end = window_end
+        self.window_cutoff_minutes = window_cutoff_minutes
 
     # --- wiring --------------------------------------------------------------------------
 
@@ -208,6 +220,7 @@ class PatchRolloutOperator(BaseOperator):
             maintenance_timeout=self.maintenance_timeout,
             job_poll_interval=self.job_poll_interval,
             snapshots=self._snapshot_policy(),
+            window=self.rollout_window(),
         )
         return Rollout(hook, ledger, config, logger=self.log), results_path(folder, package.key)
 
@@ -230,6 +243,28 @@ class PatchRolloutOperator(BaseOperator):
             revert_timeout=self.revert_timeout,
             poll_interval=self.job_poll_interval,
         )
+
+    def rollout_window(self) -> RolloutWindow:
+        """The rendered ``window_end`` and cutoff (see ``include.patching.window``)."""
+        from patchflow.tuning import time_scale
+
+        cutoff = self.window_cutoff_minutes
+        if isinstance(cutoff, str) and cutoff.strip() not in ("", "None"):
+            cutoff = float(cutoff) if cutoff.replace(".", "", 1).isdigit() else cutoff
+        elif isinstance(cutoff, str):
+            cutoff = None
+        try:
+            end = parse_window_end(self.window_end)
+        except ValueError as exc:
+            raise AirflowFailException(f"Invalid rollout parameter: {exc}") from None
+        problem = cutoff_problem(cutoff)
+        if problem:
+            raise AirflowFailException(f"Invalid rollout parameter: {problem}")
+        if cutoff is None or cutoff == "":
+            seconds = tuning("window_cutoff", None)
+        else:
+            seconds = float(cutoff) * 60 * time_scale()
+        return RolloutWindow(end=end, cutoff_seconds=seconds)
 
     # --- entry points --------------------------------------------------------------------
 

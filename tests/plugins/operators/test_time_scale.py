@@ -70,6 +70,7 @@ def consumers() -> dict[str, float]:
         "snapshot_timeout": rollout.snapshot_timeout,
         "revert_timeout": rollout.revert_timeout,
         "snapshot_cleanup_grace": current().snapshot_cleanup_grace,  # read by the snapshot_cleanup task
+        "window_cutoff": rollout.rollout_window().cutoff_seconds,
     }
 
 
@@ -109,3 +110,20 @@ def test_the_per_server_timeout_and_the_deferral_are_scaled(cloud, plan4, monkey
     assert window == timedelta(seconds=10)
     assert 10 < deferred.value.timeout.total_seconds() <= 10 + expected("deferral_margin")
     assert deferred.value.trigger.poll_interval == pytest.approx(expected("poll_interval"))
+
+
+def test_the_window_cutoff_is_in_real_minutes_scaled_and_a_bad_window_end_fails_the_task(scaled):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    window = PatchRolloutOperator(
+        task_id="r", plan_path="p", package_key="linux_yum", window_end="2026-12-16T02:00:00+01:00",
+        window_cutoff_minutes=10,
+    ).rollout_window()  # fmt: skip
+    assert window.cutoff_seconds == pytest.approx(600 * SCALE)
+    assert window.end == datetime(2026, 12, 16, 1, 0, tzinfo=UTC)
+    assert (
+        PatchRolloutOperator(task_id="r", plan_path="p", package_key="linux_yum").rollout_window().end is None
+    )
+    bad = PatchRolloutOperator(task_id="r", plan_path="p", package_key="linux_yum", window_end="16 Dec 02:00")
+    with pytest.raises(AirflowFailException, match="window_end: '16 Dec 02:00' is not an ISO 8601 moment"):
+        bad.rollout_window()
