@@ -31,6 +31,7 @@ from include.patching.packages import PACKAGES
 from include.patching.run_params import DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_ERRORS
 from patchflow import form
 from patchflow.notifiers import PatchRunNotifier
+from patchflow.operators.approval import CanaryApprovalOperator
 from patchflow.operators.maintenance import ReleaseMaintenanceOperator
 from patchflow.operators.rollout import PatchRolloutOperator
 from patchflow.tuning import task_defaults
@@ -111,6 +112,7 @@ params = {
         section="Rate control",
     ),
     "server_timeout_minutes": form.server_timeout_minutes(section="Rate control"),
+    **form.staged_rollout(section="Staged rollout"),
 }
 
 NOTIFY_TO = conf.get("patchflow", "notify_to", fallback="")
@@ -189,6 +191,13 @@ with DAG(
     report >> notify(report)
     verdict = run_verdict()
 
+    staged = {
+        "waves": settings["waves"],
+        "max_per_cluster": settings["max_per_cluster"],
+        "cluster_by": settings["cluster_by"],
+        "health_check": settings["health_check"],
+        "health_probe": settings["health_probe"],
+    }
     for package in PACKAGES:
         with TaskGroup(group_id=f"patch_{package.key}", tooltip=package.title) as group:
             rollout = PatchRolloutOperator(
@@ -202,6 +211,31 @@ with DAG(
                 server_timeout=settings["server_timeout_seconds"],
                 maintenance_mode=settings["maintenance_mode"],
                 patch_debug_mode=settings["patch_debug_mode"],
+                **staged,
+                pause_after_first_stage=settings["approval"],
+            )
+            # staged rollouts: a person approves the rest after the first stage (answers at once
+            # when the run asks for no approval), then the same ledger is continued
+            approve = CanaryApprovalOperator(
+                task_id="approve",
+                plan_path=plan["plan_path"],
+                package_key=package.key,
+                required=settings["approval"],
+                timeout_minutes=settings["approval_timeout_minutes"],
+            )
+            rollout_rest = PatchRolloutOperator(
+                task_id="rollout_rest",
+                clc_conn_id=CLC_CONN_ID,
+                package_key=package.key,
+                plan_path=plan["plan_path"],
+                alias=settings["account_alias"],
+                max_concurrency=settings["max_concurrency"],
+                max_errors=settings["max_errors"],
+                server_timeout=settings["server_timeout_seconds"],
+                maintenance_mode=settings["maintenance_mode"],
+                patch_debug_mode=settings["patch_debug_mode"],
+                **staged,
+                approval_task_id=f"patch_{package.key}.approve",
             )
             release = ReleaseMaintenanceOperator(
                 task_id="release_maintenance",
@@ -210,8 +244,8 @@ with DAG(
                 plan_path=plan["plan_path"],
                 trigger_rule=TriggerRule.NONE_SKIPPED,
             )
-            rollout >> release
+            rollout >> approve >> rollout_rest >> release
         branch >> Label(package.title) >> group >> report
-        [rollout, release] >> verdict
+        [rollout, rollout_rest, release] >> verdict
     branch >> Label("audit only") >> report
     report >> verdict

@@ -25,7 +25,7 @@ from typing import Any
 from include.patching import rate_control
 from include.patching.packages import PACKAGES
 from include.patching.rollout_state import IN_FLIGHT, LedgerEntry, MaintenanceOwnership, Phase
-from include.patching.states import PROBLEM_STATES, ServerState
+from include.patching.states import ERROR_STATES, PROBLEM_STATES, ServerState
 from include.timefmt import parse_iso8601
 
 
@@ -57,6 +57,7 @@ _STATUS_OF_STATE = {
     ServerState.PATCHED_NO_UPDATES: BoardStatus.DONE,
     ServerState.FAILED: BoardStatus.FAILED,
     ServerState.TIMED_OUT: BoardStatus.FAILED,
+    ServerState.UNHEALTHY: BoardStatus.FAILED,
     ServerState.NOT_ATTEMPTED: BoardStatus.NOT_ATTEMPTED,
 }
 BUDGET_GONE = "error budget used up: will not be started"
@@ -266,7 +267,7 @@ def package_board(
         settings.get("max_concurrency", rate_control.DEFAULT_MAX_CONCURRENCY),
         max(total, 1),
     )
-    bad = {ServerState.FAILED, ServerState.TIMED_OUT}
+    bad = ERROR_STATES
     errors = sum(1 for e in entries.values() if e.state in bad)
     budget_gone = max_errors is not None and rate_control.budget_exhausted(errors, max_errors)
     rows = [server_row(sid, names.get(sid, sid.upper()), e, now, budget_gone) for sid, e in entries.items()]

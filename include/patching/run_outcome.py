@@ -31,13 +31,14 @@ IN_PROGRESS = "in_progress"
 NAMED_UP_TO = 3
 SEPARATOR = " · "
 
-_FAILURES = (ServerState.FAILED, ServerState.TIMED_OUT)
+_FAILURES = (ServerState.FAILED, ServerState.TIMED_OUT, ServerState.UNHEALTHY)
 #: (states, label, name the servers) in the order a line reads.
 _GROUPS: tuple[tuple[frozenset[str], str, bool], ...] = (
     (frozenset({ServerState.PATCHED}), "patched", False),
     (frozenset({ServerState.PATCHED_NO_UPDATES}), "up to date", False),
     (frozenset({ServerState.FAILED}), "failed", True),
     (frozenset({ServerState.TIMED_OUT}), "timed out", True),
+    (frozenset({ServerState.UNHEALTHY}), "unhealthy", True),
     (frozenset({ServerState.NOT_ATTEMPTED}), "not attempted", False),
     (frozenset({ServerState.PLANNED_DRY_RUN}), "planned (dry run)", False),
     (frozenset(SKIPPED_STATES), "skipped", False),

@@ -26,6 +26,7 @@ DEFAULT_MAX_CONCURRENCY = rate_control.DEFAULT_MAX_CONCURRENCY
 DEFAULT_MAX_ERRORS = rate_control.DEFAULT_MAX_ERRORS
 DEFAULT_SERVER_TIMEOUT_MINUTES = 240
 MAX_SERVER_TIMEOUT_MINUTES = 24 * 60
+DEFAULT_APPROVAL_TIMEOUT_MINUTES = 240
 
 
 class ParameterError(ValueError):
@@ -51,6 +52,14 @@ class RunSettings:
     max_concurrency: str
     max_errors: str
     server_timeout_minutes: int
+    # staged rollouts (include.patching.stages, clusters, health, approval)
+    waves: tuple[str, ...] = ()
+    max_per_cluster: int = 1
+    cluster_by: str = "field:cluster"
+    health_check: bool = False
+    health_probe: str = ""
+    approval: bool = False
+    approval_timeout_minutes: int = DEFAULT_APPROVAL_TIMEOUT_MINUTES
 
     def as_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -189,8 +198,59 @@ def check(params: Mapping[str, Any]) -> CheckedParams:
         ),
         max_errors=take(_rate("max_errors", params.get("max_errors"), DEFAULT_MAX_ERRORS, minimum=0)),
         server_timeout_minutes=take(_timeout(params.get("server_timeout_minutes"))),
+        **take(_staged(params)),
     )
     return CheckedParams(settings, tuple(problems))
+
+
+def _staged(params: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The staged-rollout parameters (waves, clusters, health check, approval), checked."""
+    from include.patching.clusters import DEFAULT_CLUSTER_BY, cluster_by_problem, max_per_cluster_problem
+    from include.patching.health import probe_problem
+    from include.patching.stages import normalise_waves, wave_problems
+
+    problems = wave_problems(params.get("waves"))
+    per_cluster = params.get("max_per_cluster")
+    for name, problem in (
+        ("max_per_cluster", max_per_cluster_problem(per_cluster)),
+        ("cluster_by", cluster_by_problem(params.get("cluster_by"))),
+        ("health_probe", probe_problem(params.get("health_probe"))),
+    ):
+        if problem:
+            problems.append(f"{name}: {problem}")
+    health_check, found = _bool("health_check", params.get("health_check"), False)
+    approval, more = _bool("approval", params.get("approval"), False)
+    problems += found + more
+    timeout = params.get("approval_timeout_minutes")
+    if timeout is not None and not (
+        isinstance(timeout, int)
+        and not isinstance(timeout, bool)
+        and 1 <= timeout <= MAX_SERVER_TIMEOUT_MINUTES * 7
+    ):
+        problems.append(
+            f"approval_timeout_minutes: {timeout!r} is not a whole number of minutes from 1 to "
+            f"{MAX_SERVER_TIMEOUT_MINUTES * 7}"
+        )
+        timeout = None
+    waves = [] if wave_problems(params.get("waves")) else normalise_waves(params.get("waves"))
+    if approval and not waves and not problems:
+        problems.append("approval: needs waves (the approval comes between the first stage and the rest)")
+    values = {
+        "waves": tuple(waves),
+        "max_per_cluster": 1
+        if per_cluster in (None, "") or max_per_cluster_problem(per_cluster)
+        else int(str(per_cluster).strip()),
+        "cluster_by": str(params.get("cluster_by") or DEFAULT_CLUSTER_BY).strip()
+        if not cluster_by_problem(params.get("cluster_by"))
+        else DEFAULT_CLUSTER_BY,
+        "health_check": health_check,
+        "health_probe": str(params.get("health_probe") or "").strip()
+        if not probe_problem(params.get("health_probe"))
+        else "",
+        "approval": approval,
+        "approval_timeout_minutes": timeout or DEFAULT_APPROVAL_TIMEOUT_MINUTES,
+    }
+    return values, problems
 
 
 def validate(params: Mapping[str, Any]) -> RunSettings:

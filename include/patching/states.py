@@ -21,6 +21,10 @@ class ServerState(StrEnum):
     """The execution (or the request for it) failed, or at least one patch failed."""
     TIMED_OUT = "timed_out"
     """No completed execution within the per-server timeout (invariant I7)."""
+    UNHEALTHY = "unhealthy"
+    """The execution completed, but the server failed its post-patch health check (not active,
+    not powered on, or the run's health probe did not answer healthy in time). Counts against
+    the error budget and fails its stage (staged rollouts halt there)."""
     NOT_ATTEMPTED = "not_attempted"
     """Eligible, but never sent: the error budget was exhausted, the run stopped first, or its
     maintenance mode could not be turned on. Not an error against the budget."""
@@ -40,11 +44,21 @@ class ServerState(StrEnum):
 
 #: States in which the package was sent to the server.
 ATTEMPTED_STATES = frozenset(
-    {ServerState.PATCHED, ServerState.PATCHED_NO_UPDATES, ServerState.FAILED, ServerState.TIMED_OUT}
+    {
+        ServerState.PATCHED,
+        ServerState.PATCHED_NO_UPDATES,
+        ServerState.FAILED,
+        ServerState.TIMED_OUT,
+        ServerState.UNHEALTHY,
+    }
 )
 #: States that need a person's attention and are listed first in reports (only failed and
-#: timed-out servers, which were sent the package, count against the error budget).
-PROBLEM_STATES = frozenset({ServerState.FAILED, ServerState.TIMED_OUT, ServerState.NOT_ATTEMPTED})
+#: timed-out and unhealthy servers, which were sent the package, count against the error budget).
+PROBLEM_STATES = frozenset(
+    {ServerState.FAILED, ServerState.TIMED_OUT, ServerState.UNHEALTHY, ServerState.NOT_ATTEMPTED}
+)
+#: States that count against the error budget (``max_errors``).
+ERROR_STATES = frozenset({ServerState.FAILED, ServerState.TIMED_OUT, ServerState.UNHEALTHY})
 #: States that mean "skipped with a reason": nothing was touched.
 SKIPPED_STATES = frozenset(
     {

@@ -94,6 +94,7 @@ ELIGIBLE_STATES = frozenset(
         ServerState.PATCHED_NO_UPDATES,
         ServerState.FAILED,
         ServerState.TIMED_OUT,
+        ServerState.UNHEALTHY,
         ServerState.NOT_ATTEMPTED,
     }
 )

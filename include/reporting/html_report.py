@@ -157,6 +157,7 @@ def summary_cards(summary: Mapping[str, Any], *, dry_run: bool = False) -> list[
         ("patched_no_updates", "Up to date", by_state.get(ServerState.PATCHED_NO_UPDATES, 0)),
         ("failed", "Failed", by_state.get(ServerState.FAILED, 0)),
         ("timed_out", "Timed out", by_state.get(ServerState.TIMED_OUT, 0)),
+        ("unhealthy", "Unhealthy after patching", by_state.get(ServerState.UNHEALTHY, 0)),
         ("not_attempted", "Not attempted", by_state.get(ServerState.NOT_ATTEMPTED, 0)),
         ("skipped", "Skipped (with reason)", skipped),
         ("left_in_maintenance", "Left in maintenance by this run", left_on),

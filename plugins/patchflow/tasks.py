@@ -17,6 +17,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from include.artifacts import read_json, run_folder, write_json
 from include.patching import run_params
 from include.patching.classification import Scope, classify, os_family
+from include.patching.clusters import custom_fields
 from include.patching.packages import BY_KEY
 from include.patching.scope import AliasIndex, scope_problems
 from patchflow.exceptions import clc_failures_explained
@@ -113,6 +114,7 @@ def plan_row(server: dict[str, Any], scope: Scope, *, dry_run: bool) -> dict[str
         "power_state": details.get("powerState"),
         "in_maintenance": bool(details.get("inMaintenanceMode")),
         "is_template": bool(server.get("isTemplate")),
+        "custom_fields": custom_fields(details),
         "package_key": plan.package_key,
         "package_id": package.package_id if package else None,
         "state": plan.state.value if plan.state else None,

@@ -65,6 +65,7 @@ INDEX_COUNTS: tuple[tuple[str, frozenset[str]], ...] = (
     ("Up to date", frozenset({ServerState.PATCHED_NO_UPDATES})),
     ("Failed", frozenset({ServerState.FAILED})),
     ("Timed out", frozenset({ServerState.TIMED_OUT})),
+    ("Unhealthy", frozenset({ServerState.UNHEALTHY})),
     ("Not attempted", frozenset({ServerState.NOT_ATTEMPTED})),
     ("Skipped", frozenset(SKIPPED_STATES)),
     ("Planned", frozenset({ServerState.PLANNED_DRY_RUN})),

@@ -98,6 +98,9 @@ def test_a_ledger_written_by_the_dict_based_code_loads_typed_and_saves_unchanged
             "known_executions": None,
             "wall_seconds": None,
             "observed_at": None,
+            "stage": None,
+            "health": None,
+            "cluster": None,
         }
     assert {k: v for k, v in saved.items() if k not in {"servers", "updated_at"}} == {
         k: v for k, v in old.items() if k not in {"servers", "updated_at"}
