@@ -144,6 +144,8 @@ class PatchRolloutOperator(BaseOperator):
         self.health_retries = health_retries
         self.pause_after_first_stage = pause_after_first_stage
         self.approval_task_id = approval_task_id
+        self.health_probe_timeout = tuning("health_probe_timeout", None)
+        self.health_retry_interval = tuning("health_retry_interval", None)
         self.plan_path = plan_path
         self.package_key = package_key
         self.alias = alias
@@ -237,8 +239,8 @@ class PatchRolloutOperator(BaseOperator):
             health = HealthSpec(
                 probe=(self.health_probe or "").strip() or None,
                 retries=int(self.health_retries or DEFAULT_RETRIES),
-                timeout=tuning("health_probe_timeout", None),
-                interval=tuning("health_retry_interval", None),
+                timeout=self.health_probe_timeout,
+                interval=self.health_retry_interval,
             )
         return {"health": health, "max_per_cluster": int(str(self.max_per_cluster).strip())}
 
