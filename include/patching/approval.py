@@ -12,7 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any
+
+from include.timefmt import utc_text
 
 APPROVE = "Approve"
 REJECT = "Reject"
@@ -71,7 +74,7 @@ def from_hitl(payload: Mapping[str, Any]) -> Decision:
     chosen = list(payload.get("chosen_options") or [])
     user = payload.get("responded_by_user") or {}
     at = payload.get("responded_at")
-    at_text = at.strftime("%Y-%m-%dT%H:%M:%SZ") if hasattr(at, "strftime") else (str(at) if at else None)
+    at_text = utc_text(at) if isinstance(at, datetime) else (str(at) if at else None)
     params = payload.get("params_input") or {}
     note = str(params.get("comment") or "").strip() if isinstance(params, Mapping) else ""
     return Decision(

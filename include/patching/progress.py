@@ -149,6 +149,8 @@ class Board:
     settings: dict[str, Any] = field(default_factory=dict)
     elapsed_seconds: float | None = None
     remaining_seconds: float | None = None
+    stages: dict[str, Any] = field(default_factory=dict)
+    """Staged rollouts, per package: stages and gates (``include.patching.stage_report.summarize``)."""
 
     @property
     def counts(self) -> dict[BoardStatus, int]:
@@ -329,8 +331,11 @@ def build_board(
     estimates = [p.remaining_seconds for p in packages]
     known = [e for e in estimates if e is not None]
     remaining = max(known, default=0.0) if len(known) == len(estimates) else None
+    from include.patching.stage_report import summarize
+
     return Board(
         stage=stage,
+        stages=summarize(plan, {k: v for k, v in ledgers.items() if isinstance(v, Mapping)}),
         packages=packages,
         not_patched_by_plan=dict(sorted(settled.items())),
         settings=settings,

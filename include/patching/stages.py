@@ -264,7 +264,7 @@ class Gate:
     def failed(self) -> bool:
         """A stage failed its gate (as opposed to a clean stop by decision)."""
         halt = self.halt()
-        return bool(halt) and halt.get("kind", "gate") == "gate"
+        return halt is not None and halt.get("kind", "gate") == "gate"
 
     def paused(self) -> bool:
         """Every server up to ``stop_after_stage`` has ended and later ones wait (approval)."""

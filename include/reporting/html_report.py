@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from include.patching.audit_rows import MaintenanceResult
 from include.patching.result_codes import LEGEND, CodeMeaning, explain
+from include.patching.stage_report import StageLine, report_lines
 from include.patching.states import SKIPPED_STATES, ServerState
 from include.reporting.attention import left_in_maintenance, rows_needing_attention, why_attention
 from include.reporting.page_parts import (
@@ -143,6 +144,9 @@ class RunReport:
     software: list[tuple[str, Any]]
     audit_sha256: str | None
     code_legend: list[CodeLegendLine]
+    stages: list[StageLine] = field(default_factory=list)
+    """Staged rollouts: one line per package and stage (``include.patching.stage_report``)."""
+    stage_notes: list[str] = field(default_factory=list)
 
 
 def summary_cards(summary: Mapping[str, Any], *, dry_run: bool = False) -> list[Card]:
@@ -210,6 +214,7 @@ def build_run_report(
 ) -> RunReport:
     """What the report of one run's audit document and its validation verdict shows."""
     run, summary, servers = document["run"], document["summary"], document["servers"]
+    stage_lines, stage_notes = report_lines(run.get("stages"))
     return RunReport(
         run=run,
         validation=validation_banner(validation),
@@ -224,6 +229,8 @@ def build_run_report(
         software=sorted((run.get("software") or {}).items()),
         audit_sha256=audit_sha256,
         code_legend=code_legend(servers),
+        stages=stage_lines,
+        stage_notes=stage_notes,
     )
 
 
