@@ -83,6 +83,7 @@ class CanaryApprovalOperator(HITLOperator):
         if event.get("error_type") == "timeout":
             return Decision(approved=False, timed_out=True).as_json()
         payload = super().execute_complete(context, event)
-        decision = from_hitl(payload)
+        # the provider's result drops ``timedout``: a timeout answered with the default (Reject)
+        decision = from_hitl({**payload, "timedout": bool(event.get("timedout"))})
         self.log.info("%s: %s", self.package_key, "approved" if decision.approved else decision.halt_reason())
         return decision.as_json()
