@@ -88,9 +88,8 @@ def print_stages(stages: dict) -> None:
     if lines:
         print("\nStages:")
     for line in lines:
-        print(
-            f"  {line.package:<13} stage {line.index} ({line.spec}): {line.size} server(s), gate {line.gate}; {line.counts}"
-        )
+        head = f"  {line.package:<13} stage {line.index} ({line.spec}): {line.size} server(s)"
+        print(f"{head}, gate {line.gate}; {line.counts}")
     for note in notes:
         print(f"  ! {note}")
 
