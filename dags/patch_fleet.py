@@ -20,6 +20,10 @@ One run, step by step:
    intact), at most `max_per_cluster` servers of a cluster at once, each server optionally
    health-checked after patching; with **approval**, `approve` asks a person after the first stage
    and `rollout_rest` continues (or stops cleanly) from the same ledger.
+   With `snapshot` on (section "Safety net"),
+   each server is snapshotted after maintenance is on and before the package; a failed server
+   is restored to it with `revert_on_failure` (ends `reverted`), and the snapshot is deleted
+   after a success unless `snapshot_keep`. An owner's snapshot is never touched.
 6. **audit** writes one row per inventoried server (JSON, CSV, HTML, validation, manifest),
    validates it with Great Expectations and publishes the `patch_audit` asset.
 
@@ -117,6 +121,7 @@ params = {
     ),
     "server_timeout_minutes": form.server_timeout_minutes(section="Rate control"),
     **form.staged_rollout(section="Staged rollout"),
+    **form.snapshot_params(section="Safety net"),
 }
 
 NOTIFY_TO = conf.get("patchflow", "notify_to", fallback="")
@@ -215,6 +220,10 @@ with DAG(
                 server_timeout=settings["server_timeout_seconds"],
                 maintenance_mode=settings["maintenance_mode"],
                 patch_debug_mode=settings["patch_debug_mode"],
+                snapshot=settings["snapshot"],
+                snapshot_expiration_days=settings["snapshot_expiration_days"],
+                snapshot_keep=settings["snapshot_keep"],
+                revert_on_failure=settings["revert_on_failure"],
                 **staged,
                 pause_after_first_stage=settings["approval"],
             )
@@ -238,6 +247,10 @@ with DAG(
                 server_timeout=settings["server_timeout_seconds"],
                 maintenance_mode=settings["maintenance_mode"],
                 patch_debug_mode=settings["patch_debug_mode"],
+                snapshot=settings["snapshot"],
+                snapshot_expiration_days=settings["snapshot_expiration_days"],
+                snapshot_keep=settings["snapshot_keep"],
+                revert_on_failure=settings["revert_on_failure"],
                 **staged,
                 approval_task_id=f"patch_{package.key}.approve",
             )

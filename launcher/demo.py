@@ -23,6 +23,7 @@ import sys
 import time
 from pathlib import Path
 
+from include.patching.states import PROBLEM_STATES
 from launcher.env import (
     CLC_CONN_ENV,
     PROJECT_ROOT,
@@ -36,7 +37,11 @@ from launcher.processes import SimulatorProcess
 DEMO_DIR = PROJECT_ROOT / ".demo"
 FLEET = PROJECT_ROOT / "simulator" / "fleets" / "demo.yaml"
 # 10% error budget per package: the demo fleet's two failing servers stay within it.
-DEMO_CONF = json.dumps({"max_errors": "10%"})
+# The snapshot safety net on, as strict as it gets, so the report shows all of it: every patched
+# server snapshotted first (kept for the default 3 days), the failing IIS server (VA1DEMOWIN02)
+# restored to its snapshot (`reverted`), and the two servers that cannot have one of this run —
+# VA1DEMODB01 (its owner's snapshot) and UC1DEMOBIG01 (2 TB) — not patched (`skipped_no_snapshot`).
+DEMO_CONF = json.dumps({"max_errors": "10%", "snapshot": "required", "revert_on_failure": True})
 # Staged: a canary, then 3, then half, then the rest, each server's service checked after patching.
 STAGED_CONF = json.dumps(
     {"max_errors": "10%", "waves": ["1", "3", "50%", "100%"], "health_probe": "{custom[healthUrl]}"}
@@ -69,9 +74,7 @@ def print_summary(pack: Path) -> None:
     for state, count in summary["by_state"].items():
         if count:
             print(f"  {state:<24} {count}")
-    problems = [
-        r for r in audit["servers"] if r["state"] in ("failed", "timed_out", "unhealthy", "not_attempted")
-    ]
+    problems = [r for r in audit["servers"] if r["state"] in PROBLEM_STATES]
     for row in problems:
         print(f"  ! {row['server_id']}: {row['state']} — {row['reason']}")
     print_stages(audit["run"].get("stages") or {})

@@ -59,13 +59,14 @@ class BatchOperation(StrEnum):
     START_MAINTENANCE = "startMaintenance"
     STOP_MAINTENANCE = "stopMaintenance"
     EXECUTE_PACKAGE = "executePackage"
+    CREATE_SNAPSHOT = "createSnapshot"
 
 
 @dataclass(frozen=True)
 class ApiCall(Generic[T]):
     """One request to send, and how to read its answer."""
 
-    method: Literal["GET", "POST"]
+    method: Literal["GET", "POST", "DELETE"]
     api: Api
     path: str
     """Relative to the API root, its data segments already quoted."""
@@ -113,7 +114,10 @@ def server(alias: str, server_id: str) -> ApiCall[dict]:
 
 
 def _batch(alias: str, operation: BatchOperation, body: Any) -> ApiCall[list[BatchItem]]:
-    kind = CallKind.SUBMIT if operation is BatchOperation.EXECUTE_PACKAGE else CallKind.BATCH
+    # A second createSnapshot after a lost answer is refused "already has a snapshot", which
+    # would look like an owner's snapshot: never replayed either (include.patching.snapshots).
+    not_twice = (BatchOperation.EXECUTE_PACKAGE, BatchOperation.CREATE_SNAPSHOT)
+    kind = CallKind.SUBMIT if operation in not_twice else CallKind.BATCH
     path = _path("operations", segment(alias), "servers", operation.value)
     return ApiCall("POST", Api.V2, path, shapes.parse_batch, kind, body=body)
 
@@ -132,6 +136,24 @@ def execute_package(
 ) -> ApiCall[list[BatchItem]]:
     body = {"servers": list(server_ids), "package": {"packageId": package_id, "parameters": parameters or {}}}
     return _batch(alias, BatchOperation.EXECUTE_PACKAGE, body)
+
+
+def create_snapshot(alias: str, server_ids: Iterable[str], expiration_days: int) -> ApiCall[list[BatchItem]]:
+    """One batch, one job (§10.1); the platform takes the snapshots one after the other."""
+    body = {"snapshotExpirationDays": expiration_days, "serverIds": list(server_ids)}
+    return _batch(alias, BatchOperation.CREATE_SNAPSHOT, body)
+
+
+def restore_snapshot(alias: str, server_id: str, snapshot_id: str) -> ApiCall[str]:
+    """Revert a server to its snapshot (§10.2): answers one status link; never replayed."""
+    path = _path("servers", segment(alias), segment(server_id), "snapshots", segment(snapshot_id), "restore")
+    return ApiCall("POST", Api.V2, path, shapes.parse_status_link, CallKind.SUBMIT, body={})
+
+
+def delete_snapshot(alias: str, server_id: str, snapshot_id: str) -> ApiCall[str]:
+    """Delete a snapshot (§10.3): answers one status link. Idempotent (a second one finds none)."""
+    path = _path("servers", segment(alias), segment(server_id), "snapshots", segment(snapshot_id))
+    return ApiCall("DELETE", Api.V2, path, shapes.parse_status_link, CallKind.BATCH)
 
 
 def queue_status(alias: str, job_id: str) -> ApiCall[QueueStatus]:

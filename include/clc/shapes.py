@@ -199,6 +199,15 @@ def parse_batch(data: Any, endpoint: str) -> list[BatchItem]:
     return out
 
 
+def parse_status_link(data: Any, endpoint: str) -> str:
+    """The job id of a single ``{"rel": "status", "href": …, "id": …}`` answer (§10.2-10.3)."""
+    link = expect(data, dict, endpoint)
+    job_id = link.get("id") or str(link.get("href") or "").rsplit("/", 1)[-1]
+    if not isinstance(job_id, str) or not job_id:
+        raise ClcResponseError(endpoint, "the answer names no status job")
+    return job_id
+
+
 def parse_queue_status(data: Any, endpoint: str) -> QueueStatus:
     status = field(expect(data, dict, endpoint), "status", str, endpoint)
     try:

@@ -18,6 +18,7 @@ from include.patching.rollout_state import (
     LedgerEntry,
     MaintenanceOwnership,
 )
+from include.patching.snapshots import evidence as snapshot_evidence
 from include.patching.states import ServerState
 
 
@@ -154,7 +155,9 @@ def build_rows(
             row |= {"state": result["state"], "reason": result.get("reason") or ""}
         else:
             row |= _without_result(plan_row, ledgers.get(plan_row["package_key"]))
-        row |= maintenance_columns(_ledger_entry(plan_row, ledgers))
+        entry = _ledger_entry(plan_row, ledgers)
+        row |= maintenance_columns(entry)
+        row |= snapshot_evidence(entry)
         if row["patches"] is None:
             row["patches"] = []
         rows.append(row)

@@ -7,7 +7,9 @@ at which a naive retry would patch the servers twice (I1). The marker file makes
 the retry then runs normally and must reconcile instead of re-submitting.
 ``…_AFTER_START_MAINTENANCE`` and ``…_AFTER_STOP_MAINTENANCE`` do the same right after a
 startMaintenance / stopMaintenance request was answered (I2: the retry must still know which
-servers this run put into maintenance, and release them).
+servers this run put into maintenance, and release them). ``…_AFTER_CREATE_SNAPSHOT`` dies right
+after a createSnapshot request was answered: the retry must take no second snapshot and lose
+track of none.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 CRASH_AFTER_SUBMIT = "PATCHFLOW_CHAOS_CRASH_AFTER_SUBMIT"
 CRASH_AFTER_START_MAINTENANCE = "PATCHFLOW_CHAOS_CRASH_AFTER_START_MAINTENANCE"
 CRASH_AFTER_STOP_MAINTENANCE = "PATCHFLOW_CHAOS_CRASH_AFTER_STOP_MAINTENANCE"
+CRASH_AFTER_CREATE_SNAPSHOT = "PATCHFLOW_CHAOS_CRASH_AFTER_CREATE_SNAPSHOT"
 
 
 def crash_point(name: str) -> None:

@@ -59,6 +59,9 @@ _STATUS_OF_STATE = {
     ServerState.TIMED_OUT: BoardStatus.FAILED,
     ServerState.UNHEALTHY: BoardStatus.FAILED,
     ServerState.NOT_ATTEMPTED: BoardStatus.NOT_ATTEMPTED,
+    ServerState.REVERTED: BoardStatus.FAILED,
+    ServerState.REVERT_FAILED: BoardStatus.FAILED,
+    ServerState.SKIPPED_NO_SNAPSHOT: BoardStatus.NOT_ATTEMPTED,
 }
 BUDGET_GONE = "error budget used up: will not be started"
 
@@ -269,8 +272,7 @@ def package_board(
         settings.get("max_concurrency", rate_control.DEFAULT_MAX_CONCURRENCY),
         max(total, 1),
     )
-    bad = ERROR_STATES
-    errors = sum(1 for e in entries.values() if e.state in bad)
+    errors = sum(1 for e in entries.values() if e.state in ERROR_STATES)
     budget_gone = max_errors is not None and rate_control.budget_exhausted(errors, max_errors)
     rows = [server_row(sid, names.get(sid, sid.upper()), e, now, budget_gone) for sid, e in entries.items()]
     seen = [e.wall_seconds for e in entries.values() if e.phase is Phase.DONE and e.wall_seconds is not None]

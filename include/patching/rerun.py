@@ -25,6 +25,10 @@ CARRIED_OVER = (
     "max_concurrency",
     "max_errors",
     "server_timeout_minutes",
+    "snapshot",
+    "snapshot_expiration_days",
+    "snapshot_keep",
+    "revert_on_failure",
 )
 
 

@@ -90,6 +90,7 @@ from include.patching.rollout_state import (
     Phase,
     ReleaseOutcome,
 )
+from include.patching.snapshots import OFF, SnapshotApi, SnapshotPhase, SnapshotPolicy
 from include.patching.stages import Gate
 from include.patching.states import ERROR_STATES, ServerState
 from include.patching.tuning import PRODUCTION
@@ -99,7 +100,7 @@ from include.timefmt import parse_iso8601, utc_text, utcnow
 log = logging.getLogger(__name__)
 
 
-class ClcApi(Protocol):
+class ClcApi(SnapshotApi, Protocol):
     """What the rollout needs from the CLC client (``patchflow.hooks.clc.ClcHook``)."""
 
     def start_maintenance(self, alias: str, ids: list[str]) -> list[BatchItem]: ...
@@ -135,6 +136,8 @@ class RolloutConfig:
     """Servers of one cluster (``LedgerEntry.cluster``) in flight at once."""
     stop_after_stage: int | None = None
     """Staged rollouts: pause once this stage has ended (the approval step); None: run to the end."""
+    snapshots: SnapshotPolicy = OFF
+    """The snapshot safety net (``include.patching.snapshots``); off by default."""
 
     def package_parameters(self) -> dict[str, str]:
         if self.parameters is not None:
@@ -173,6 +176,7 @@ class Rollout:
         self.gate = Gate(
             ledger, max_per_cluster=config.max_per_cluster, stop_after_stage=config.stop_after_stage
         )
+        self._snapshots = SnapshotPhase(api, ledger, config.alias, config.snapshots, self._end, logger=logger)
 
     # --- views ---------------------------------------------------------------------------
 
@@ -251,6 +255,7 @@ class Rollout:
 
     def reconcile(self) -> None:
         """Adopt executions of servers a previous attempt may have submitted; never re-POST."""
+        self._snapshots.reconcile()  # reverts/deletes a dead attempt left half done
         adopted, watching = [], []
         for sid in self.in_flight_ids():
             e = self.entries[sid]
@@ -298,10 +303,12 @@ class Rollout:
                 break
             wave = self.ledger.next_wave()
             ready = self._maintenance_on(batch) if self.config.maintenance_mode else batch
+            ready = self._snapshots.take(ready)  # snapshot safety net (include.patching.snapshots)
             ready = self._snapshot_executions(ready)  # right before the POST (I1)
             if ready:
                 self._submit(ready)
             submitted = [s for s in ready if self.entries[s].phase in IN_FLIGHT]
+            self._snapshots.settle([s for s in batch if self.entries[s].phase is Phase.DONE])
             self.release([s for s in batch if self.entries[s].phase is Phase.DONE])
             started += submitted
             self._prepare_next(batch)
@@ -541,6 +548,7 @@ class Rollout:
                 finished.append(sid)
         self._check_gate()
         self.ledger.save()
+        self._snapshots.settle(finished)  # revert or delete before maintenance goes off
         self.release(finished)
         counts = Counter(str(self.entries[s].state) for s in finished)
         if finished:
@@ -658,6 +666,7 @@ class Rollout:
         for sid in ids:
             self._end(sid, ServerState.TIMED_OUT, reason)
         self.ledger.save()
+        self._snapshots.settle(ids)
         self.release(ids)
 
     # --- results -------------------------------------------------------------------------
@@ -676,6 +685,7 @@ class Rollout:
         self.ledger.save()
         # Some were put into maintenance ahead of their start: let those jobs end, then release.
         self._wait_for_maintenance(outstanding_jobs(self.entries, never_started))
+        self._snapshots.settle(never_started)
         self.release(never_started)
         rows = [self._row(sid, e) for sid, e in self.ledger.ordered()]
         counts = dict(Counter(r["state"] for r in rows))

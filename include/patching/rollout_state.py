@@ -52,7 +52,8 @@ from typing import Any
 
 from include.artifacts import PathLike, read_json, write_json
 from include.clc.shapes import QUEUE_FAILED, QUEUE_SUCCEEDED
-from include.patching.states import ServerState
+from include.patching.snapshot_state import RevertStatus, SnapshotFate, SnapshotStatus
+from include.patching.states import ATTEMPTED_STATES, ServerState
 from include.timefmt import utc_text, utcnow
 
 
@@ -169,6 +170,21 @@ class LedgerEntry:
     """The post-patch health check's verdict in words (``include.patching.health``); None: not checked."""
     cluster: str | None = None
     """The server's cluster key (``include.patching.clusters``); None: in no cluster."""
+    # Snapshot safety net (include.patching.snapshots); all None in older ledgers and when off.
+    snapshot: SnapshotStatus | None = None
+    snapshot_job_id: str | None = None
+    snapshot_before: list[str] | None = None
+    """Names of the snapshots the server had right before createSnapshot: a new name is ours."""
+    snapshot_name: str | None = None
+    """The platform's name of this run's snapshot (its creation time, API clock)."""
+    snapshot_id: str | None = None
+    snapshot_note: str | None = None
+    """Why no snapshot of this run was taken or kept, in words."""
+    snapshot_fate: SnapshotFate | None = None
+    revert: RevertStatus | None = None
+    revert_job_id: str | None = None
+    failed_state: ServerState | None = None
+    """The state a reverted server had before the revert (``failed`` or ``timed_out``)."""
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
     """Keys this version does not know (a newer or older writer): kept on save, never read."""
 
@@ -197,13 +213,25 @@ class LedgerEntry:
             entry.maintenance_release = ReleaseOutcome(entry.maintenance_release)
         if entry.state is not None:
             entry.state = ServerState(entry.state)
+        entry._snapshot_types()
         return entry
+
+    def _snapshot_types(self) -> None:
+        """The snapshot fields as their enums (JSON holds plain strings)."""
+        if self.snapshot is not None:
+            self.snapshot = SnapshotStatus(self.snapshot)
+        if self.snapshot_fate is not None:
+            self.snapshot_fate = SnapshotFate(self.snapshot_fate)
+        if self.revert is not None:
+            self.revert = RevertStatus(self.revert)
+        if self.failed_state is not None:
+            self.failed_state = ServerState(self.failed_state)
 
     def end(self, state: ServerState, reason: str, now: str) -> None:
         """Mark the server done; an attempted server gets an end and an observation time if it
         has none (``now`` is our clock)."""
         self.phase, self.state, self.reason = Phase.DONE, state, reason
-        if state is ServerState.NOT_ATTEMPTED:
+        if state not in ATTEMPTED_STATES:  # never sent the package: nothing observed
             return
         self.ended_at = self.ended_at or now
         self.observed_at = self.observed_at or now

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from include.patching.rollout_state import IN_FLIGHT, LedgerEntry, Phase
-from include.patching.states import SKIPPED_STATES, ServerState
+from include.patching.states import ERROR_STATES, SKIPPED_STATES, ServerState
 
 #: First word of patchflow's line in a run note; a person's own lines are kept.
 NOTE_MARKER = "patchflow:"
@@ -31,7 +31,7 @@ IN_PROGRESS = "in_progress"
 NAMED_UP_TO = 3
 SEPARATOR = " · "
 
-_FAILURES = (ServerState.FAILED, ServerState.TIMED_OUT, ServerState.UNHEALTHY)
+_FAILURES = tuple(ERROR_STATES)
 #: (states, label, name the servers) in the order a line reads.
 _GROUPS: tuple[tuple[frozenset[str], str, bool], ...] = (
     (frozenset({ServerState.PATCHED}), "patched", False),
@@ -39,7 +39,10 @@ _GROUPS: tuple[tuple[frozenset[str], str, bool], ...] = (
     (frozenset({ServerState.FAILED}), "failed", True),
     (frozenset({ServerState.TIMED_OUT}), "timed out", True),
     (frozenset({ServerState.UNHEALTHY}), "unhealthy", True),
+    (frozenset({ServerState.REVERTED}), "reverted", True),
+    (frozenset({ServerState.REVERT_FAILED}), "revert failed", True),
     (frozenset({ServerState.NOT_ATTEMPTED}), "not attempted", False),
+    (frozenset({ServerState.SKIPPED_NO_SNAPSHOT}), "not patched for want of a snapshot", True),
     (frozenset({ServerState.PLANNED_DRY_RUN}), "planned (dry run)", False),
     (frozenset(SKIPPED_STATES), "skipped", False),
     (frozenset({IN_PROGRESS}), "in progress", False),
@@ -143,6 +146,7 @@ def problem_lines(
     per reason for servers newly left ``not_attempted`` (those can be many at once)."""
     lines = []
     skipped: dict[str, list[str]] = {}
+    no_snapshot: dict[str, list[str]] = {}
     for sid, e in entries.items():
         if not e.state or sid in before:
             continue
@@ -151,6 +155,12 @@ def problem_lines(
             lines.append(f"server {sid} ({label}) {e.state}: {e.reason or 'no reason recorded'}")
         elif e.state is ServerState.NOT_ATTEMPTED:
             skipped.setdefault(e.reason or "no reason recorded", []).append(sid)
+        elif e.state is ServerState.SKIPPED_NO_SNAPSHOT:
+            no_snapshot.setdefault(e.reason or "no reason recorded", []).append(sid)
     for reason, ids in skipped.items():
         lines.append(f"{len(ids)} server(s) not attempted ({_names(sorted(ids))}): {reason}")
+    for reason, ids in no_snapshot.items():
+        lines.append(
+            f"{len(ids)} server(s) not patched for want of a snapshot ({_names(sorted(ids))}): {reason}"
+        )
     return lines

@@ -12,10 +12,11 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from include.patching import rate_control
+from include.patching.snapshot_state import SnapshotMode
 
 ALIAS_RE = re.compile(r"^[A-Za-z0-9]{2,4}$", re.ASCII)
 DC_RE = re.compile(r"^[A-Za-z]{2}[0-9]$", re.ASCII)
@@ -27,6 +28,14 @@ DEFAULT_MAX_ERRORS = rate_control.DEFAULT_MAX_ERRORS
 DEFAULT_SERVER_TIMEOUT_MINUTES = 240
 MAX_SERVER_TIMEOUT_MINUTES = 24 * 60
 DEFAULT_APPROVAL_TIMEOUT_MINUTES = 240
+#: Off by default: a snapshot costs minutes per server and blocks CPU/RAM/disk changes while it
+#: exists, and servers that already have their owner's snapshot cannot get one — switching it on
+#: for everyone would silently change how long a run takes and what it may touch (README).
+DEFAULT_SNAPSHOT = SnapshotMode.OFF.value
+DEFAULT_SNAPSHOT_EXPIRATION_DAYS = 3
+MIN_SNAPSHOT_EXPIRATION_DAYS, MAX_SNAPSHOT_EXPIRATION_DAYS = 1, 10
+DEFAULT_SNAPSHOT_KEEP = True
+DEFAULT_REVERT_ON_FAILURE = False
 
 
 class ParameterError(ValueError):
@@ -60,6 +69,10 @@ class RunSettings:
     health_probe: str = ""
     approval: bool = False
     approval_timeout_minutes: int = DEFAULT_APPROVAL_TIMEOUT_MINUTES
+    snapshot: str = DEFAULT_SNAPSHOT
+    snapshot_expiration_days: int = DEFAULT_SNAPSHOT_EXPIRATION_DAYS
+    snapshot_keep: bool = DEFAULT_SNAPSHOT_KEEP
+    revert_on_failure: bool = DEFAULT_REVERT_ON_FAILURE
 
     def as_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -151,6 +164,51 @@ def _timeout(value: Any) -> tuple[int, list[str]]:
     ]
 
 
+def _snapshot_mode(value: Any) -> tuple[str, list[str]]:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return DEFAULT_SNAPSHOT, []
+    text = value.strip().lower().replace("-", "_") if isinstance(value, str) else None
+    if text in {m.value for m in SnapshotMode}:
+        return str(text), []
+    choices = ", ".join(m.value for m in SnapshotMode)
+    return DEFAULT_SNAPSHOT, [f"snapshot: {value!r} is not one of {choices}"]
+
+
+def _expiration_days(value: Any) -> tuple[int, list[str]]:
+    if value is None:
+        return DEFAULT_SNAPSHOT_EXPIRATION_DAYS, []
+    lo, hi = MIN_SNAPSHOT_EXPIRATION_DAYS, MAX_SNAPSHOT_EXPIRATION_DAYS
+    if isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi:
+        return value, []
+    return DEFAULT_SNAPSHOT_EXPIRATION_DAYS, [
+        f"snapshot_expiration_days: {value!r} is not a whole number of days from {lo} to {hi} "
+        "(the platform's limit)"
+    ]
+
+
+def snapshot_settings(
+    snapshot: Any, expiration_days: Any, keep: Any, revert_on_failure: Any
+) -> tuple[tuple[str, int, bool, bool], list[str]]:
+    """The four snapshot parameters checked (defaults for empty ones), and a problem per bad one."""
+    problems: list[str] = []
+
+    def take(result: tuple[Any, list[str]]) -> Any:
+        problems.extend(result[1])
+        return result[0]
+
+    values = (
+        take(_snapshot_mode(snapshot)),
+        take(_expiration_days(expiration_days)),
+        take(_bool("snapshot_keep", keep, DEFAULT_SNAPSHOT_KEEP)),
+        take(_bool("revert_on_failure", revert_on_failure, DEFAULT_REVERT_ON_FAILURE)),
+    )
+    if values[3] and values[0] == SnapshotMode.OFF and revert_on_failure is not None:
+        problems.append(
+            "revert_on_failure: needs a snapshot to revert to; set snapshot to best_effort or required"
+        )
+    return values, problems
+
+
 def _unknown(params: Mapping[str, Any]) -> list[str]:
     known = sorted(RunSettings.__dataclass_fields__)
     problems = []
@@ -199,6 +257,21 @@ def check(params: Mapping[str, Any]) -> CheckedParams:
         max_errors=take(_rate("max_errors", params.get("max_errors"), DEFAULT_MAX_ERRORS, minimum=0)),
         server_timeout_minutes=take(_timeout(params.get("server_timeout_minutes"))),
         **take(_staged(params)),
+    )
+    snapshot, days, keep, revert = take(
+        snapshot_settings(
+            params.get("snapshot"),
+            params.get("snapshot_expiration_days"),
+            params.get("snapshot_keep"),
+            params.get("revert_on_failure"),
+        )
+    )
+    settings = replace(
+        settings,
+        snapshot=snapshot,
+        snapshot_expiration_days=days,
+        snapshot_keep=keep,
+        revert_on_failure=revert,
     )
     return CheckedParams(settings, tuple(problems))
 

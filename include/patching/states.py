@@ -40,6 +40,18 @@ class ServerState(StrEnum):
     """Left out by this run's parameters (data centers, groups, allow/deny lists)."""
     PLANNED_DRY_RUN = "planned_dry_run"
     """Dry run: would have been patched with the package named in the row."""
+    REVERTED = "reverted"
+    """Patching failed or timed out and the server was restored to the snapshot this run took
+    before sending the package (``revert_on_failure``): back where it was, still unpatched.
+    Counts against the error budget (the patch failed) and needs a person (not compliant)."""
+    REVERT_FAILED = "revert_failed"
+    """Patching failed or timed out and restoring this run's snapshot failed or did not finish
+    in time: the server's state is unknown. Counts against the error budget; needs a person first."""
+    SKIPPED_NO_SNAPSHOT = "skipped_no_snapshot"
+    """``snapshot: required`` and no snapshot of this run could be taken (an owner's snapshot
+    already exists, more than 1 TB of storage, or the snapshot failed): the package was never
+    sent. Not an error against the budget (nothing was tried), but a problem: unlike the other
+    skips it was put into maintenance and it stays unpatched until a person decides."""
 
 
 #: States in which the package was sent to the server.
@@ -50,15 +62,34 @@ ATTEMPTED_STATES = frozenset(
         ServerState.FAILED,
         ServerState.TIMED_OUT,
         ServerState.UNHEALTHY,
+        ServerState.REVERTED,
+        ServerState.REVERT_FAILED,
     }
 )
-#: States that need a person's attention and are listed first in reports (only failed and
-#: timed-out and unhealthy servers, which were sent the package, count against the error budget).
+#: States that need a person's attention and are listed first in reports (only the
+#: ``ERROR_STATES``, which were sent the package, count against the error budget).
 PROBLEM_STATES = frozenset(
-    {ServerState.FAILED, ServerState.TIMED_OUT, ServerState.UNHEALTHY, ServerState.NOT_ATTEMPTED}
+    {
+        ServerState.FAILED,
+        ServerState.TIMED_OUT,
+        ServerState.UNHEALTHY,
+        ServerState.NOT_ATTEMPTED,
+        ServerState.REVERTED,
+        ServerState.REVERT_FAILED,
+        ServerState.SKIPPED_NO_SNAPSHOT,
+    }
 )
-#: States that count against the error budget (``max_errors``).
-ERROR_STATES = frozenset({ServerState.FAILED, ServerState.TIMED_OUT, ServerState.UNHEALTHY})
+#: States that count against the error budget (``max_errors``): the package was sent and the
+#: server did not end patched and healthy — reverted or not.
+ERROR_STATES = frozenset(
+    {
+        ServerState.FAILED,
+        ServerState.TIMED_OUT,
+        ServerState.UNHEALTHY,
+        ServerState.REVERTED,
+        ServerState.REVERT_FAILED,
+    }
+)
 #: States that mean "skipped with a reason": nothing was touched.
 SKIPPED_STATES = frozenset(
     {

@@ -59,6 +59,15 @@ class Tuning:
     """Trigger: how long one post-patch health probe (HTTP or TCP) may take."""
     health_retry_interval: float = 30.0
     """Trigger: the pause between two tries of a post-patch health check that failed."""
+    snapshot_timeout: float = 600.0
+    """Rollout: how long one server's snapshot may take; a batch's createSnapshot job may take
+    this times its servers (the platform takes them one after the other, ~2 min each, §10.1)."""
+    revert_timeout: float = 1800.0
+    """Rollout: how long a snapshot restore may take until the server runs again (observed
+    34-61 s; large snapshots are slower, §10.2); past it the server ends ``revert_failed``."""
+    snapshot_cleanup_grace: float = 2 * 86400.0
+    """snapshot_cleanup DAG: a ledger untouched this long belongs to a run that is over (a
+    server's timeout is at most 24 h); younger ones are left alone."""
 
     @classmethod
     def names(cls) -> tuple[str, ...]:

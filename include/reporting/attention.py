@@ -18,6 +18,9 @@ WHY: dict[str, str] = {
     ServerState.UNHEALTHY: "patched, but failed its health check afterwards: check the service",
     ServerState.NOT_ATTEMPTED: "not patched: the package was never sent",
     ServerState.SKIPPED_NOT_RUNNING: "stopped or paused: not patched until it runs during a patch run",
+    ServerState.REVERTED: "not patched: patching failed and the server was restored to this run's snapshot",
+    ServerState.REVERT_FAILED: "state unknown: patching failed and restoring this run's snapshot failed",
+    ServerState.SKIPPED_NO_SNAPSHOT: "not patched: the run required a snapshot and none could be taken",
 }
 UNKNOWN_STATE_WHY = "a state outside the closed set: the run's record cannot be trusted for this server"
 LEFT_ON_WHY = "left in maintenance mode by this run"

@@ -18,6 +18,7 @@ from importlib import metadata
 from typing import Any
 
 from include.patching.audit_rows import MaintenanceResult
+from include.patching.snapshots import EMPTY_EVIDENCE as SNAPSHOT_EVIDENCE
 from include.patching.states import ATTEMPTED_STATES, ServerState
 from include.redaction import redact_mapping
 from include.text_safety import visible_text
@@ -25,7 +26,8 @@ from include.text_safety import visible_text
 #: 2: rows carry ``maintenance`` and ``maintenance_note``; the summary ``by_maintenance``.
 #: 3: rows carry ``observed_at``: when patchflow saw the outcome, on patchflow's clock
 #: (``started_at``/``ended_at`` stay the patching service's times, on its clock).
-SCHEMA_VERSION = 3
+#: 4: rows carry the snapshot evidence (``SNAPSHOT_COLUMNS``; absent in older packs).
+SCHEMA_VERSION = 4
 
 #: Scalar columns of a row, in CSV order. ``patch_names`` is appended to the CSV.
 SCALAR_COLUMNS: tuple[str, ...] = (
@@ -53,7 +55,10 @@ SCALAR_COLUMNS: tuple[str, ...] = (
     "observed_at",
     "maintenance",
     "maintenance_note",
+    *SNAPSHOT_EVIDENCE,
 )
+#: The snapshot evidence (``include.patching.snapshots.evidence``): optional, older packs lack it.
+SNAPSHOT_COLUMNS = frozenset(SNAPSHOT_EVIDENCE)
 CSV_COLUMNS: tuple[str, ...] = (*SCALAR_COLUMNS, "patch_names")
 INT_COLUMNS = frozenset({"patches_installed", "patches_failed"})
 STR_COLUMNS = frozenset({"maintenance", "maintenance_note"})
@@ -112,7 +117,9 @@ def _check_row(index: int, row: Any) -> dict[str, Any]:
         raise AuditDataError(f"audit row #{index} is a {type(row).__name__}, expected a dict")
     where = f"audit row #{index} (server_id={row.get('server_id')!r})"
     missing = [
-        key for key in (*SCALAR_COLUMNS, "patches") if key not in row and key not in OPTIONAL_INT_COLUMNS
+        key
+        for key in (*SCALAR_COLUMNS, "patches")
+        if key not in row and key not in OPTIONAL_INT_COLUMNS and key not in SNAPSHOT_COLUMNS
     ]
     if missing:
         raise AuditDataError(f"{where} is missing field(s): {', '.join(missing)}")

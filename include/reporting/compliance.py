@@ -96,6 +96,9 @@ ELIGIBLE_STATES = frozenset(
         ServerState.TIMED_OUT,
         ServerState.UNHEALTHY,
         ServerState.NOT_ATTEMPTED,
+        ServerState.REVERTED,
+        ServerState.REVERT_FAILED,
+        ServerState.SKIPPED_NO_SNAPSHOT,
     }
 )
 #: The order of the report's sections: the servers needing attention first.

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from include.patching.states import ServerState
+from include.patching.states import ERROR_STATES, ServerState
 from include.reporting.compliance import ComplianceReport, ComplianceStatus, listing
 from include.reporting.page_parts import (
     REPORT_TEMPLATES,
@@ -125,7 +125,7 @@ def _trends(runs: Sequence[Mapping[str, Any]]) -> list[RunTrend]:
     for run, label in zip(runs, run_labels(runs), strict=True):
         by_state = run["by_state"]
         succeeded = by_state.get(ServerState.PATCHED, 0) + by_state.get(ServerState.PATCHED_NO_UPDATES, 0)
-        failed = by_state.get(ServerState.FAILED, 0) + by_state.get(ServerState.TIMED_OUT, 0)
+        failed = sum(by_state.get(s, 0) for s in ERROR_STATES)
         trends.append(RunTrend(run, label, succeeded, failed, by_state.get(ServerState.PLANNED_DRY_RUN, 0)))
     return trends
 

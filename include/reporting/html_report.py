@@ -80,6 +80,28 @@ class ServerLine:
     patches_not_completed: tuple[PatchLine, ...]
     left_in_maintenance: bool
     why_attention: str
+    snapshot: str = ""
+    """The snapshot evidence in words ("" when the run took none and tried none)."""
+
+
+def snapshot_text(row: Mapping[str, Any]) -> str:
+    """``snapshot 2026-12-01.10:00:01 of this run: restored, kept`` / ``no snapshot of this run: …``."""
+    status = row.get("snapshot")
+    if not status:
+        return ""
+    if status != "confirmed":
+        note = row.get("snapshot_note") or status
+        return (
+            "no snapshot of this run"
+            if note in str(row.get("reason") or "")
+            else f"no snapshot of this run: {note}"
+        )
+    done = ["restored"] if row.get("snapshot_restored") else []
+    if row.get("snapshot_fate"):
+        done.append(str(row["snapshot_fate"]).replace("_", " "))
+    text = f"snapshot {row.get('snapshot_name')} of this run" + (f": {', '.join(done)}" if done else "")
+    note = row.get("snapshot_note")
+    return f"{text} ({note})" if note else text
 
 
 def server_line(row: Mapping[str, Any]) -> ServerLine:
@@ -94,6 +116,7 @@ def server_line(row: Mapping[str, Any]) -> ServerLine:
         patches_not_completed=tuple(patch_line(p) for p in patches if p.get("status") != "completed"),
         left_in_maintenance=left_in_maintenance(row),
         why_attention=why_attention(row),
+        snapshot=snapshot_text(row),
     )
 
 
@@ -163,6 +186,9 @@ def summary_cards(summary: Mapping[str, Any], *, dry_run: bool = False) -> list[
         ("timed_out", "Timed out", by_state.get(ServerState.TIMED_OUT, 0)),
         ("unhealthy", "Unhealthy after patching", by_state.get(ServerState.UNHEALTHY, 0)),
         ("not_attempted", "Not attempted", by_state.get(ServerState.NOT_ATTEMPTED, 0)),
+        ("reverted", "Reverted to snapshot", by_state.get(ServerState.REVERTED, 0)),
+        ("revert_failed", "Revert failed", by_state.get(ServerState.REVERT_FAILED, 0)),
+        ("skipped_no_snapshot", "Not patched: no snapshot", by_state.get(ServerState.SKIPPED_NO_SNAPSHOT, 0)),
         ("skipped", "Skipped (with reason)", skipped),
         ("left_in_maintenance", "Left in maintenance by this run", left_on),
         ("patches_installed", "Patches installed", summary["patches_installed"]),

@@ -30,6 +30,9 @@ STATE_LABELS: dict[str, str] = {
     ServerState.SKIPPED_TEMPLATE: "Skipped: template",
     ServerState.SKIPPED_FILTERED: "Skipped: filtered out",
     ServerState.PLANNED_DRY_RUN: "Planned (dry run)",
+    ServerState.REVERTED: "Reverted to snapshot",
+    ServerState.REVERT_FAILED: "Revert failed",
+    ServerState.SKIPPED_NO_SNAPSHOT: "Not patched: no snapshot",
 }
 STATE_COLOURS: dict[str, str] = {
     ServerState.PATCHED: "#1a7f37",
@@ -44,6 +47,9 @@ STATE_COLOURS: dict[str, str] = {
     ServerState.SKIPPED_TEMPLATE: "#d0d7de",
     ServerState.SKIPPED_FILTERED: "#57606a",
     ServerState.PLANNED_DRY_RUN: "#0969da",
+    ServerState.REVERTED: "#8250df",
+    ServerState.REVERT_FAILED: "#82071e",
+    ServerState.SKIPPED_NO_SNAPSHOT: "#bf8700",
 }
 #: Badge colours light enough to need dark text (contrast).
 LIGHT_STATES = frozenset(

@@ -17,6 +17,11 @@ attempted must have none.
 Maintenance rule (I2): the ``maintenance`` column is from the closed set of
 ``MaintenanceResult``; a server the run may have put into maintenance is ``released`` or
 ``left_on``, and ``left_on`` always carries a ``maintenance_note`` saying why.
+
+Snapshot rule (issue 13): a ``reverted`` or ``revert_failed`` server carries a snapshot taken by
+this run (``snapshot: confirmed`` with its name) — a run never restores anyone else's — and a
+``reverted`` one says it was restored; a ``skipped_no_snapshot`` server says why in
+``snapshot_note``; the snapshot columns hold values of their closed sets.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from include.patching.audit_rows import MaintenanceResult
+from include.patching.snapshot_state import SnapshotFate, SnapshotStatus
 from include.patching.states import ALL_STATES, ATTEMPTED_STATES, ServerState
 from include.reporting.audit_document import SCALAR_COLUMNS, summarize
 from include.timefmt import UTC_FORMAT
@@ -38,7 +44,14 @@ FORBIDDEN_PATCH = re.compile(r"^(kernel|nss)", re.IGNORECASE)
 RHEL_FAMILY_OS = re.compile(r"^(centos|rhel|redhat)", re.IGNORECASE)
 MAX_SAMPLES = 20
 UNFINISHED_STATES = frozenset({ServerState.FAILED, ServerState.TIMED_OUT})
-DERIVED_COLUMNS = ("forbidden_patches", "unexplained_missing_execution", "unexplained_left_on")
+DERIVED_COLUMNS = (
+    "forbidden_patches",
+    "unexplained_missing_execution",
+    "unexplained_left_on",
+    "revert_without_run_snapshot",
+    "unexplained_no_snapshot",
+)
+REVERT_STATES = frozenset({ServerState.REVERTED, ServerState.REVERT_FAILED})
 
 
 class AuditValidationError(Exception):
@@ -172,12 +185,22 @@ def _audit_frame(document: Mapping[str, Any]) -> Callable[[Any], Any]:
                 row.get("maintenance") == MaintenanceResult.LEFT_ON
                 and not str(row.get("maintenance_note") or "").strip()
             )
+            record["revert_without_run_snapshot"] = row.get("state") in REVERT_STATES and not (
+                row.get("snapshot") == SnapshotStatus.CONFIRMED
+                and row.get("snapshot_name")
+                and (row.get("state") != ServerState.REVERTED or row.get("snapshot_restored") is True)
+            )
+            record["unexplained_no_snapshot"] = (
+                row.get("state") == ServerState.SKIPPED_NO_SNAPSHOT
+                and not str(row.get("snapshot_note") or "").strip()
+            )
             rows.append(record)
         frame = pd.DataFrame(rows, columns=[*SCALAR_COLUMNS, *DERIVED_COLUMNS])
         frame = frame.astype(
             {"server_id": "object", "state": "object", "execution_id": "object", "maintenance": "object"}
         )
         frame = frame.astype({"server_id": "object", "state": "object", "execution_id": "object"})
+        frame = frame.astype({"snapshot": "object", "snapshot_fate": "object"})
         for column in ("reboots", "attempts"):  # may be null (not reported): numeric with NaN
             frame[column] = pd.to_numeric(frame[column], errors="coerce")
         for column in ("started_at", "ended_at"):
@@ -279,6 +302,33 @@ def _audit_checks(inventory_count: int, summary: Mapping[str, Any]) -> Callable[
                 "left_in_maintenance_says_why",
                 "a server left in maintenance by the run names the reason",
                 gxe.ExpectColumnValuesToBeInSet(column="unexplained_left_on", value_set=[False]),
+            ),
+            (
+                "revert_uses_a_snapshot_of_this_run",
+                "a reverted (or revert_failed) server has a snapshot taken by this run, and a reverted "
+                "one was restored to it",
+                gxe.ExpectColumnValuesToBeInSet(column="revert_without_run_snapshot", value_set=[False]),
+            ),
+            (
+                "no_snapshot_says_why",
+                "a server not patched for want of a snapshot (skipped_no_snapshot) says why",
+                gxe.ExpectColumnValuesToBeInSet(column="unexplained_no_snapshot", value_set=[False]),
+            ),
+            (
+                "snapshot_in_closed_set",
+                "the snapshot column is empty (snapshots off) or one of "
+                + ", ".join(m.value for m in SnapshotStatus),
+                gxe.ExpectColumnValuesToBeInSet(
+                    column="snapshot", value_set=sorted(m.value for m in SnapshotStatus)
+                ),
+            ),
+            (
+                "snapshot_fate_in_closed_set",
+                "what became of this run's snapshot is empty or one of kept, deleted, delete_requested, "
+                "delete_failed",
+                gxe.ExpectColumnValuesToBeInSet(
+                    column="snapshot_fate", value_set=sorted(m.value for m in SnapshotFate)
+                ),
             ),
             (
                 "timestamps_iso8601",

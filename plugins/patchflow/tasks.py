@@ -246,3 +246,34 @@ def _iso(value: Any) -> str | None:
     if value is None:
         return None
     return pendulum.instance(value).in_timezone("UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def snapshot_cleanup(*, conn_id: str) -> dict[str, Any]:
+    """Delete the snapshots dead runs left behind (``include.patching.snapshot_cleanup``)."""
+    from include.patching.snapshot_cleanup import ledger_files, sweep
+    from include.timefmt import utcnow
+    from patchflow.hooks.clc import ClcHook
+    from patchflow.tuning import current
+
+    timing = current()
+    hook = ClcHook(conn_id)
+    with clc_failures_explained(conn_id):
+        report = sweep(
+            hook,
+            ledger_files(artifacts_base()),
+            now=utcnow(),
+            grace=timing.snapshot_cleanup_grace,
+            job_timeout=timing.snapshot_timeout,
+            poll_interval=timing.job_poll_interval,
+            logger=log,
+        )
+    log.info(
+        "snapshot cleanup: %d ledger(s) swept; deleted %d, kept %d (expire on their own), failed %d, "
+        "unconfirmed %d (left to expiry)",
+        report.ledgers,
+        len(report.deleted),
+        len(report.kept),
+        len(report.failed),
+        len(report.unconfirmed),
+    )
+    return report.as_dict()

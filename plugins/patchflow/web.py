@@ -66,12 +66,13 @@ INDEX_COUNTS: tuple[tuple[str, frozenset[str]], ...] = (
     ("Failed", frozenset({ServerState.FAILED})),
     ("Timed out", frozenset({ServerState.TIMED_OUT})),
     ("Unhealthy", frozenset({ServerState.UNHEALTHY})),
-    ("Not attempted", frozenset({ServerState.NOT_ATTEMPTED})),
+    ("Reverted", frozenset({ServerState.REVERTED, ServerState.REVERT_FAILED})),
+    ("Not attempted", frozenset({ServerState.NOT_ATTEMPTED, ServerState.SKIPPED_NO_SNAPSHOT})),
     ("Skipped", frozenset(SKIPPED_STATES)),
     ("Planned", frozenset({ServerState.PLANNED_DRY_RUN})),
 )
 #: Counted as "needs a new run" on the index (the rerun page lists them).
-RETRY_COLUMNS = frozenset({"Failed", "Timed out", "Not attempted"})
+RETRY_COLUMNS = frozenset({"Failed", "Timed out", "Reverted", "Not attempted"})
 
 
 def _auth() -> list[Any]:

@@ -92,3 +92,18 @@ def test_an_emptied_field_is_accepted_and_preflight_gives_it_the_default(params)
 
 def test_every_field_keeps_its_description(params):
     assert all(params.get_param(name).description for name in params)
+
+
+def test_bad_snapshot_values_reach_preflight_which_names_them_all(params):
+    conf = {"snapshot": "sometimes", "snapshot_expiration_days": 0, "revert_on_failure": True}
+    resolved = accepted_by_airflow(params, conf)
+    from include.patching.run_params import check
+
+    named = [p.split(":", 1)[0] for p in check(resolved).problems]
+    assert named == ["snapshot", "snapshot_expiration_days", "revert_on_failure"]
+
+
+def test_the_safety_net_fields_have_their_own_section_and_keep_todays_behaviour(params):
+    fields = ("snapshot", "snapshot_expiration_days", "snapshot_keep", "revert_on_failure")
+    assert {params.get_param(f).schema.get("section") for f in fields} == {"Safety net"}
+    assert [params[f] for f in fields] == ["off", 3, True, False]

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from include.patching.chaos import (
+    CRASH_AFTER_CREATE_SNAPSHOT,
     CRASH_AFTER_START_MAINTENANCE,
     CRASH_AFTER_STOP_MAINTENANCE,
     CRASH_AFTER_SUBMIT,
@@ -39,7 +40,12 @@ from tests.faults.invariants import RunRecord
 
 DEFAULT_QUEUE_DELAY = 2.0
 """The simulator's own ``queue_delay`` setting (a reset keeps settings)."""
-CRASH_POINTS = (CRASH_AFTER_START_MAINTENANCE, CRASH_AFTER_SUBMIT, CRASH_AFTER_STOP_MAINTENANCE)
+CRASH_POINTS = (
+    CRASH_AFTER_START_MAINTENANCE,
+    CRASH_AFTER_SUBMIT,
+    CRASH_AFTER_STOP_MAINTENANCE,
+    CRASH_AFTER_CREATE_SNAPSHOT,
+)
 Disturbance = Callable[["FaultStack", str], bool]
 """Acts on the running stack; returns whether the disturbance happened."""
 

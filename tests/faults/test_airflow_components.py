@@ -14,6 +14,7 @@ from __future__ import annotations
 import pytest
 
 from include.patching.chaos import (
+    CRASH_AFTER_CREATE_SNAPSHOT,
     CRASH_AFTER_START_MAINTENANCE,
     CRASH_AFTER_STOP_MAINTENANCE,
     CRASH_AFTER_SUBMIT,
@@ -77,6 +78,24 @@ def test_worker_killed_right_after_a_post(stack, crash_point):
         the_crash_point_fired=stack.fired(crash_point),
         the_run_succeeded=result.run.state == "success",
         every_server_ran_the_package=result.executed() == set(LINUX),
+    )
+
+
+def test_worker_killed_right_after_create_snapshot(stack):
+    """The task process dies right after createSnapshot was answered: the retry takes no second
+    snapshot and loses track of none (it adopts each server's new one), and patches."""
+    conf = {**CONF, "snapshot": "best_effort"}
+    stack.arm(CRASH_AFTER_CREATE_SNAPSHOT)
+    result = stack.run(conf)
+    queued = result.after.counters.get("operations_queued", {}).get("createSnapshot", 0)
+    before = result.before.counters.get("operations_queued", {}).get("createSnapshot", 0)
+    assert_invariants(
+        result,
+        stack.lab.expectations(conf),
+        the_crash_point_fired=stack.fired(CRASH_AFTER_CREATE_SNAPSHOT),
+        the_run_succeeded=result.run.state == "success",
+        every_server_ran_the_package=result.executed() == set(LINUX),
+        one_snapshot_request_per_server=queued - before == len(LINUX),
     )
 
 

@@ -11,6 +11,10 @@ timed; the test says when things happen:
   API's own clock (ours + ``api_offset``) and kept hidden from the summary until
   ``start_queued()`` — the platform's queue, which may start a batch long after the request.
   ``complete_all()`` completes every pending execution; ``patches`` sets a server's detail.
+* Snapshots: each server's list (``snapshots``: name → id), storage (``storage_gb``) and power
+  state; createSnapshot, restore and delete are queued jobs that act when they land (restore:
+  the server is recorded in ``restored``). ``failing_snapshots`` / ``failing_restores`` end
+  those jobs ``failed``; ``hanging_restores`` never land.
 * Faults are constructor options (refusals, failing or slow jobs, a lost startMaintenance answer
   that the hook's retry answers "already in maintenance"); ``answer`` decides what the caller
   gets back from Execute Package.
@@ -20,8 +24,8 @@ timed; the test says when things happen:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from itertools import count
@@ -32,6 +36,7 @@ from include.clc.shapes import BatchItem
 from include.patching.packages import LINUX_YUM
 from include.patching.rollout import Rollout, RolloutConfig
 from include.patching.rollout_state import Ledger, ledger_path
+from include.patching.snapshots import SnapshotPolicy
 from include.patching.watch import ObservedExecution, Outcome, WatchState
 from include.timefmt import utc_text
 
@@ -42,6 +47,7 @@ CANNOT_QUEUE = (
 )
 EXECUTE = "POST /v2/operations/DEMO/servers/executePackage"
 START, STOP, EXECUTE_PACKAGE = "startMaintenance", "stopMaintenance", "executePackage"
+CREATE_SNAPSHOT, RESTORE_SNAPSHOT, DELETE_SNAPSHOT = "createSnapshot", "restoreSnapshot", "deleteSnapshot"
 
 
 class Answer(StrEnum):
@@ -63,6 +69,9 @@ class Job:
     """Waits that time out (status ``executing``) before the job lands."""
     fail: bool = False
     status: str = "executing"
+    lands: Callable[[], None] | None = field(default=None, repr=False)
+    """What a snapshot job does when it lands successfully."""
+    hangs: bool = False
 
 
 class MemoryApi:
@@ -81,6 +90,11 @@ class MemoryApi:
         start_request_error: Iterable[str] = (),
         refuse_start: Mapping[str, str] | None = None,
         refuse_stop: Mapping[str, str] | None = None,
+        storage_gb: Mapping[str, int] | None = None,
+        owner_snapshots: Iterable[str] = (),
+        failing_snapshots: Iterable[str] = (),
+        failing_restores: Iterable[str] = (),
+        hanging_restores: Iterable[str] = (),
     ) -> None:
         """``servers``: ids, or ``{id: in maintenance}``.
 
@@ -117,6 +131,16 @@ class MemoryApi:
         self.patches: dict[str, list[dict]] = {}
         self._job_ids = count(81000)
         self._execution_ids = count(100_001)
+        self.storage_gb = dict(storage_gb or {})
+        self.snapshots: dict[str, dict[str, str]] = {sid: {} for sid in self.servers}
+        for sid in owner_snapshots:
+            self.snapshots[sid]["2026-11-20.08:00:00"] = "1"
+        self.power: dict[str, str] = dict.fromkeys(self.servers, "started")
+        self.failing_snapshots = set(failing_snapshots)
+        self.failing_restores = set(failing_restores)
+        self.hanging_restores = set(hanging_restores)
+        self.restored: list[str] = []
+        self._snapshot_clock = count(1)
 
     # --- test controls ------------------------------------------------------------------------
 
@@ -210,9 +234,43 @@ class MemoryApi:
             return []
         return [BatchItem(sid, True, job_id, None) for sid in ids]
 
+    def create_snapshot(self, alias: str, ids: list[str], expiration_days: int) -> list[BatchItem]:
+        self.calls.append((CREATE_SNAPSHOT, tuple(ids)))
+        answer, accepted = [], []
+        for sid in ids:
+            if self.storage_gb.get(sid, 100) > 1024:
+                answer.append(BatchItem(sid, False, None, "Snapshots are not supported over 1 TB."))
+            elif self.snapshots[sid]:
+                answer.append(BatchItem(sid, False, None, "Server already has a snapshot."))
+            else:
+                accepted.append(sid)
+        if accepted:
+            fail = bool(self.failing_snapshots & set(accepted))
+            job_id = self._new_job(Job(accepted, None, fail=fail, lands=lambda: self._take(accepted)))
+            answer += [BatchItem(sid, True, job_id, None) for sid in accepted]
+        return answer
+
+    def restore_snapshot(self, alias: str, server_id: str, snapshot_id: str) -> str:
+        self.calls.append((RESTORE_SNAPSHOT, (server_id,)))
+        self._snapshot_named(server_id, snapshot_id)
+        self.power[server_id] = "stopped"
+
+        def lands() -> None:
+            self.restored.append(server_id)
+            self.power[server_id] = "started"
+
+        job = Job([server_id], None, fail=server_id in self.failing_restores, lands=lands)
+        job.hangs = server_id in self.hanging_restores
+        return self._new_job(job)
+
+    def delete_snapshot(self, alias: str, server_id: str, snapshot_id: str) -> str:
+        self.calls.append((DELETE_SNAPSHOT, (server_id,)))
+        name = self._snapshot_named(server_id, snapshot_id)
+        return self._new_job(Job([server_id], None, lands=lambda: self.snapshots[server_id].pop(name, None)))
+
     def wait_for_job(self, alias: str, job_id: str, *, timeout: float = 300.0, interval: float = 2.0) -> str:
         job = self.jobs[job_id]
-        if job.status == "executing":
+        if job.status == "executing" and not job.hangs:
             if job.waits_left > 0:
                 job.waits_left -= 1
             else:
@@ -222,7 +280,20 @@ class MemoryApi:
     def get_server(self, alias: str, server_id: str) -> dict:
         if server_id not in self.servers:
             raise ClcApiError("GET", f"/v2/servers/{alias}/{server_id}", 404, "not found")
-        return {"id": server_id, "details": {"inMaintenanceMode": self.servers[server_id]}}
+        snapshots = [
+            {
+                "name": name,
+                "links": [{"rel": "self", "href": f"/v2/servers/{alias}/{server_id}/snapshots/{sid}"}],
+            }
+            for name, sid in self.snapshots[server_id].items()
+        ]
+        details = {
+            "inMaintenanceMode": self.servers[server_id],
+            "storageGB": self.storage_gb.get(server_id, 100),
+            "powerState": self.power[server_id],
+            "snapshots": snapshots,
+        }
+        return {"id": server_id, "details": details}
 
     def get_patch_summary(self, alias: str, server_id: str) -> list[dict]:
         return [{k: v for k, v in e.items() if not k.startswith("_")} for e in self.history[server_id]]
@@ -238,7 +309,21 @@ class MemoryApi:
         self.jobs[job_id] = job
         return job_id
 
+    def _take(self, ids: list[str]) -> None:
+        for sid in ids:
+            self.snapshots[sid][f"2026-12-01.10:00:{next(self._snapshot_clock):02d}"] = "2"
+
+    def _snapshot_named(self, server_id: str, snapshot_id: str) -> str:
+        for name, sid in self.snapshots[server_id].items():
+            if sid == snapshot_id:
+                return name
+        raise ClcApiError("POST", f"/v2/servers/DEMO/{server_id}/snapshots/{snapshot_id}", 404, "not found")
+
     def _land(self, job: Job) -> None:
+        if job.hangs:
+            return
+        if job.lands is not None and not job.fail:
+            job.lands()
         job.status = "failed" if job.fail else "succeeded"
         if job.maintenance is not None and not job.fail:
             for sid in job.servers:
@@ -293,6 +378,7 @@ def make_rollout(
     max_concurrency: int = 10,
     max_errors: int = 0,
     server_timeout: float = 60,
+    snapshots: SnapshotPolicy | None = None,
 ) -> Rollout:
     """A rollout of the Linux package over ``servers`` (default: all of the fake's), in order."""
     targets = [(sid, sid in preexisting) for sid in servers or list(api.servers)]
@@ -311,6 +397,7 @@ def make_rollout(
         server_timeout=server_timeout,
         maintenance_timeout=TIMEOUT,
         job_poll_interval=0.01,
+        snapshots=snapshots or SnapshotPolicy(),
     )
     return Rollout(api, ledger, config)
 

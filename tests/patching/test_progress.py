@@ -148,3 +148,14 @@ def test_duration_text():
         "3m 12s",
         "2h 05m",
     ]
+
+
+def test_rerun_keeps_the_snapshot_safety_net():
+    settings = SETTINGS | {"snapshot": "required", "revert_on_failure": True, "snapshot_keep": False}
+    rerun = rerun_for("patch_fleet", settings, ["va1demo02"])
+    assert rerun is not None
+    assert (rerun.conf["snapshot"], rerun.conf["revert_on_failure"], rerun.conf["snapshot_keep"]) == (
+        "required",
+        True,
+        False,
+    )

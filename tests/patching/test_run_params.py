@@ -142,3 +142,35 @@ def test_a_server_in_both_lists_is_named():
     with pytest.raises(ParameterError) as err:
         validate({"server_allow_list": ["a1", "b1"], "server_deny_list": ["A1", "B1"]})
     assert len(err.value.problems) == 2
+
+
+def test_snapshot_parameters_default_to_todays_behaviour():
+    settings = check({}).settings
+    assert (settings.snapshot, settings.snapshot_expiration_days) == ("off", 3)
+    assert settings.snapshot_keep is True and settings.revert_on_failure is False
+
+
+def test_every_bad_snapshot_value_is_named_at_once():
+    problems = check(
+        {"snapshot": "always", "snapshot_expiration_days": 11, "snapshot_keep": "yes", "revert_on_failure": 1}
+    ).problems
+    assert [p.split(":", 1)[0] for p in problems] == [
+        "snapshot",
+        "snapshot_expiration_days",
+        "snapshot_keep",
+        "revert_on_failure",
+    ]
+    assert "off, best_effort, required" in problems[0] and "1 to 10" in problems[1]
+
+
+def test_revert_on_failure_needs_a_snapshot_to_revert_to():
+    (problem,) = check({"revert_on_failure": True}).problems
+    assert problem.startswith("revert_on_failure:") and "best_effort or required" in problem
+    settings = check(
+        {"snapshot": "Required", "revert_on_failure": True, "snapshot_expiration_days": 10}
+    ).settings
+    assert (settings.snapshot, settings.revert_on_failure, settings.snapshot_expiration_days) == (
+        "required",
+        True,
+        10,
+    )

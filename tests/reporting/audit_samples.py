@@ -15,7 +15,7 @@ HOSTILE = "<script>alert(1)</script>"
 def make_row(server_id: str, state: str = "patched", **overrides: Any) -> dict[str, Any]:
     """One audit row; ``state`` picks sensible evidence, ``overrides`` replace any field."""
     dc = server_id[:3].upper()
-    attempted = state in {"patched", "patched_no_updates", "failed", "timed_out"}
+    attempted = state in {"patched", "patched_no_updates", "failed", "timed_out", "reverted", "revert_failed"}
     windows = "win" in server_id
     row: dict[str, Any] = {
         "server_id": server_id,

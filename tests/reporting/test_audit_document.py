@@ -21,7 +21,7 @@ from include.reporting.audit_document import (
 
 def test_document_shape_sorted_rows_and_summary(rows, run):
     document = build_audit_document(rows, run)
-    assert document["schema_version"] == 3  # 2: maintenance columns; 3: observed_at
+    assert document["schema_version"] == 4  # 2: maintenance columns; 3: observed_at; 4: snapshots
     assert document["run"]["run_id"] == run["run_id"]
     ids = [row["server_id"] for row in document["servers"]]
     assert ids == sorted(ids) and len(ids) == len(rows)

@@ -219,3 +219,22 @@ def test_a_servers_completion_is_shown_on_patchflows_clock_above_the_apis_times(
     assert cell is not None and cell.group(1) == "2026-11-27T14:20:04Z"
     assert cell.group(2).index("2026-11-27T14:20:04Z") < cell.group(2).index("2026-11-27T15:20:00Z")
     assert "Seen done" in html
+
+
+def test_the_snapshot_evidence_in_words():
+    from include.reporting.html_report import snapshot_text
+
+    taken = {"snapshot": "confirmed", "snapshot_name": "2026-12-01.10:00:01", "snapshot_restored": True}
+    assert (
+        snapshot_text(taken | {"snapshot_fate": "kept"})
+        == "snapshot 2026-12-01.10:00:01 of this run: restored, kept"
+    )
+    assert snapshot_text({"snapshot": None}) == ""
+    why = "2048 GB of storage: the platform takes no snapshot over 1 TB"
+    assert snapshot_text({"snapshot": "not_taken", "snapshot_note": why}) == f"no snapshot of this run: {why}"
+    refused = {
+        "snapshot": "not_taken",
+        "snapshot_note": why,
+        "reason": f"snapshot required: {why}; package not sent",
+    }
+    assert snapshot_text(refused) == "no snapshot of this run"  # the reason already says why

@@ -40,6 +40,10 @@ ALL_CHECKS = {
     "patches_failed_equals_summary",
     "reboots_equals_summary",
     "breakdowns_equal_summary",
+    "revert_uses_a_snapshot_of_this_run",
+    "no_snapshot_says_why",
+    "snapshot_in_closed_set",
+    "snapshot_fate_in_closed_set",
 }
 
 
@@ -144,6 +148,28 @@ def _maintenance_count_mismatch(d):
     return d, 9
 
 
+def _reverted_to_someone_elses_snapshot(d):
+    row_of(d, "va1demowin01").update(state="reverted", snapshot="not_taken", snapshot_restored=True)
+    return resummarize(d), 9
+
+
+def _reverted_but_not_restored(d):
+    row_of(d, "va1demowin01").update(
+        state="reverted", snapshot="confirmed", snapshot_name="2026-11-27.13:00:00", snapshot_restored=False
+    )
+    return resummarize(d), 9
+
+
+def _no_snapshot_unexplained(d):
+    row_of(d, "va1demowin01").update(state="skipped_no_snapshot", execution_id=None, snapshot="not_taken")
+    return resummarize(d), 9
+
+
+def _unknown_snapshot_fate(d):
+    row_of(d, "va1demoweb01").update(snapshot="confirmed", snapshot_fate="lost")
+    return d, 9
+
+
 def _bad_timestamp(d):
     row_of(d, "va1demoweb01")["started_at"] = "27/11/2026 14:00"
     return d, 9
@@ -168,6 +194,10 @@ def _bad_timestamp(d):
         (_left_on_unexplained, {"left_in_maintenance_says_why"}),
         (_unknown_maintenance, {"maintenance_in_closed_set"}),
         (_maintenance_count_mismatch, {"breakdowns_equal_summary"}),
+        (_reverted_to_someone_elses_snapshot, {"revert_uses_a_snapshot_of_this_run"}),
+        (_reverted_but_not_restored, {"revert_uses_a_snapshot_of_this_run"}),
+        (_no_snapshot_unexplained, {"no_snapshot_says_why"}),
+        (_unknown_snapshot_fate, {"snapshot_fate_in_closed_set"}),
     ],
     ids=lambda value: value.__name__.strip("_") if callable(value) and value.__name__ != "<lambda>" else None,
 )
@@ -188,6 +218,13 @@ def test_failing_check_names_the_offending_server():
 def test_kernel_patch_on_windows_is_not_flagged():
     document = kernel(audit(), "va1demowin01", "kernel32-hotfix")
     assert validate_audit(document, inventory_count=9)["success"] is True
+
+
+def test_a_reverted_server_with_this_runs_restored_snapshot_is_accepted():
+    row = make_row("uc1r01", "reverted", reason="1 of 1 patches failed; reverted")
+    row |= {"snapshot": "confirmed", "snapshot_name": "2026-11-27.13:00:00", "snapshot_restored": True}
+    row |= {"snapshot_fate": "kept", "snapshot_created_at": "2026-11-27T13:00:00Z", "snapshot_note": ""}
+    assert validate_audit(audit([row]), inventory_count=1)["success"] is True
 
 
 def test_timed_out_without_execution_but_with_reason_is_accepted():

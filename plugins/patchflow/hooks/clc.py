@@ -208,6 +208,18 @@ class ClcHook(ClcConnectionAttributes, HttpHook):
         raises ``PossiblySubmittedError`` instead (the caller reconciles, I1)."""
         return self._request(endpoints.execute_package(alias, ids, package_id, parameters))
 
+    def create_snapshot(self, alias: str, ids: Iterable[str], expiration_days: int) -> list[BatchItem]:
+        """Never replayed once it may have been processed (``PossiblySubmittedError``)."""
+        return self._request(endpoints.create_snapshot(alias, ids, expiration_days))
+
+    def restore_snapshot(self, alias: str, server_id: str, snapshot_id: str) -> str:
+        """The restore's queue job id; never replayed once it may have been processed."""
+        return self._request(endpoints.restore_snapshot(alias, server_id, snapshot_id))
+
+    def delete_snapshot(self, alias: str, server_id: str, snapshot_id: str) -> str:
+        """The delete's queue job id."""
+        return self._request(endpoints.delete_snapshot(alias, server_id, snapshot_id))
+
     def get_queue_status(self, alias: str, job_id: str) -> QueueStatus:
         return self._request(endpoints.queue_status(alias, job_id))
 

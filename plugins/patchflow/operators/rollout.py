@@ -22,6 +22,9 @@ from include.patching.packages import BY_KEY
 from include.patching.rollout import Rollout, RolloutConfig
 from include.patching.rollout_state import Ledger, ledger_path, results_path
 from include.patching.run_outcome import ended, package_progress, problem_lines, server_labels
+from include.patching.run_params import snapshot_settings
+from include.patching.snapshot_state import SnapshotMode
+from include.patching.snapshots import SnapshotPolicy
 from patchflow.exceptions import clc_failures_explained
 from patchflow.locations import resolve_run_folder
 from patchflow.waiting import completion_trigger, deferral_timeout
@@ -85,6 +88,11 @@ class PatchRolloutOperator(BaseOperator):
         a continuation task (``approval_task_id``) after a person approved.
     :param approval_task_id: makes this task the continuation: it goes on only if that task's
         XCom says approved; otherwise the rest end ``not_attempted`` with the decision as reason.
+    :param snapshot: ``off`` | ``best_effort`` | ``required``: snapshot each server after
+        maintenance is on and before the package (``include.patching.snapshots``).
+    :param snapshot_expiration_days: 1-10; the platform deletes the snapshot then.
+    :param snapshot_keep: keep this run's snapshot after a successful patch (else deleted).
+    :param revert_on_failure: restore this run's snapshot of a failed or timed-out server.
     """
 
     template_fields: Sequence[str] = (
@@ -103,6 +111,10 @@ class PatchRolloutOperator(BaseOperator):
         "health_check",
         "health_probe",
         "pause_after_first_stage",
+        "snapshot",
+        "snapshot_expiration_days",
+        "snapshot_keep",
+        "revert_on_failure",
     )
     ui_color = "#d9f2e6"
 
@@ -133,6 +145,10 @@ class PatchRolloutOperator(BaseOperator):
         health_retries: int | None = None,
         pause_after_first_stage: bool = False,
         approval_task_id: str | None = None,
+        snapshot: str = "off",
+        snapshot_expiration_days: int | str = 3,
+        snapshot_keep: bool = True,
+        revert_on_failure: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -146,6 +162,10 @@ class PatchRolloutOperator(BaseOperator):
         self.approval_task_id = approval_task_id
         self.health_probe_timeout = tuning("health_probe_timeout", None)
         self.health_retry_interval = tuning("health_retry_interval", None)
+        self.snapshot = snapshot
+        self.snapshot_expiration_days = snapshot_expiration_days
+        self.snapshot_keep = snapshot_keep
+        self.revert_on_failure = revert_on_failure
         self.plan_path = plan_path
         self.package_key = package_key
         self.alias = alias
@@ -162,6 +182,8 @@ class PatchRolloutOperator(BaseOperator):
         self.maintenance_timeout = tuning("maintenance_timeout", maintenance_timeout)
         self.job_poll_interval = tuning("job_poll_interval", job_poll_interval)
         self.deferral_margin = tuning("deferral_margin", deferral_margin)
+        self.snapshot_timeout = tuning("snapshot_timeout", None)
+        self.revert_timeout = tuning("revert_timeout", None)
 
     # --- wiring --------------------------------------------------------------------------
 
@@ -219,10 +241,31 @@ class PatchRolloutOperator(BaseOperator):
             patch_debug_mode=self.patch_debug_mode,
             maintenance_timeout=self.maintenance_timeout,
             job_poll_interval=self.job_poll_interval,
+            snapshots=self._snapshot_policy(),
             **staged,
             stop_after_stage=1 if self.pause_after_first_stage and ledger.data.get("stages") else None,
         )
         return Rollout(hook, ledger, config, logger=self.log), results_path(folder, package.key)
+
+    def _snapshot_policy(self) -> SnapshotPolicy:
+        """The snapshot parameters, checked by the preflight's rules (every bad value named)."""
+        days = self.snapshot_expiration_days
+        if isinstance(days, str) and days.strip().isdigit():
+            days = int(days)  # a templated value arrives as text
+        (mode, days, keep, revert), problems = snapshot_settings(
+            self.snapshot, days, self.snapshot_keep, self.revert_on_failure
+        )
+        if problems:
+            raise AirflowFailException("Invalid rollout parameter: " + "; ".join(problems))
+        return SnapshotPolicy(
+            mode=SnapshotMode(mode),
+            expiration_days=days,
+            keep=keep,
+            revert_on_failure=revert,
+            snapshot_timeout=self.snapshot_timeout,
+            revert_timeout=self.revert_timeout,
+            poll_interval=self.job_poll_interval,
+        )
 
     def _staged_settings(self) -> dict[str, Any]:
         """Health check and cluster limit of ``RolloutConfig`` (``include.patching.health``, ``clusters``)."""

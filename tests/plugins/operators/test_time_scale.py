@@ -14,6 +14,7 @@ from patchflow.hooks.clc import ClcHook
 from patchflow.operators.maintenance import ReleaseMaintenanceOperator
 from patchflow.operators.rollout import PatchRolloutOperator
 from patchflow.triggers.patching import PatchCompletionTrigger
+from patchflow.tuning import current
 from tests.plugins.operators.conftest import Driver
 
 SCALE = 0.01
@@ -68,6 +69,9 @@ def consumers() -> dict[str, float]:
         "token_refresh_margin": hook._token_timer.margin,
         "health_probe_timeout": rollout.health_probe_timeout,
         "health_retry_interval": rollout.health_retry_interval,
+        "snapshot_timeout": rollout.snapshot_timeout,
+        "revert_timeout": rollout.revert_timeout,
+        "snapshot_cleanup_grace": current().snapshot_cleanup_grace,  # read by the snapshot_cleanup task
     }
 
 
