@@ -209,8 +209,8 @@ with DAG(
     }
     for package in PACKAGES:
         with TaskGroup(group_id=f"patch_{package.key}", tooltip=package.title) as group:
-            rollout = PatchRolloutOperator(
-                task_id="rollout",
+            # the same rollout settings for the first stage and for the rest (staged rollouts)
+            rollout_args = dict(
                 clc_conn_id=CLC_CONN_ID,
                 package_key=package.key,
                 plan_path=plan["plan_path"],
@@ -225,7 +225,9 @@ with DAG(
                 snapshot_keep=settings["snapshot_keep"],
                 revert_on_failure=settings["revert_on_failure"],
                 **staged,
-                pause_after_first_stage=settings["approval"],
+            )
+            rollout = PatchRolloutOperator(
+                task_id="rollout", pause_after_first_stage=settings["approval"], **rollout_args
             )
             # staged rollouts: a person approves the rest after the first stage (answers at once
             # when the run asks for no approval), then the same ledger is continued
@@ -237,22 +239,7 @@ with DAG(
                 timeout_minutes=settings["approval_timeout_minutes"],
             )
             rollout_rest = PatchRolloutOperator(
-                task_id="rollout_rest",
-                clc_conn_id=CLC_CONN_ID,
-                package_key=package.key,
-                plan_path=plan["plan_path"],
-                alias=settings["account_alias"],
-                max_concurrency=settings["max_concurrency"],
-                max_errors=settings["max_errors"],
-                server_timeout=settings["server_timeout_seconds"],
-                maintenance_mode=settings["maintenance_mode"],
-                patch_debug_mode=settings["patch_debug_mode"],
-                snapshot=settings["snapshot"],
-                snapshot_expiration_days=settings["snapshot_expiration_days"],
-                snapshot_keep=settings["snapshot_keep"],
-                revert_on_failure=settings["revert_on_failure"],
-                **staged,
-                approval_task_id=f"patch_{package.key}.approve",
+                task_id="rollout_rest", approval_task_id=f"patch_{package.key}.approve", **rollout_args
             )
             release = ReleaseMaintenanceOperator(
                 task_id="release_maintenance",
