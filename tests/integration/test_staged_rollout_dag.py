@@ -70,8 +70,8 @@ class Run:
 
 
 def run_patch_fleet(
-    sim, tmp: Path, conf: dict, *, answer: str | None = None, seen: dict | None = None
-) -> Run:
+    sim, tmp: Path, conf: dict, *, answer: str | None = None, seen: dict | None = None, ledger: bool = True
+) -> Run | None:
     from airflow.dag_processing.dagbag import DagBag
 
     monkeypatch = pytest.MonkeyPatch()
@@ -98,7 +98,7 @@ def run_patch_fleet(
         if responder is not None:
             responder.stop()
         monkeypatch.undo()
-    return Run(dag_run, tmp, sim)
+    return Run(dag_run, tmp, sim) if ledger else None  # a dry run writes no ledger
 
 
 class Responder(threading.Thread):
@@ -283,3 +283,21 @@ def test_the_rest_waits_for_a_person_and_obeys_the_answer(staged_simulator, airf
         assert run.states["patch_linux_yum.rollout_rest"] == "success"  # a clean stop, not a failure
         assert run.states["audit"] == "success"
     assert not any(s["inMaintenanceMode"] for s in run.sim_state["servers"].values())
+
+
+def test_a_dry_run_report_shows_the_stage_plan(staged_simulator, airflow_db, tmp_path):
+    staged_simulator.reset()
+    conf = {"dry_run": True, "waves": ["1", "2", "100%"], "server_deny_list": ["VA1STGWEB00"]}
+    run_patch_fleet(staged_simulator, tmp_path, conf, ledger=False)
+    (pack,) = sorted((tmp_path / "reports" / "runs").glob("*/audit.json"))
+    stages = json.loads(pack.read_text())["run"]["stages"]["linux_yum"]["stages"]
+    assert [len(s["servers"]) for s in stages] == [1, 2, 6]
+    assert {s["gate"] for s in stages} == {"planned"}
+    db = {s["index"] for s in stages for sid in s["servers"] if sid in DB}
+    assert len(db) > 1  # the cluster is split in the plan too
+    html = (pack.parent / "report.html").read_text()
+    assert 'data-stage="linux_yum:1" data-gate="planned"' in html
+    assert all(
+        ex == []
+        for ex in (staged_simulator.call("GET", "/_sim/state")["servers"][s]["executions"] for s in EVERYONE)
+    )
