@@ -221,7 +221,9 @@ def server_row(server_id: str, name: str, entry: LedgerEntry, now: datetime, bud
         )
     if entry.maintenance is MaintenanceOwnership.PREEXISTING:
         return ServerRow(server_id, name, BoardStatus.WAITING, detail="in maintenance since before the run")
-    return ServerRow(server_id, name, BoardStatus.WAITING)
+    return ServerRow(
+        server_id, name, BoardStatus.WAITING, detail=f"stage {entry.stage}" if entry.stage else ""
+    )
 
 
 def _limit(parse: Callable[[Any, int], int], value: Any, total: int) -> int | None:
