@@ -110,8 +110,16 @@ def write_bytes_atomic(path: PathLike, data: bytes) -> None:
         fh.write(data)
 
 
-def write_json(path: PathLike, data: Any) -> None:
-    """Write a JSON artifact atomically (see :func:`write_bytes_atomic`)."""
+def write_json(path: PathLike, data: Any, *, compact: bool = False) -> None:
+    """Write a JSON artifact atomically (see :func:`write_bytes_atomic`).
+
+    ``compact``: no indentation and keys in their own order — the same JSON value, written by
+    the C encoder about ten times faster, for files rewritten often at fleet scale (the ledger).
+    """
+    if compact:
+        payload = json.dumps(data, separators=(",", ":"), default=str)
+        write_bytes_atomic(path, payload.encode("utf-8"))
+        return
     payload = json.dumps(data, indent=1, sort_keys=True, default=str)
     write_bytes_atomic(path, payload.encode("utf-8"))
 

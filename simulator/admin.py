@@ -1,5 +1,5 @@
 """Admin API under ``/_sim/`` (no token; never mixed with CLC paths): health, reset,
-faults, counters, outbox, state dump, clock control and run-time settings."""
+faults, counters, outbox, state dump, timeline, clock control and run-time settings."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from simulator.clock import iso
 from simulator.errors import ApiError
 from simulator.faults import FaultSpecError
 from simulator.http_common import json_response, query_value, read_json
+from simulator.timeline import timeline_view
 
 router = APIRouter(prefix="/_sim")
 
@@ -100,6 +101,13 @@ async def outbox(request: Request) -> Response:
 @router.get("/state")
 async def state(request: Request) -> Response:
     return json_response(sim_of(request).state_view())
+
+
+@router.get("/timeline")
+async def timeline(request: Request) -> Response:
+    """Per server: its executions and maintenance intervals, as the simulator applied them."""
+    sim = sim_of(request)
+    return json_response(timeline_view(sim, query_value(request, "server") or None))
 
 
 @router.get("/clock")

@@ -51,6 +51,10 @@ class Clock:
         """Wall seconds until the simulated instant ``sim_ts`` (0 when already past)."""
         return max(0.0, (sim_ts - self.now()) * self.time_scale)
 
+    def wall_at(self, sim_ts: float) -> float:
+        """The wall-clock epoch at which the simulated instant ``sim_ts`` falls (at the current scale)."""
+        return self._anchor_wall + (sim_ts - self._anchor_sim) * self.time_scale
+
     def to_dict(self) -> dict:
         # Persist "sim time at wall time": after a restart (even kill -9) time carries on
         # as if the simulator had kept running.

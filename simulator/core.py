@@ -42,6 +42,7 @@ from simulator.oscatalog import (
 )
 from simulator.patch_state import cut_off_active_execution, installed_patches, roll_back
 from simulator.persistence import StateStore
+from simulator.timeline import record_maintenance
 
 log = logging.getLogger("clc_simulator")
 
@@ -213,6 +214,8 @@ class Simulator:
         self.events: list[tuple[float, int, str, dict]] = []
         self.event_seq = 0
         self.outbox: list[dict] = []
+        #: server id -> [[when, in maintenance], ...] as applied (simulator/timeline.py)
+        self.maintenance_log: dict[str, list[list]] = {}
         self.counters = _empty_counters()
         self.next_job_no = 81001
         self.next_execution_no = 100001
@@ -273,6 +276,7 @@ class Simulator:
         elif op in MAINTENANCE_OPS:
             if self._deferred_until_rebooted(server, when, payload):
                 return
+            record_maintenance(self.maintenance_log, server, when, bool(payload["value"]))
             server.in_maintenance = bool(payload["value"])
         elif op == "createSnapshot":
             server.snapshot_pending = False
@@ -815,6 +819,7 @@ class Simulator:
             "tokens": self.tokens.to_dict(),
             "counters": self.counters,
             "outbox": self.outbox,
+            "maintenance_log": self.maintenance_log,
             "jobs": [j.to_dict() for j in self.jobs.values()],
             "executions": [e.to_dict() for e in self.executions.values()],
             "events": [[t, seq, kind, payload] for t, seq, kind, payload in self.events],
@@ -840,6 +845,7 @@ class Simulator:
         self.tokens.restore(data.get("tokens", {}))
         self.counters = {**_empty_counters(), **data.get("counters", {})}
         self.outbox = data.get("outbox", [])
+        self.maintenance_log = data.get("maintenance_log", {})
         self.jobs = {j["id"]: Job.from_dict(j) for j in data.get("jobs", [])}
         self.executions = {e["id"]: Execution.from_dict(e) for e in data.get("executions", [])}
         self.events = [(t, seq, kind, payload) for t, seq, kind, payload in data.get("events", [])]

@@ -120,3 +120,24 @@ def test_entry_json_round_trip_keeps_every_declared_field():
     assert again == entry and again.ended_at == "2026-11-30T11:00:00Z"
     assert again.observed_at == "2026-11-30T11:00:00Z"  # our clock, when the outcome was recorded
     assert type(entry.to_json()["phase"]) is str  # plain JSON values, not enum members
+
+
+def test_save_is_compact_json_with_the_same_value_as_the_indented_artifact(tmp_path):
+    """Saved before and after every side effect, the ledger is written compact (the C encoder,
+    ~10x faster at 5,000 entries); the JSON value is the one the indented writer gave."""
+    from include.artifacts import read_json, write_json
+
+    path = ledger_path(tmp_path, "linux_yum")
+    ledger = Ledger.open(
+        path, package_key="linux_yum", package_id="pkg", alias="DEMO", targets=[("b", False), ("a", True)]
+    )
+    ledger.servers["b"].end(ServerState.PATCHED, "done", now="2026-11-30T11:00:00Z")
+    ledger.servers["a"].extra = {"from_a_newer_writer": [1, 2]}
+    ledger.save()
+    text = path.read_text()
+    assert "\n" not in text and ", " not in text and ": " not in text
+    indented = tmp_path / "indented.json"
+    write_json(indented, ledger.to_json())
+    assert indented.read_text().count("\n") > 10
+    assert read_json(path) == read_json(indented)
+    assert Ledger.load(path).servers == ledger.servers
