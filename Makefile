@@ -7,10 +7,11 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 export PYTHONPATH := $(CURDIR):$(CURDIR)/plugins
 
-.PHONY: help install system-deps demo up test faults lint format simulator bench lock clean
+.PHONY: help install system-deps demo demo-staged up test faults lint format simulator bench lock clean
 
 help:
 	@echo "make demo       run the patch DAG end to end on the demo fleet (SQLite, no services)"
+	@echo "make demo-staged  the same fleet rolled out in stages with health checks (a stage halts it)"
 	@echo "make test       install if needed and run the whole suite, lint included"
 	@echo "make faults     the fault matrix alone (docs/fault-matrix.md; also part of make test)"
 	@echo "make up         Airflow UI at http://127.0.0.1:8080 + the CLC simulator on :8899 (Ctrl-C stops all)"
@@ -59,6 +60,9 @@ system-deps:
 
 demo: install
 	$(BIN)/python -m launcher.demo
+
+demo-staged: install
+	$(BIN)/python -m launcher.demo --staged
 
 # Only variables given on make's command line count (a PORT exported for something else must not);
 # the launcher reads PATCHFLOW_PORT / PATCHFLOW_SIM_PORT / PATCHFLOW_BIND from the environment.

@@ -15,7 +15,12 @@ One run, step by step:
    starting servers once `max_errors` is exceeded: maintenance on → Execute Package (sent from
    the worker) → deferred wait for the queue job and then the patching execution → per-patch
    detail → maintenance off. **release_maintenance** always runs afterwards and takes every
-   server this run put into maintenance out again. With `snapshot` on (section "Safety net"),
+   server this run put into maintenance out again. With **waves** the rollout goes stage by stage
+   (each stage only after the one before ended and passed its gate: no unhealthy server, budget
+   intact), at most `max_per_cluster` servers of a cluster at once, each server optionally
+   health-checked after patching; with **approval**, `approve` asks a person after the first stage
+   and `rollout_rest` continues (or stops cleanly) from the same ledger.
+   With `snapshot` on (section "Safety net"),
    each server is snapshotted after maintenance is on and before the package; a failed server
    is restored to it with `revert_on_failure` (ends `reverted`), and the snapshot is deleted
    after a success unless `snapshot_keep`. An owner's snapshot is never touched.

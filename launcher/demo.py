@@ -5,10 +5,17 @@ metadata DB under a project-local AIRFLOW_HOME (`.demo/`), prints a run summary 
 of the HTML audit report, then runs `airflow dags test compliance_report` over the same reports
 (what the `patch_audit` asset would trigger) and prints the fleet's compliance, and stops
 everything it started.
+
+`--staged` (`make demo-staged`) is a second scenario on the same fleet: the packages roll out in
+stages with a health check of every server's service; the demo fleet's UC1DEMOAPP03 turns
+unhealthy once patched, so the Linux rollout halts at its stage — the run fails on purpose, and the
+summary shows each stage, its gate and why the rest was not patched. It is a separate scenario so
+that `make demo` keeps showing a whole fleet patched.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import subprocess
@@ -35,6 +42,10 @@ FLEET = PROJECT_ROOT / "simulator" / "fleets" / "demo.yaml"
 # restored to its snapshot (`reverted`), and the two servers that cannot have one of this run —
 # VA1DEMODB01 (its owner's snapshot) and UC1DEMOBIG01 (2 TB) — not patched (`skipped_no_snapshot`).
 DEMO_CONF = json.dumps({"max_errors": "10%", "snapshot": "required", "revert_on_failure": True})
+# Staged: a canary, then 3, then half, then the rest, each server's service checked after patching.
+STAGED_CONF = json.dumps(
+    {"max_errors": "10%", "waves": ["1", "3", "50%", "100%"], "health_probe": "{custom[healthUrl]}"}
+)
 
 
 def airflow(args: list[str], env: dict[str, str], log: Path) -> int:
@@ -66,9 +77,24 @@ def print_summary(pack: Path) -> None:
     problems = [r for r in audit["servers"] if r["state"] in PROBLEM_STATES]
     for row in problems:
         print(f"  ! {row['server_id']}: {row['state']} — {row['reason']}")
+    print_stages(audit["run"].get("stages") or {})
     print(f"\nHTML audit report: {pack / 'report.html'}")
     print(f"Evidence pack:     {pack}")
     print(f"Verify the chain:  .venv/bin/python -m include.reporting verify {pack.parent.parent}")
+
+
+def print_stages(stages: dict) -> None:
+    """A staged run's stages per package: size, gate, outcome; and why a rollout halted."""
+    from include.patching.stage_report import report_lines
+
+    lines, notes = report_lines(stages)
+    if lines:
+        print("\nStages:")
+    for line in lines:
+        head = f"  {line.package:<13} stage {line.index} ({line.spec}): {line.size} server(s)"
+        print(f"{head}, gate {line.gate}; {line.counts}")
+    for note in notes:
+        print(f"  ! {note}")
 
 
 def print_compliance(reports: Path) -> None:
@@ -90,7 +116,13 @@ def print_compliance(reports: Path) -> None:
     print(f"Compliance report: {reports / 'compliance' / 'compliance.html'}")
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m launcher.demo", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--staged", action="store_true", help="the staged-rollout scenario (make demo-staged)"
+    )
+    staged = parser.parse_args(argv).staged
+    conf = STAGED_CONF if staged else DEMO_CONF
     if not FLEET.exists():
         print("The demo needs the CLC simulator's demo fleet (simulator/fleets/demo.yaml), which is missing.")
         return 1
@@ -112,8 +144,8 @@ def main() -> int:
             print(f"airflow db migrate failed; see {log}")
             return 1
         print("Running patch_fleet (this takes about a minute; Airflow's output goes to .demo/demo.log)…")
-        print(f"  conf: {DEMO_CONF}  (the demo fleet has deliberately failing servers)")
-        code = airflow(["dags", "test", "patch_fleet", "-c", DEMO_CONF], env, log)
+        print(f"  conf: {conf}  (the demo fleet has deliberately failing servers)")
+        code = airflow(["dags", "test", "patch_fleet", "-c", conf], env, log)
     reports = Path(env["PATCHFLOW_REPORTS"])
     pack = latest_pack(reports)
     compliance = 1
@@ -124,6 +156,11 @@ def main() -> int:
         if compliance == 0:
             print_compliance(reports)
     print(f"\nDone in {time.monotonic() - started:.0f} s; the simulator is stopped. Full log: {log}")
+    if staged and code != 0 and pack is not None and compliance == 0:
+        print(
+            "The run failed as this scenario intends: a stage failed its health gate and halted the rollout."
+        )
+        return 0
     if code != 0 or pack is None or compliance != 0:
         print("A DAG run did not succeed: see the log above for the failing task.")
         return 1

@@ -110,7 +110,7 @@ async def get_group(alias: str, groupId: str, request: Request) -> Response:
     if group is None or group.account != alias:
         raise not_found()
     detail = (query_value(request, "serverDetail") or "").strip().lower() == "detailed"
-    return json_response(None, raw=views.group_json(sim, group, detail, sim.now()))
+    return json_response(None, raw=_with_base(views.group_json(sim, group, detail, sim.now()), request))
 
 
 @router.get("/v2/servers/{alias}/{serverId}")
@@ -124,7 +124,14 @@ async def get_server(alias: str, serverId: str, request: Request) -> Response:
         server = sim.server_in(alias, serverId)
     if server is None:
         raise not_found(empty=True)  # real API: 404 with an empty body (§1.5)
-    return json_response(None, raw=views.server_json(sim, server, sim.now()))
+    return json_response(None, raw=_with_base(views.server_json(sim, server, sim.now()), request))
+
+
+def _with_base(text: str, request: Request) -> str:
+    """``{simulator}`` in a custom field's value becomes this simulator's base URL (a health URL)."""
+    if "{simulator}" not in text:
+        return text
+    return text.replace("{simulator}", str(request.base_url).rstrip("/"))
 
 
 # ------------------------------------------------------------------------------ operations

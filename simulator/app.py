@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from simulator import admin, api_v2, patching
+from simulator import admin, api_v2, health, patching
 from simulator.core import Simulator
 from simulator.errors import NOT_FOUND_MESSAGE, ApiError
 from simulator.http_common import SimMiddleware, error_response, json_response
@@ -41,6 +41,7 @@ def create_app(sim: Simulator) -> FastAPI:
     app.include_router(api_v2.router)
     app.include_router(patching.router)
     app.include_router(admin.router)
+    app.include_router(health.router)
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError):

@@ -179,6 +179,8 @@ class Simulator:
                 scan_seconds=s.scan_seconds,
                 patches=s.patches,
                 created=created,
+                custom_fields=dict(s.custom_fields),
+                unhealthy_after_patch=s.unhealthy_after_patch,
                 status=s.status,
                 power_state=s.power_state,
                 in_maintenance=s.in_maintenance,
@@ -703,6 +705,8 @@ class Simulator:
 
     def _apply_server_faults(self, ex: Execution) -> None:
         now = self.now()
+        if not ex.breaks_health and self.faults.server_fault(ex.server, FaultKind.UNHEALTHY_AFTER_PATCH):
+            ex.breaks_health = True
         if ex.is_completed(now) or ex.halt_at is not None:
             return
         if self.faults.server_fault(ex.server, FaultKind.STUCK_EXECUTION):
@@ -712,6 +716,21 @@ class Simulator:
                 if init.reboot and init.reboot[1] > now:
                     ex.halt_at = max(now, init.reboot[0] + 1)
                     break
+
+    def health(self, server: Server, now: float) -> tuple[bool, str]:
+        """What the server's own health endpoint says (``GET /health/{id}``): not active, not
+        powered on, or patched while it is set to break (fleet ``unhealthy_after_patch`` or the
+        fault of that name) → unhealthy."""
+        if server.status != "active":
+            return False, f"server is {server.status}"
+        power = self.power_now(server, now)
+        if power != "started":
+            return False, f"server is {power}"
+        for ex_id in server.executions:
+            ex = self.executions.get(ex_id)
+            if ex is not None and ex.is_completed(now) and (ex.breaks_health or server.unhealthy_after_patch):
+                return False, f"service unhealthy since patch execution {ex.id} completed"
+        return True, "ok"
 
     # ------------------------------------------------------------------ patching service reads
     def patch_summary(self, alias: str, server_id: str) -> list[dict]:

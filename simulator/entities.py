@@ -82,6 +82,8 @@ class Server:
     scan_seconds: int
     patches: list[PatchSpec]
     created: float
+    custom_fields: dict[str, str] = field(default_factory=dict)
+    unhealthy_after_patch: bool = False
     # --- mutable state (persisted) ---
     status: str = "active"
     power_state: str = "started"

@@ -64,6 +64,8 @@ class Execution:
     #: simulated instant after which nothing progresses (fault: stuck / no return from reboot)
     halt_at: float | None = None
     finished: bool = False  # completion processed (e-mail sent, server released)
+    #: the fault ``unhealthy_after_patch`` hit it: the server's health endpoint fails once it completed
+    breaks_health: bool = False
 
     # ----- derived views -------------------------------------------------------------
     def effective(self, now: float) -> float:

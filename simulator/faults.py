@@ -30,6 +30,7 @@ class FaultKind(StrEnum):
     QUEUE_DELAY = "queue_delay"
     STUCK_EXECUTION = "stuck_execution"
     NO_RETURN_FROM_REBOOT = "no_return_from_reboot"
+    UNHEALTHY_AFTER_PATCH = "unhealthy_after_patch"
     REFUSE_DURING_REBOOT = "refuse_during_reboot"
     SNAPSHOT_CREATE_FAILS = "snapshot_create_fails"
     RESTORE_FAILS = "restore_fails"
@@ -57,7 +58,7 @@ HTTP_KINDS = (
 RESPONSE_KINDS = (FaultKind.DROP, FaultKind.TRUNCATE, FaultKind.GARBAGE)
 TOKEN_KINDS = (FaultKind.TOKEN_EXPIRY,)
 QUEUE_KINDS = (FaultKind.QUEUE_DELAY,)
-SERVER_KINDS = (FaultKind.STUCK_EXECUTION, FaultKind.NO_RETURN_FROM_REBOOT)
+SERVER_KINDS = (FaultKind.STUCK_EXECUTION, FaultKind.NO_RETURN_FROM_REBOOT, FaultKind.UNHEALTHY_AFTER_PATCH)
 MAINTENANCE_KINDS = (FaultKind.REFUSE_DURING_REBOOT,)
 SNAPSHOT_KINDS = (FaultKind.SNAPSHOT_CREATE_FAILS, FaultKind.RESTORE_FAILS, FaultKind.RESTORE_HANGS)
 #: kinds decided when an operation is queued, for one server or (no ``server``) for all
@@ -78,6 +79,7 @@ _FIELDS: dict[FaultKind, set[str]] = {
     FaultKind.QUEUE_DELAY: {"count", "seconds"},
     FaultKind.STUCK_EXECUTION: _MATCH_FIELDS | {"count", "server"},
     FaultKind.NO_RETURN_FROM_REBOOT: _MATCH_FIELDS | {"count", "server"},
+    FaultKind.UNHEALTHY_AFTER_PATCH: {"server"},
     FaultKind.REFUSE_DURING_REBOOT: {"count", "server"},
     FaultKind.SNAPSHOT_CREATE_FAILS: {"count", "server"},
     FaultKind.RESTORE_FAILS: {"count", "server"},

@@ -72,6 +72,10 @@ class ServerSpec:
     scan_seconds: int = 45
     patches: list[PatchSpec] = field(default_factory=list)
     snapshot: SnapshotSpec | None = None
+    #: CLC custom fields ``{name: value}``; ``{simulator}`` in a value becomes the simulator's base URL
+    custom_fields: dict[str, str] = field(default_factory=dict)
+    #: its health endpoint answers 503 once a patch execution on it has completed
+    unhealthy_after_patch: bool = False
 
 
 @dataclass
@@ -131,6 +135,8 @@ class FleetSpec:
     servers: list[ServerSpec]
     clock_start: float | None = None
     digest: str = ""
+    #: a custom field every server gets, holding the URL of its health endpoint on the simulator
+    health_url_field: str | None = None
 
 
 SERVER_STATUSES = ("active", "underConstruction", "queuedForDelete", "queuedForRestore", "archived")
@@ -265,7 +271,12 @@ def load_fleet_dict(doc: Any, source: str = "<fleet>", seed: int = 0) -> FleetSp
     if doc is None:
         raise ctx.fail("", "the file is empty")
     doc = _mapping(ctx, doc, "top level")
-    _unknown_keys(ctx, doc, {"version", "clock", "data_centers", "accounts", "groups", "servers"}, "")
+    _unknown_keys(
+        ctx,
+        doc,
+        {"version", "clock", "data_centers", "accounts", "groups", "servers", "health_url_field"},
+        "",
+    )
     version = doc.get("version", 1)
     if version != 1:
         raise ctx.fail("version", f"{version!r} is not supported (only 1)")
@@ -282,7 +293,11 @@ def load_fleet_dict(doc: Any, source: str = "<fleet>", seed: int = 0) -> FleetSp
     groups = _load_groups(ctx, doc, data_centers, {a.alias for a in accounts})
     servers = _load_servers(ctx, doc, data_centers, accounts, groups, seed)
     digest = hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    return FleetSpec(source, data_centers, accounts, groups, servers, clock_start, digest)
+    health_field = _str(ctx, doc, "health_url_field", "", default=None)
+    if health_field:
+        for server in servers:
+            server.custom_fields.setdefault(health_field, "{simulator}/health/" + server.name.lower())
+    return FleetSpec(source, data_centers, accounts, groups, servers, clock_start, digest, health_field)
 
 
 def _clock_start(ctx: _Ctx, raw: Any) -> float:
@@ -445,6 +460,8 @@ _SERVER_KEYS = {
     "scan_seconds",
     "patches",
     "snapshot",
+    "custom_fields",
+    "unhealthy_after_patch",
 }
 
 
@@ -511,8 +528,25 @@ def _load_servers(ctx, doc, dcs, accounts, groups, seed) -> list[ServerSpec]:
         )
         if item.get("snapshot") is not None:
             spec.snapshot = _load_snapshot(ctx, item["snapshot"], f"{where}.snapshot", spec)
+        spec.custom_fields = _custom_fields(ctx, item.get("custom_fields"), f"{where}.custom_fields")
+        spec.unhealthy_after_patch = _bool(ctx, item, "unhealthy_after_patch", where, False)
         servers.append(spec)
     return servers
+
+
+def _custom_fields(ctx: _Ctx, raw: Any, where: str) -> dict[str, str]:
+    """``custom_fields: {cluster: db, healthUrl: "{simulator}/health/va1demodb01"}``: names to scalars."""
+    if raw is None:
+        return {}
+    data = _mapping(ctx, raw, where)
+    out: dict[str, str] = {}
+    for name, value in data.items():
+        if not isinstance(name, str) or not name.strip() or len(name) > 100:
+            raise ctx.fail(where, f"{name!r} is not a custom field name (1-100 characters)")
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise ctx.fail(f"{where}.{name}", f"expected a text or number value, got {_kind(value)}")
+        out[name.strip()] = str(value)
+    return out
 
 
 def _load_snapshot(ctx: _Ctx, raw: Any, where: str, server: ServerSpec) -> SnapshotSpec:

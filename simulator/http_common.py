@@ -251,7 +251,7 @@ class SimMiddleware:
         receive = await buffer_request_body(receive)
         dated = self._dated_send(send, sim)
         inj = None
-        if sim.faults.rules and not scope["path"].startswith("/_sim"):
+        if sim.faults.rules and not scope["path"].startswith(("/_sim", "/health/")):
             inj = sim.faults.for_request(method, route)
             if inj.rule_ids:
                 sim.count_fault(inj.rule_ids)

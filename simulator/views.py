@@ -11,7 +11,7 @@ import json
 
 from simulator.clock import iso
 from simulator.core import Simulator
-from simulator.entities import Account, Group, Server
+from simulator.entities import Account, Group, Server, hex_id
 from simulator.oscatalog import lookup_os
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -163,7 +163,10 @@ def server_dict(sim: Simulator, server: Server, now: float) -> dict:
                 for s in server.snapshots
                 if s.expires > now
             ],
-            "customFields": [],
+            "customFields": [
+                {"id": hex_id("customField", name), "name": name, "value": value, "displayValue": value}
+                for name, value in server.custom_fields.items()
+            ],
         }
     elif server.status in ("archived", "queuedForRestore"):
         data["details"] = {"powerState": "stopped", "storageGB": server.storage_gb}

@@ -57,6 +57,7 @@ _STATUS_OF_STATE = {
     ServerState.PATCHED_NO_UPDATES: BoardStatus.DONE,
     ServerState.FAILED: BoardStatus.FAILED,
     ServerState.TIMED_OUT: BoardStatus.FAILED,
+    ServerState.UNHEALTHY: BoardStatus.FAILED,
     ServerState.NOT_ATTEMPTED: BoardStatus.NOT_ATTEMPTED,
     ServerState.REVERTED: BoardStatus.FAILED,
     ServerState.REVERT_FAILED: BoardStatus.FAILED,
@@ -151,6 +152,8 @@ class Board:
     settings: dict[str, Any] = field(default_factory=dict)
     elapsed_seconds: float | None = None
     remaining_seconds: float | None = None
+    stages: dict[str, Any] = field(default_factory=dict)
+    """Staged rollouts, per package: stages and gates (``include.patching.stage_report.summarize``)."""
 
     @property
     def counts(self) -> dict[BoardStatus, int]:
@@ -218,7 +221,9 @@ def server_row(server_id: str, name: str, entry: LedgerEntry, now: datetime, bud
         )
     if entry.maintenance is MaintenanceOwnership.PREEXISTING:
         return ServerRow(server_id, name, BoardStatus.WAITING, detail="in maintenance since before the run")
-    return ServerRow(server_id, name, BoardStatus.WAITING)
+    return ServerRow(
+        server_id, name, BoardStatus.WAITING, detail=f"stage {entry.stage}" if entry.stage else ""
+    )
 
 
 def _limit(parse: Callable[[Any, int], int], value: Any, total: int) -> int | None:
@@ -330,8 +335,11 @@ def build_board(
     estimates = [p.remaining_seconds for p in packages]
     known = [e for e in estimates if e is not None]
     remaining = max(known, default=0.0) if len(known) == len(estimates) else None
+    from include.patching.stage_report import summarize
+
     return Board(
         stage=stage,
+        stages=summarize(plan, {k: v for k, v in ledgers.items() if isinstance(v, Mapping)}),
         packages=packages,
         not_patched_by_plan=dict(sorted(settled.items())),
         settings=settings,

@@ -70,6 +70,7 @@ from include.patching.chaos import (
     CRASH_AFTER_SUBMIT,
     crash_point,
 )
+from include.patching.health import HealthResult, HealthSpec
 from include.patching.maintenance import (
     may_switch_off_now,
     needs_start,
@@ -90,6 +91,7 @@ from include.patching.rollout_state import (
     ReleaseOutcome,
 )
 from include.patching.snapshots import OFF, SnapshotApi, SnapshotPhase, SnapshotPolicy
+from include.patching.stages import Gate
 from include.patching.states import ERROR_STATES, ServerState
 from include.patching.tuning import PRODUCTION
 from include.patching.watch import ObservedExecution, Outcome, ServerWatch, WatchState
@@ -129,6 +131,12 @@ class RolloutConfig:
     parameters: dict[str, str] | None = None
     """The request's ``package.parameters`` as given (``ExecutePackageOperator``); None: the
     package's defaults with ``patch_debug_mode`` applied (``patch_fleet``)."""
+    health: HealthSpec | None = None
+    """Check each completed server's health before counting it a success (None: no check)."""
+    max_per_cluster: int = 1
+    """Servers of one cluster (``LedgerEntry.cluster``) in flight at once."""
+    stop_after_stage: int | None = None
+    """Staged rollouts: pause once this stage has ended (the approval step); None: run to the end."""
     snapshots: SnapshotPolicy = OFF
     """The snapshot safety net (``include.patching.snapshots``); off by default."""
     window: RolloutWindow = NO_WINDOW
@@ -168,6 +176,9 @@ class Rollout:
         logger: logging.Logger | Any = log,
     ) -> None:
         self.api, self.ledger, self.config, self.now, self.log = api, ledger, config, now, logger
+        self.gate = Gate(
+            ledger, max_per_cluster=config.max_per_cluster, stop_after_stage=config.stop_after_stage
+        )
         self._snapshots = SnapshotPhase(api, ledger, config.alias, config.snapshots, self._end, logger=logger)
 
     # --- views ---------------------------------------------------------------------------
@@ -193,7 +204,13 @@ class Rollout:
     def finished(self) -> bool:
         if self.in_flight_ids():
             return False
-        return self.budget_exhausted() or not self.may_start_more() or not self.ledger.in_phase(Phase.QUEUED)
+        stopped = self.gate.halt() is not None or self.gate.paused()  # stages (include.patching.stages)
+        return (
+            stopped
+            or self.budget_exhausted()
+            or not self.may_start_more()
+            or not self.ledger.in_phase(Phase.QUEUED)
+        )
 
     def watch_list(self) -> list[dict[str, Any]]:
         """Trigger input (``ServerWatch.as_dict()``) for every in-flight server."""
@@ -211,6 +228,7 @@ class Rollout:
             known_executions=None if known is None else tuple(known),
             quiet_seconds=quiet,
             execution_id=e.execution_id,
+            health=self.config.health.as_dict() if self.config.health else None,
         )
 
     def deadline(self, sid: str) -> datetime:
@@ -288,12 +306,13 @@ class Rollout:
     def fill(self) -> list[str]:
         """Start servers until the window is full, the queue is empty or the budget is gone."""
         started: list[str] = []
+        self._check_gate()
         while not self.budget_exhausted() and self.may_start_more():
             slots = self.config.max_concurrency - len(self.in_flight_ids())
             queued = self.ledger.in_phase(Phase.QUEUED)
-            if slots <= 0 or not queued:
+            batch = self.gate.admit(queued, self.in_flight_ids(), slots)  # stage, halt, cluster limits
+            if not batch:
                 break
-            batch = queued[:slots]
             wave = self.ledger.next_wave()
             ready = self._maintenance_on(batch) if self.config.maintenance_mode else batch
             ready = self._snapshots.take(ready)  # snapshot safety net (include.patching.snapshots)
@@ -364,7 +383,8 @@ class Rollout:
         """
         if not self.config.maintenance_mode or self.budget_exhausted() or not self.may_start_more():
             return
-        ahead = [s for s in self.ledger.in_phase(Phase.QUEUED) if s not in batch][: len(batch)]
+        rest = [s for s in self.ledger.in_phase(Phase.QUEUED) if s not in batch]
+        ahead = self.gate.ahead(rest, self.in_flight_ids(), len(batch))  # same stage, cluster room
         ahead = [s for s in ahead if needs_start(self.entries[s])]
         if ahead:
             self._maintenance_on(self._snapshot_executions(ahead), wait=False)
@@ -538,6 +558,7 @@ class Rollout:
             self._record(sid, outcome)
             if e.phase is Phase.DONE:
                 finished.append(sid)
+        self._check_gate()
         self.ledger.save()
         self._snapshots.settle(finished)  # revert or delete before maintenance goes off
         self.release(finished)
@@ -549,6 +570,7 @@ class Rollout:
         e = self.entries[sid]
         if out.state is WatchState.COMPLETED:
             self._complete(sid, out)
+            self._health_verdict(sid, out)
             return
         e.execution_id = out.execution_id or e.execution_id
         if out.state is WatchState.TIMED_OUT:
@@ -582,6 +604,27 @@ class Rollout:
             self._end_from_summary(sid, execution, str(exc))
             return
         self._judge(sid, executions.final_attempts(executions.patch_rows(detail)))
+
+    def _check_gate(self) -> None:
+        """Record a halt when a stage failed its gate (``include.patching.stages.Gate``)."""
+        before = self.gate.halt()
+        self.gate.check(self.budget_exhausted(), self.errors(), self.config.max_errors)
+        if self.gate.halt() and not before:
+            self.log.warning("%s", self.gate.halt_reason())
+            self.ledger.save()
+
+    def _health_verdict(self, sid: str, out: Outcome) -> None:
+        """A server that patched but failed its health check ends ``unhealthy`` (``health``)."""
+        e = self.entries[sid]
+        if self.config.health is None:
+            return
+        if out.health is None:
+            e.health = "not checked (the trigger reported no health verdict)"
+            return
+        verdict = HealthResult.from_dict(out.health)
+        e.health = verdict.detail
+        if not verdict.healthy and e.state in (ServerState.PATCHED, ServerState.PATCHED_NO_UPDATES):
+            e.state, e.reason = ServerState.UNHEALTHY, f"patched, but unhealthy afterwards: {verdict.detail}"
 
     def _end_from_summary(self, sid: str, execution: ObservedExecution | None, why: str) -> None:
         """Without the per-patch detail, the summary's install count decides the state."""
@@ -642,7 +685,9 @@ class Rollout:
 
     def finish(self, results_file: PathLike, *, stop_reason: str | None = None) -> dict[str, Any]:
         """End every unstarted server ``not_attempted``, write the results artifact, return counts."""
-        if self.budget_exhausted():
+        if self.gate.halt_reason():
+            reason = str(self.gate.halt_reason())
+        elif self.budget_exhausted():
             reason = f"error budget exhausted: {self.errors()} errors > max_errors {self.config.max_errors}"
         elif not self.may_start_more():
             reason = WINDOW_CLOSED
@@ -670,6 +715,8 @@ class Rollout:
                 "max_errors": self.config.max_errors,
                 "errors": self.errors(),
                 "budget_exhausted": self.budget_exhausted(),
+                **({"stages": self.ledger.data["stages"]} if self.ledger.data.get("stages") else {}),
+                **({"halt": self.gate.halt()} if self.gate.halt() else {}),
                 "counts": counts,
                 "servers": rows,
                 "window": window_results(self.config.window, rows),
@@ -698,4 +745,6 @@ class Rollout:
             "observed_at": e.observed_at,
             "maintenance": data["maintenance"],
             "submissions": len(e.submissions),
+            **({"stage": e.stage} if e.stage is not None else {}),
+            **({"health": e.health} if e.health is not None else {}),
         }

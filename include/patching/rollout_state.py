@@ -21,7 +21,13 @@ Shape (JSON)::
          "known_executions": ["VA1-100001"],
          "execution_id": null, "state": null, "reason": "", "started_at": null, "ended_at": null,
          "observed_at": null, "patches": [], "patches_installed": 0, "patches_failed": 0,
-         "attempts": null, "reboots": null, "wall_seconds": null}}}
+         "attempts": null, "reboots": null, "wall_seconds": null,
+         "stage": null, "health": null}}}
+
+Staged rollouts add header fields (absent otherwise): ``stages`` (the stage plan, see
+``include.patching.stages.StagePlan.as_json``), ``halt`` (``{"stage", "reason"}`` once a stage
+failed its gate or the rollout was stopped between stages) and ``approval`` (the decision taken
+between the first stage and the rest).
 
 Every field is declared on ``LedgerEntry`` (typed: ``Phase``, ``MaintenanceOwnership``,
 ``ReleaseOutcome``, ``ServerState``); ``to_json``/``from_json`` keep this shape. An entry
@@ -157,6 +163,13 @@ class LedgerEntry:
     reboots: int | None = None
     wall_seconds: float | None = None
     """Seconds from our request to the trigger seeing completion (feeds the quiet period)."""
+    stage: int | None = None
+    """Staged rollouts: the stage (1-based) the server belongs to, fixed when the ledger is
+    created (``include.patching.stages``) so a restart keeps it; None: no stages (one window)."""
+    health: str | None = None
+    """The post-patch health check's verdict in words (``include.patching.health``); None: not checked."""
+    cluster: str | None = None
+    """The server's cluster key (``include.patching.clusters``); None: in no cluster."""
     # Snapshot safety net (include.patching.snapshots); all None in older ledgers and when off.
     snapshot: SnapshotStatus | None = None
     snapshot_job_id: str | None = None
@@ -263,8 +276,14 @@ class Ledger:
         package_id: str,
         alias: str,
         targets: list[tuple[str, bool]],
+        header: Mapping[str, Any] | None = None,
+        entry_fields: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> Ledger:
-        """Load the ledger, or create it from ``(server_id, in_maintenance_at_inventory)`` pairs."""
+        """Load the ledger, or create it from ``(server_id, in_maintenance_at_inventory)`` pairs.
+
+        ``header`` and ``entry_fields`` (per server id) are written with the first save, so a
+        staged rollout's plan is in the ledger from its first byte on (a restart keeps it).
+        """
         if path.exists():
             ledger = cls.load(path)
             if ledger.data.get("package_key") != package_key:
@@ -280,8 +299,12 @@ class Ledger:
             "updated_at": now,
             "waves": 0,
             "order": [sid for sid, _ in targets],
-            "servers": {sid: LedgerEntry.new(preexisting_maintenance=pre).to_json() for sid, pre in targets},
-        }
+            "servers": {
+                sid: LedgerEntry.new(preexisting_maintenance=pre).to_json()
+                | dict((entry_fields or {}).get(sid) or {})
+                for sid, pre in targets
+            },
+        } | dict(header or {})
         ledger = cls(path, data)
         ledger.save()
         return ledger

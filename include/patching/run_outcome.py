@@ -38,6 +38,7 @@ _GROUPS: tuple[tuple[frozenset[str], str, bool], ...] = (
     (frozenset({ServerState.PATCHED_NO_UPDATES}), "up to date", False),
     (frozenset({ServerState.FAILED}), "failed", True),
     (frozenset({ServerState.TIMED_OUT}), "timed out", True),
+    (frozenset({ServerState.UNHEALTHY}), "unhealthy", True),
     (frozenset({ServerState.REVERTED}), "reverted", True),
     (frozenset({ServerState.REVERT_FAILED}), "revert failed", True),
     (frozenset({ServerState.NOT_ATTEMPTED}), "not attempted", False),

@@ -27,6 +27,7 @@ DEFAULT_MAX_CONCURRENCY = rate_control.DEFAULT_MAX_CONCURRENCY
 DEFAULT_MAX_ERRORS = rate_control.DEFAULT_MAX_ERRORS
 DEFAULT_SERVER_TIMEOUT_MINUTES = 240
 MAX_SERVER_TIMEOUT_MINUTES = 24 * 60
+DEFAULT_APPROVAL_TIMEOUT_MINUTES = 240
 #: Off by default: a snapshot costs minutes per server and blocks CPU/RAM/disk changes while it
 #: exists, and servers that already have their owner's snapshot cannot get one — switching it on
 #: for everyone would silently change how long a run takes and what it may touch (README).
@@ -60,6 +61,14 @@ class RunSettings:
     max_concurrency: str
     max_errors: str
     server_timeout_minutes: int
+    # staged rollouts (include.patching.stages, clusters, health, approval)
+    waves: tuple[str, ...] = ()
+    max_per_cluster: int = 1
+    cluster_by: str = "field:cluster"
+    health_check: bool = False
+    health_probe: str = ""
+    approval: bool = False
+    approval_timeout_minutes: int = DEFAULT_APPROVAL_TIMEOUT_MINUTES
     snapshot: str = DEFAULT_SNAPSHOT
     snapshot_expiration_days: int = DEFAULT_SNAPSHOT_EXPIRATION_DAYS
     snapshot_keep: bool = DEFAULT_SNAPSHOT_KEEP
@@ -265,6 +274,7 @@ def check(params: Mapping[str, Any]) -> CheckedParams:
         max_errors=take(_rate("max_errors", params.get("max_errors"), DEFAULT_MAX_ERRORS, minimum=0)),
         server_timeout_minutes=take(_timeout(params.get("server_timeout_minutes"))),
         **take(_window(params)),
+        **take(_staged(params)),
     )
     snapshot, days, keep, revert = take(
         snapshot_settings(
@@ -282,6 +292,56 @@ def check(params: Mapping[str, Any]) -> CheckedParams:
         revert_on_failure=revert,
     )
     return CheckedParams(settings, tuple(problems))
+
+
+def _staged(params: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The staged-rollout parameters (waves, clusters, health check, approval), checked."""
+    from include.patching.clusters import DEFAULT_CLUSTER_BY, cluster_by_problem, max_per_cluster_problem
+    from include.patching.health import probe_problem
+    from include.patching.stages import normalise_waves, wave_problems
+
+    problems = wave_problems(params.get("waves"))
+    per_cluster = params.get("max_per_cluster")
+    for name, problem in (
+        ("max_per_cluster", max_per_cluster_problem(per_cluster)),
+        ("cluster_by", cluster_by_problem(params.get("cluster_by"))),
+        ("health_probe", probe_problem(params.get("health_probe"))),
+    ):
+        if problem:
+            problems.append(f"{name}: {problem}")
+    health_check, found = _bool("health_check", params.get("health_check"), False)
+    approval, more = _bool("approval", params.get("approval"), False)
+    problems += found + more
+    timeout = params.get("approval_timeout_minutes")
+    if timeout is not None and not (
+        isinstance(timeout, int)
+        and not isinstance(timeout, bool)
+        and 1 <= timeout <= MAX_SERVER_TIMEOUT_MINUTES * 7
+    ):
+        problems.append(
+            f"approval_timeout_minutes: {timeout!r} is not a whole number of minutes from 1 to "
+            f"{MAX_SERVER_TIMEOUT_MINUTES * 7}"
+        )
+        timeout = None
+    waves = [] if wave_problems(params.get("waves")) else normalise_waves(params.get("waves"))
+    if approval and not waves and not problems:
+        problems.append("approval: needs waves (the approval comes between the first stage and the rest)")
+    values = {
+        "waves": tuple(waves),
+        "max_per_cluster": 1
+        if per_cluster in (None, "") or max_per_cluster_problem(per_cluster)
+        else int(str(per_cluster).strip()),
+        "cluster_by": str(params.get("cluster_by") or DEFAULT_CLUSTER_BY).strip()
+        if not cluster_by_problem(params.get("cluster_by"))
+        else DEFAULT_CLUSTER_BY,
+        "health_check": health_check,
+        "health_probe": str(params.get("health_probe") or "").strip()
+        if not probe_problem(params.get("health_probe"))
+        else "",
+        "approval": approval,
+        "approval_timeout_minutes": timeout or DEFAULT_APPROVAL_TIMEOUT_MINUTES,
+    }
+    return values, problems
 
 
 def validate(params: Mapping[str, Any]) -> RunSettings:

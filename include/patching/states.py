@@ -21,6 +21,10 @@ class ServerState(StrEnum):
     """The execution (or the request for it) failed, or at least one patch failed."""
     TIMED_OUT = "timed_out"
     """No completed execution within the per-server timeout (invariant I7)."""
+    UNHEALTHY = "unhealthy"
+    """The execution completed, but the server failed its post-patch health check (not active,
+    not powered on, or the run's health probe did not answer healthy in time). Counts against
+    the error budget and fails its stage (staged rollouts halt there)."""
     NOT_ATTEMPTED = "not_attempted"
     """Eligible, but never sent: the error budget was exhausted, the run stopped first, its
     maintenance window was closing ("window closed"), or its maintenance mode could not be turned
@@ -58,6 +62,7 @@ ATTEMPTED_STATES = frozenset(
         ServerState.PATCHED_NO_UPDATES,
         ServerState.FAILED,
         ServerState.TIMED_OUT,
+        ServerState.UNHEALTHY,
         ServerState.REVERTED,
         ServerState.REVERT_FAILED,
     }
@@ -68,6 +73,7 @@ PROBLEM_STATES = frozenset(
     {
         ServerState.FAILED,
         ServerState.TIMED_OUT,
+        ServerState.UNHEALTHY,
         ServerState.NOT_ATTEMPTED,
         ServerState.REVERTED,
         ServerState.REVERT_FAILED,
@@ -75,9 +81,15 @@ PROBLEM_STATES = frozenset(
     }
 )
 #: States that count against the error budget (``max_errors``): the package was sent and the
-#: server did not end patched — reverted or not.
+#: server did not end patched and healthy — reverted or not.
 ERROR_STATES = frozenset(
-    {ServerState.FAILED, ServerState.TIMED_OUT, ServerState.REVERTED, ServerState.REVERT_FAILED}
+    {
+        ServerState.FAILED,
+        ServerState.TIMED_OUT,
+        ServerState.UNHEALTHY,
+        ServerState.REVERTED,
+        ServerState.REVERT_FAILED,
+    }
 )
 #: States that mean "skipped with a reason": nothing was touched.
 SKIPPED_STATES = frozenset(

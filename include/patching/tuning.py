@@ -55,6 +55,10 @@ class Tuning:
     """Hooks: log in again this long before the token's declared lifetime is over."""
     task_retry_delay: float = 30.0
     """DAGs: the delay before Airflow retries a failed task (a crashed worker's task included)."""
+    health_probe_timeout: float = 10.0
+    """Trigger: how long one post-patch health probe (HTTP or TCP) may take."""
+    health_retry_interval: float = 30.0
+    """Trigger: the pause between two tries of a post-patch health check that failed."""
     snapshot_timeout: float = 600.0
     """Rollout: how long one server's snapshot may take; a batch's createSnapshot job may take
     this times its servers (the platform takes them one after the other, ~2 min each, §10.1)."""

@@ -44,6 +44,8 @@ class ServerWatch:
     quiet_seconds: float = 0.0
     execution_id: str | None = None
     """Already identified (adopted after a restart): followed directly."""
+    health: dict[str, Any] | None = None
+    """``HealthSpec.as_dict()``: check the server's health once its execution completed."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -54,7 +56,7 @@ class ServerWatch:
             "known_executions": None if self.known_executions is None else list(self.known_executions),
             "quiet_seconds": self.quiet_seconds,
             "execution_id": self.execution_id,
-        }
+        } | ({} if self.health is None else {"health": dict(self.health)})
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ServerWatch:
@@ -67,6 +69,7 @@ class ServerWatch:
             known_executions=None if known is None else tuple(known),
             quiet_seconds=float(data.get("quiet_seconds") or 0.0),
             execution_id=data.get("execution_id"),
+            health=data.get("health"),
         )
 
 
@@ -120,6 +123,8 @@ class Outcome:
     execution_id: str | None
     observed_at: str
     execution: ObservedExecution | None = None
+    health: dict[str, Any] | None = None
+    """``HealthResult.as_dict()`` of the post-patch check (None: none was asked for)."""
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -132,6 +137,8 @@ class Outcome:
         }
         if self.execution is not None:
             out["execution"] = self.execution.as_dict()
+        if self.health is not None:
+            out["health"] = dict(self.health)
         return out
 
     @classmethod
@@ -145,4 +152,5 @@ class Outcome:
             execution_id=data.get("execution_id"),
             observed_at=data.get("observed_at") or "",
             execution=ObservedExecution.from_dict(execution) if execution else None,
+            health=data.get("health"),
         )

@@ -15,6 +15,7 @@ _STATE_ORDER: dict[str, int] = {state: index for index, state in enumerate(Serve
 WHY: dict[str, str] = {
     ServerState.FAILED: "not patched: the package or a patch failed",
     ServerState.TIMED_OUT: "not known to be patched: no completed execution in time",
+    ServerState.UNHEALTHY: "patched, but failed its health check afterwards: check the service",
     ServerState.NOT_ATTEMPTED: "not patched: the package was never sent",
     ServerState.SKIPPED_NOT_RUNNING: "stopped or paused: not patched until it runs during a patch run",
     ServerState.REVERTED: "not patched: patching failed and the server was restored to this run's snapshot",

@@ -95,6 +95,7 @@ ELIGIBLE_STATES = frozenset(
         ServerState.PATCHED_NO_UPDATES,
         ServerState.FAILED,
         ServerState.TIMED_OUT,
+        ServerState.UNHEALTHY,
         ServerState.NOT_ATTEMPTED,
         ServerState.REVERTED,
         ServerState.REVERT_FAILED,

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from include.patching.audit_rows import MaintenanceResult
 from include.patching.result_codes import LEGEND, CodeMeaning, explain
+from include.patching.stage_report import StageLine, report_lines
 from include.patching.states import SKIPPED_STATES, ServerState
 from include.patching.window import window_lines
 from include.reporting.attention import left_in_maintenance, rows_needing_attention, why_attention
@@ -167,6 +168,9 @@ class RunReport:
     software: list[tuple[str, Any]]
     audit_sha256: str | None
     code_legend: list[CodeLegendLine]
+    stages: list[StageLine] = field(default_factory=list)
+    """Staged rollouts: one line per package and stage (``include.patching.stage_report``)."""
+    stage_notes: list[str] = field(default_factory=list)
 
 
 def summary_cards(summary: Mapping[str, Any], *, dry_run: bool = False) -> list[Card]:
@@ -181,6 +185,7 @@ def summary_cards(summary: Mapping[str, Any], *, dry_run: bool = False) -> list[
         ("patched_no_updates", "Up to date", by_state.get(ServerState.PATCHED_NO_UPDATES, 0)),
         ("failed", "Failed", by_state.get(ServerState.FAILED, 0)),
         ("timed_out", "Timed out", by_state.get(ServerState.TIMED_OUT, 0)),
+        ("unhealthy", "Unhealthy after patching", by_state.get(ServerState.UNHEALTHY, 0)),
         ("not_attempted", "Not attempted", by_state.get(ServerState.NOT_ATTEMPTED, 0)),
         ("reverted", "Reverted to snapshot", by_state.get(ServerState.REVERTED, 0)),
         ("revert_failed", "Revert failed", by_state.get(ServerState.REVERT_FAILED, 0)),
@@ -237,6 +242,7 @@ def build_run_report(
 ) -> RunReport:
     """What the report of one run's audit document and its validation verdict shows."""
     run, summary, servers = document["run"], document["summary"], document["servers"]
+    stage_lines, stage_notes = report_lines(run.get("stages"))
     return RunReport(
         run=run,
         validation=validation_banner(validation),
@@ -251,6 +257,8 @@ def build_run_report(
         software=sorted((run.get("software") or {}).items()),
         audit_sha256=audit_sha256,
         code_legend=code_legend(servers),
+        stages=stage_lines,
+        stage_notes=stage_notes,
     )
 
 

@@ -25,6 +25,7 @@ from include.patching.packages import PACKAGES
 from include.patching.rings import Ring
 from include.patching.run_params import DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_ERRORS
 from patchflow import form
+from patchflow.operators.approval import CanaryApprovalOperator
 from patchflow.operators.maintenance import ReleaseMaintenanceOperator
 from patchflow.operators.rollout import PatchRolloutOperator
 
@@ -112,6 +113,7 @@ def form_params(defaults: Mapping[str, Any] | None = None) -> dict[str, Param]:
             section="Rate control",
         ),
         "server_timeout_minutes": form.server_timeout_minutes(section="Rate control"),
+        **form.staged_rollout(section="Staged rollout"),
         **form.snapshot_params(section="Safety net"),
         "window_end": Param(
             None,
@@ -216,10 +218,17 @@ def add_patch_tasks(dag: DAG, *, notify_to: str, ring: Ring | None = None) -> No
     report >> notify(report)
     verdict = run_verdict()
 
+    staged = {
+        "waves": settings["waves"],
+        "max_per_cluster": settings["max_per_cluster"],
+        "cluster_by": settings["cluster_by"],
+        "health_check": settings["health_check"],
+        "health_probe": settings["health_probe"],
+    }
     for package in PACKAGES:
         with TaskGroup(group_id=f"patch_{package.key}", tooltip=package.title) as group:
-            rollout = PatchRolloutOperator(
-                task_id="rollout",
+            # the same rollout settings for the first stage and for the rest (staged rollouts)
+            rollout_args: dict[str, Any] = dict(
                 clc_conn_id=CLC_CONN_ID,
                 package_key=package.key,
                 plan_path=plan["plan_path"],
@@ -235,6 +244,22 @@ def add_patch_tasks(dag: DAG, *, notify_to: str, ring: Ring | None = None) -> No
                 snapshot_expiration_days=settings["snapshot_expiration_days"],
                 snapshot_keep=settings["snapshot_keep"],
                 revert_on_failure=settings["revert_on_failure"],
+                **staged,
+            )
+            rollout = PatchRolloutOperator(
+                task_id="rollout", pause_after_first_stage=settings["approval"], **rollout_args
+            )
+            # staged rollouts: a person approves the rest after the first stage (answers at once
+            # when the run asks for no approval), then the same ledger is continued
+            approve = CanaryApprovalOperator(
+                task_id="approve",
+                plan_path=plan["plan_path"],
+                package_key=package.key,
+                required=settings["approval"],
+                timeout_minutes=settings["approval_timeout_minutes"],
+            )
+            rollout_rest = PatchRolloutOperator(
+                task_id="rollout_rest", approval_task_id=f"patch_{package.key}.approve", **rollout_args
             )
             release = ReleaseMaintenanceOperator(
                 task_id="release_maintenance",
@@ -243,9 +268,9 @@ def add_patch_tasks(dag: DAG, *, notify_to: str, ring: Ring | None = None) -> No
                 plan_path=plan["plan_path"],
                 trigger_rule=TriggerRule.NONE_SKIPPED,
             )
-            rollout >> release
+            rollout >> approve >> rollout_rest >> release
         branch >> Label(package.title) >> group >> report
-        [rollout, release] >> verdict
+        [rollout, rollout_rest, release] >> verdict
     branch >> Label("audit only") >> report
     report >> verdict
 

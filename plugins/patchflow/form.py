@@ -56,6 +56,82 @@ def server_timeout_minutes(**extra: Any) -> Param:
     )
 
 
+def staged_rollout(**extra: Any) -> dict[str, Param]:
+    """The staged-rollout fields: stages, cluster limit, health check, approval (types only;
+    preflight checks the rules, ``include.patching.run_params``)."""
+    return {
+        "waves": Param(
+            [],
+            type=["null", "array"],
+            items={"type": "string"},
+            title="Stages (waves)",
+            description=(
+                "Patch each package in stages, one size per line: a count (1) or a percentage of its "
+                "servers (20%), e.g. 1, 5, 20%, 100%. What is left over forms one more stage. A stage "
+                "starts only when the previous one has ended and passed its gate (no unhealthy server, "
+                "error budget intact). Empty: one stage."
+            ),
+            **extra,
+        ),
+        "max_per_cluster": Param(
+            1,
+            type=["null", "integer", "string"],
+            title="Max in flight per cluster",
+            description="Servers of one cluster patched at once (at least 1).",
+            **extra,
+        ),
+        "cluster_by": Param(
+            "field:cluster",
+            type=["null", "string"],
+            title="Clusters",
+            description=(
+                "Which servers serve together: 'field:<custom field>' (servers with the same value of "
+                "that CLC custom field; default field:cluster), 'group' (same CLC group) or 'none'. "
+                "A cluster is never whole in one stage."
+            ),
+            **extra,
+        ),
+        "health_check": Param(
+            False,
+            type=["null", "boolean"],
+            title="Health check after patching",
+            description=(
+                "Count a server as patched only if it is active and powered on afterwards (and answers "
+                "the health probe, if one is set); otherwise it ends unhealthy and its stage fails."
+            ),
+            **extra,
+        ),
+        "health_probe": Param(
+            "",
+            type=["null", "string"],
+            title="Health probe",
+            description=(
+                "Optional: http(s):// URL or tcp://host:port built from the server's details, e.g. "
+                "http://{ip}:8080/health, tcp://{ip}:22, or {custom[healthUrl]} for a URL kept in a "
+                "custom field. Implies the health check."
+            ),
+            **extra,
+        ),
+        "approval": Param(
+            False,
+            type=["null", "boolean"],
+            title="Approval after the first stage",
+            description=(
+                "Ask a person (the task's Required actions page) before patching the stages after the "
+                "first; a rejection or a timeout stops the rollout cleanly. Needs stages."
+            ),
+            **extra,
+        ),
+        "approval_timeout_minutes": Param(
+            240,
+            type=["null", "integer"],
+            title="Approval timeout (minutes)",
+            description="How long to wait for the approval; then the rest is not patched.",
+            **extra,
+        ),
+    }
+
+
 def snapshot_params(**extra: Any) -> dict[str, Param]:
     """The snapshot safety net's four fields (``include.patching.snapshots``)."""
     return {

@@ -15,8 +15,9 @@ import pendulum
 from airflow.sdk.exceptions import AirflowFailException
 
 from include.artifacts import read_json, run_folder, write_json
-from include.patching import run_params
+from include.patching import run_params, stage_report
 from include.patching.classification import Scope, classify, os_family
+from include.patching.clusters import custom_fields
 from include.patching.packages import BY_KEY
 from include.patching.scope import AliasIndex, scope_problems
 from patchflow.exceptions import clc_failures_explained
@@ -113,6 +114,7 @@ def plan_row(server: dict[str, Any], scope: Scope, *, dry_run: bool) -> dict[str
         "power_state": details.get("powerState"),
         "in_maintenance": bool(details.get("inMaintenanceMode")),
         "is_template": bool(server.get("isTemplate")),
+        "custom_fields": custom_fields(details),
         "package_key": plan.package_key,
         "package_id": package.package_id if package else None,
         "state": plan.state.value if plan.state else None,
@@ -131,7 +133,11 @@ def classify_servers(
     rows = [plan_row(s, scope, dry_run=settings["dry_run"]) for s in inv["servers"]]
     rows.sort(key=lambda r: r["id"])
     path = run_folder(artifacts_base(), dag_id, run_id) / "plan.json"
-    write_json(path, {"account_alias": settings["account_alias"], "settings": settings, "servers": rows})
+    document = {"account_alias": settings["account_alias"], "settings": settings, "servers": rows}
+    stages = stage_report.preview(rows, settings)  # staged rollouts: shown by a dry run's report
+    if stages:
+        document["stages"] = stages
+    write_json(path, document)
     to_patch = Counter(r["package_key"] for r in rows if r["package_key"] and r["state"] is None)
     by_state = Counter(r["state"] or "to_patch" for r in rows)
     log.info(
@@ -199,6 +205,9 @@ def audit(plan_ref: dict[str, Any] | None, *, context: Any, outlet_events: Any, 
     window = merge_window_results(results.values())  # maintenance window: not started, overruns
     if window is not None:
         run["window"] = window
+    stages = stage_report.summarize(plan, ledgers)  # staged rollouts: plan, gates, halt, approval
+    if stages:
+        run["stages"] = stages
     pack = build_evidence_pack(reports_base(), rows, run, inventory_count=len(plan["servers"]))
     extra = asset_extra(pack)
     if outlet_events is not None:

@@ -65,6 +65,7 @@ INDEX_COUNTS: tuple[tuple[str, frozenset[str]], ...] = (
     ("Up to date", frozenset({ServerState.PATCHED_NO_UPDATES})),
     ("Failed", frozenset({ServerState.FAILED})),
     ("Timed out", frozenset({ServerState.TIMED_OUT})),
+    ("Unhealthy", frozenset({ServerState.UNHEALTHY})),
     ("Reverted", frozenset({ServerState.REVERTED, ServerState.REVERT_FAILED})),
     ("Not attempted", frozenset({ServerState.NOT_ATTEMPTED, ServerState.SKIPPED_NO_SNAPSHOT})),
     ("Skipped", frozenset(SKIPPED_STATES)),

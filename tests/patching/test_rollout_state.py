@@ -98,6 +98,9 @@ def test_a_ledger_written_by_the_dict_based_code_loads_typed_and_saves_unchanged
             "known_executions": None,
             "wall_seconds": None,
             "observed_at": None,
+            "stage": None,
+            "health": None,
+            "cluster": None,
             # the snapshot safety net's fields (issue 13)
             **dict.fromkeys(
                 ("snapshot", "snapshot_job_id", "snapshot_before", "snapshot_name", "snapshot_id")

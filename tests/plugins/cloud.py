@@ -78,7 +78,18 @@ def fleet_doc(servers: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
                 "scan_seconds": 1,
                 "reboot_seconds": 5,
                 "patches": list(spec.get("patches", ONE_PATCH)),
-                **{k: spec[k] for k in ("power_state", "status", "is_template", "description") if k in spec},
+                **{
+                    k: spec[k]
+                    for k in (
+                        "power_state",
+                        "status",
+                        "is_template",
+                        "description",
+                        "custom_fields",
+                        "unhealthy_after_patch",
+                    )
+                    if k in spec
+                },
             }
         )
     user = {"username": USER, "password": PASSWORD, "email": "demo.admin@example.com"}

@@ -282,3 +282,35 @@ def test_a_big_rollout_lists_the_servers_needing_an_eye_first(tmp_path):
     assert '<tr data-server="va1big0349" data-status="failed">' in html  # last in plan order, listed first
     assert 'data-not-listed="50"' in html
     assert f'data-count="done"><span class="n">{count - 1}<' in html
+
+
+def test_a_staged_run_shows_its_stages_gates_and_why_it_halted(tmp_path):
+    import json
+
+    from include.patching.rollout_state import ledger_path
+
+    rows, entries = in_flight_run()
+    folder = write_run(tmp_path / "artifacts", rows, entries)
+    path = ledger_path(folder, "linux_yum")
+    ledger = json.loads(path.read_text())
+    ledger["stages"] = [
+        {"index": 1, "spec": "1", "servers": ["va1demo01"], "note": ""},
+        {
+            "index": 2,
+            "spec": "100%",
+            "servers": ["va1demo02", "va1demo03", "va1demo04", "va1demo05"],
+            "note": "",
+        },
+    ]
+    ledger["halt"] = {
+        "stage": 2,
+        "reason": "rollout halted: stage 2 of 2 used up the error budget",
+        "kind": "gate",
+    }
+    path.write_text(json.dumps(ledger))
+    html = board_client(tmp_path).get(f"/board/patch_fleet/{LIVE_RUN}").text
+    assert 'data-stages="linux_yum"' in html
+    assert (
+        '<tr data-stage="1" data-gate="passed">' in html and '<tr data-stage="2" data-gate="failed">' in html
+    )
+    assert 'data-halt="linux_yum"' in html and "stage 2 of 2 used up the error budget" in html

@@ -148,6 +148,9 @@ class ClcAsyncClient:
         except (aiohttp.ClientError, TimeoutError) as exc:
             return NoAnswer(_delivery(exc), type(exc).__name__)
 
+    async def get_server(self, alias: str, server_id: str) -> dict:
+        return await self._request(endpoints.server(alias, server_id))
+
     async def get_queue_status(self, alias: str, job_id: str) -> QueueStatus:
         return await self._request(endpoints.queue_status(alias, job_id))
 

@@ -78,6 +78,17 @@ class PatchRolloutOperator(BaseOperator):
     :param maintenance_mode: switch maintenance on before and off after patching.
     :param patch_debug_mode: the Linux package's ``patch.debug.mode`` parameter.
     :param artifacts_base: base folder/URL of run artifacts; default: the plan's folder.
+    :param waves: stage sizes, e.g. ``["1", "5", "20%", "100%"]`` (``include.patching.stages``);
+        empty: one stage, the plain sliding window. Fixed in the ledger when it is created.
+    :param max_per_cluster: servers of one cluster in flight at once (``include.patching.clusters``).
+    :param cluster_by: ``field:<custom field>`` (default ``field:cluster``), ``group`` or ``none``.
+    :param health_check: check each completed server (active, powered on, and ``health_probe``)
+        before counting it a success; one that fails ends ``unhealthy`` and halts the rollout.
+    :param health_probe: optional probe template (``include.patching.health``); implies the check.
+    :param pause_after_first_stage: stop once the first stage has ended, leaving the rest queued for
+        a continuation task (``approval_task_id``) after a person approved.
+    :param approval_task_id: makes this task the continuation: it goes on only if that task's
+        XCom says approved; otherwise the rest end ``not_attempted`` with the decision as reason.
     :param snapshot: ``off`` | ``best_effort`` | ``required``: snapshot each server after
         maintenance is on and before the package (``include.patching.snapshots``).
     :param snapshot_expiration_days: 1-10; the platform deletes the snapshot then.
@@ -100,6 +111,12 @@ class PatchRolloutOperator(BaseOperator):
         "server_timeout",
         "maintenance_mode",
         "patch_debug_mode",
+        "waves",
+        "max_per_cluster",
+        "cluster_by",
+        "health_check",
+        "health_probe",
+        "pause_after_first_stage",
         "snapshot",
         "snapshot_expiration_days",
         "snapshot_keep",
@@ -128,6 +145,14 @@ class PatchRolloutOperator(BaseOperator):
         maintenance_timeout: float | None = None,
         job_poll_interval: float | None = None,
         deferral_margin: float | None = None,
+        waves: list[str] | str | None = None,
+        max_per_cluster: int | str = 1,
+        cluster_by: str | None = None,
+        health_check: bool = False,
+        health_probe: str | None = None,
+        health_retries: int | None = None,
+        pause_after_first_stage: bool = False,
+        approval_task_id: str | None = None,
         snapshot: str = "off",
         snapshot_expiration_days: int | str = 3,
         snapshot_keep: bool = True,
@@ -137,6 +162,16 @@ class PatchRolloutOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.waves = waves
+        self.max_per_cluster = max_per_cluster
+        self.cluster_by = cluster_by
+        self.health_check = health_check
+        self.health_probe = health_probe
+        self.health_retries = health_retries
+        self.pause_after_first_stage = pause_after_first_stage
+        self.approval_task_id = approval_task_id
+        self.health_probe_timeout = tuning("health_probe_timeout", None)
+        self.health_retry_interval = tuning("health_retry_interval", None)
         self.snapshot = snapshot
         self.snapshot_expiration_days = snapshot_expiration_days
         self.snapshot_keep = snapshot_keep
@@ -195,9 +230,7 @@ class PatchRolloutOperator(BaseOperator):
             targets = plan_targets(plan, package.key)
             plan_alias = plan.get("account_alias") if isinstance(plan, dict) else None
             alias = self.alias or plan_alias or hook.account_alias
-            ledger = Ledger.open(
-                lpath, package_key=package.key, package_id=package.package_id, alias=alias, targets=targets
-            )
+            ledger = self._new_ledger(lpath, plan, targets, package, alias)
         total = len(ledger.servers)
         try:
             concurrency = rate_control.max_concurrency(self.max_concurrency, max(total, 1))
@@ -209,6 +242,7 @@ class PatchRolloutOperator(BaseOperator):
                 raise AirflowFailException(
                     f"Invalid rollout parameter: {name} must be true or false, got {getattr(self, name)!r}"
                 )
+        staged = self._staged_settings()
         config = RolloutConfig(
             package=package,
             alias=alias,
@@ -221,6 +255,8 @@ class PatchRolloutOperator(BaseOperator):
             job_poll_interval=self.job_poll_interval,
             snapshots=self._snapshot_policy(),
             window=self.rollout_window(),
+            **staged,
+            stop_after_stage=1 if self.pause_after_first_stage and ledger.data.get("stages") else None,
         )
         return Rollout(hook, ledger, config, logger=self.log), results_path(folder, package.key)
 
@@ -266,6 +302,53 @@ class PatchRolloutOperator(BaseOperator):
             seconds = float(cutoff) * 60 * time_scale()
         return RolloutWindow(end=end, cutoff_seconds=seconds)
 
+    def _staged_settings(self) -> dict[str, Any]:
+        """Health check and cluster limit of ``RolloutConfig`` (``include.patching.health``, ``clusters``)."""
+        from include.patching.clusters import max_per_cluster_problem
+        from include.patching.health import DEFAULT_RETRIES, HealthSpec, probe_problem
+
+        problems = [f"max_per_cluster {p}" for p in [max_per_cluster_problem(self.max_per_cluster)] if p] + [
+            f"health_probe {p}" for p in [probe_problem(self.health_probe)] if p
+        ]
+        if problems:
+            raise AirflowFailException("Invalid rollout parameter: " + "; ".join(problems))
+        health = None
+        if self.health_check or self.health_probe:
+            health = HealthSpec(
+                probe=(self.health_probe or "").strip() or None,
+                retries=int(self.health_retries or DEFAULT_RETRIES),
+                timeout=self.health_probe_timeout,
+                interval=self.health_retry_interval,
+            )
+        return {"health": health, "max_per_cluster": int(str(self.max_per_cluster).strip())}
+
+    def _new_ledger(
+        self, lpath: PathLike, plan: Any, targets: list[tuple[str, bool]], package: Any, alias: str
+    ) -> Ledger:
+        """A new ledger with its stage plan and cluster keys in it from the start (restarts keep them)."""
+        from include.patching.stages import describe, ledger_fields, normalise_waves, wave_problems
+
+        problems = wave_problems(self.waves)
+        if problems:
+            raise AirflowFailException("Invalid rollout parameter: " + "; ".join(problems))
+        rows = plan.get("servers") if isinstance(plan, dict) else plan
+        ids = [sid for sid, _ in targets]
+        header, fields, stage_plan = ledger_fields(
+            rows or [], ids, normalise_waves(self.waves), self.cluster_by
+        )
+        if stage_plan is not None:
+            for line in describe(stage_plan, len(ids)):
+                self.log.info("%s: %s", self.package_key, line)
+        return Ledger.open(
+            lpath,
+            package_key=package.key,
+            package_id=package.package_id,
+            alias=alias,
+            targets=targets,
+            header=header,
+            entry_fields=fields,
+        )
+
     # --- entry points --------------------------------------------------------------------
 
     def execute(self, context: Any) -> dict[str, Any]:
@@ -277,6 +360,9 @@ class PatchRolloutOperator(BaseOperator):
             return self._resume(context, event)
 
     def _start(self, context: Any) -> dict[str, Any]:
+        done = self._already_finished(context)
+        if done is not None:
+            return done
         rollout, results = self._open(context)
         before = ended(rollout.entries)
         self.log.info(
@@ -288,6 +374,20 @@ class PatchRolloutOperator(BaseOperator):
         )
         rollout.reconcile()
         return self._advance(rollout, results, context, before)
+
+    def _already_finished(self, context: Any) -> dict[str, Any] | None:
+        """Continuation task whose rollout already ran to its end (no approval step): nothing to do."""
+        if not self.approval_task_id:
+            return None
+        folder = resolve_run_folder(self.plan_path, self.artifacts_base, context)
+        results = results_path(folder, self.package_key)
+        if not results.exists():
+            return None
+        counts = read_json(results).get("counts") or {}
+        self.log.info(
+            "%s: the rollout already ran to its end (%s); nothing to continue", self.package_key, counts
+        )
+        return {"results_path": str(results), "counts": counts}
 
     def _resume(self, context: Any, event: dict[str, Any] | None) -> dict[str, Any]:
         rollout, results = self._open(context)
@@ -324,6 +424,7 @@ class PatchRolloutOperator(BaseOperator):
     def _advance(
         self, rollout: Rollout, results: PathLike, context: Any, before: dict[str, str]
     ) -> dict[str, Any]:
+        self._take_decision(rollout, context)
         rollout.fill()
         trigger = completion_trigger(rollout, clc_conn_id=self.clc_conn_id, **self.trigger_timings())
         if trigger is not None:
@@ -333,10 +434,30 @@ class PatchRolloutOperator(BaseOperator):
                 method_name="resume",
                 timeout=deferral_timeout(rollout, self.deferral_margin),
             )
+        if rollout.gate.paused() and not rollout.gate.halt():
+            self._tell(context, rollout, before)
+            self.log.info(
+                "%s: stage 1 ended and passed its gate; the rest waits for approval", self.package_key
+            )
+            return {"results_path": None, "paused_after_stage": 1, "ledger": str(rollout.ledger.path)}
         counts = rollout.finish(results)
         self._tell(context, rollout, before)
         self._fail_if_over_budget(rollout, results)
         return {"results_path": str(results), "counts": counts}
+
+    def _take_decision(self, rollout: Rollout, context: Any) -> None:
+        """Continuation task: go on only when the approval task approved; else halt with its reason."""
+        if not self.approval_task_id or rollout.gate.halt() or "approval" in rollout.ledger.data:
+            return
+        from include.patching.approval import decision_from_xcom
+
+        raw = context["ti"].xcom_pull(task_ids=self.approval_task_id)
+        decision = decision_from_xcom(raw)
+        rollout.ledger.data["approval"] = decision.as_json()
+        if not decision.approved:
+            rollout.gate.record_halt(2, decision.halt_reason(), kind="decision")
+            self.log.warning("%s", decision.halt_reason())
+        rollout.ledger.save()
 
     @staticmethod
     def _fail_if_over_budget(rollout: Rollout, results: PathLike) -> None:
@@ -344,6 +465,8 @@ class PatchRolloutOperator(BaseOperator):
 
         Results are written first; the audit and the maintenance release run regardless.
         """
+        if rollout.gate.failed() and not rollout.budget_exhausted():
+            raise AirflowFailException(f"{rollout.gate.halt_reason()}. Results: {results}")
         if rollout.budget_exhausted():
             raise AirflowFailException(
                 f"error budget exceeded: {rollout.errors()} failed or timed-out server(s) > max_errors "

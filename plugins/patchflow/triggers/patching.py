@@ -37,6 +37,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from include.clc import shapes
 from include.clc.errors import ClcApiError, ClcError
 from include.patching.executions import ExecutionStatus, select_execution
+from include.patching.health import HealthResult, HealthSpec, check_once
 from include.patching.watch import ObservedExecution, Outcome, ServerWatch, WatchState
 from include.timefmt import parse_iso8601, utc_text
 
@@ -57,11 +58,16 @@ class _Watch:
     known_executions: tuple[str, ...] | None = None
     quiet_seconds: float = 0.0
     next_poll: datetime | None = None  # None until the trigger schedules the first poll
+    health: HealthSpec | None = None
+    completed: dict | None = None  # the completed execution, while its health is being checked
+    health_tries: int = 0
 
     def due_at(self) -> datetime:
         """The next poll or the deadline, whichever comes first; not scheduled yet: at once."""
         if self.next_poll is None:
             return self.requested_at
+        if self.completed is not None:  # checking health: the deadline no longer applies
+            return self.next_poll
         return min(self.next_poll, self.deadline)
 
     @classmethod
@@ -74,6 +80,7 @@ class _Watch:
             execution_id=spec.execution_id,
             known_executions=spec.known_executions,
             quiet_seconds=spec.quiet_seconds,
+            health=HealthSpec.from_dict(spec.health) if spec.health else None,
         )
 
     def identify(self, summary: list[dict]) -> dict | None:
@@ -204,6 +211,9 @@ class PatchCompletionTrigger(BaseTrigger):
         return outcomes
 
     def _schedule(self, w: _Watch) -> None:
+        if w.completed is not None and w.health is not None:  # health check: its own pace
+            w.next_poll = _now() + timedelta(seconds=w.health.interval if w.health_tries else 0.0)
+            return
         age = (_now() - w.requested_at).total_seconds()
         offset = next_checkpoint(age, self.poll_interval, self.backoff, self.max_poll_interval)
         if w.quiet_seconds and (w.job_done or not w.job_id):
@@ -228,9 +238,10 @@ class PatchCompletionTrigger(BaseTrigger):
 
         await self._poll_jobs(api, watches, outcomes, guarded)
         await self._poll_executions(api, watches, outcomes, guarded)
+        await self._check_health(api, watches, outcomes, guarded)
         now = _now()
         for w in watches:
-            if w.server_id not in outcomes and now >= w.deadline:
+            if w.server_id not in outcomes and w.completed is None and now >= w.deadline:
                 outcomes[w.server_id] = self._deadline_outcome(w)
 
     async def _poll_jobs(self, api: Any, watches: list[_Watch], outcomes: dict, guarded: Any) -> None:
@@ -264,6 +275,7 @@ class PatchCompletionTrigger(BaseTrigger):
             w
             for w in watches
             if w.server_id not in outcomes
+            and w.completed is None
             and (w.job_done or not w.job_id)
             and ((now - w.requested_at).total_seconds() >= w.quiet_seconds or now >= w.deadline)
         ]
@@ -276,7 +288,50 @@ class PatchCompletionTrigger(BaseTrigger):
                 continue
             execution = w.identify(summary)
             if execution is not None and execution.get("status") == ExecutionStatus.COMPLETED:
+                if w.health is not None:
+                    w.completed = execution  # reported once its health is known (_check_health)
+                    continue
                 outcomes[w.server_id] = self._outcome(w, WatchState.COMPLETED, "", execution=execution)
+
+    async def _check_health(self, api: Any, watches: list[_Watch], outcomes: dict, guarded: Any) -> None:
+        """One try of the post-patch health check (``include.patching.health``) per completed server.
+
+        Healthy: reported at once. Not healthy: tried again after the spec's interval until its
+        tries are used up, then reported with the last reason (the rollout ends it ``unhealthy``).
+        The probe goes out on a session of its own, without the CLC token (I6).
+        """
+        checking = [w for w in watches if w.completed is not None and w.server_id not in outcomes]
+        if not checking:
+            return
+        import aiohttp
+
+        servers = await asyncio.gather(*(guarded(api.get_server(self.alias, w.server_id)) for w in checking))
+        async with aiohttp.ClientSession() as session:
+            problems = await asyncio.gather(
+                *(self._health_try(w, server, session) for w, server in zip(checking, servers, strict=True))
+            )
+        for w, problem in zip(checking, problems, strict=True):
+            assert w.health is not None and w.completed is not None
+            w.health_tries += 1
+            if problem is None:
+                result = HealthResult(True, f"healthy after {w.health_tries} check(s)")
+            elif w.health_tries >= w.health.retries:
+                result = HealthResult(False, f"not healthy after {w.health_tries} check(s): {problem}")
+            else:
+                self.log.info(
+                    "health of %s: %s (try %d of %d)", w.server_id, problem, w.health_tries, w.health.retries
+                )
+                continue
+            outcomes[w.server_id] = self._outcome(
+                w, WatchState.COMPLETED, "", execution=w.completed, health=result.as_dict()
+            )
+
+    @staticmethod
+    async def _health_try(w: _Watch, server: Any, session: Any) -> str | None:
+        assert w.health is not None
+        if isinstance(server, Exception):
+            return f"server details unreadable: {server}"
+        return await check_once(server, w.health, session)
 
     def _deadline_outcome(self, w: _Watch) -> dict[str, Any]:
         by = utc_text(w.deadline)
@@ -295,7 +350,12 @@ class PatchCompletionTrigger(BaseTrigger):
 
     @staticmethod
     def _outcome(
-        w: _Watch, state: WatchState, reason: str, *, execution: dict | None = None
+        w: _Watch,
+        state: WatchState,
+        reason: str,
+        *,
+        execution: dict | None = None,
+        health: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         return Outcome(
             state=state,
@@ -305,6 +365,7 @@ class PatchCompletionTrigger(BaseTrigger):
             execution_id=w.execution_id,
             observed_at=utc_text(_now()),
             execution=ObservedExecution.from_summary(execution) if execution is not None else None,
+            health=health,
         ).as_dict()
 
 

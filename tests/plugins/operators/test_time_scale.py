@@ -67,6 +67,8 @@ def consumers() -> dict[str, float]:
         "retry_base": hook.retry.base,
         "retry_cap": hook.retry.cap,
         "token_refresh_margin": hook._token_timer.margin,
+        "health_probe_timeout": rollout.health_probe_timeout,
+        "health_retry_interval": rollout.health_retry_interval,
         "snapshot_timeout": rollout.snapshot_timeout,
         "revert_timeout": rollout.revert_timeout,
         "snapshot_cleanup_grace": current().snapshot_cleanup_grace,  # read by the snapshot_cleanup task
