@@ -11,7 +11,11 @@ from enum import StrEnum
 
 
 class ServerState(StrEnum):
-    """Terminal state of one server in one run."""
+    """Terminal state of one server in one run.
+
+    Declared grouped by kind (done, went wrong, never sent, skipped): reports, charts and the
+    attention list show states in this order.
+    """
 
     PATCHED = "patched"
     """The execution completed, installed at least one patch and none failed."""
@@ -25,10 +29,22 @@ class ServerState(StrEnum):
     """The execution completed, but the server failed its post-patch health check (not active,
     not powered on, or the run's health probe did not answer healthy in time). Counts against
     the error budget and fails its stage (staged rollouts halt there)."""
+    REVERTED = "reverted"
+    """Patching failed or timed out and the server was restored to the snapshot this run took
+    before sending the package (``revert_on_failure``): back where it was, still unpatched.
+    Counts against the error budget (the patch failed) and needs a person (not compliant)."""
+    REVERT_FAILED = "revert_failed"
+    """Patching failed or timed out and restoring this run's snapshot failed or did not finish
+    in time: the server's state is unknown. Counts against the error budget; needs a person first."""
     NOT_ATTEMPTED = "not_attempted"
     """Eligible, but never sent: the error budget was exhausted, the run stopped first, its
     maintenance window was closing ("window closed"), or its maintenance mode could not be turned
     on. Not an error against the budget."""
+    SKIPPED_NO_SNAPSHOT = "skipped_no_snapshot"
+    """``snapshot: required`` and no snapshot of this run could be taken (an owner's snapshot
+    already exists, more than 1 TB of storage, or the snapshot failed): the package was never
+    sent. Not an error against the budget (nothing was tried), but a problem: unlike the other
+    skips it was put into maintenance and it stays unpatched until a person decides."""
     SKIPPED_UNSUPPORTED_OS = "skipped_unsupported_os"
     """The OS has no patch package in Patching-as-a-Service."""
     SKIPPED_NOT_RUNNING = "skipped_not_running"
@@ -41,18 +57,6 @@ class ServerState(StrEnum):
     """Left out by this run's parameters (data centers, groups, allow/deny lists)."""
     PLANNED_DRY_RUN = "planned_dry_run"
     """Dry run: would have been patched with the package named in the row."""
-    REVERTED = "reverted"
-    """Patching failed or timed out and the server was restored to the snapshot this run took
-    before sending the package (``revert_on_failure``): back where it was, still unpatched.
-    Counts against the error budget (the patch failed) and needs a person (not compliant)."""
-    REVERT_FAILED = "revert_failed"
-    """Patching failed or timed out and restoring this run's snapshot failed or did not finish
-    in time: the server's state is unknown. Counts against the error budget; needs a person first."""
-    SKIPPED_NO_SNAPSHOT = "skipped_no_snapshot"
-    """``snapshot: required`` and no snapshot of this run could be taken (an owner's snapshot
-    already exists, more than 1 TB of storage, or the snapshot failed): the package was never
-    sent. Not an error against the budget (nothing was tried), but a problem: unlike the other
-    skips it was put into maintenance and it stays unpatched until a person decides."""
 
 
 #: States in which the package was sent to the server.
