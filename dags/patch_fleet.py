@@ -97,7 +97,11 @@ params = {
         type=["null", "string", "integer"],
         examples=["50", "10%"],
         title="Max concurrency",
-        description="Servers patched at once per package: a count (50, at least 1) or a percentage (10%).",
+        description=(
+            "Servers patched at once across all packages: a count (50, at least 1) or a percentage "
+            "(10%) of all the servers to patch. Each package gets a share in proportion to the servers "
+            "it has left; the last package still patching may use them all."
+        ),
         section="Rate control",
     ),
     "max_errors": Param(
@@ -106,7 +110,8 @@ params = {
         examples=["0", "5", "10%"],
         title="Max errors",
         description=(
-            "Failures tolerated before no further server is started: a count (0 or more) or a percentage."
+            "Failures tolerated across all packages before no further server is started: a count "
+            "(0 or more) or a percentage of all the servers to patch."
         ),
         section="Rate control",
     ),

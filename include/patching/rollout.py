@@ -6,7 +6,8 @@ The operator in ``patchflow.operators.rollout`` is a thin shell around ``Rollout
 
 Rate control: at most ``max_concurrency`` servers in flight; newly freed slots are filled in
 plan order. Once errors (failed + timed_out) exceed ``max_errors`` nothing new is started;
-the rest end ``not_attempted`` (AWS SSM semantics).
+the rest end ``not_attempted`` (AWS SSM semantics). With a ``FleetBudget`` (``patch_fleet``) both
+limits are the run's, shared with the other packages' rollouts (``include.patching.fleet_budget``).
 
 How a package is never executed twice on a server in one run (I1) — by construction, not by
 timing:
@@ -70,6 +71,7 @@ from include.patching.chaos import (
     CRASH_AFTER_SUBMIT,
     crash_point,
 )
+from include.patching.fleet_budget import FleetBudget
 from include.patching.maintenance import (
     may_switch_off_now,
     needs_start,
@@ -160,8 +162,11 @@ class Rollout:
         *,
         now: Callable[[], datetime] = utcnow,
         logger: logging.Logger | Any = log,
+        fleet: FleetBudget | None = None,
     ) -> None:
         self.api, self.ledger, self.config, self.now, self.log = api, ledger, config, now, logger
+        self.fleet = fleet
+        """Fleet-wide limits shared with the run's other package rollouts (None: this package's own)."""
 
     # --- views ---------------------------------------------------------------------------
 
@@ -176,7 +181,13 @@ class Rollout:
         bad = {ServerState.FAILED, ServerState.TIMED_OUT}
         return sum(1 for e in self.entries.values() if e.state in bad)
 
+    def budget_errors(self) -> int:
+        """The errors counted against ``max_errors``: the fleet's with a fleet budget."""
+        return self.errors() if self.fleet is None else self.fleet.errors(self.ledger)
+
     def budget_exhausted(self) -> bool:
+        if self.fleet is not None:  # fleet-wide error budget (include.patching.fleet_budget)
+            return self.fleet.exhausted(self.ledger)
         return budget_exhausted(self.errors(), self.config.max_errors)
 
     @property
@@ -278,7 +289,7 @@ class Rollout:
         """Start servers until the window is full, the queue is empty or the budget is gone."""
         started: list[str] = []
         while not self.budget_exhausted():
-            slots = self.config.max_concurrency - len(self.in_flight_ids())
+            slots = self._free_slots()
             queued = self.ledger.in_phase(Phase.QUEUED)
             if slots <= 0 or not queued:
                 break
@@ -299,7 +310,23 @@ class Rollout:
                 _short(submitted),
                 self.progress(),
             )
+            if self._still_queued(batch):  # held back by the fleet-wide limit: wait for a slot
+                break
         return started
+
+    def _free_slots(self) -> int:
+        """Servers that may start now: this package's window, or its share of the fleet's."""
+        if self.fleet is not None:
+            return self.fleet.slots(self.ledger)
+        return self.config.max_concurrency - len(self.in_flight_ids())
+
+    def _admit(self, batch: list[str]) -> list[str]:
+        """Mark the servers that may start ``submitting`` (durable, I1); the fleet-wide limit
+        decides under its lock, so a sibling rollout filling at the same moment counts them."""
+        if self.fleet is None:
+            self._mark_submitting(batch)
+            return batch
+        return self.fleet.admit(self.ledger, batch, self._mark_submitting)
 
     def _end(self, sid: str, state: ServerState, reason: str = "") -> None:
         self.entries[sid].end(state, reason, utc_text(self.now()))
@@ -456,7 +483,9 @@ class Rollout:
 
     def _submit(self, batch: list[str]) -> None:
         """Send Execute Package once for ``batch``; whatever happens, never again in this run (I1)."""
-        self._mark_submitting(batch)
+        batch = self._admit(batch)
+        if not batch:
+            return
         package = self.config.package
         try:
             items = self.api.execute_package(
@@ -628,7 +657,8 @@ class Rollout:
     def finish(self, results_file: PathLike, *, stop_reason: str | None = None) -> dict[str, Any]:
         """End every unstarted server ``not_attempted``, write the results artifact, return counts."""
         if self.budget_exhausted():
-            reason = f"error budget exhausted: {self.errors()} errors > max_errors {self.config.max_errors}"
+            errors, limit = self.budget_errors(), self.config.max_errors
+            reason = f"error budget exhausted: {errors} errors > max_errors {limit}"
         else:
             reason = stop_reason or "rollout stopped before this server was started"
         never_started = self.ledger.in_phase(Phase.QUEUED)

@@ -10,7 +10,10 @@ fleet size; XCom carries only the results path and counts.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import BaseOperator
@@ -18,13 +21,14 @@ from airflow.sdk.exceptions import AirflowFailException, TaskDeferralTimeout
 
 from include.artifacts import PathLike, read_json
 from include.patching import rate_control
+from include.patching.fleet_budget import FleetBudget
 from include.patching.packages import BY_KEY
 from include.patching.rollout import Rollout, RolloutConfig
 from include.patching.rollout_state import Ledger, ledger_path, results_path
 from include.patching.run_outcome import ended, package_progress, problem_lines, server_labels
 from patchflow.exceptions import clc_failures_explained
 from patchflow.locations import resolve_run_folder
-from patchflow.waiting import completion_trigger, deferral_timeout
+from patchflow.waiting import WorkerReads, completion_trigger, deferral_timeout, refill_window
 
 
 def plan_targets(plan: Any, package_key: str) -> list[tuple[str, bool]]:
@@ -67,8 +71,16 @@ class PatchRolloutOperator(BaseOperator):
     :param plan_path: the run's plan artifact (templated, e.g. from the classify task's XCom).
     :param package_key: key in ``include.patching.packages.BY_KEY``.
     :param alias: account alias; default the plan's ``account_alias``, else the connection's.
-    :param max_concurrency: servers in flight, count or percent of targets (``"10%"``).
-    :param max_errors: failed + timed-out servers tolerated before no new server starts.
+    :param max_concurrency: servers in flight, count or percent of targets (``"10%"``); with
+        ``fleet_wide`` across all packages of the run (percent of the whole fleet's targets).
+    :param max_errors: failed + timed-out servers tolerated before no new server starts; with
+        ``fleet_wide`` counted across all packages of the run.
+    :param deferrable: wait for completions in the triggerer (default: no worker slot is held
+        while servers patch, but each refill costs a resume round trip through the scheduler);
+        False: the worker keeps the loop, polls itself and refills a freed slot at once, holding
+        a worker slot for the whole rollout. Same ``Rollout``, ledger rules and deadlines.
+    :param fleet_wide: the limits are the run's, shared with the other packages' rollouts
+        through their ledgers (``include.patching.fleet_budget``); False: this package's own.
     :param server_timeout: seconds from the request to a completed execution, per server, in
         real (production) seconds like the form's minutes: multiplied by ``time_scale``.
     :param maintenance_mode: switch maintenance on before and off after patching.
@@ -86,6 +98,7 @@ class PatchRolloutOperator(BaseOperator):
         "server_timeout",
         "maintenance_mode",
         "patch_debug_mode",
+        "deferrable",
     )
     ui_color = "#d9f2e6"
 
@@ -108,6 +121,8 @@ class PatchRolloutOperator(BaseOperator):
         maintenance_timeout: float | None = None,
         job_poll_interval: float | None = None,
         deferral_margin: float | None = None,
+        fleet_wide: bool = True,
+        deferrable: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -127,6 +142,8 @@ class PatchRolloutOperator(BaseOperator):
         self.maintenance_timeout = tuning("maintenance_timeout", maintenance_timeout)
         self.job_poll_interval = tuning("job_poll_interval", job_poll_interval)
         self.deferral_margin = tuning("deferral_margin", deferral_margin)
+        self.fleet_wide = fleet_wide
+        self.deferrable = deferrable
 
     # --- wiring --------------------------------------------------------------------------
 
@@ -153,24 +170,26 @@ class PatchRolloutOperator(BaseOperator):
         lpath = ledger_path(folder, package.key)
         hook = self._hook()
         hook.authenticate()
+        plan = read_json(as_location(self.plan_path)) if self.fleet_wide or not lpath.exists() else None
         if lpath.exists():
             ledger = Ledger.load(lpath)
             alias = ledger.alias
         else:
-            plan = read_json(as_location(self.plan_path))
             targets = plan_targets(plan, package.key)
             plan_alias = plan.get("account_alias") if isinstance(plan, dict) else None
             alias = self.alias or plan_alias or hook.account_alias
             ledger = Ledger.open(
                 lpath, package_key=package.key, package_id=package.package_id, alias=alias, targets=targets
             )
-        total = len(ledger.servers)
+        planned = {key: len(plan_targets(plan, key)) for key in BY_KEY} if self.fleet_wide else {}
+        # fleet-wide limits: a percentage is of the whole fleet's targets
+        total = sum(planned.values()) if self.fleet_wide else len(ledger.servers)
         try:
             concurrency = rate_control.max_concurrency(self.max_concurrency, max(total, 1))
             errors = rate_control.max_errors(self.max_errors, total)
         except ValueError as exc:
             raise AirflowFailException(f"Invalid rollout parameter: {exc}") from None
-        for name in ("maintenance_mode", "patch_debug_mode"):
+        for name in ("maintenance_mode", "patch_debug_mode", "deferrable"):
             if not isinstance(getattr(self, name), bool):
                 raise AirflowFailException(
                     f"Invalid rollout parameter: {name} must be true or false, got {getattr(self, name)!r}"
@@ -186,7 +205,11 @@ class PatchRolloutOperator(BaseOperator):
             maintenance_timeout=self.maintenance_timeout,
             job_poll_interval=self.job_poll_interval,
         )
-        return Rollout(hook, ledger, config, logger=self.log), results_path(folder, package.key)
+        fleet = None
+        if self.fleet_wide:
+            fleet = FleetBudget(folder, package.key, planned, max_concurrency=concurrency, max_errors=errors)
+        rollout = Rollout(hook, ledger, config, logger=self.log, fleet=fleet)
+        return rollout, results_path(folder, package.key)
 
     # --- entry points --------------------------------------------------------------------
 
@@ -214,7 +237,8 @@ class PatchRolloutOperator(BaseOperator):
     def _resume(self, context: Any, event: dict[str, Any] | None) -> dict[str, Any]:
         rollout, results = self._open(context)
         before = ended(rollout.entries)
-        rollout.apply((event or {}).get("outcomes") or {})
+        outcomes = event.get("outcomes") if isinstance(event, dict) else None  # None: a slot wait ended
+        rollout.apply(outcomes or {})
         return self._advance(rollout, results, context, before)
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Any) -> Any:
@@ -246,19 +270,49 @@ class PatchRolloutOperator(BaseOperator):
     def _advance(
         self, rollout: Rollout, results: PathLike, context: Any, before: dict[str, str]
     ) -> dict[str, Any]:
-        rollout.fill()
-        trigger = completion_trigger(rollout, clc_conn_id=self.clc_conn_id, **self.trigger_timings())
-        if trigger is not None:
+        while True:
+            rollout.fill()
+            timings = self.trigger_timings() | {"batch_window": refill_window(rollout, self.batch_window)}
+            trigger = completion_trigger(rollout, clc_conn_id=self.clc_conn_id, **timings)
+            if trigger is None and rollout.finished:
+                break
             self._tell(context, rollout, before)
-            self.defer(
-                trigger=trigger,
-                method_name="resume",
-                timeout=deferral_timeout(rollout, self.deferral_margin),
-            )
+            if self.deferrable:
+                self._defer_on(rollout, trigger)  # raises TaskDeferred: resumes in ``resume``
+            self._wait_in_worker(rollout, trigger)
         counts = rollout.finish(results)
         self._tell(context, rollout, before)
         self._fail_if_over_budget(rollout, results)
         return {"results_path": str(results), "counts": counts}
+
+    def _defer_on(self, rollout: Rollout, trigger: Any) -> None:
+        """Hand the wait to the triggerer; nothing in flight: wait a poll interval for a fleet slot."""
+        if trigger is None:  # every free slot of the fleet is held by a sibling package
+            from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
+
+            self.defer(trigger=TimeDeltaTrigger(timedelta(seconds=self.poll_interval)), method_name="resume")
+        self.defer(
+            trigger=trigger,
+            method_name="resume",
+            timeout=deferral_timeout(rollout, self.deferral_margin),
+        )
+
+    def _wait_in_worker(self, rollout: Rollout, trigger: Any) -> None:
+        """``deferrable=False``: the trigger's polling in this worker, then refill at once.
+
+        Same rules and deadlines as in the triggerer; the deferral timeout's backstop becomes
+        a timeout of the wait (in-flight servers end ``timed_out``, I7).
+        """
+        if trigger is None:
+            time.sleep(self.poll_interval)
+            return
+        limit = deferral_timeout(rollout, self.deferral_margin).total_seconds()
+        try:
+            event = asyncio.run(asyncio.wait_for(trigger.wait(WorkerReads(rollout.api)), limit))
+        except TimeoutError:
+            rollout.time_out_in_flight("the wait timed out before the polling reported (backstop)")
+            return
+        rollout.apply(event.get("outcomes") or {})
 
     @staticmethod
     def _fail_if_over_budget(rollout: Rollout, results: PathLike) -> None:

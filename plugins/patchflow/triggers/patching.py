@@ -159,38 +159,44 @@ class PatchCompletionTrigger(BaseTrigger):
         return ClcAsyncHook(self.clc_conn_id)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        async with self._hook().client() as api:
+            yield TriggerEvent(await self.wait(api))
+
+    async def wait(self, api: Any) -> dict[str, Any]:
+        """Poll with ``api`` until the event is due; the event's payload.
+
+        ``run`` in the triggerer; the rollout's ``deferrable=False`` loop in the worker (the same
+        rules, deadlines and batch window, with the worker's reads).
+        """
         watches = {s["server_id"]: _Watch.of(ServerWatch.from_dict(s)) for s in self.servers}
         outcomes: dict[str, dict[str, Any]] = {}
         first_outcome: float | None = None
         for w in watches.values():
             self._schedule(w)
-        async with self._hook().client() as api:
-            while True:
-                now = _now()
-                due = [w for w in watches.values() if w.server_id not in outcomes and w.due_at() <= now]
-                if due:
-                    await self._cycle(api, due, outcomes)
-                    for w in due:
-                        self._schedule(w)
-                pending = [w for w in watches.values() if w.server_id not in outcomes]
-                if outcomes and first_outcome is None:
-                    first_outcome = time.monotonic()
-                waited = time.monotonic() - first_outcome if first_outcome is not None else 0.0
-                if outcomes and (not pending or waited >= self.batch_window):
-                    self.log.info(
-                        "%d server(s) finished (%s), %d still watched",
-                        len(outcomes),
-                        _finished(outcomes),
-                        len(pending),
-                    )
-                    still = sorted(w.server_id for w in pending)
-                    yield TriggerEvent({"outcomes": outcomes, "pending": still})
-                    return
-                nearest = min(w.due_at() for w in pending)
-                pause = max((nearest - _now()).total_seconds(), 0.0) + 0.001
-                if first_outcome is not None:
-                    pause = min(pause, max(self.batch_window - waited, 0.0) + 0.001)
-                await asyncio.sleep(pause)
+        while True:
+            now = _now()
+            due = [w for w in watches.values() if w.server_id not in outcomes and w.due_at() <= now]
+            if due:
+                await self._cycle(api, due, outcomes)
+                for w in due:
+                    self._schedule(w)
+            pending = [w for w in watches.values() if w.server_id not in outcomes]
+            if outcomes and first_outcome is None:
+                first_outcome = time.monotonic()
+            waited = time.monotonic() - first_outcome if first_outcome is not None else 0.0
+            if outcomes and (not pending or waited >= self.batch_window):
+                self.log.info(
+                    "%d server(s) finished (%s), %d still watched",
+                    len(outcomes),
+                    _finished(outcomes),
+                    len(pending),
+                )
+                return {"outcomes": outcomes, "pending": sorted(w.server_id for w in pending)}
+            nearest = min(w.due_at() for w in pending)
+            pause = max((nearest - _now()).total_seconds(), 0.0) + 0.001
+            if first_outcome is not None:
+                pause = min(pause, max(self.batch_window - waited, 0.0) + 0.001)
+            await asyncio.sleep(pause)
 
     async def check(self, api: Any) -> dict[str, dict[str, Any]]:
         """One poll of every watched server — one cycle of ``run`` — with ``api`` as the reader.
