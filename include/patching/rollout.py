@@ -71,6 +71,7 @@ from include.patching.chaos import (
     CRASH_AFTER_SUBMIT,
     crash_point,
 )
+from include.patching.chunking import chunks, each
 from include.patching.fleet_budget import FleetBudget
 from include.patching.maintenance import (
     may_switch_off_now,
@@ -126,6 +127,9 @@ class RolloutConfig:
     patch_debug_mode: bool = False
     maintenance_timeout: float = PRODUCTION.maintenance_timeout
     job_poll_interval: float = PRODUCTION.job_poll_interval
+    chunk_size: int | None = None
+    """Servers per startMaintenance / Execute Package request, sent concurrently
+    (``include.patching.chunking``); None: one request per wave."""
     parameters: dict[str, str] | None = None
     """The request's ``package.parameters`` as given (``ExecutePackageOperator``); None: the
     package's defaults with ``patch_debug_mode`` applied (``patch_fleet``)."""
@@ -340,17 +344,17 @@ class Rollout:
         refreshed every time and the last read before the POST is the one kept.
         """
         ready = []
-        for sid in batch:
+        queued = [sid for sid in batch if self.entries[sid].phase is Phase.QUEUED]
+        summaries = each(
+            lambda sid: self.api.get_patch_summary(self.config.alias, sid), queued
+        )  # concurrent reads
+        for sid, summary in zip(queued, summaries, strict=True):
             e = self.entries[sid]
-            if e.phase is not Phase.QUEUED:
-                continue
-            try:
-                summary = self.api.get_patch_summary(self.config.alias, sid)
-            except ClcError as exc:
+            if isinstance(summary, ClcError):
                 self._end(
                     sid,
                     ServerState.NOT_ATTEMPTED,  # nothing sent: not an error of the budget (SSM semantics)
-                    f"patch history unreadable before patching, so the package was not sent: {exc}",
+                    f"patch history unreadable before patching, so the package was not sent: {summary}",
                 )
                 continue
             pending = [
@@ -437,21 +441,22 @@ class Rollout:
         for sid in need:
             self.entries[sid].maintenance = MaintenanceOwnership.REQUESTED
         self.ledger.save()
-        try:
-            items = {i.server: i for i in self.api.start_maintenance(self.config.alias, need)}
-        except ClcError as exc:
-            for sid in need:  # stays ``requested``: the request may have been processed
-                self._end(
-                    sid,
-                    ServerState.NOT_ATTEMPTED,
-                    f"maintenance mode could not be turned on: {exc}; package not sent",
-                )
-            self.ledger.save()
-            return self._still_queued(batch)
+        pieces = chunks(need, self.config.chunk_size)
+        answers = each(lambda ids: self.api.start_maintenance(self.config.alias, ids), pieces)
         crash_point(CRASH_AFTER_START_MAINTENANCE)  # resilience tests only
         jobs: dict[str, list[str]] = {}
-        for sid in need:
-            self._record_maintenance_answer(sid, items.get(sid), jobs)
+        for piece, answer in zip(pieces, answers, strict=True):
+            if isinstance(answer, ClcError):
+                for sid in piece:  # stays ``requested``: the request may have been processed
+                    self._end(
+                        sid,
+                        ServerState.NOT_ATTEMPTED,
+                        f"maintenance mode could not be turned on: {answer}; package not sent",
+                    )
+                continue
+            items = {i.server: i for i in answer}
+            for sid in piece:
+                self._record_maintenance_answer(sid, items.get(sid), jobs)
         self.ledger.save()
         if wait:
             self._wait_for_maintenance(jobs)
@@ -486,15 +491,22 @@ class Rollout:
         batch = self._admit(batch)
         if not batch:
             return
-        package = self.config.package
-        try:
-            items = self.api.execute_package(
-                self.config.alias,
-                batch,
-                package.package_id,
-                self.config.package_parameters(),
-            )
-        except (PossiblySubmittedError, ClcResponseError) as exc:
+        package, parameters = self.config.package, self.config.package_parameters()
+        pieces = chunks(batch, self.config.chunk_size)  # all marked ``submitting`` above, before any POST
+        answers = each(
+            lambda ids: self.api.execute_package(self.config.alias, ids, package.package_id, parameters),
+            pieces,
+        )
+        crash_point(CRASH_AFTER_SUBMIT)  # resilience tests only: die before recording the answer
+        for piece, answer in zip(pieces, answers, strict=True):
+            if isinstance(answer, ClcError):
+                self._record_submit_error(piece, answer)
+            else:
+                self._record_answer(piece, {i.server: i for i in answer})
+
+    def _record_submit_error(self, batch: list[str], exc: ClcError) -> None:
+        """One request's error: possibly processed (never re-sent, watched) or certainly not."""
+        if isinstance(exc, (PossiblySubmittedError, ClcResponseError)):
             self.log.warning(
                 "execute package for %d server(s) may have been processed (%s); never re-sent: "
                 "watching their patch summaries for the new executions until their deadlines",
@@ -505,14 +517,10 @@ class Rollout:
                 self.entries[sid].submissions[-1]["result"] = SubmissionResult.POSSIBLY_SUBMITTED
             self.ledger.save()
             return
-        except ClcError as exc:  # definitely not processed (4xx, 429/503 exhausted, never sent)
-            for sid in batch:
-                self.entries[sid].submissions[-1]["result"] = SubmissionResult.REFUSED
-                self._end(sid, ServerState.FAILED, f"execute package not accepted: {exc}")
-            self.ledger.save()
-            return
-        crash_point(CRASH_AFTER_SUBMIT)  # resilience tests only: die before recording the answer
-        self._record_answer(batch, {i.server: i for i in items})
+        for sid in batch:  # definitely not processed (4xx, 429/503 exhausted, never sent)
+            self.entries[sid].submissions[-1]["result"] = SubmissionResult.REFUSED
+            self._end(sid, ServerState.FAILED, f"execute package not accepted: {exc}")
+        self.ledger.save()
 
     def _mark_submitting(self, batch: list[str]) -> None:
         """Durable BEFORE the POST (I1): from here on these servers are never sent the package again."""
