@@ -116,6 +116,18 @@ params = {
         section="Rate control",
     ),
     "server_timeout_minutes": form.server_timeout_minutes(section="Rate control"),
+    "deferrable": Param(
+        True,
+        type=["null", "boolean"],
+        title="Wait in the triggerer (deferrable)",
+        description=(
+            "On: each package rollout waits for its servers in the triggerer and holds no worker slot "
+            "while they patch, but every refill of a freed slot costs a round trip through the scheduler "
+            "(seconds). Off: each rollout keeps one worker slot for its whole duration, polls itself "
+            "and refills a freed slot at once (a shorter run)."
+        ),
+        section="Rate control",
+    ),
 }
 
 NOTIFY_TO = conf.get("patchflow", "notify_to", fallback="")
@@ -207,6 +219,7 @@ with DAG(
                 server_timeout=settings["server_timeout_seconds"],
                 maintenance_mode=settings["maintenance_mode"],
                 patch_debug_mode=settings["patch_debug_mode"],
+                deferrable=settings["deferrable"],
             )
             release = ReleaseMaintenanceOperator(
                 task_id="release_maintenance",

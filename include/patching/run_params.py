@@ -51,6 +51,8 @@ class RunSettings:
     max_concurrency: str
     max_errors: str
     server_timeout_minutes: int
+    deferrable: bool = True
+    """Rollouts wait in the triggerer (True) or keep the loop in their worker (False)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -189,6 +191,7 @@ def check(params: Mapping[str, Any]) -> CheckedParams:
         ),
         max_errors=take(_rate("max_errors", params.get("max_errors"), DEFAULT_MAX_ERRORS, minimum=0)),
         server_timeout_minutes=take(_timeout(params.get("server_timeout_minutes"))),
+        deferrable=take(_bool("deferrable", params.get("deferrable"), True)),
     )
     return CheckedParams(settings, tuple(problems))
 

@@ -28,6 +28,7 @@ from include.patching.rollout_state import Ledger, ledger_path, results_path
 from include.patching.run_outcome import ended, package_progress, problem_lines, server_labels
 from patchflow.exceptions import clc_failures_explained
 from patchflow.locations import resolve_run_folder
+from patchflow.tuning import size
 from patchflow.waiting import WorkerReads, completion_trigger, deferral_timeout, refill_window
 
 
@@ -75,6 +76,8 @@ class PatchRolloutOperator(BaseOperator):
         ``fleet_wide`` across all packages of the run (percent of the whole fleet's targets).
     :param max_errors: failed + timed-out servers tolerated before no new server starts; with
         ``fleet_wide`` counted across all packages of the run.
+    :param request_chunk: servers per startMaintenance / Execute Package request, a wave's
+        requests sent at once (default: ``[patchflow] request_chunk``, 5).
     :param deferrable: wait for completions in the triggerer (default: no worker slot is held
         while servers patch, but each refill costs a resume round trip through the scheduler);
         False: the worker keeps the loop, polls itself and refills a freed slot at once, holding
@@ -123,6 +126,7 @@ class PatchRolloutOperator(BaseOperator):
         deferral_margin: float | None = None,
         fleet_wide: bool = True,
         deferrable: bool = True,
+        request_chunk: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -144,6 +148,7 @@ class PatchRolloutOperator(BaseOperator):
         self.deferral_margin = tuning("deferral_margin", deferral_margin)
         self.fleet_wide = fleet_wide
         self.deferrable = deferrable
+        self.request_chunk = size("request_chunk", request_chunk)
 
     # --- wiring --------------------------------------------------------------------------
 
@@ -204,6 +209,7 @@ class PatchRolloutOperator(BaseOperator):
             patch_debug_mode=self.patch_debug_mode,
             maintenance_timeout=self.maintenance_timeout,
             job_poll_interval=self.job_poll_interval,
+            chunk_size=self.request_chunk,
         )
         fleet = None
         if self.fleet_wide:
