@@ -17,7 +17,10 @@ Polling starts quick and backs off (x``backoff`` up to ``max_poll_interval``); e
 sends one request per distinct job id and per server, at most ``max_parallel`` at a time.
 The trigger fires once at least one server has an outcome and either nothing is left to
 watch or ``batch_window`` seconds have passed since the first outcome, so the operator can
-refill freed slots promptly without one resume per server. Timing defaults come from
+refill freed slots promptly without one resume per server; while servers wait for a slot the
+rollout passes a window of 0 (``patchflow.waiting.refill_window``), so a completion is reported at
+once. ``wait(api)`` is the same loop with any reader: ``run`` gives it the async client, the
+rollout's ``deferrable=False`` loop the worker's hook. Timing defaults come from
 ``include.patching.tuning`` (scaled by ``[patchflow] time_scale``). ``run()`` only sends GETs
 and logs in itself; nothing secret is in its kwargs (I6). It may run twice (HA, restart): it
 carries no state beyond its kwargs.
