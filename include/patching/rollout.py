@@ -63,6 +63,7 @@ from typing import Any, Protocol
 from include.artifacts import PathLike, write_json
 from include.clc import shapes
 from include.clc.errors import ClcError, ClcResponseError, PossiblySubmittedError
+from include.clc.shapes import QUEUE_SUCCEEDED as JOB_SUCCEEDED
 from include.clc.shapes import BatchItem
 from include.patching import executions
 from include.patching.chaos import (
@@ -216,6 +217,9 @@ class Rollout:
             known_executions=None if known is None else tuple(known),
             quiet_seconds=quiet,
             execution_id=e.execution_id,
+            job_succeeded=bool(
+                e.job_id and e.submissions and e.submissions[-1].get("job_status") == JOB_SUCCEEDED
+            ),
         )
 
     def deadline(self, sid: str) -> datetime:
@@ -385,7 +389,10 @@ class Rollout:
         ahead = [s for s in self.ledger.in_phase(Phase.QUEUED) if s not in batch][: len(batch)]
         ahead = [s for s in ahead if needs_start(self.entries[s])]
         if ahead:
-            self._maintenance_on(self._snapshot_executions(ahead), wait=False)
+            # No patch-history read here: the one right before the POST decides (a server found
+            # with another request's execution pending then ends not_attempted and is released),
+            # so each server costs one read, not two.
+            self._maintenance_on(ahead, wait=False)
 
     def _confirm_maintenance(self, batch: list[str]) -> None:
         """Wait for maintenance jobs started ahead of time; drop the servers whose job did not succeed."""
@@ -546,6 +553,14 @@ class Rollout:
         self.ledger.save()
 
     # --- outcomes ------------------------------------------------------------------------
+
+    def note_jobs(self, jobs: dict[str, str]) -> None:
+        """Remember queue jobs a trigger saw succeed (kept in the submission, saved by ``apply``),
+        so the next trigger reads only the executions of their servers."""
+        for sid in self.in_flight_ids():
+            e = self.entries[sid]
+            if e.job_id and jobs.get(e.job_id) == JOB_SUCCEEDED and e.submissions:
+                e.submissions[-1]["job_status"] = JOB_SUCCEEDED
 
     def apply(self, outcomes: dict[str, dict[str, Any]]) -> None:
         """Record the trigger's outcomes; read per-patch details; release maintenance of ended servers."""

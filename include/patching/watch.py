@@ -44,6 +44,8 @@ class ServerWatch:
     quiet_seconds: float = 0.0
     execution_id: str | None = None
     """Already identified (adopted after a restart): followed directly."""
+    job_succeeded: bool = False
+    """An earlier trigger saw the queue job succeed: only the execution is left to read."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -54,6 +56,7 @@ class ServerWatch:
             "known_executions": None if self.known_executions is None else list(self.known_executions),
             "quiet_seconds": self.quiet_seconds,
             "execution_id": self.execution_id,
+            "job_succeeded": self.job_succeeded,
         }
 
     @classmethod
@@ -67,6 +70,7 @@ class ServerWatch:
             known_executions=None if known is None else tuple(known),
             quiet_seconds=float(data.get("quiet_seconds") or 0.0),
             execution_id=data.get("execution_id"),
+            job_succeeded=bool(data.get("job_succeeded")),
         )
 
 

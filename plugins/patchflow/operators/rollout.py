@@ -244,6 +244,7 @@ class PatchRolloutOperator(BaseOperator):
         rollout, results = self._open(context)
         before = ended(rollout.entries)
         outcomes = event.get("outcomes") if isinstance(event, dict) else None  # None: a slot wait ended
+        rollout.note_jobs((event.get("jobs") if isinstance(event, dict) else None) or {})
         rollout.apply(outcomes or {})
         return self._advance(rollout, results, context, before)
 
@@ -318,6 +319,7 @@ class PatchRolloutOperator(BaseOperator):
         except TimeoutError:
             rollout.time_out_in_flight("the wait timed out before the polling reported (backstop)")
             return
+        rollout.note_jobs(event.get("jobs") or {})
         rollout.apply(event.get("outcomes") or {})
 
     @staticmethod

@@ -77,6 +77,8 @@ class _Watch:
             execution_id=spec.execution_id,
             known_executions=spec.known_executions,
             quiet_seconds=spec.quiet_seconds,
+            job_done=spec.job_succeeded,
+            job_status=shapes.QUEUE_SUCCEEDED if spec.job_succeeded else None,
         )
 
     def identify(self, summary: list[dict]) -> dict | None:
@@ -194,7 +196,13 @@ class PatchCompletionTrigger(BaseTrigger):
                     _finished(outcomes),
                     len(pending),
                 )
-                return {"outcomes": outcomes, "pending": sorted(w.server_id for w in pending)}
+                # jobs seen succeeding: the next trigger does not ask for them again
+                jobs = {
+                    w.job_id: w.job_status
+                    for w in pending
+                    if w.job_id and w.job_status == shapes.QUEUE_SUCCEEDED
+                }
+                return {"outcomes": outcomes, "pending": sorted(w.server_id for w in pending), "jobs": jobs}
             nearest = min(w.due_at() for w in pending)
             pause = max((nearest - _now()).total_seconds(), 0.0) + 0.001
             if first_outcome is not None:

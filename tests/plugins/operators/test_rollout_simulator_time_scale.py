@@ -114,7 +114,12 @@ def test_a_lost_answer_for_a_big_batch_gives_exactly_one_execution_per_server(tm
         admin(sim.base_url, "POST", "/_sim/faults", {"kind": "drop", "route": EXECUTE_ROUTE, "count": 1})
         with MaintenanceWatch(sim.base_url, ids) as watch:
             out = Driver(
-                fast=False, plan_path=str(plan), max_concurrency=80, max_errors=80, event_limit=120
+                fast=False,
+                plan_path=str(plan),
+                max_concurrency=80,
+                max_errors=80,
+                event_limit=120,
+                request_chunk=80,  # the scenario: one request for all 80 (not the default chunks)
             ).run(max_turns=400)
             time.sleep(0.5)
         counters = admin(sim.base_url, "GET", "/_sim/counters")
@@ -190,6 +195,7 @@ def test_a_lost_answer_whose_executions_start_fifteen_minutes_late(tmp_path, mon
             max_errors=6,
             maintenance_mode=False,
             event_limit=120,
+            request_chunk=6,  # one request whose answer is lost
         )
         out = driver.run()
         counters = admin(sim.base_url, "GET", "/_sim/counters")
