@@ -99,8 +99,9 @@ params = {
         title="Max concurrency",
         description=(
             "Servers patched at once across all packages: a count (50, at least 1) or a percentage "
-            "(10%) of all the servers to patch. Each package gets a share in proportion to the servers "
-            "it has left; the last package still patching may use them all."
+            "(10%) of all the servers to patch. Each package gets a share in proportion to the work it has "
+            "left (its servers still to patch, times how long its servers have taken so far); the last "
+            "package still patching may use them all."
         ),
         section="Rate control",
     ),

@@ -7,9 +7,12 @@ count the fleet's errors and servers in flight:
 
 - errors: the fleet's failed + timed-out servers; once they exceed ``max_errors`` no rollout
   starts another server (SSM semantics, like the per-package budget before);
-- concurrency: a package's share of the slots is proportional to its remaining servers
-  (queued + in flight; at least 1); once every sibling has nothing in flight and nothing
-  queued, the remaining package may use every slot.
+- concurrency: a package's share of the slots is proportional to its remaining work — its
+  remaining servers (queued + in flight) times the mean time its servers have taken so far
+  (the fleet's mean while it has none; counts alone before any server has completed) — and at
+  least 1. Counts alone left the package with the slower servers (Windows: several reboots) as
+  the tail of the run. Once every sibling has nothing in flight and nothing queued, the
+  remaining package may use every slot.
 
 Never more than ``max_concurrency`` in flight fleet-wide, even with two workers filling at the
 same moment: a server is admitted (its ledger entry marked ``submitting``, durable before the
@@ -25,7 +28,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +51,8 @@ class PackageLoad:
     in_flight: int
     queued: int
     errors: int
+    mean_seconds: float | None = None
+    """Mean time from request to completion of its completed servers (None: none yet)."""
 
     @property
     def remaining(self) -> int:
@@ -62,6 +67,7 @@ class PackageLoad:
             in_flight=sum(1 for p in phases if p in _IN_FLIGHT),
             queued=sum(1 for p in phases if p == Phase.QUEUED.value),
             errors=sum(1 for e in servers.values() if e.get("state") in _ERRORS),
+            mean_seconds=_mean(e.get("wall_seconds") for e in servers.values()),
         )
 
     @classmethod
@@ -72,16 +78,29 @@ class PackageLoad:
             in_flight=sum(1 for e in entries if e.phase in IN_FLIGHT),
             queued=sum(1 for e in entries if e.phase is Phase.QUEUED),
             errors=sum(1 for e in entries if e.state is not None and e.state.value in _ERRORS),
+            mean_seconds=_mean(e.wall_seconds for e in entries),
         )
 
 
+def _mean(values: Iterable[Any]) -> float | None:
+    seen = [float(v) for v in values if isinstance(v, int | float) and v > 0]
+    return sum(seen) / len(seen) if seen else None
+
+
 def share(limit: int, mine: PackageLoad, others: list[PackageLoad]) -> int:
-    """Slots this package may hold: proportional to its remaining servers, at least 1; every
-    slot once the siblings have finished (nothing in flight, nothing queued)."""
+    """Slots this package may hold: proportional to its remaining work, at least 1; every slot
+    once the siblings have finished (nothing in flight, nothing queued)."""
     if not any(o.remaining for o in others):
         return limit
-    total = mine.remaining + sum(o.remaining for o in others)
-    return max(1, limit * mine.remaining // max(total, 1))
+    loads = [mine, *others]
+    known = [load.mean_seconds for load in loads if load.mean_seconds]
+    fallback = sum(known) / len(known) if known else 1.0
+
+    def work(load: PackageLoad) -> float:
+        return load.remaining * (load.mean_seconds or fallback)
+
+    total = sum(work(load) for load in loads)
+    return max(1, int(limit * work(mine) / total)) if total > 0 else 1
 
 
 def free_slots(limit: int, mine: PackageLoad, others: list[PackageLoad]) -> int:

@@ -37,6 +37,17 @@ def test_a_share_is_proportional_to_the_remaining_servers():
     assert share(10, load("b", queued=10), [load("a", queued=30)]) == 2  # 2.5, rounded down
 
 
+def test_a_share_follows_the_remaining_work_once_durations_are_known():
+    slow, fast = load("win", queued=10), load("lin", queued=20)
+    assert share(10, slow, [fast]) == 3  # counts alone: 10 of 30
+    slow = PackageLoad("win", 0, 10, 0, mean_seconds=200.0)
+    fast = PackageLoad("lin", 0, 20, 0, mean_seconds=50.0)
+    assert share(10, slow, [fast]) == 6  # 2000 s of work against 1000 s
+    assert share(10, fast, [slow]) == 3
+    unknown = PackageLoad("win", 0, 10, 0)  # none completed yet: the fleet's mean stands in
+    assert share(10, unknown, [fast]) == 3
+
+
 def test_a_share_is_at_least_one_slot():
     assert share(10, load("a", queued=1), [load("b", queued=1000)]) == 1
 
