@@ -164,8 +164,15 @@ class PatchRolloutOperator(BaseOperator):
 
         return ClcHook(self.clc_conn_id)
 
-    def _open(self, context: Any) -> tuple[Rollout, PathLike]:
+    def _plan(self) -> Any:
+        """The run's plan, read once per task process (the worker loop tells after every turn)."""
         from patchflow.locations import as_location
+
+        if getattr(self, "_plan_read", None) is None:
+            self._plan_read = read_json(as_location(self.plan_path))
+        return self._plan_read
+
+    def _open(self, context: Any) -> tuple[Rollout, PathLike]:
         from patchflow.tuning import time_scale
 
         package = BY_KEY.get(self.package_key)
@@ -175,7 +182,7 @@ class PatchRolloutOperator(BaseOperator):
         lpath = ledger_path(folder, package.key)
         hook = self._hook()
         hook.authenticate()
-        plan = read_json(as_location(self.plan_path)) if self.fleet_wide or not lpath.exists() else None
+        plan = self._plan() if self.fleet_wide or not lpath.exists() else None
         if lpath.exists():
             ledger = Ledger.load(lpath)
             alias = ledger.alias
@@ -263,10 +270,9 @@ class PatchRolloutOperator(BaseOperator):
     def _tell(self, context: Any, rollout: Rollout, before: dict[str, str]) -> None:
         """What people watching see after each turn: a WARNING per server that failed since the
         turn began (id, name, reason), one progress line, and the run's note brought up to date."""
-        from patchflow.locations import as_location
         from patchflow.run_note import live_line, publish
 
-        plan = read_json(as_location(self.plan_path))
+        plan = self._plan()
         for line in problem_lines(before, rollout.entries, server_labels(plan)):
             self.log.warning("%s", line)
         before.update(ended(rollout.entries))
