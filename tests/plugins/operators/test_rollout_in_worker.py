@@ -8,6 +8,14 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
+from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
+from airflow.sdk.exceptions import TaskDeferred
+
+from include.patching.packages import WINDOWS_2012
+from include.patching.rollout_state import Ledger, Phase, ledger_path
+from include.patching.states import ServerState
+from patchflow.triggers.patching import PatchCompletionTrigger
 from tests.plugins.cloud import Cloud
 from tests.plugins.operators.conftest import Driver, row, write_plan
 
@@ -87,3 +95,32 @@ def test_in_the_worker_two_packages_finish_within_the_fleet_limit_without_deferr
     assert all(cloud.executions_started(s) == 1 for s in LINUX + WINDOWS)  # I1
     cloud.settle()
     assert not any(cloud.in_maintenance(s) for s in LINUX + WINDOWS)  # I2
+
+
+def test_with_every_fleet_slot_held_by_a_sibling_the_rollout_waits_for_one(start_cloud, tmp_path):
+    """Nothing of its own in flight and no slot free: it defers for a poll interval (not finishing
+    its queued servers as not attempted), then starts once the sibling has ended its servers."""
+    start_cloud(fleet())
+    rows = [row(s) for s in LINUX] + [row(s, package="windows_2012") for s in WINDOWS]
+    plan = write_plan(tmp_path, rows)
+    sibling = Ledger.open(
+        ledger_path(tmp_path, WINDOWS_2012.key),
+        package_key=WINDOWS_2012.key,
+        package_id=WINDOWS_2012.package_id,
+        alias="DEMO",
+        targets=[(s, False) for s in WINDOWS],
+    )
+    for sid in WINDOWS[:2]:
+        sibling.servers[sid].phase = Phase.SUBMITTED
+    sibling.save()
+    driver = Driver(plan_path=str(plan), fleet_wide=True, max_concurrency=2)
+    with pytest.raises(TaskDeferred) as waiting:
+        driver.turn()
+    assert isinstance(waiting.value.trigger, TimeDeltaTrigger)
+    for sid in WINDOWS:
+        sibling.servers[sid].end(ServerState.PATCHED, "", "2026-12-01T00:00:00Z")
+    sibling.save()
+    with pytest.raises(TaskDeferred) as started:
+        driver.turn("resume", {"event": "2026-12-01T00:00:00+00:00"})  # the time trigger's event
+    assert isinstance(started.value.trigger, PatchCompletionTrigger)
+    assert len(started.value.trigger.servers) == 2  # the sibling has finished: every slot
