@@ -37,6 +37,7 @@ from include.artifacts import PathLike, local_path
 from include.patching.rate_control import budget_exhausted
 from include.patching.rollout_state import IN_FLIGHT, Ledger, Phase, ledger_path
 from include.patching.states import ServerState
+from include.timefmt import parse_iso8601, utcnow
 
 LOCK_NAME = "fleet_budget.lock"
 _ERRORS = frozenset({ServerState.FAILED.value, ServerState.TIMED_OUT.value})
@@ -52,7 +53,9 @@ class PackageLoad:
     queued: int
     errors: int
     mean_seconds: float | None = None
-    """Mean time from request to completion of its completed servers (None: none yet)."""
+    """Estimated time a server of the package takes: the mean over its completed servers'
+    durations and, as lower bounds, the ages of those in flight (a package whose servers run
+    long is seen to be slow before the first one completes); None: nothing started yet."""
 
     @property
     def remaining(self) -> int:
@@ -67,7 +70,10 @@ class PackageLoad:
             in_flight=sum(1 for p in phases if p in _IN_FLIGHT),
             queued=sum(1 for p in phases if p == Phase.QUEUED.value),
             errors=sum(1 for e in servers.values() if e.get("state") in _ERRORS),
-            mean_seconds=_mean(e.get("wall_seconds") for e in servers.values()),
+            mean_seconds=_mean(
+                [e.get("wall_seconds") for e in servers.values()]
+                + [_age(e.get("request_time")) for e in servers.values() if str(e.get("phase")) in _IN_FLIGHT]
+            ),
         )
 
     @classmethod
@@ -78,8 +84,17 @@ class PackageLoad:
             in_flight=sum(1 for e in entries if e.phase in IN_FLIGHT),
             queued=sum(1 for e in entries if e.phase is Phase.QUEUED),
             errors=sum(1 for e in entries if e.state is not None and e.state.value in _ERRORS),
-            mean_seconds=_mean(e.wall_seconds for e in entries),
+            mean_seconds=_mean(
+                [e.wall_seconds for e in entries]
+                + [_age(e.request_time) for e in entries if e.phase in IN_FLIGHT]
+            ),
         )
+
+
+def _age(request_time: Any) -> float | None:
+    """Seconds since an in-flight server's request (our clock)."""
+    requested = parse_iso8601(request_time) if isinstance(request_time, str) else None
+    return (utcnow() - requested).total_seconds() if requested is not None else None
 
 
 def _mean(values: Iterable[Any]) -> float | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from include.patching.rollout import Rollout, RolloutConfig
 from include.patching.rollout_state import Ledger, ledger_path
 from include.patching.states import ServerState
 from include.patching.watch import WatchState
+from include.timefmt import utc_text
 from tests.patching.memory_api import TIMEOUT, MemoryApi, ours, report
 
 LINUX = [f"va1lin{i:02d}" for i in range(6)]
@@ -46,6 +48,19 @@ def test_a_share_follows_the_remaining_work_once_durations_are_known():
     assert share(10, fast, [slow]) == 3
     unknown = PackageLoad("win", 0, 10, 0)  # none completed yet: the fleet's mean stands in
     assert share(10, unknown, [fast]) == 3
+
+
+def test_servers_running_long_make_a_package_look_slow_before_any_completes():
+    now = datetime.now(UTC)
+    running = {
+        f"w{i}": {"phase": "submitted", "request_time": utc_text(now - timedelta(seconds=300))}
+        for i in range(2)
+    }
+    queued = {f"q{i}": {"phase": "queued"} for i in range(8)}
+    slow = PackageLoad.of_servers("win", running | queued)
+    assert slow.mean_seconds == pytest.approx(300, abs=5)
+    fast = PackageLoad("lin", 0, 10, 0, mean_seconds=60.0)
+    assert share(10, slow, [fast]) == 8  # 10 x 300 s of work against 10 x 60 s
 
 
 def test_a_share_is_at_least_one_slot():
