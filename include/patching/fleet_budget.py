@@ -53,9 +53,9 @@ class PackageLoad:
     queued: int
     errors: int
     mean_seconds: float | None = None
-    """Estimated time a server of the package takes: the mean over its completed servers'
-    durations and, as lower bounds, the ages of those in flight (a package whose servers run
-    long is seen to be slow before the first one completes); None: nothing started yet."""
+    """Estimated time a server of the package takes: its completed servers' mean duration, or
+    the mean age of those in flight when larger (a package whose servers run long is seen to be
+    slow before the first one completes); None: nothing started yet."""
 
     @property
     def remaining(self) -> int:
@@ -70,9 +70,9 @@ class PackageLoad:
             in_flight=sum(1 for p in phases if p in _IN_FLIGHT),
             queued=sum(1 for p in phases if p == Phase.QUEUED.value),
             errors=sum(1 for e in servers.values() if e.get("state") in _ERRORS),
-            mean_seconds=_mean(
-                [e.get("wall_seconds") for e in servers.values()]
-                + [_age(e.get("request_time")) for e in servers.values() if str(e.get("phase")) in _IN_FLIGHT]
+            mean_seconds=_estimate(
+                [e.get("wall_seconds") for e in servers.values()],
+                [_age(e.get("request_time")) for e in servers.values() if str(e.get("phase")) in _IN_FLIGHT],
             ),
         )
 
@@ -84,9 +84,9 @@ class PackageLoad:
             in_flight=sum(1 for e in entries if e.phase in IN_FLIGHT),
             queued=sum(1 for e in entries if e.phase is Phase.QUEUED),
             errors=sum(1 for e in entries if e.state is not None and e.state.value in _ERRORS),
-            mean_seconds=_mean(
-                [e.wall_seconds for e in entries]
-                + [_age(e.request_time) for e in entries if e.phase in IN_FLIGHT]
+            mean_seconds=_estimate(
+                [e.wall_seconds for e in entries],
+                [_age(e.request_time) for e in entries if e.phase in IN_FLIGHT],
             ),
         )
 
@@ -95,6 +95,13 @@ def _age(request_time: Any) -> float | None:
     """Seconds since an in-flight server's request (our clock)."""
     requested = parse_iso8601(request_time) if isinstance(request_time, str) else None
     return (utcnow() - requested).total_seconds() if requested is not None else None
+
+
+def _estimate(durations: list[Any], ages: list[Any]) -> float | None:
+    """The larger of the completed servers' mean duration and the in-flight servers' mean age:
+    servers still running are at least that slow, fresh starts never pull the estimate down."""
+    known = [m for m in (_mean(durations), _mean(ages)) if m is not None]
+    return max(known) if known else None
 
 
 def _mean(values: Iterable[Any]) -> float | None:
