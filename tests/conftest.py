@@ -32,3 +32,12 @@ def airflow_db() -> None:
         env=os.environ.copy(),
         cwd=ROOT,
     )
+
+
+@pytest.fixture(autouse=True)
+def _own_token_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test starts without a cached CLC token (include/clc/token_cache.py): its own private
+    cache folder, hence an empty process table too; tests that count logins stay exact."""
+    folder = tmp_path_factory.mktemp("token-cache") / "cache"
+    monkeypatch.setenv("AIRFLOW__PATCHFLOW__TOKEN_CACHE_DIR", str(folder))
+    return folder

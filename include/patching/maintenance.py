@@ -28,6 +28,7 @@ from include.clc import shapes
 from include.clc.errors import ClcApiError, ClcError
 from include.clc.shapes import BatchItem
 from include.patching.chaos import CRASH_AFTER_STOP_MAINTENANCE, crash_point
+from include.patching.live_state import server_reader
 from include.patching.rollout_state import (
     JOB_TERMINAL,
     RELEASED_OUTCOMES,
@@ -228,10 +229,11 @@ class MaintenanceRelease:
     def _check_live(self, owned: list[str], outstanding: dict[str, str]) -> list[str]:
         """Servers still in maintenance; the others are recorded (off, gone, or undecidable)."""
         still_on = []
+        read = server_reader(self.api, self.ledger.alias, owned, logger=self.log)  # few group reads
         for sid in owned:
             entry = self.ledger.servers[sid]
             try:
-                on = shapes.in_maintenance(self.api.get_server(self.ledger.alias, sid))
+                on = shapes.in_maintenance(read(sid))
             except ClcApiError as exc:
                 if exc.status == 404:
                     record_release(entry, ReleaseOutcome.ALREADY_OFF, "server no longer exists")

@@ -6,7 +6,8 @@ The operator in ``patchflow.operators.rollout`` is a thin shell around ``Rollout
 
 Rate control: at most ``max_concurrency`` servers in flight; newly freed slots are filled in
 plan order. Once errors (failed + timed_out) exceed ``max_errors`` nothing new is started;
-the rest end ``not_attempted`` (AWS SSM semantics).
+the rest end ``not_attempted`` (AWS SSM semantics). With a ``FleetBudget`` (``patch_fleet``) both
+limits are the run's, shared with the other packages' rollouts (``include.patching.fleet_budget``).
 
 How a package is never executed twice on a server in one run (I1) — by construction, not by
 timing:
@@ -62,6 +63,7 @@ from typing import Any, Protocol
 from include.artifacts import PathLike, write_json
 from include.clc import shapes
 from include.clc.errors import ClcError, ClcResponseError, PossiblySubmittedError
+from include.clc.shapes import QUEUE_SUCCEEDED as JOB_SUCCEEDED
 from include.clc.shapes import BatchItem
 from include.patching import executions
 from include.patching.chaos import (
@@ -70,6 +72,8 @@ from include.patching.chaos import (
     CRASH_AFTER_SUBMIT,
     crash_point,
 )
+from include.patching.chunking import chunks, each
+from include.patching.fleet_budget import FleetBudget
 from include.patching.health import HealthResult, HealthSpec
 from include.patching.maintenance import (
     may_switch_off_now,
@@ -128,6 +132,9 @@ class RolloutConfig:
     patch_debug_mode: bool = False
     maintenance_timeout: float = PRODUCTION.maintenance_timeout
     job_poll_interval: float = PRODUCTION.job_poll_interval
+    chunk_size: int | None = None
+    """Servers per startMaintenance / Execute Package request, sent concurrently
+    (``include.patching.chunking``); None: one request per wave."""
     parameters: dict[str, str] | None = None
     """The request's ``package.parameters`` as given (``ExecutePackageOperator``); None: the
     package's defaults with ``patch_debug_mode`` applied (``patch_fleet``)."""
@@ -174,12 +181,15 @@ class Rollout:
         *,
         now: Callable[[], datetime] = utcnow,
         logger: logging.Logger | Any = log,
+        fleet: FleetBudget | None = None,
     ) -> None:
         self.api, self.ledger, self.config, self.now, self.log = api, ledger, config, now, logger
         self.gate = Gate(
             ledger, max_per_cluster=config.max_per_cluster, stop_after_stage=config.stop_after_stage
         )
         self._snapshots = SnapshotPhase(api, ledger, config.alias, config.snapshots, self._end, logger=logger)
+        self.fleet = fleet
+        """Fleet-wide limits shared with the run's other package rollouts (None: this package's own)."""
 
     # --- views ---------------------------------------------------------------------------
 
@@ -193,7 +203,13 @@ class Rollout:
     def errors(self) -> int:
         return sum(1 for e in self.entries.values() if e.state in ERROR_STATES)
 
+    def budget_errors(self) -> int:
+        """The errors counted against ``max_errors``: the fleet's with a fleet budget."""
+        return self.errors() if self.fleet is None else self.fleet.errors(self.ledger)
+
     def budget_exhausted(self) -> bool:
+        if self.fleet is not None:  # fleet-wide error budget (include.patching.fleet_budget)
+            return self.fleet.exhausted(self.ledger)
         return budget_exhausted(self.errors(), self.config.max_errors)
 
     def may_start_more(self) -> bool:
@@ -229,6 +245,9 @@ class Rollout:
             quiet_seconds=quiet,
             execution_id=e.execution_id,
             health=self.config.health.as_dict() if self.config.health else None,
+            job_succeeded=bool(
+                e.job_id and e.submissions and e.submissions[-1].get("job_status") == JOB_SUCCEEDED
+            ),
         )
 
     def deadline(self, sid: str) -> datetime:
@@ -308,7 +327,7 @@ class Rollout:
         started: list[str] = []
         self._check_gate()
         while not self.budget_exhausted() and self.may_start_more():
-            slots = self.config.max_concurrency - len(self.in_flight_ids())
+            slots = self._free_slots()
             queued = self.ledger.in_phase(Phase.QUEUED)
             batch = self.gate.admit(queued, self.in_flight_ids(), slots)  # stage, halt, cluster limits
             if not batch:
@@ -331,7 +350,23 @@ class Rollout:
                 _short(submitted),
                 self.progress(),
             )
+            if self._still_queued(batch):  # held back by the fleet-wide limit: wait for a slot
+                break
         return started
+
+    def _free_slots(self) -> int:
+        """Servers that may start now: this package's window, or its share of the fleet's."""
+        if self.fleet is not None:
+            return self.fleet.slots(self.ledger)
+        return self.config.max_concurrency - len(self.in_flight_ids())
+
+    def _admit(self, batch: list[str]) -> list[str]:
+        """Mark the servers that may start ``submitting`` (durable, I1); the fleet-wide limit
+        decides under its lock, so a sibling rollout filling at the same moment counts them."""
+        if self.fleet is None:
+            self._mark_submitting(batch)
+            return batch
+        return self.fleet.admit(self.ledger, batch, self._mark_submitting)
 
     def _end(self, sid: str, state: ServerState, reason: str = "") -> None:
         self.entries[sid].end(state, reason, utc_text(self.now()))
@@ -345,17 +380,17 @@ class Rollout:
         refreshed every time and the last read before the POST is the one kept.
         """
         ready = []
-        for sid in batch:
+        queued = [sid for sid in batch if self.entries[sid].phase is Phase.QUEUED]
+        summaries = each(
+            lambda sid: self.api.get_patch_summary(self.config.alias, sid), queued
+        )  # concurrent reads
+        for sid, summary in zip(queued, summaries, strict=True):
             e = self.entries[sid]
-            if e.phase is not Phase.QUEUED:
-                continue
-            try:
-                summary = self.api.get_patch_summary(self.config.alias, sid)
-            except ClcError as exc:
+            if isinstance(summary, ClcError):
                 self._end(
                     sid,
                     ServerState.NOT_ATTEMPTED,  # nothing sent: not an error of the budget (SSM semantics)
-                    f"patch history unreadable before patching, so the package was not sent: {exc}",
+                    f"patch history unreadable before patching, so the package was not sent: {summary}",
                 )
                 continue
             pending = [
@@ -387,7 +422,10 @@ class Rollout:
         ahead = self.gate.ahead(rest, self.in_flight_ids(), len(batch))  # same stage, cluster room
         ahead = [s for s in ahead if needs_start(self.entries[s])]
         if ahead:
-            self._maintenance_on(self._snapshot_executions(ahead), wait=False)
+            # No patch-history read here: the one right before the POST decides (a server found
+            # with another request's execution pending then ends not_attempted and is released),
+            # so each server costs one read, not two.
+            self._maintenance_on(ahead, wait=False)
 
     def _confirm_maintenance(self, batch: list[str]) -> None:
         """Wait for maintenance jobs started ahead of time; drop the servers whose job did not succeed."""
@@ -443,21 +481,22 @@ class Rollout:
         for sid in need:
             self.entries[sid].maintenance = MaintenanceOwnership.REQUESTED
         self.ledger.save()
-        try:
-            items = {i.server: i for i in self.api.start_maintenance(self.config.alias, need)}
-        except ClcError as exc:
-            for sid in need:  # stays ``requested``: the request may have been processed
-                self._end(
-                    sid,
-                    ServerState.NOT_ATTEMPTED,
-                    f"maintenance mode could not be turned on: {exc}; package not sent",
-                )
-            self.ledger.save()
-            return self._still_queued(batch)
+        pieces = chunks(need, self.config.chunk_size)
+        answers = each(lambda ids: self.api.start_maintenance(self.config.alias, ids), pieces)
         crash_point(CRASH_AFTER_START_MAINTENANCE)  # resilience tests only
         jobs: dict[str, list[str]] = {}
-        for sid in need:
-            self._record_maintenance_answer(sid, items.get(sid), jobs)
+        for piece, answer in zip(pieces, answers, strict=True):
+            if isinstance(answer, ClcError):
+                for sid in piece:  # stays ``requested``: the request may have been processed
+                    self._end(
+                        sid,
+                        ServerState.NOT_ATTEMPTED,
+                        f"maintenance mode could not be turned on: {answer}; package not sent",
+                    )
+                continue
+            items = {i.server: i for i in answer}
+            for sid in piece:
+                self._record_maintenance_answer(sid, items.get(sid), jobs)
         self.ledger.save()
         if wait:
             self._wait_for_maintenance(jobs)
@@ -489,16 +528,25 @@ class Rollout:
 
     def _submit(self, batch: list[str]) -> None:
         """Send Execute Package once for ``batch``; whatever happens, never again in this run (I1)."""
-        self._mark_submitting(batch)
-        package = self.config.package
-        try:
-            items = self.api.execute_package(
-                self.config.alias,
-                batch,
-                package.package_id,
-                self.config.package_parameters(),
-            )
-        except (PossiblySubmittedError, ClcResponseError) as exc:
+        batch = self._admit(batch)
+        if not batch:
+            return
+        package, parameters = self.config.package, self.config.package_parameters()
+        pieces = chunks(batch, self.config.chunk_size)  # all marked ``submitting`` above, before any POST
+        answers = each(
+            lambda ids: self.api.execute_package(self.config.alias, ids, package.package_id, parameters),
+            pieces,
+        )
+        crash_point(CRASH_AFTER_SUBMIT)  # resilience tests only: die before recording the answer
+        for piece, answer in zip(pieces, answers, strict=True):
+            if isinstance(answer, ClcError):
+                self._record_submit_error(piece, answer)
+            else:
+                self._record_answer(piece, {i.server: i for i in answer})
+
+    def _record_submit_error(self, batch: list[str], exc: ClcError) -> None:
+        """One request's error: possibly processed (never re-sent, watched) or certainly not."""
+        if isinstance(exc, (PossiblySubmittedError, ClcResponseError)):
             self.log.warning(
                 "execute package for %d server(s) may have been processed (%s); never re-sent: "
                 "watching their patch summaries for the new executions until their deadlines",
@@ -509,14 +557,10 @@ class Rollout:
                 self.entries[sid].submissions[-1]["result"] = SubmissionResult.POSSIBLY_SUBMITTED
             self.ledger.save()
             return
-        except ClcError as exc:  # definitely not processed (4xx, 429/503 exhausted, never sent)
-            for sid in batch:
-                self.entries[sid].submissions[-1]["result"] = SubmissionResult.REFUSED
-                self._end(sid, ServerState.FAILED, f"execute package not accepted: {exc}")
-            self.ledger.save()
-            return
-        crash_point(CRASH_AFTER_SUBMIT)  # resilience tests only: die before recording the answer
-        self._record_answer(batch, {i.server: i for i in items})
+        for sid in batch:  # definitely not processed (4xx, 429/503 exhausted, never sent)
+            self.entries[sid].submissions[-1]["result"] = SubmissionResult.REFUSED
+            self._end(sid, ServerState.FAILED, f"execute package not accepted: {exc}")
+        self.ledger.save()
 
     def _mark_submitting(self, batch: list[str]) -> None:
         """Durable BEFORE the POST (I1): from here on these servers are never sent the package again."""
@@ -542,6 +586,14 @@ class Rollout:
         self.ledger.save()
 
     # --- outcomes ------------------------------------------------------------------------
+
+    def note_jobs(self, jobs: dict[str, str]) -> None:
+        """Remember queue jobs a trigger saw succeed (kept in the submission, saved by ``apply``),
+        so the next trigger reads only the executions of their servers."""
+        for sid in self.in_flight_ids():
+            e = self.entries[sid]
+            if e.job_id and jobs.get(e.job_id) == JOB_SUCCEEDED and e.submissions:
+                e.submissions[-1]["job_status"] = JOB_SUCCEEDED
 
     def apply(self, outcomes: dict[str, dict[str, Any]]) -> None:
         """Record the trigger's outcomes; read per-patch details; release maintenance of ended servers."""
@@ -688,7 +740,8 @@ class Rollout:
         if self.gate.halt_reason():
             reason = str(self.gate.halt_reason())
         elif self.budget_exhausted():
-            reason = f"error budget exhausted: {self.errors()} errors > max_errors {self.config.max_errors}"
+            errors, limit = self.budget_errors(), self.config.max_errors
+            reason = f"error budget exhausted: {errors} errors > max_errors {limit}"
         elif not self.may_start_more():
             reason = WINDOW_CLOSED
         else:

@@ -77,6 +77,8 @@ class RunSettings:
     """End of the maintenance window (ISO 8601 with offset); None: no window (``include.patching.window``)."""
     window_cutoff_minutes: float | None = None
     """No server is started when less than this remains of the window; None: the deployment's default."""
+    deferrable: bool = True
+    """Rollouts wait in the triggerer (True) or keep the loop in their worker (False)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -275,6 +277,7 @@ def check(params: Mapping[str, Any]) -> CheckedParams:
         server_timeout_minutes=take(_timeout(params.get("server_timeout_minutes"))),
         **take(_window(params)),
         **take(_staged(params)),
+        deferrable=take(_bool("deferrable", params.get("deferrable"), True)),
     )
     snapshot, days, keep, revert = take(
         snapshot_settings(

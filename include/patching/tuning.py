@@ -107,3 +107,38 @@ def resolve(read: Callable[[str], str | None]) -> tuple[Tuning, float]:
         if raw not in (None, ""):
             overrides[name] = float(raw)
     return PRODUCTION.scaled(scale).with_overrides(overrides), scale
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Counts that shape the load on the API; never scaled by ``time_scale`` (they are not times).
+    Overridden like the timings, as is: ``[patchflow] <name>`` (``AIRFLOW__PATCHFLOW__<NAME>``)."""
+
+    request_chunk: int = 5
+    """Rollout: servers per startMaintenance / Execute Package request; a wave's requests are sent
+    at once. CLC processes a request's servers one after another, so with 50 servers in one
+    request the last would start minutes after the first (``include.patching.chunking``)."""
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+
+SIZES = Sizes()
+
+
+def resolve_sizes(read: Callable[[str], str | None]) -> Sizes:
+    """The defaults with the deployment's overrides (whole numbers >= 1; bad ones are named)."""
+    values = {}
+    for name in Sizes.names():
+        raw = read(name)
+        if raw in (None, ""):
+            continue
+        try:
+            number = int(str(raw).strip())
+        except ValueError:
+            number = 0
+        if number < 1:
+            raise ValueError(f"{CONFIG_SECTION}.{name} must be a whole number >= 1, got {raw!r}")
+        values[name] = number
+    return replace(SIZES, **values)

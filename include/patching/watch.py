@@ -46,6 +46,8 @@ class ServerWatch:
     """Already identified (adopted after a restart): followed directly."""
     health: dict[str, Any] | None = None
     """``HealthSpec.as_dict()``: check the server's health once its execution completed."""
+    job_succeeded: bool = False
+    """An earlier trigger saw the queue job succeed: only the execution is left to read."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -56,6 +58,7 @@ class ServerWatch:
             "known_executions": None if self.known_executions is None else list(self.known_executions),
             "quiet_seconds": self.quiet_seconds,
             "execution_id": self.execution_id,
+            "job_succeeded": self.job_succeeded,
         } | ({} if self.health is None else {"health": dict(self.health)})
 
     @classmethod
@@ -70,6 +73,7 @@ class ServerWatch:
             quiet_seconds=float(data.get("quiet_seconds") or 0.0),
             execution_id=data.get("execution_id"),
             health=data.get("health"),
+            job_succeeded=bool(data.get("job_succeeded")),
         )
 
 

@@ -98,7 +98,10 @@ def form_params(defaults: Mapping[str, Any] | None = None) -> dict[str, Param]:
             examples=["50", "10%"],
             title="Max concurrency",
             description=(
-                "Servers patched at once per package: a count (50, at least 1) or a percentage (10%)."
+                "Servers patched at once across all packages: a count (50, at least 1) or a percentage "
+                "(10%) of all the servers to patch. Each package gets a share in proportion to the work "
+                "it has left (its servers still to patch, times how long its servers have taken so far); "
+                "the last package still patching may use them all."
             ),
             section="Rate control",
         ),
@@ -108,11 +111,24 @@ def form_params(defaults: Mapping[str, Any] | None = None) -> dict[str, Param]:
             examples=["0", "5", "10%"],
             title="Max errors",
             description=(
-                "Failures tolerated before no further server is started: a count (0 or more) or a percentage."
+                "Failures tolerated across all packages before no further server is started: a count "
+                "(0 or more) or a percentage of all the servers to patch."
             ),
             section="Rate control",
         ),
         "server_timeout_minutes": form.server_timeout_minutes(section="Rate control"),
+        "deferrable": Param(
+            True,
+            type=["null", "boolean"],
+            title="Wait in the triggerer (deferrable)",
+            description=(
+                "On: each package rollout waits for its servers in the triggerer and holds no worker "
+                "slot while they patch, but every refill of a freed slot costs a round trip through the "
+                "scheduler (seconds). Off: each rollout keeps one worker slot for its whole duration, "
+                "polls itself and refills a freed slot at once (a shorter run)."
+            ),
+            section="Rate control",
+        ),
         **form.staged_rollout(section="Staged rollout"),
         **form.snapshot_params(section="Safety net"),
         "window_end": Param(
@@ -244,6 +260,7 @@ def add_patch_tasks(dag: DAG, *, notify_to: str, ring: Ring | None = None) -> No
                 snapshot_expiration_days=settings["snapshot_expiration_days"],
                 snapshot_keep=settings["snapshot_keep"],
                 revert_on_failure=settings["revert_on_failure"],
+                deferrable=settings["deferrable"],
                 **staged,
             )
             rollout = PatchRolloutOperator(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from include.patching.tuning import CONFIG_SECTION, Tuning, resolve
+from include.patching.tuning import CONFIG_SECTION, Tuning, resolve, resolve_sizes
 
 
 def _read(name: str) -> str | None:
@@ -39,3 +39,10 @@ def task_defaults(owner: str) -> dict[str, Any]:
     """Every patchflow DAG's ``default_args``: a real owner, two retries, a retry delay that
     follows ``[patchflow] time_scale`` like every other timing setting."""
     return {"owner": owner, "retries": 2, "retry_delay": timedelta(seconds=setting("task_retry_delay"))}
+
+
+def size(name: str, explicit: int | None = None) -> int:
+    """A count setting (``include.patching.tuning.Sizes``): explicit, else the deployment's."""
+    if explicit is not None:
+        return int(explicit)
+    return int(getattr(resolve_sizes(_read), name))

@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from include.patching.rollout import Rollout
+from include.patching.rollout_state import Phase
 from include.timefmt import utcnow
 
 
@@ -31,6 +32,30 @@ def completion_trigger(
         max_poll_interval=max_poll_interval,
         batch_window=batch_window,
     )
+
+
+def refill_window(rollout: Rollout, batch_window: float) -> float:
+    """The trigger's batch window: none while servers wait for a free slot.
+
+    A completion then frees a slot a queued server is waiting for, so the event goes at once
+    instead of after ``batch_window``; with nothing left to start, grouping completions saves
+    resumes and delays nobody.
+    """
+    waiting = bool(rollout.ledger.in_phase(Phase.QUEUED)) and not rollout.budget_exhausted()
+    return 0.0 if waiting else batch_window
+
+
+class WorkerReads:
+    """A worker's ``ClcHook`` behind the trigger's two awaitable reads, to poll in the worker."""
+
+    def __init__(self, hook: Any) -> None:
+        self.hook = hook
+
+    async def get_queue_status(self, alias: str, job_id: str) -> str:
+        return self.hook.get_queue_status(alias, job_id)
+
+    async def get_patch_summary(self, alias: str, server_id: str) -> list[dict]:
+        return self.hook.get_patch_summary(alias, server_id)
 
 
 def deferral_timeout(rollout: Rollout, margin: float) -> timedelta:

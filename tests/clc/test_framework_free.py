@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-CORE = ("client", "endpoints", "errors", "retry", "settings", "shapes", "tokens")
+CORE = ("client", "endpoints", "errors", "retry", "settings", "shapes", "token_cache", "tokens")
 
 
 def test_importing_the_whole_core_loads_no_airflow():

@@ -214,6 +214,24 @@ def test_the_pack_validates_verifies_and_holds_no_secret(real_run):
                 assert "e2e-password" not in path.read_text(errors="replace"), path
 
 
+def test_the_run_logs_in_once_and_no_token_is_written_in_clear(real_run):
+    """One login for the run (preflight's; every later client takes the token from the cache,
+    include/clc/token_cache.py), and the token is in no file: run folder, reports, token cache."""
+    from patchflow.hooks import deployment
+
+    assert real_run[3]["logins"]["succeeded"] <= 3
+    caches = list(deployment._CACHES.values())
+    tokens = {entry.token for cache in caches for entry in cache._memory.values()}
+    assert tokens, "the run's token was not cached"
+    tmp = real_run[4]
+    folders = [tmp / "reports", tmp / "artifacts", *(c.folder for c in caches if c.folder is not None)]
+    files = [p for folder in folders if folder.exists() for p in folder.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".token" for p in files), "no token cache file was written"
+    for path in files:
+        data = path.read_bytes()
+        assert not any(token.encode() in data for token in tokens), path
+
+
 def test_right_after_the_run_every_server_it_patched_is_compliant(real_run):
     """Issue 10: the simulator's fast clock dates executions ahead of ours; compliance uses ours."""
     from include.reporting.compliance import update_compliance_report

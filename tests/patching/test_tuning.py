@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from include.patching.tuning import PRODUCTION, Tuning, resolve
+from include.patching.tuning import PRODUCTION, SIZES, Tuning, resolve, resolve_sizes
 
 
 def reader(values: dict[str, str]):
@@ -35,3 +35,11 @@ def test_a_nonsense_time_scale_is_refused(bad):
 def test_unknown_override_names_are_refused():
     with pytest.raises(ValueError, match="unknown timing setting"):
         PRODUCTION.with_overrides({"not_found_grace": 3.0})
+
+
+def test_sizes_are_counts_never_scaled_and_bad_ones_are_named():
+    assert resolve_sizes(reader({"time_scale": "0.01"})) == SIZES
+    assert resolve_sizes(reader({"request_chunk": "12"})).request_chunk == 12
+    for bad in ("0", "-3", "2.5", "many"):
+        with pytest.raises(ValueError, match=f"request_chunk must be a whole number >= 1, got '{bad}'"):
+            resolve_sizes(reader({"request_chunk": bad}))

@@ -75,6 +75,7 @@ class ClcHook(ClcConnectionAttributes, HttpHook):
         self._clock = clock
         self._auth_lock = threading.Lock()
         self._http: Session | None = None
+        self._masked: str | None = None
 
     # --- configuration -------------------------------------------------------------------
 
@@ -146,6 +147,9 @@ class ClcHook(ClcConnectionAttributes, HttpHook):
             if self._core.tokens.needs_login():
                 self.login()
             assert self._token is not None
+            if self._token != self._masked:  # a token from the cache is masked like a fresh one (I6)
+                mask(self._token)
+                self._masked = self._token
             return self._token
 
     @property

@@ -100,6 +100,7 @@ class ClcAsyncClient:
         self.settings, self.retry = core.settings, core.retry
         self._sleep = sleep
         self._lock = asyncio.Lock()
+        self._masked: str | None = None
         self.requests_sent = 0
 
     @property
@@ -116,6 +117,9 @@ class ClcAsyncClient:
             if self._core.tokens.needs_login():
                 await self.login()
             assert self._token is not None
+            if self._token != self._masked:  # a token from the cache is masked like a fresh one (I6)
+                await amask(self._token)
+                self._masked = self._token
             return self._token
 
     async def account_alias(self) -> str:

@@ -10,7 +10,10 @@ fleet size; XCom carries only the results path and counts.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import BaseOperator
@@ -18,6 +21,7 @@ from airflow.sdk.exceptions import AirflowFailException, TaskDeferralTimeout
 
 from include.artifacts import PathLike, read_json
 from include.patching import rate_control
+from include.patching.fleet_budget import FleetBudget
 from include.patching.packages import BY_KEY
 from include.patching.rollout import Rollout, RolloutConfig
 from include.patching.rollout_state import Ledger, ledger_path, results_path
@@ -28,7 +32,8 @@ from include.patching.snapshots import SnapshotPolicy
 from include.patching.window import RolloutWindow, cutoff_problem, parse_window_end
 from patchflow.exceptions import clc_failures_explained
 from patchflow.locations import resolve_run_folder
-from patchflow.waiting import completion_trigger, deferral_timeout
+from patchflow.tuning import size
+from patchflow.waiting import WorkerReads, completion_trigger, deferral_timeout, refill_window
 
 
 def plan_targets(plan: Any, package_key: str) -> list[tuple[str, bool]]:
@@ -71,8 +76,18 @@ class PatchRolloutOperator(BaseOperator):
     :param plan_path: the run's plan artifact (templated, e.g. from the classify task's XCom).
     :param package_key: key in ``include.patching.packages.BY_KEY``.
     :param alias: account alias; default the plan's ``account_alias``, else the connection's.
-    :param max_concurrency: servers in flight, count or percent of targets (``"10%"``).
-    :param max_errors: failed + timed-out servers tolerated before no new server starts.
+    :param max_concurrency: servers in flight, count or percent of targets (``"10%"``); with
+        ``fleet_wide`` across all packages of the run (percent of the whole fleet's targets).
+    :param max_errors: failed + timed-out servers tolerated before no new server starts; with
+        ``fleet_wide`` counted across all packages of the run.
+    :param request_chunk: servers per startMaintenance / Execute Package request, a wave's
+        requests sent at once (default: ``[patchflow] request_chunk``, 5).
+    :param deferrable: wait for completions in the triggerer (default: no worker slot is held
+        while servers patch, but each refill costs a resume round trip through the scheduler);
+        False: the worker keeps the loop, polls itself and refills a freed slot at once, holding
+        a worker slot for the whole rollout. Same ``Rollout``, ledger rules and deadlines.
+    :param fleet_wide: the limits are the run's, shared with the other packages' rollouts
+        through their ledgers (``include.patching.fleet_budget``); False: this package's own.
     :param server_timeout: seconds from the request to a completed execution, per server, in
         real (production) seconds like the form's minutes: multiplied by ``time_scale``.
     :param maintenance_mode: switch maintenance on before and off after patching.
@@ -123,6 +138,7 @@ class PatchRolloutOperator(BaseOperator):
         "revert_on_failure",
         "window_end",
         "window_cutoff_minutes",
+        "deferrable",
     )
     ui_color = "#d9f2e6"
 
@@ -159,6 +175,9 @@ class PatchRolloutOperator(BaseOperator):
         revert_on_failure: bool = False,
         window_end: str | None = None,
         window_cutoff_minutes: float | str | None = None,
+        fleet_wide: bool = True,
+        deferrable: bool = True,
+        request_chunk: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -196,6 +215,9 @@ class PatchRolloutOperator(BaseOperator):
         self.revert_timeout = tuning("revert_timeout", None)
         self.window_end = window_end
         self.window_cutoff_minutes = window_cutoff_minutes
+        self.fleet_wide = fleet_wide
+        self.deferrable = deferrable
+        self.request_chunk = size("request_chunk", request_chunk)
 
     # --- wiring --------------------------------------------------------------------------
 
@@ -211,8 +233,15 @@ class PatchRolloutOperator(BaseOperator):
 
         return ClcHook(self.clc_conn_id)
 
-    def _open(self, context: Any) -> tuple[Rollout, PathLike]:
+    def _plan(self) -> Any:
+        """The run's plan, read once per task process (the worker loop tells after every turn)."""
         from patchflow.locations import as_location
+
+        if getattr(self, "_plan_read", None) is None:
+            self._plan_read = read_json(as_location(self.plan_path))
+        return self._plan_read
+
+    def _open(self, context: Any) -> tuple[Rollout, PathLike]:
         from patchflow.tuning import time_scale
 
         package = BY_KEY.get(self.package_key)
@@ -222,22 +251,24 @@ class PatchRolloutOperator(BaseOperator):
         lpath = ledger_path(folder, package.key)
         hook = self._hook()
         hook.authenticate()
+        plan = self._plan() if self.fleet_wide or not lpath.exists() else None
         if lpath.exists():
             ledger = Ledger.load(lpath)
             alias = ledger.alias
         else:
-            plan = read_json(as_location(self.plan_path))
             targets = plan_targets(plan, package.key)
             plan_alias = plan.get("account_alias") if isinstance(plan, dict) else None
             alias = self.alias or plan_alias or hook.account_alias
             ledger = self._new_ledger(lpath, plan, targets, package, alias)
-        total = len(ledger.servers)
+        planned = {key: len(plan_targets(plan, key)) for key in BY_KEY} if self.fleet_wide else {}
+        # fleet-wide limits: a percentage is of the whole fleet's targets
+        total = sum(planned.values()) if self.fleet_wide else len(ledger.servers)
         try:
             concurrency = rate_control.max_concurrency(self.max_concurrency, max(total, 1))
             errors = rate_control.max_errors(self.max_errors, total)
         except ValueError as exc:
             raise AirflowFailException(f"Invalid rollout parameter: {exc}") from None
-        for name in ("maintenance_mode", "patch_debug_mode"):
+        for name in ("maintenance_mode", "patch_debug_mode", "deferrable"):
             if not isinstance(getattr(self, name), bool):
                 raise AirflowFailException(
                     f"Invalid rollout parameter: {name} must be true or false, got {getattr(self, name)!r}"
@@ -257,8 +288,13 @@ class PatchRolloutOperator(BaseOperator):
             window=self.rollout_window(),
             **staged,
             stop_after_stage=1 if self.pause_after_first_stage and ledger.data.get("stages") else None,
+            chunk_size=self.request_chunk,
         )
-        return Rollout(hook, ledger, config, logger=self.log), results_path(folder, package.key)
+        fleet = None
+        if self.fleet_wide:
+            fleet = FleetBudget(folder, package.key, planned, max_concurrency=concurrency, max_errors=errors)
+        rollout = Rollout(hook, ledger, config, logger=self.log, fleet=fleet)
+        return rollout, results_path(folder, package.key)
 
     def _snapshot_policy(self) -> SnapshotPolicy:
         """The snapshot parameters, checked by the preflight's rules (every bad value named)."""
@@ -392,7 +428,9 @@ class PatchRolloutOperator(BaseOperator):
     def _resume(self, context: Any, event: dict[str, Any] | None) -> dict[str, Any]:
         rollout, results = self._open(context)
         before = ended(rollout.entries)
-        rollout.apply((event or {}).get("outcomes") or {})
+        outcomes = event.get("outcomes") if isinstance(event, dict) else None  # None: a slot wait ended
+        rollout.note_jobs((event.get("jobs") if isinstance(event, dict) else None) or {})
+        rollout.apply(outcomes or {})
         return self._advance(rollout, results, context, before)
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Any) -> Any:
@@ -410,10 +448,9 @@ class PatchRolloutOperator(BaseOperator):
     def _tell(self, context: Any, rollout: Rollout, before: dict[str, str]) -> None:
         """What people watching see after each turn: a WARNING per server that failed since the
         turn began (id, name, reason), one progress line, and the run's note brought up to date."""
-        from patchflow.locations import as_location
         from patchflow.run_note import live_line, publish
 
-        plan = read_json(as_location(self.plan_path))
+        plan = self._plan()
         for line in problem_lines(before, rollout.entries, server_labels(plan)):
             self.log.warning("%s", line)
         before.update(ended(rollout.entries))
@@ -425,15 +462,16 @@ class PatchRolloutOperator(BaseOperator):
         self, rollout: Rollout, results: PathLike, context: Any, before: dict[str, str]
     ) -> dict[str, Any]:
         self._take_decision(rollout, context)
-        rollout.fill()
-        trigger = completion_trigger(rollout, clc_conn_id=self.clc_conn_id, **self.trigger_timings())
-        if trigger is not None:
+        while True:
+            rollout.fill()
+            timings = self.trigger_timings() | {"batch_window": refill_window(rollout, self.batch_window)}
+            trigger = completion_trigger(rollout, clc_conn_id=self.clc_conn_id, **timings)
+            if trigger is None and rollout.finished:
+                break
             self._tell(context, rollout, before)
-            self.defer(
-                trigger=trigger,
-                method_name="resume",
-                timeout=deferral_timeout(rollout, self.deferral_margin),
-            )
+            if self.deferrable:
+                self._defer_on(rollout, trigger)  # raises TaskDeferred: resumes in ``resume``
+            self._wait_in_worker(rollout, trigger)
         if rollout.gate.paused() and not rollout.gate.halt():
             self._tell(context, rollout, before)
             self.log.info(
@@ -458,6 +496,36 @@ class PatchRolloutOperator(BaseOperator):
             rollout.gate.record_halt(2, decision.halt_reason(), kind="decision")
             self.log.warning("%s", decision.halt_reason())
         rollout.ledger.save()
+
+    def _defer_on(self, rollout: Rollout, trigger: Any) -> None:
+        """Hand the wait to the triggerer; nothing in flight: wait a poll interval for a fleet slot."""
+        if trigger is None:  # every free slot of the fleet is held by a sibling package
+            from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
+
+            self.defer(trigger=TimeDeltaTrigger(timedelta(seconds=self.poll_interval)), method_name="resume")
+        self.defer(
+            trigger=trigger,
+            method_name="resume",
+            timeout=deferral_timeout(rollout, self.deferral_margin),
+        )
+
+    def _wait_in_worker(self, rollout: Rollout, trigger: Any) -> None:
+        """``deferrable=False``: the trigger's polling in this worker, then refill at once.
+
+        Same rules and deadlines as in the triggerer; the deferral timeout's backstop becomes
+        a timeout of the wait (in-flight servers end ``timed_out``, I7).
+        """
+        if trigger is None:
+            time.sleep(self.poll_interval)
+            return
+        limit = deferral_timeout(rollout, self.deferral_margin).total_seconds()
+        try:
+            event = asyncio.run(asyncio.wait_for(trigger.wait(WorkerReads(rollout.api)), limit))
+        except TimeoutError:
+            rollout.time_out_in_flight("the wait timed out before the polling reported (backstop)")
+            return
+        rollout.note_jobs(event.get("jobs") or {})
+        rollout.apply(event.get("outcomes") or {})
 
     @staticmethod
     def _fail_if_over_budget(rollout: Rollout, results: PathLike) -> None:

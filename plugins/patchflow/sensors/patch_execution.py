@@ -26,20 +26,9 @@ from patchflow.exceptions import clc_failures_explained
 from patchflow.locations import as_location
 from patchflow.operators.execute_package import open_rollout
 from patchflow.tuning import setting
-from patchflow.waiting import completion_trigger, deferral_timeout
+from patchflow.waiting import WorkerReads, completion_trigger, deferral_timeout
 
-
-class _WorkerReads:
-    """The worker's ``ClcHook`` behind the two awaitable reads of the trigger's poll cycle."""
-
-    def __init__(self, hook: Any) -> None:
-        self.hook = hook
-
-    async def get_queue_status(self, alias: str, job_id: str) -> str:
-        return self.hook.get_queue_status(alias, job_id)
-
-    async def get_patch_summary(self, alias: str, server_id: str) -> list[dict]:
-        return self.hook.get_patch_summary(alias, server_id)
+_WorkerReads = WorkerReads  # moved to patchflow.waiting (the rollout polls in the worker too)
 
 
 class PatchExecutionSensor(BaseSensorOperator):

@@ -17,7 +17,10 @@ Polling starts quick and backs off (x``backoff`` up to ``max_poll_interval``); e
 sends one request per distinct job id and per server, at most ``max_parallel`` at a time.
 The trigger fires once at least one server has an outcome and either nothing is left to
 watch or ``batch_window`` seconds have passed since the first outcome, so the operator can
-refill freed slots promptly without one resume per server. Timing defaults come from
+refill freed slots promptly without one resume per server; while servers wait for a slot the
+rollout passes a window of 0 (``patchflow.waiting.refill_window``), so a completion is reported at
+once. ``wait(api)`` is the same loop with any reader: ``run`` gives it the async client, the
+rollout's ``deferrable=False`` loop the worker's hook. Timing defaults come from
 ``include.patching.tuning`` (scaled by ``[patchflow] time_scale``). ``run()`` only sends GETs
 and logs in itself; nothing secret is in its kwargs (I6). It may run twice (HA, restart): it
 carries no state beyond its kwargs.
@@ -81,6 +84,8 @@ class _Watch:
             known_executions=spec.known_executions,
             quiet_seconds=spec.quiet_seconds,
             health=HealthSpec.from_dict(spec.health) if spec.health else None,
+            job_done=spec.job_succeeded,
+            job_status=shapes.QUEUE_SUCCEEDED if spec.job_succeeded else None,
         )
 
     def identify(self, summary: list[dict]) -> dict | None:
@@ -166,38 +171,50 @@ class PatchCompletionTrigger(BaseTrigger):
         return ClcAsyncHook(self.clc_conn_id)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        async with self._hook().client() as api:
+            yield TriggerEvent(await self.wait(api))
+
+    async def wait(self, api: Any) -> dict[str, Any]:
+        """Poll with ``api`` until the event is due; the event's payload.
+
+        ``run`` in the triggerer; the rollout's ``deferrable=False`` loop in the worker (the same
+        rules, deadlines and batch window, with the worker's reads).
+        """
         watches = {s["server_id"]: _Watch.of(ServerWatch.from_dict(s)) for s in self.servers}
         outcomes: dict[str, dict[str, Any]] = {}
         first_outcome: float | None = None
         for w in watches.values():
             self._schedule(w)
-        async with self._hook().client() as api:
-            while True:
-                now = _now()
-                due = [w for w in watches.values() if w.server_id not in outcomes and w.due_at() <= now]
-                if due:
-                    await self._cycle(api, due, outcomes)
-                    for w in due:
-                        self._schedule(w)
-                pending = [w for w in watches.values() if w.server_id not in outcomes]
-                if outcomes and first_outcome is None:
-                    first_outcome = time.monotonic()
-                waited = time.monotonic() - first_outcome if first_outcome is not None else 0.0
-                if outcomes and (not pending or waited >= self.batch_window):
-                    self.log.info(
-                        "%d server(s) finished (%s), %d still watched",
-                        len(outcomes),
-                        _finished(outcomes),
-                        len(pending),
-                    )
-                    still = sorted(w.server_id for w in pending)
-                    yield TriggerEvent({"outcomes": outcomes, "pending": still})
-                    return
-                nearest = min(w.due_at() for w in pending)
-                pause = max((nearest - _now()).total_seconds(), 0.0) + 0.001
-                if first_outcome is not None:
-                    pause = min(pause, max(self.batch_window - waited, 0.0) + 0.001)
-                await asyncio.sleep(pause)
+        while True:
+            now = _now()
+            due = [w for w in watches.values() if w.server_id not in outcomes and w.due_at() <= now]
+            if due:
+                await self._cycle(api, due, outcomes)
+                for w in due:
+                    self._schedule(w)
+            pending = [w for w in watches.values() if w.server_id not in outcomes]
+            if outcomes and first_outcome is None:
+                first_outcome = time.monotonic()
+            waited = time.monotonic() - first_outcome if first_outcome is not None else 0.0
+            if outcomes and (not pending or waited >= self.batch_window):
+                self.log.info(
+                    "%d server(s) finished (%s), %d still watched",
+                    len(outcomes),
+                    _finished(outcomes),
+                    len(pending),
+                )
+                # jobs seen succeeding: the next trigger does not ask for them again
+                jobs = {
+                    w.job_id: w.job_status
+                    for w in pending
+                    if w.job_id and w.job_status == shapes.QUEUE_SUCCEEDED
+                }
+                return {"outcomes": outcomes, "pending": sorted(w.server_id for w in pending), "jobs": jobs}
+            nearest = min(w.due_at() for w in pending)
+            pause = max((nearest - _now()).total_seconds(), 0.0) + 0.001
+            if first_outcome is not None:
+                pause = min(pause, max(self.batch_window - waited, 0.0) + 0.001)
+            await asyncio.sleep(pause)
 
     async def check(self, api: Any) -> dict[str, dict[str, Any]]:
         """One poll of every watched server — one cycle of ``run`` — with ``api`` as the reader.

@@ -46,7 +46,9 @@ class Driver:
 
     def __init__(self, *, fast: bool = True, event_limit: float = 20.0, **kwargs: Any) -> None:
         """``fast=False``: no explicit timings, the deployment's (``[patchflow] time_scale``) apply."""
-        base = {"task_id": "rollout_linux_yum", "package_key": "linux_yum"}
+        # One package's mechanics: the plans here list servers of packages no test rolls out, which
+        # under the fleet-wide limits would hold their share (tests/patching/test_fleet_budget.py).
+        base = {"task_id": "rollout_linux_yum", "package_key": "linux_yum", "fleet_wide": False}
         self.kwargs = {**base, **(FAST if fast else {}), **kwargs}
         self.event_limit = event_limit
         self.context = {
