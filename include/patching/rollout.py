@@ -187,7 +187,15 @@ class Rollout:
         self.gate = Gate(
             ledger, max_per_cluster=config.max_per_cluster, stop_after_stage=config.stop_after_stage
         )
-        self._snapshots = SnapshotPhase(api, ledger, config.alias, config.snapshots, self._end, logger=logger)
+        self._snapshots = SnapshotPhase(
+            api,
+            ledger,
+            config.alias,
+            config.snapshots,
+            self._end,
+            logger=logger,
+            chunk_size=config.chunk_size,
+        )
         self.fleet = fleet
         """Fleet-wide limits shared with the run's other package rollouts (None: this package's own)."""
 
