@@ -168,10 +168,15 @@ def run_patchflow(args: argparse.Namespace, home: Path) -> dict[str, Any]:
         sampler = TreeSampler(stack.procs["triggerer"].pid).start()
         # real minutes, scaled by time_scale like every other timing
         conf = {"max_concurrency": str(args.concurrency), "max_errors": "100%", "server_timeout_minutes": 600}
+        conf |= json.loads(args.conf)  # e.g. {"deferrable": false} or {"snapshot": "best_effort"}
         run, tis, wall, began = run_once(stack, conf)
         sampler.stop()
         counters, timeline = _get(base + "/_sim/counters"), _get(base + "/_sim/timeline")
-        rollouts = [t for t in tis if t["task_id"].endswith(".rollout") and t["start_date"] and t["end_date"]]
+        rollouts = [
+            t
+            for t in tis
+            if t["task_id"].endswith((".rollout", ".rollout_rest")) and t["start_date"] and t["end_date"]
+        ]
         believed: dict[str, float] = {}
         targets = planned_targets(home / "artifacts")
         ledger_sizes = []
@@ -277,7 +282,8 @@ def report(args: argparse.Namespace, pf: dict[str, Any], peer: dict[str, Any] | 
         f"max_concurrency {args.concurrency} (fleet-wide in the ideal); time scale {args.time_scale}; "
         f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} on {os.cpu_count()} cores"
     )
-    print(f"patchflow run state: {pf['run']['state']}; tuning: {pf['tuning']}")
+    print(f"patchflow run state: {pf['run']['state']}; conf beyond the defaults: {args.conf}")
+    print(f"tuning: {pf['tuning']}")
     print(f"patchflow outcomes (ledgers): {dict(pf['outcomes'].most_common())}")
     print(f"ideal makespan (fleet-wide list schedule of the real execution durations): {ideal:.0f} s")
     rows: list[tuple[str, str, str]] = [
@@ -380,6 +386,12 @@ def main() -> int:
     )
     parser.add_argument(
         "--peer-poll", type=float, default=None, help="the peer's poll_freq (default 2 s scaled)"
+    )
+    parser.add_argument(
+        "--conf",
+        default="{}",
+        help='more run conf as JSON, e.g. \'{"deferrable": false}\', \'{"snapshot": "best_effort"}\', '
+        '\'{"waves": ["1", "5", "20%%", "100%%"]}\' (compare two runs to price a feature)',
     )
     parser.add_argument("--report-from", default=None, help="print the report of a saved run and exit")
     args = parser.parse_args()
