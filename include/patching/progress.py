@@ -122,6 +122,8 @@ class PackageBoard:
     """Estimated time until its last server settles; None while nothing completed yet."""
     problem: str = ""
     """Why its ledger could not be read (shown instead of guessing)."""
+    fleet_errors: int | None = None
+    """Errors of every package of the run: ``max_errors`` is fleet-wide (``fleet_budget``)."""
 
     @property
     def counts(self) -> dict[BoardStatus, int]:
@@ -133,8 +135,15 @@ class PackageBoard:
         return self.counts[BoardStatus.FAILED]
 
     @property
+    def budget_errors(self) -> int:
+        """The errors counted against ``max_errors``: every package's when the limit is fleet-wide."""
+        return self.errors if self.fleet_errors is None else self.fleet_errors
+
+    @property
     def budget_exhausted(self) -> bool:
-        return self.max_errors is not None and rate_control.budget_exhausted(self.errors, self.max_errors)
+        return self.max_errors is not None and rate_control.budget_exhausted(
+            self.budget_errors, self.max_errors
+        )
 
     @property
     def settled(self) -> bool:
@@ -254,8 +263,15 @@ def package_board(
     names: Mapping[str, str],
     settings: Mapping[str, Any],
     now: datetime,
+    fleet_total: int | None = None,
+    fleet_errors: int | None = None,
 ) -> PackageBoard:
-    """One package from its ledger (``str``: why it is unreadable; None: not started yet)."""
+    """One package from its ledger (``str``: why it is unreadable; None: not started yet).
+
+    ``fleet_total``/``fleet_errors``: the servers and errors of every package of the run, when
+    ``max_concurrency`` and ``max_errors`` are fleet-wide (a percentage is then of them all and
+    the budget counts them all, as the rollout does: ``include.patching.fleet_budget``).
+    """
     entries: dict[str, LedgerEntry]
     problem = ""
     if isinstance(ledger, Mapping):
@@ -265,7 +281,7 @@ def package_board(
     else:
         problem = ledger or ""
         entries = {sid: LedgerEntry.new(preexisting_maintenance=pre) for sid, pre in planned}
-    total = len(entries)
+    total = len(entries) if fleet_total is None else fleet_total
     max_errors = _limit(
         rate_control.max_errors, settings.get("max_errors", rate_control.DEFAULT_MAX_ERRORS), total
     )
@@ -275,6 +291,8 @@ def package_board(
         max(total, 1),
     )
     errors = sum(1 for e in entries.values() if e.state in ERROR_STATES)
+    if fleet_errors is not None:
+        errors = fleet_errors
     budget_gone = max_errors is not None and rate_control.budget_exhausted(errors, max_errors)
     rows = [server_row(sid, names.get(sid, sid.upper()), e, now, budget_gone) for sid, e in entries.items()]
     seen = [e.wall_seconds for e in entries.values() if e.phase is Phase.DONE and e.wall_seconds is not None]
@@ -289,6 +307,18 @@ def package_board(
         mean_seconds=mean,
         remaining_seconds=remaining_seconds(rows, mean, concurrency),
         problem=problem,
+        fleet_errors=fleet_errors,
+    )
+
+
+def ledger_errors(ledger: Mapping[str, Any] | str | None) -> int:
+    """Servers of one ledger (JSON) that ended in a state counted against the error budget."""
+    if not isinstance(ledger, Mapping):
+        return 0
+    return sum(
+        1
+        for e in (ledger.get("servers") or {}).values()
+        if isinstance(e, Mapping) and e.get("state") in ERROR_STATES
     )
 
 
@@ -318,14 +348,25 @@ def build_board(
     rows = [row for row in plan.get("servers") or [] if isinstance(row, Mapping)]
     names = {str(row.get("id", "")).lower(): str(row.get("name") or "") for row in rows}
     settled = Counter(str(row["state"]) for row in rows if row.get("state"))
-    packages = []
-    for package in PACKAGES:
-        planned = targets(plan, package.key)
-        ledger = ledgers.get(package.key)
-        if planned or ledger is not None:
-            packages.append(
-                package_board(package.key, package.title, ledger, planned, names, settings, clock)
-            )
+    shown = [(p, targets(plan, p.key), ledgers.get(p.key)) for p in PACKAGES]
+    shown = [(p, planned, ledger) for p, planned, ledger in shown if planned or ledger is not None]
+    # max_concurrency and max_errors count across the run's packages (include.patching.fleet_budget)
+    fleet_total = sum(len(planned) for _, planned, _ in shown)
+    fleet_errors = sum(ledger_errors(ledger) for _, _, ledger in shown)
+    packages = [
+        package_board(
+            p.key,
+            p.title,
+            ledger,
+            planned,
+            names,
+            settings,
+            clock,
+            fleet_total=fleet_total,
+            fleet_errors=fleet_errors,
+        )
+        for p, planned, ledger in shown
+    ]
     if settings.get("dry_run"):
         stage = Stage.DRY_RUN
     elif all(p.settled for p in packages):

@@ -287,7 +287,8 @@ class Rollout:
         done = len(self.ledger.in_phase(Phase.DONE))
         return (
             f"in flight {len(self.in_flight_ids())}; done {done}/{total}; "
-            f"errors {self.errors()}/{self.config.max_errors}"
+            f"errors {self.budget_errors()}/{self.config.max_errors}"
+            + (" (all packages)" if self.fleet is not None else "")
         )
 
     # --- reconcile -----------------------------------------------------------------------

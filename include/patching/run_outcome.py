@@ -95,8 +95,14 @@ def _short(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def package_progress(package_key: str, entries: Mapping[str, LedgerEntry], max_errors: int) -> str:
-    """``linux_yum: 12/40 done · 3 in flight · 2 failed (va1x: reason; …) · budget 2/4``."""
+def package_progress(
+    package_key: str, entries: Mapping[str, LedgerEntry], max_errors: int, budget_errors: int | None = None
+) -> str:
+    """``linux_yum: 12/40 done · 3 in flight · 2 failed (va1x: reason; …) · budget 2/4``.
+
+    ``budget_errors``: the errors counted against ``max_errors`` when the limit is fleet-wide
+    (every package's, ``include.patching.fleet_budget``); the line then says "fleet budget".
+    """
     done = [sid for sid, e in entries.items() if e.phase is Phase.DONE]
     in_flight = sum(1 for e in entries.values() if e.phase in IN_FLIGHT)
     failed = sorted(sid for sid, e in entries.items() if e.state in _FAILURES)
@@ -112,7 +118,10 @@ def package_progress(package_key: str, entries: Mapping[str, LedgerEntry], max_e
     not_attempted = sum(1 for e in entries.values() if e.state is ServerState.NOT_ATTEMPTED)
     if not_attempted:
         parts.append(f"{not_attempted} not attempted")
-    parts.append(f"budget {len(failed)}/{max_errors}")
+    if budget_errors is None:
+        parts.append(f"budget {len(failed)}/{max_errors}")
+    else:
+        parts.append(f"fleet budget {budget_errors}/{max_errors} (all packages)")
     return SEPARATOR.join(parts)
 
 

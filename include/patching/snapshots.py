@@ -4,9 +4,10 @@
 
 * ``take(ready)`` — after maintenance is on and before Execute Package: createSnapshot for the
   servers that can have one, under the rollout's rate control (the window's batch, sent as
-  concurrent requests of ``chunk_size`` servers like the other wave requests), then confirmation: the queue job succeeded *and* the server lists a
-  snapshot it did not list before (``snapshot_before``; names are the API's clock, never
-  compared with ours). Returns the servers that may be sent the package.
+  concurrent requests of ``chunk_size`` servers like the other wave requests), then
+  confirmation: the queue job succeeded *and* the server lists a snapshot it did not list before
+  (``snapshot_before``; names are the API's clock, never compared with ours).
+  Returns the servers that may be sent the package.
 * ``settle(ids)`` — for servers that ended: restore this run's snapshot of a failed or timed
   out server (``revert_on_failure``) and end it ``reverted`` / ``revert_failed``; then delete
   this run's snapshot unless ``snapshot_keep`` (never after a failed revert: someone may need

@@ -258,7 +258,7 @@ class BoardPage:
             return 100
         if not package.max_errors:
             return 0
-        return min(round(100 * package.errors / package.max_errors), 100)
+        return min(round(100 * package.budget_errors / package.max_errors), 100)
 
     def badge(self, state: str) -> Any:
         return state_badge(state)

@@ -11,7 +11,7 @@ from include.patching.rerun import rerun_for
 from include.patching.states import ServerState
 from include.timefmt import duration_text
 from patchflow.operators.rollout import plan_targets
-from tests.patching.run_artifacts import NOW, SETTINGS, done, in_flight_run, ledger_json
+from tests.patching.run_artifacts import NOW, SETTINGS, done, entry, in_flight_run, ledger_json, plan_row
 
 
 def board_of(rows, entries, settings=SETTINGS, **kwargs):
@@ -159,3 +159,24 @@ def test_rerun_keeps_the_snapshot_safety_net():
         True,
         False,
     )
+
+
+def test_budget_and_limits_count_across_packages_as_the_rollout_does():
+    """max_errors and max_concurrency are fleet-wide: the board counts every package's errors and
+    takes a percentage of every package's servers, so it never says "within budget" while the
+    rollouts (include.patching.fleet_budget) have stopped starting servers."""
+    rows, linux = in_flight_run()  # 5 linux servers, one failed
+    rows += [plan_row(f"va1win0{i}", package_key="windows_2012") for i in range(1, 6)]
+    windows = {f"va1win0{i}": entry() for i in range(1, 6)}
+    windows["va1win01"] = done(ServerState.FAILED, reason="patch failed")
+    board = build_board(
+        inventory_present=True,
+        plan={"settings": SETTINGS | {"max_errors": "10%", "max_concurrency": "30%"}, "servers": rows},
+        ledgers={"linux_yum": ledger_json(linux), "windows_2012": ledger_json(windows)},
+        targets=plan_targets,
+        now=NOW,
+    )
+    for package in board.packages:
+        # 10 % and 30 % of all ten servers, and both packages' failures
+        assert (package.max_errors, package.max_concurrency, package.budget_errors) == (1, 3, 2)
+        assert package.errors == 1 and package.budget_exhausted

@@ -72,6 +72,10 @@ def test_the_progress_line_says_done_in_flight_failures_with_reasons_and_the_bud
     assert package_progress("linux_yum", entries, 4) == (
         "linux_yum: 2/4 done · 1 in flight · 1 failed (va1b: 1 of 2 patches failed) · budget 1/4"
     )
+    # fleet-wide limit: the other package's errors count too, and the line says so
+    assert package_progress("linux_yum", entries, 4, budget_errors=3).endswith(
+        "1 failed (va1b: 1 of 2 patches failed) · fleet budget 3/4 (all packages)"
+    )
 
 
 def test_problem_lines_name_each_new_failure_once_with_name_and_reason():

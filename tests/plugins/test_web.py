@@ -106,7 +106,7 @@ def test_the_tab_of_a_run_in_flight_is_its_live_board(tmp_path):
     assert 'data-count="waiting"><span class="n">1<' in html
     assert 'data-failed="va1demo02"' in html and "1 of 3 patches failed" in html
     assert "accepted as job va1-42" in html and "10m 00s" in html  # in flight detail, run elapsed
-    assert "Error budget: 1 failed of max_errors 1" in html
+    assert "Error budget (all packages): 1 failed of max_errors 1" in html
     assert "about 2m 50s left" in html  # 70 s for the server in flight + one wave of 100 s
     assert 'id="rerun"' not in html  # offered once the run has ended (one run at a time)
 

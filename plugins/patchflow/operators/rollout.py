@@ -454,7 +454,9 @@ class PatchRolloutOperator(BaseOperator):
         for line in problem_lines(before, rollout.entries, server_labels(plan)):
             self.log.warning("%s", line)
         before.update(ended(rollout.entries))
-        self.log.info("%s", package_progress(self.package_key, rollout.entries, rollout.config.max_errors))
+        fleet_errors = rollout.budget_errors() if rollout.fleet is not None else None
+        line = package_progress(self.package_key, rollout.entries, rollout.config.max_errors, fleet_errors)
+        self.log.info("%s", line)
         folder = resolve_run_folder(self.plan_path, self.artifacts_base, context)
         publish(context, live_line(folder, plan), logger=self.log)
 
