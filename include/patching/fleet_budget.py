@@ -5,7 +5,8 @@ time. The run's limits are fleet-wide (a percentage is of the whole fleet's targ
 rollout reads its siblings' ledgers in the run folder — the same files the board reads — to
 count the fleet's errors and servers in flight:
 
-- errors: the fleet's failed + timed-out servers; once they exceed ``max_errors`` no rollout
+- errors: the fleet's servers in an error state (``ERROR_STATES``: failed, timed out,
+  unhealthy, reverted, revert failed); once they exceed ``max_errors`` no rollout
   starts another server (SSM semantics, like the per-package budget before);
 - concurrency: a package's share of the slots is proportional to its remaining work — its
   remaining servers (queued + in flight) times the mean time its servers have taken so far
@@ -36,11 +37,12 @@ from typing import Any
 from include.artifacts import PathLike, local_path
 from include.patching.rate_control import budget_exhausted
 from include.patching.rollout_state import IN_FLIGHT, Ledger, Phase, ledger_path
-from include.patching.states import ServerState
+from include.patching.states import ERROR_STATES
 from include.timefmt import parse_iso8601, utcnow
 
 LOCK_NAME = "fleet_budget.lock"
-_ERRORS = frozenset({ServerState.FAILED.value, ServerState.TIMED_OUT.value})
+#: The states counted against ``max_errors``, as the rollout counts them (``Rollout.errors``).
+_ERRORS = frozenset(state.value for state in ERROR_STATES)
 _IN_FLIGHT = frozenset(p.value for p in IN_FLIGHT)
 
 

@@ -18,7 +18,7 @@ from include.patching.fleet_budget import FleetBudget, PackageLoad, fixed_share,
 from include.patching.packages import LINUX_YUM, WINDOWS_2012, PatchPackage
 from include.patching.rollout import Rollout, RolloutConfig
 from include.patching.rollout_state import Ledger, ledger_path
-from include.patching.states import ServerState
+from include.patching.states import ERROR_STATES, ServerState
 from include.patching.watch import WatchState
 from include.timefmt import utc_text
 from tests.patching.memory_api import TIMEOUT, MemoryApi, ours, report
@@ -163,6 +163,20 @@ def test_errors_of_a_sibling_package_count_against_the_fleet_budget(tmp_path):
     linux.finish(tmp_path / "results.json")
     assert {e.state for e in linux.entries.values()} == {ServerState.NOT_ATTEMPTED}
     assert "error budget exhausted: 2 errors > max_errors 1" in linux.entries[LINUX[0]].reason
+
+
+@pytest.mark.parametrize("state", sorted(ERROR_STATES))
+def test_every_error_state_of_a_sibling_counts_as_the_rollout_counts_it(tmp_path, state):
+    """Unhealthy, reverted and revert_failed servers spend the budget like failed ones (the
+    rollout's own ``errors()``): the fleet budget must agree, or one package stops while the
+    other goes on."""
+    api = MemoryApi(LINUX + WINDOWS)
+    linux = rollout_of(tmp_path, api, LINUX_YUM, LINUX, max_concurrency=2, max_errors=0)
+    windows = rollout_of(tmp_path, api, WINDOWS_2012, WINDOWS, max_concurrency=2, max_errors=0)
+    windows.entries[WINDOWS[0]].end(ServerState(state), "test", utc_text(datetime.now(UTC)))
+    windows.ledger.save()
+    assert windows.errors() == 1 and linux.budget_errors() == 1
+    assert linux.budget_exhausted() and linux.fill() == []
 
 
 def test_two_workers_admitting_at_the_same_moment_stay_within_the_limit(tmp_path):
