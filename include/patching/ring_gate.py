@@ -12,9 +12,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from include.patching.states import ServerState
+from include.patching.states import ERROR_STATES
 
-FAILED_STATES = frozenset({ServerState.FAILED.value, ServerState.TIMED_OUT.value})
+#: What closes the gate: the states counted against the error budget (failed, timed out,
+#: unhealthy after patching, reverted, revert failed): each is a patch that went wrong.
+FAILED_STATES = frozenset(state.value for state in ERROR_STATES)
 MAX_NAMED = 10
 
 

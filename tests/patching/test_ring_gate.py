@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from include.patching.ring_gate import gate_verdict
 
 
@@ -48,6 +50,13 @@ def test_closed_when_the_latest_run_had_failed_or_timed_out_servers_naming_them(
         "ring staging not started: ring dev's run r1 of patch cycle 2026-12 ended with 2 failed server(s): "
         "s1 (failed), s2 (timed_out)"
     )
+
+
+@pytest.mark.parametrize("state", ["unhealthy", "reverted", "revert_failed"])
+def test_a_patch_that_went_wrong_in_another_way_closes_the_gate_too(state):
+    """Unhealthy after patching, or rolled back to the snapshot: not a result to go wider on."""
+    result = verdict([doc("r1", states=["patched", state])])
+    assert not result.open and f"s1 ({state})" in result.reason
 
 
 def test_closed_without_a_run_of_this_cycle_dry_runs_and_other_dags_do_not_count():
