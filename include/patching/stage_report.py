@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from include.patching.rollout_state import Phase
 from include.patching.states import ERROR_STATES, ServerState
 
 
@@ -36,7 +37,13 @@ def preview(rows: Sequence[Mapping[str, Any]], settings: Mapping[str, Any]) -> d
     return out
 
 
-def _gate(index: int, states: list[str | None], halt: Mapping[str, Any] | None, planned_only: bool) -> str:
+def _gate(
+    index: int,
+    states: list[str | None],
+    halt: Mapping[str, Any] | None,
+    planned_only: bool,
+    started: bool = True,
+) -> str:
     if planned_only:
         return "planned"
     if halt and halt.get("stage") == index and halt.get("kind", "gate") == "gate":
@@ -46,7 +53,7 @@ def _gate(index: int, states: list[str | None], halt: Mapping[str, Any] | None, 
     if halt and (halt.get("stage") or 0) < index:
         return "not reached"
     if any(s is None for s in states):
-        return "running"
+        return "running" if started else "waiting"
     if all(s == ServerState.NOT_ATTEMPTED for s in states):
         return "not reached"
     return "passed"
@@ -68,18 +75,24 @@ def summarize(
         for stage in stages:
             ids = list(stage.get("servers") or [])
             states = [(servers.get(sid) or {}).get("state") for sid in ids]
+            phases = [(servers.get(sid) or {}).get("phase") for sid in ids]
+            progress = [
+                state or ("waiting" if phase in (None, Phase.QUEUED) else "in flight")
+                for state, phase in zip(states, phases, strict=True)
+            ]
+            started = any(p not in (None, Phase.QUEUED) for p in phases)
             lines.append(
                 {
                     "index": stage.get("index"),
                     "spec": stage.get("spec"),
                     "note": stage.get("note") or "",
                     "servers": ids,
-                    "counts": dict(Counter(s or "in progress" for s in states)) if not planned_only else {},
+                    "counts": dict(Counter(progress)) if not planned_only else {},
                     "unhealthy": [
                         sid for sid, s in zip(ids, states, strict=True) if s == ServerState.UNHEALTHY
                     ],
                     "errors": sum(1 for s in states if s in ERROR_STATES),
-                    "gate": _gate(int(stage.get("index") or 0), states, halt, planned_only),
+                    "gate": _gate(int(stage.get("index") or 0), states, halt, planned_only, started),
                 }
             )
         out[key] = {"stages": lines, "halt": halt, "approval": ledger.get("approval")}

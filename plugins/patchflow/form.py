@@ -75,7 +75,7 @@ def staged_rollout(**extra: Any) -> dict[str, Param]:
         ),
         "max_per_cluster": Param(
             1,
-            type=["null", "integer", "string"],
+            type=["null", "integer"],  # a number field (a mixed type draws a JSON text box)
             title="Max in flight per cluster",
             description="Servers of one cluster patched at once (at least 1).",
             **extra,

@@ -49,6 +49,19 @@ def test_gates_say_passed_failed_and_not_reached_from_the_ledger():
     assert notes == ["linux_yum: rollout halted: stage 2 of 3 failed its health gate: a3 unhealthy"]
 
 
+def test_a_stage_not_started_yet_is_waiting_and_its_servers_are_not_in_progress():
+    """Mid-run, what the board shows: stage 1 has a server in flight, stage 2 none started."""
+    ledger = {
+        "stages": LEDGER["stages"][:2],
+        "servers": {"a1": {"phase": "submitted", "state": None}, "a3": {"phase": "queued", "state": None}},
+    }
+    stages = summarize({"servers": ROWS}, {"linux_yum": ledger})["linux_yum"]["stages"]
+    assert [(s["gate"], s["counts"]) for s in stages] == [
+        ("running", {"in flight": 1}),
+        ("waiting", {"waiting": 1}),
+    ]
+
+
 def test_a_rejection_is_a_clean_stop_with_who_and_when():
     ledger = {
         **LEDGER,
