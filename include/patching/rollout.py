@@ -669,7 +669,7 @@ class Rollout:
     def _check_gate(self) -> None:
         """Record a halt when a stage failed its gate (``include.patching.stages.Gate``)."""
         before = self.gate.halt()
-        self.gate.check(self.budget_exhausted(), self.errors(), self.config.max_errors)
+        self.gate.check(self.budget_exhausted(), self.budget_errors(), self.config.max_errors)
         if self.gate.halt() and not before:
             self.log.warning("%s", self.gate.halt_reason())
             self.ledger.save()

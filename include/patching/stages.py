@@ -291,10 +291,17 @@ class Gate:
         elif budget_exhausted and self.staged:
             from include.patching.states import ERROR_STATES
 
-            stage = max((e.stage or 1) for e in entries.values() if e.state in ERROR_STATES)
+            mine = [(e.stage or 1) for e in entries.values() if e.state in ERROR_STATES]
+            # with the fleet-wide budget the errors may all be another package's
+            stage = max(mine) if mine else (self.current() or 1)
+            what = (
+                "used up the error budget"
+                if mine
+                else "stopped: the run's other packages used up the fleet-wide error budget"
+            )
             self.record_halt(
                 stage,
-                f"rollout halted: stage {stage}{self._of()} used up the error budget "
+                f"rollout halted: stage {stage}{self._of()} {what} "
                 f"({errors} errors > max_errors {max_errors})",
             )
 

@@ -179,6 +179,24 @@ def test_every_error_state_of_a_sibling_counts_as_the_rollout_counts_it(tmp_path
     assert linux.budget_exhausted() and linux.fill() == []
 
 
+def test_a_staged_package_halts_cleanly_when_a_sibling_used_up_the_fleet_budget(tmp_path):
+    """Found with make up: the stage gate looked for this package's own errors to name the stage
+    and crashed (max() of nothing) on every retry when all the errors were the sibling's."""
+    api = MemoryApi(LINUX + WINDOWS)
+    linux = rollout_of(tmp_path, api, LINUX_YUM, LINUX, max_concurrency=2, max_errors=0)
+    linux.ledger.data["stages"] = [{"index": 1, "spec": "1", "servers": LINUX[:1], "note": ""}]
+    for sid in LINUX:
+        linux.entries[sid].stage = 1 if sid == LINUX[0] else 2
+    windows = rollout_of(tmp_path, api, WINDOWS_2012, WINDOWS, max_concurrency=2, max_errors=0)
+    windows.entries[WINDOWS[0]].end(ServerState.FAILED, "patch failed", utc_text(datetime.now(UTC)))
+    windows.ledger.save()
+    assert linux.fill() == []
+    assert linux.gate.halt_reason() == (
+        "rollout halted: stage 1 of 1 stopped: the run's other packages used up the fleet-wide "
+        "error budget (1 errors > max_errors 0)"
+    )
+
+
 def test_two_workers_admitting_at_the_same_moment_stay_within_the_limit(tmp_path):
     """With one slot, each package's share is that slot ("at least 1"); the second admission
     waits for the first one's ``submitting`` to be on disk (the lock) and gets none."""
