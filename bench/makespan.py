@@ -303,7 +303,9 @@ def report(args: argparse.Namespace, pf: dict[str, Any], peer: dict[str, Any] | 
     rows.append(
         (
             "makespan ratio (true / ideal)",
-            f"{pf_true / ideal:.2f} (target <= 1.10 at 1,000 servers, 1.15 at 10,000)" if ideal and pf_fig.completed else "n/a",
+            f"{pf_true / ideal:.2f} (target <= 1.10 at 1,000 servers, 1.15 at 10,000)"
+            if ideal and pf_fig.completed
+            else "n/a",
             "",
         )
     )
