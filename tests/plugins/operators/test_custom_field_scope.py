@@ -42,7 +42,9 @@ def test_only_servers_whose_field_matches_are_patched(fleet):
         "va1demoweb02": "skipped_filtered",
         "de1demoapp01": "skipped_filtered",
     }
-    assert rows["va1demoweb02"]["reason"] == "custom field 'environment' is 'Production', not one of qa, staging"
+    assert (
+        rows["va1demoweb02"]["reason"] == "custom field 'environment' is 'Production', not one of qa, staging"
+    )
     assert rows["de1demoapp01"]["reason"] == "custom field 'environment' not set, not one of qa, staging"
     out = Driver(plan_path=ref["plan_path"]).run()
     assert out["counts"]["total"] == 2
@@ -61,6 +63,7 @@ def test_a_field_no_server_has_is_named_with_a_hint_before_anything_is_touched(f
     assert lines == [
         "- custom_fields: 'Enviroment' is not a custom field of any server of alias DEMO "
         "(did you mean 'Environment'?); the alias has Environment",
-        "- custom_fields: 'Ring' is not a custom field of any server of alias DEMO; the alias has Environment",
+        "- custom_fields: 'Ring' is not a custom field of any server of alias DEMO; "
+        "the alias has Environment",
     ]
     assert not fleet.sent(method="POST", containing="/v2/operations")
