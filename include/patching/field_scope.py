@@ -7,7 +7,7 @@ by different people, and ``Dev `` from a form must not silently leave a server o
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 FieldScope = tuple[tuple[str, frozenset[str]], ...]
@@ -71,7 +71,9 @@ def mismatch(fields: Mapping[str, Any], scope: FieldScope) -> str | None:
     return None
 
 
-def name_problems(wanted: Iterable[str], known: Iterable[str], alias: str, hint: Any) -> list[str]:
+def name_problems(
+    wanted: Iterable[str], known: Iterable[str], alias: str, hint: Callable[[str, Iterable[str]], str]
+) -> list[str]:
     """Field names no server of the alias has, with ``hint(name, known)`` as "did you mean"."""
     known = sorted(set(known))
     folded = {k.casefold() for k in known}
