@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from include.patching import field_scope
+from include.patching.clusters import custom_fields
 from include.patching.packages import BY_KEY, PatchPackage
 from include.patching.states import ServerState
 
@@ -62,6 +64,7 @@ class Scope:
     groups: frozenset[str] = frozenset()
     allow: frozenset[str] = frozenset()
     deny: frozenset[str] = frozenset()
+    custom_fields: field_scope.FieldScope = ()
 
     @classmethod
     def build(
@@ -71,12 +74,14 @@ class Scope:
         groups: Iterable[str] = (),
         allow: Iterable[str] = (),
         deny: Iterable[str] = (),
+        custom_fields: Mapping[str, Any] | None = None,
     ) -> Scope:
         return cls(
             data_centers=frozenset(d.strip().upper() for d in data_centers if d.strip()),
             groups=frozenset(g.strip().casefold() for g in groups if g.strip()),
             allow=frozenset(s.strip().lower() for s in allow if s.strip()),
             deny=frozenset(s.strip().lower() for s in deny if s.strip()),
+            custom_fields=field_scope.build(custom_fields),
         )
 
 
@@ -135,6 +140,8 @@ def filter_reason(server: Mapping[str, Any], scope: Scope) -> str | None:
         return f"data center {dc} not selected"
     if scope.groups and not in_selected_group(server, scope.groups):
         return "group not selected"
+    if scope.custom_fields:
+        return field_scope.mismatch(custom_fields(server.get("details")), scope.custom_fields)
     return None
 
 

@@ -10,8 +10,9 @@ same rules as the trigger form (``include.patching.run_params``), the schedule b
 ``include.patching.patch_calendar``. Data centers, groups and servers are checked against the
 alias only at run time (preflight), as for a manual run.
 
-Custom fields: the CLC inventory of this project carries none (``customFields`` is empty), so
-a scope by custom-field value is not offered.
+``scope.custom_fields`` selects servers by CLC custom-field value (``{Ring: dev}``), checked as
+the form's ``custom_fields`` (``include.patching.field_scope``); field names against the alias
+at run time.
 """
 
 from __future__ import annotations
@@ -26,7 +27,14 @@ from include.patching import run_params
 from include.patching.patch_calendar import MAX_DURATION_MINUTES, PatchCalendar, parse_calendar
 
 RING_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$", re.ASCII)
-SCOPE_KEYS = ("account_alias", "data_centers", "groups", "server_allow_list", "server_deny_list")
+SCOPE_KEYS = (
+    "account_alias",
+    "data_centers",
+    "groups",
+    "server_allow_list",
+    "server_deny_list",
+    "custom_fields",
+)
 ROLLOUT_KEYS = (
     "max_concurrency",
     "max_errors",

@@ -12,10 +12,10 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from include.patching import rate_control
+from include.patching import field_scope, rate_control
 from include.patching.snapshot_state import SnapshotMode
 
 ALIAS_RE = re.compile(r"^[A-Za-z0-9]{2,4}$", re.ASCII)
@@ -79,6 +79,8 @@ class RunSettings:
     """No server is started when less than this remains of the window; None: the deployment's default."""
     deferrable: bool = True
     """Rollouts wait in the triggerer (True) or keep the loop in their worker (False)."""
+    custom_fields: dict[str, list[str]] = field(default_factory=dict)
+    """Only servers whose custom fields hold one of these values (``include.patching.field_scope``)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -261,6 +263,7 @@ def check(params: Mapping[str, Any]) -> CheckedParams:
     allow = [s.lower() for s in take(_entries("server_allow_list", params.get("server_allow_list"), SERVER))]
     deny = [s.lower() for s in take(_entries("server_deny_list", params.get("server_deny_list"), SERVER))]
     problems.extend(_both_lists(allow, deny))
+    fields = take(field_scope.check_param(params.get("custom_fields")))
     settings = RunSettings(
         account_alias=alias,
         data_centers=tuple(dict.fromkeys(d.upper() for d in data_centers)),
@@ -278,6 +281,7 @@ def check(params: Mapping[str, Any]) -> CheckedParams:
         **take(_window(params)),
         **take(_staged(params)),
         deferrable=take(_bool("deferrable", params.get("deferrable"), True)),
+        custom_fields=fields,
     )
     snapshot, days, keep, revert = take(
         snapshot_settings(

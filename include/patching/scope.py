@@ -15,7 +15,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from include.patching import field_scope
 from include.patching.classification import Scope, in_selected_group
+from include.patching.clusters import custom_fields
 
 HINT_CUTOFF = 0.6
 """How alike a known value must be (difflib ratio) to be offered as "did you mean"."""
@@ -89,6 +91,8 @@ class AliasIndex:
     data_centers: tuple[str, ...]
     groups: tuple[PlacedGroup, ...] = ()
     servers: Mapping[str, PlacedServer] = field(default_factory=dict)
+    field_names: frozenset[str] = frozenset()
+    """Custom-field names of the servers (only from trees read with ``serverDetail=detailed``)."""
 
     @classmethod
     def build(
@@ -97,14 +101,18 @@ class AliasIndex:
         """From the data-center ids and one root group tree per data center."""
         groups: list[PlacedGroup] = []
         servers: dict[str, PlacedServer] = {}
+        names: set[str] = set()
         for dc, tree in trees:
             for node in walk_groups(tree):
                 groups.append(PlacedGroup(dc.upper(), node))
+                for server in node.servers:
+                    names.update(custom_fields(server.get("details")))
                 for sid in node.server_ids:
                     servers.setdefault(
                         sid.lower(), PlacedServer(sid.lower(), dc.upper(), node.path_ids, node.path_names)
                     )
-        return cls(alias, tuple(sorted({d.upper() for d in data_centers})), tuple(groups), servers)
+        dcs = tuple(sorted({d.upper() for d in data_centers}))
+        return cls(alias, dcs, tuple(groups), servers, frozenset(names))
 
     def groups_matching(self, selector: str) -> list[PlacedGroup]:
         """Groups whose id or whole own name is ``selector`` (case-insensitive)."""
@@ -191,6 +199,7 @@ def scope_problems(
     allow: Iterable[str],
     deny: Iterable[str],
     index: AliasIndex,
+    fields: Iterable[str] = (),
 ) -> list[str]:
     """Every entry of the run's scope that names nothing in the alias, each with a sentence."""
     data_centers, groups, allow = list(data_centers), list(groups), list(allow)
@@ -203,4 +212,5 @@ def scope_problems(
         *server_problems("server_allow_list", allow, index),
         *unreachable_allow_problems(allow, real_dcs, real_groups, index),
         *server_problems("server_deny_list", deny, index),
+        *field_scope.name_problems(fields, index.field_names, index.alias, _hint),
     ]

@@ -84,6 +84,18 @@ def form_params(defaults: Mapping[str, Any] | None = None) -> dict[str, Param]:
             description="Never these server ids. Each must be a server of the alias (a typo is an error).",
             section="Scope",
         ),
+        "custom_fields": Param(
+            {},
+            type=["null", "object"],
+            title="Custom fields",
+            description=(
+                "Only servers whose CLC custom fields hold these values, as a JSON object of field name to "
+                'a value or a list of values, e.g. {"Environment": ["staging", "qa"]}. A server must match '
+                "every named field; names and values are compared ignoring case and surrounding spaces. "
+                "Empty: no filter. Each field must be a custom field of some server of the alias."
+            ),
+            section="Scope",
+        ),
         "dry_run": Param(
             False,
             type=["null", "boolean"],

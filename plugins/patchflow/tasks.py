@@ -36,11 +36,14 @@ def _alias_index(hook: Any, alias: str, settings: run_params.RunSettings) -> Ali
     """What exists in the alias: data centers always; groups and servers when the scope names any.
 
     Reads only: the data-center list, plus one light group tree per data center (servers as
-    links, no details) when a group or a server is named.
+    links, no details) when a group or a server is named — detailed trees when custom fields
+    are, since only the servers' details name their fields.
     """
-    if not (settings.groups or settings.server_allow_list or settings.server_deny_list):
+    if not (
+        settings.groups or settings.server_allow_list or settings.server_deny_list or settings.custom_fields
+    ):
         return AliasIndex.build(alias, [d["id"] for d in hook.list_datacenters(alias)], trees=())
-    trees = hook.group_trees(alias, detailed=False)
+    trees = hook.group_trees(alias, detailed=bool(settings.custom_fields))
     return AliasIndex.build(alias, [dc for dc, _ in trees], trees)
 
 
@@ -69,6 +72,7 @@ def preflight(params: dict[str, Any], *, conn_id: str) -> dict[str, Any]:
             allow=settings.server_allow_list,
             deny=settings.server_deny_list,
             index=index,
+            fields=settings.custom_fields,
         ),
     ]
     if problems:
@@ -128,7 +132,10 @@ def classify_servers(
     """Plan every inventoried server and write the plan artifact the rollouts and audit read."""
     inv = read_json(as_location(inventory_ref["inventory_path"]))
     scope = Scope.build(
-        groups=settings["groups"], allow=settings["server_allow_list"], deny=settings["server_deny_list"]
+        groups=settings["groups"],
+        allow=settings["server_allow_list"],
+        deny=settings["server_deny_list"],
+        custom_fields=settings.get("custom_fields"),
     )
     rows = [plan_row(s, scope, dry_run=settings["dry_run"]) for s in inv["servers"]]
     rows.sort(key=lambda r: r["id"])

@@ -229,3 +229,26 @@ def test_a_slash_joined_path_string_is_never_split():
 def test_deny_beats_allow():
     scope = Scope.build(allow=["va1demoweb01"], deny=["va1demoweb01"])
     assert "deny" in classify(server(), scope).reason
+
+
+def with_fields(**fields):
+    custom = [{"id": "x", "name": k, "value": v, "displayValue": v} for k, v in fields.items()]
+    return server(details={"powerState": "started", "inMaintenanceMode": False, "customFields": custom})
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"Ring": " DEV ", "Environment": "qa"}, None),
+        ({"ring": "dev", "Environment": "Staging"}, None),
+        ({"Ring": "prod", "Environment": "qa"}, "custom field 'ring' is 'prod', not one of dev"),
+        ({"Ring": "dev"}, "custom field 'environment' not set, not one of qa, staging"),
+    ],
+)
+def test_custom_fields_keep_only_servers_whose_every_named_field_matches(fields, reason):
+    scope = Scope.build(custom_fields={" Ring": "dev", "Environment": ["staging", "QA"]})
+    plan = classify(with_fields(**fields), scope)
+    if reason is None:
+        assert (plan.state, plan.package_key) == (None, "linux_yum")
+    else:
+        assert (plan.state, plan.reason) == (ServerState.SKIPPED_FILTERED, reason)

@@ -70,7 +70,7 @@ def test_every_bad_value_is_named_with_its_ring_and_field():
     problems = problems_of(bad)
     assert problems == [
         "rings[1] (staging).scope.tags: unknown setting (known: account_alias, data_centers, groups, "
-        "server_allow_list, server_deny_list)",
+        "server_allow_list, server_deny_list, custom_fields)",
         "rings[1] (staging).scope.data_centers: 'VA' is not a valid data center id "
         "(two letters and a digit, e.g. VA1)",
         "rings[1] (staging).scope.server_allow_list: 'web 1' is not a valid server id "
@@ -116,3 +116,17 @@ def test_a_file_that_is_not_yaml_or_has_no_rings_is_refused(tmp_path):
     path.write_text(yaml.safe_dump({"ring": []}))
     with pytest.raises(RingFileError, match="'rings' list"):
         load_rings(path)
+
+
+def test_a_ring_scope_by_custom_field_reaches_the_run_params_and_bad_ones_name_ring_and_field():
+    (dev,) = parse_rings({"rings": [ring(scope={"custom_fields": {"Ring": "dev"}})]})
+    assert dev.run_params()["custom_fields"] == {"Ring": "dev"}
+    bad = {"rings": [ring(scope={"custom_fields": {"Ring": ["dev", 2], "": "x"}})]}
+    assert problems_of(bad) == [
+        "rings[0] (dev).scope.custom_fields: 'Ring': 2 is not a non-empty string",
+        "rings[0] (dev).scope.custom_fields: '' is not a field name (a non-empty string)",
+    ]
+    assert problems_of({"rings": [ring(scope={"custom_fields": "Ring=dev"})]}) == [
+        "rings[0] (dev).scope.custom_fields: expected a JSON object of field name to value or list of "
+        "values, got str 'Ring=dev'"
+    ]

@@ -174,3 +174,26 @@ def test_revert_on_failure_needs_a_snapshot_to_revert_to():
         True,
         10,
     )
+
+
+def test_custom_fields_are_trimmed_into_lists_of_values():
+    settings = validate({"custom_fields": {" Ring ": " dev", "Environment": ["staging", "qa", "qa"]}})
+    assert settings.custom_fields == {"Ring": ["dev"], "Environment": ["staging", "qa"]}
+    assert validate({"custom_fields": None}).custom_fields == {} == validate({}).custom_fields
+
+
+def test_every_bad_custom_field_entry_is_named():
+    assert check({"custom_fields": ["Ring", "dev"]}).problems == (
+        "custom_fields: expected a JSON object of field name to value or list of values, "
+        "got list ['Ring', 'dev']",
+    )
+    problems = check(
+        {"custom_fields": {"": "dev", "Ring": 3, "Env": [], "Tier": ["web", 1, " "], "Ok": "x", " Ok": "y"}}
+    ).problems
+    assert problems == (
+        "custom_fields: '' is not a field name (a non-empty string)",
+        "custom_fields: 'Ring': 3 is not a string or a non-empty list of strings",
+        "custom_fields: 'Env': [] is not a string or a non-empty list of strings",
+        "custom_fields: 'Tier': 1, ' ' is not a non-empty string",
+        "custom_fields: ' Ok' is given twice",
+    )
