@@ -227,7 +227,7 @@ def _listening_addresses(port: int) -> set[str]:
 
 def test_a_normal_run_listens_on_loopback_with_four_workers_and_leaves_nothing_behind(up):
     up.wait_for("Airflow UI:", timeout=300)
-    for _ in range(10):  # the scheduler's workers, recorded by the sampling thread
+    for _ in range(60):  # the scheduler's workers, recorded by the sampling thread (slow on a busy machine)
         workers = [p for p in up.seen if b"LocalExecutor" in _cmdline(p.pid)]
         if len(workers) >= 4:
             break
