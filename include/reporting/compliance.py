@@ -55,7 +55,7 @@ from enum import StrEnum
 from typing import Any
 
 from include.artifacts import write_bytes_atomic
-from include.patching.states import ServerState
+from include.patching.states import PROBLEM_STATES, ServerState
 from include.reporting.audit_document import csv_safe
 from include.reporting.evidence_pack import RUNS, is_sha256, json_bytes, read_bytes, sha256_hex
 from include.reporting.ring_compliance import only, ring_members
@@ -89,19 +89,9 @@ STATUSES = tuple(ComplianceStatus)
 SUCCESS_STATES = frozenset({ServerState.PATCHED, ServerState.PATCHED_NO_UPDATES})
 NOT_PATCHABLE_STATES = frozenset({ServerState.SKIPPED_UNSUPPORTED_OS, ServerState.SKIPPED_TEMPLATE})
 #: States that prove the OS is patchable (the server was eligible for a package).
-ELIGIBLE_STATES = frozenset(
-    {
-        ServerState.PATCHED,
-        ServerState.PATCHED_NO_UPDATES,
-        ServerState.FAILED,
-        ServerState.TIMED_OUT,
-        ServerState.UNHEALTHY,
-        ServerState.NOT_ATTEMPTED,
-        ServerState.REVERTED,
-        ServerState.REVERT_FAILED,
-        ServerState.SKIPPED_NO_SNAPSHOT,
-    }
-)
+#: Every problem state (failed, unhealthy, reverted, never sent, no snapshot…) means a package
+#: was planned for the server; so does success.
+ELIGIBLE_STATES = SUCCESS_STATES | PROBLEM_STATES
 #: The order of the report's sections: the servers needing attention first.
 LISTING_ORDER = (ComplianceStatus.NON_COMPLIANT, ComplianceStatus.COMPLIANT, ComplianceStatus.NOT_PATCHABLE)
 SERVER_COLUMNS = (
