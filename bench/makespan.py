@@ -209,6 +209,9 @@ def run_patchflow(args: argparse.Namespace, home: Path, extra_conf: str = "{}") 
             believed=believed,
             triggerer_cpu=sampler.peak_cpu_percent,
             triggerer_rss=sampler.peak_rss_bytes,
+            triggerer_pss=sampler.peak_pss_bytes,
+            triggerer_first=(sampler.first_rss_bytes, sampler.first_pss_bytes),
+            triggerer_processes=sampler.processes,
             loop=sink.histogram("scheduler_loop_duration"),
             xcom=largest_xcom(stack),
             artifacts=folder_bytes(home / "artifacts"),
@@ -362,8 +365,14 @@ def report(args: argparse.Namespace, pf: dict[str, Any], peer: dict[str, Any] | 
     print("scale:")
     print(
         f"  triggerer process tree: peak CPU {pf['triggerer_cpu']:.0f}% of one core, "
-        f"peak RSS {_mb(pf['triggerer_rss'])}"
+        f"peak RSS {_mb(pf['triggerer_rss'])} summed over {pf.get('triggerer_processes', '?')} processes"
     )
+    if "triggerer_pss" in pf:  # runs saved before PSS was sampled have only the RSS sum
+        first_rss, first_pss = pf["triggerer_first"]
+        print(
+            f"  triggerer memory counting each shared page once (PSS): peak {_mb(pf['triggerer_pss'])}; "
+            f"before the run: RSS {_mb(first_rss)}, PSS {_mb(first_pss)} (Airflow's own baseline)"
+        )
     loop = pf["loop"]
     if loop is not None and loop.count:
         print(
