@@ -34,6 +34,7 @@ import argparse
 import json
 import os
 import pickle
+import signal
 import subprocess
 import sys
 import tempfile
@@ -445,7 +446,15 @@ def price_report(args: argparse.Namespace, base: dict[str, Any], priced: dict[st
     )
 
 
+def _stop_cleanly(signum: int, _frame: object) -> None:
+    """SIGTERM (and SIGINT, which a shell's background job ignores) unwind like Ctrl-C, so
+    every ``finally`` stops the stack, the simulators and the metrics sink it started."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main() -> int:
+    signal.signal(signal.SIGTERM, _stop_cleanly)
+    signal.signal(signal.SIGINT, _stop_cleanly)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--servers", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=7)
