@@ -20,7 +20,12 @@ side, judged by the simulator's own timeline (``/_sim/timeline``), not by what e
   for the full fleet and for a 100-server allow-list.
 
     python bench/makespan.py [--servers 1000] [--seed 7] [--time-scale 0.1] [--concurrency 50]
-                             [--no-peer] [--no-small-run]
+                             [--no-peer] [--no-small-run] [--conf JSON] [--price JSON]
+
+``--price JSON`` prices a feature: two patchflow runs on the same fleet, each on its own fresh
+simulator and stack, the second with that conf on top (e.g. ``'{"waves": ["1", "5", "20%", "100%"]}'``
+for a 4-stage rollout against one stage), and prints both and the difference; the peer and the
+100-server run are skipped (they price nothing).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import argparse
 import json
 import os
 import pickle
+import signal
 import subprocess
 import sys
 import tempfile
@@ -153,7 +159,8 @@ def generated_simulator(args: argparse.Namespace, log: Path) -> SimulatorProcess
     )
 
 
-def run_patchflow(args: argparse.Namespace, home: Path) -> dict[str, Any]:
+def run_patchflow(args: argparse.Namespace, home: Path, extra_conf: str = "{}") -> dict[str, Any]:
+    home.mkdir(parents=True, exist_ok=True)
     sink = OtlpMetricsSink().start()
     sim = generated_simulator(args, home / "sim.log")
     base = sim.start(timeout=600)
@@ -169,6 +176,8 @@ def run_patchflow(args: argparse.Namespace, home: Path) -> dict[str, Any]:
         # real minutes, scaled by time_scale like every other timing
         conf = {"max_concurrency": str(args.concurrency), "max_errors": "100%", "server_timeout_minutes": 600}
         conf |= json.loads(args.conf)  # e.g. {"deferrable": false} or {"snapshot": "best_effort"}
+        conf |= json.loads(extra_conf)  # --price: the feature being priced
+        out["conf"] = conf
         run, tis, wall, began = run_once(stack, conf)
         sampler.stop()
         counters, timeline = _get(base + "/_sim/counters"), _get(base + "/_sim/timeline")
@@ -201,6 +210,9 @@ def run_patchflow(args: argparse.Namespace, home: Path) -> dict[str, Any]:
             believed=believed,
             triggerer_cpu=sampler.peak_cpu_percent,
             triggerer_rss=sampler.peak_rss_bytes,
+            triggerer_pss=sampler.peak_pss_bytes,
+            triggerer_first=(sampler.first_rss_bytes, sampler.first_pss_bytes),
+            triggerer_processes=sampler.processes,
             loop=sink.histogram("scheduler_loop_duration"),
             xcom=largest_xcom(stack),
             artifacts=folder_bytes(home / "artifacts"),
@@ -354,8 +366,14 @@ def report(args: argparse.Namespace, pf: dict[str, Any], peer: dict[str, Any] | 
     print("scale:")
     print(
         f"  triggerer process tree: peak CPU {pf['triggerer_cpu']:.0f}% of one core, "
-        f"peak RSS {_mb(pf['triggerer_rss'])}"
+        f"peak RSS {_mb(pf['triggerer_rss'])} summed over {pf.get('triggerer_processes', '?')} processes"
     )
+    if "triggerer_pss" in pf:  # runs saved before PSS was sampled have only the RSS sum
+        first_rss, first_pss = pf["triggerer_first"]
+        print(
+            f"  triggerer memory counting each shared page once (PSS): peak {_mb(pf['triggerer_pss'])}; "
+            f"before the run: RSS {_mb(first_rss)}, PSS {_mb(first_pss)} (Airflow's own baseline)"
+        )
     loop = pf["loop"]
     if loop is not None and loop.count:
         print(
@@ -376,7 +394,67 @@ def report(args: argparse.Namespace, pf: dict[str, Any], peer: dict[str, Any] | 
     print(f"  task instances per run: {pf['tis']} for {args.servers} servers{small}")
 
 
+def true_makespan(pf: dict[str, Any]) -> tuple[float, float]:
+    """(true makespan from the rollout's start, ideal) of one patchflow run, by its own timeline."""
+    servers = [sid for sid, _ in pf["targets"]]
+    fig = timeline_figures(pf["timeline"], servers)
+    true = (fig.last_end - pf["phase_start"]) if fig.last_end is not None else float("nan")
+    return true, ideal_makespan([pf["timeline"]], servers, int(pf["conf"]["max_concurrency"]))
+
+
+def price_report(args: argparse.Namespace, base: dict[str, Any], priced: dict[str, Any]) -> None:
+    """The two runs side by side and what the priced conf costs."""
+    rows = []
+    for name, pf in (("without", base), ("with", priced)):
+        servers = [sid for sid, _ in pf["targets"]]
+        fig = timeline_figures(pf["timeline"], servers)
+        true, ideal = true_makespan(pf)
+        req = api_requests(pf["counters"])
+        rows.append(
+            {
+                "run": f"{name} {args.price}",
+                "state": pf["run"]["state"],
+                "outcomes": dict(pf["outcomes"].most_common()),
+                "phase": pf["phase"],
+                "true": true,
+                "ideal": ideal,
+                "req": req / max(fig.completed, 1),
+                "completed": fig.completed,
+                "peak": fig.peak_concurrency,
+                "outside": len(fig.outside_maintenance),
+            }
+        )
+    load = os.getloadavg()
+    print(
+        f"price of {args.price}: {args.servers} generated servers (seed {args.seed}), max_concurrency "
+        f"{args.concurrency}, time scale {args.time_scale}, conf beyond the defaults {args.conf}; "
+        f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} on {os.cpu_count()} cores"
+    )
+    for r in rows:
+        print(
+            f"  {r['run']}: run {r['state']}; rollout phase {r['phase']:.0f} s; true makespan "
+            f"{r['true']:.0f} s, ideal {r['ideal']:.0f} s, ratio {r['true'] / r['ideal']:.2f}; "
+            f"{r['completed']} executions completed; {r['req']:.1f} API requests per patched server; "
+            f"real peak concurrency {r['peak']}; patched outside maintenance {r['outside']}"
+        )
+        print(f"    outcomes: {r['outcomes']}")
+    a, b = rows
+    print(
+        f"cost: rollout phase {b['phase'] - a['phase']:+.0f} s (x{b['phase'] / a['phase']:.2f}); "
+        f"true makespan {b['true'] - a['true']:+.0f} s (x{b['true'] / a['true']:.2f}); "
+        f"requests per patched server {b['req'] - a['req']:+.1f}"
+    )
+
+
+def _stop_cleanly(signum: int, _frame: object) -> None:
+    """SIGTERM (and SIGINT, which a shell's background job ignores) unwind like Ctrl-C, so
+    every ``finally`` stops the stack, the simulators and the metrics sink it started."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main() -> int:
+    signal.signal(signal.SIGTERM, _stop_cleanly)
+    signal.signal(signal.SIGINT, _stop_cleanly)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--servers", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=7)
@@ -395,6 +473,12 @@ def main() -> int:
         help='more run conf as JSON, e.g. \'{"deferrable": false}\', \'{"snapshot": "best_effort"}\', '
         '\'{"waves": ["1", "5", "20%%", "100%%"]}\' (compare two runs to price a feature)',
     )
+    parser.add_argument(
+        "--price",
+        default=None,
+        help="price a feature: a second run with this conf on top, e.g. "
+        '\'{"waves": ["1", "5", "20%%", "100%%"]}\'; prints both runs and the difference',
+    )
     parser.add_argument("--report-from", default=None, help="print the report of a saved run and exit")
     args = parser.parse_args()
     if args.peer and not SDK_PYTHON.exists():
@@ -403,9 +487,21 @@ def main() -> int:
     if args.report_from:  # print again from a saved run (e.g. after changing the report)
         with open(args.report_from, "rb") as fh:
             saved = pickle.load(fh)
-        report(saved["args"], saved["patchflow"], saved["peer"])
+        if "priced" in saved:
+            price_report(saved["args"], saved["patchflow"], saved["priced"])
+        else:
+            report(saved["args"], saved["patchflow"], saved["peer"])
         return 0
     home = Path(tempfile.mkdtemp(prefix="patchflow-bench-"))
+    if args.price:
+        json.loads(args.price)  # refuse a bad JSON before anything starts
+        base = run_patchflow(args, home / "without")
+        priced = run_patchflow(args, home / "with", args.price)
+        with open(home / "bench-result.pickle", "wb") as fh:
+            pickle.dump({"args": args, "patchflow": base, "priced": priced}, fh)
+        print(f"raw figures: {home / 'bench-result.pickle'} (--report-from prints them again)")
+        price_report(args, base, priced)
+        return 0
     pf = run_patchflow(args, home)
     peer = run_peer(args, home, pf["targets"]) if args.peer else None
     with open(home / "bench-result.pickle", "wb") as fh:

@@ -35,39 +35,61 @@ def _cpu_and_rss(pid: int) -> tuple[float, int] | None:
     return (int(fields[11]) + int(fields[12])) / _TICKS, int(statm.split()[1]) * _PAGE
 
 
+def _pss(pid: int) -> int | None:
+    """Proportional set size in bytes: each shared page divided among the processes sharing it.
+    Airflow forks its workers (the triggerer's runner is a fork of its supervisor), so summing
+    their RSS counts the pages they share twice; summing PSS does not."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    return None
+
+
 @dataclass
 class TreeSampler:
     """Samples a process and its descendants every ``interval`` seconds in a thread: peak CPU
-    (percent of one core, over each interval) and peak total resident memory."""
+    (percent of one core, over each interval), peak total resident memory (summed RSS, which
+    counts pages shared by forked processes once per process) and peak summed PSS (each page
+    once), and both memory figures at the first sample (before the run's load)."""
 
     pid: int
     interval: float = 2.0
     peak_cpu_percent: float = 0.0
     peak_rss_bytes: int = 0
+    peak_pss_bytes: int = 0
+    first_rss_bytes: int = 0
+    first_pss_bytes: int = 0
+    processes: int = 0
     samples: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
-    def _tree_cpu(self) -> tuple[dict[int, float], int]:
+    def _tree(self) -> tuple[dict[int, float], int, int]:
         cpu: dict[int, float] = {}
-        rss = 0
+        rss = pss = 0
         for proc in proctree.family(self.pid):
             got = _cpu_and_rss(proc.pid)
             if got is not None:
                 cpu[proc.pid] = got[0]
                 rss += got[1]
-        return cpu, rss
+                pss += _pss(proc.pid) or got[1]
+        return cpu, rss, pss
 
     def _run(self) -> None:
-        before, _ = self._tree_cpu()
+        before, self.first_rss_bytes, self.first_pss_bytes = self._tree()
         t0 = time.monotonic()
         while not self._stop.wait(self.interval):
-            now, rss = self._tree_cpu()
+            now, rss, pss = self._tree()
             t1 = time.monotonic()
             # a process new in this interval counts from 0; one that exited is dropped
             used = sum(v - before.get(pid, 0.0) for pid, v in now.items())
             self.peak_cpu_percent = max(self.peak_cpu_percent, 100 * used / max(t1 - t0, 1e-6))
-            self.peak_rss_bytes = max(self.peak_rss_bytes, rss)
+            if rss > self.peak_rss_bytes:
+                self.peak_rss_bytes, self.processes = rss, len(now)
+            self.peak_pss_bytes = max(self.peak_pss_bytes, pss)
             self.samples += 1
             before, t0 = now, t1
 
