@@ -112,7 +112,7 @@ def stack_run(e2e_simulator, tmp_path_factory):
         )
         rejecter[0].join(120)
         staged = staged_stack.collect(stack, e2e_simulator, home, staged_ids)
-        staged.update(approval=approval, rejection=rejecter.seen, ids=staged_ids)
+        staged.update(approval=approval, rejection=rejecter[0].seen, ids=staged_ids)
         # what the staged runs add to the module's wall time (they overlap everything before this)
         staged["seconds_after_browser"] = time.monotonic() - started
         print(f"staged runs: {staged['seconds_after_browser']:.0f} s after the browser test")
