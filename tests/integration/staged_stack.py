@@ -1,16 +1,14 @@
-"""The full-stack test's staged rollouts: small fleets of the sub-account E2EC
-(tests/fleets/e2e.yaml) in two runs of ``patch_fleet`` (it allows one active run at a time, so the
-two packages of the first run are what overlaps).
-
-The first run, in stages 1, 2, rest with approval and a health probe:
+"""The full-stack test's staged rollout: a small fleet of the sub-account E2EC
+(tests/fleets/e2e.yaml) in one run of ``patch_fleet``, in stages 1, 2, rest with approval and a
+health probe (checked in the real triggerer), one package approved and the other rejected:
 
 - APPROVED (linux_yum, with a cluster of three, max_per_cluster 1): a person approves the rest in
   a real browser, on the approval task's Required actions panel;
 - REJECTED (windows_2012): a person rejects through Airflow's public REST API (the call the UI
   makes), as soon as the question is asked.
 
-The second run, UNHEALTHY (linux_yum, stages 1, rest): every server's service answers 503 after its
-patch, so the canary fails its health gate and nothing after it starts.
+An unhealthy canary halting a rollout is the same rollout code whatever runs it; dag.test covers it
+(tests/integration/test_staged_rollout_dag.py), which keeps a third queued run out of CI's time.
 
 The assertions (in test_full_stack.py) read what the simulator ran, not what the DAG reports.
 """
@@ -28,7 +26,6 @@ from typing import Any
 APPROVED = ["va1e2eca01", "va1e2eca02", "va1e2eca03", "va1e2eca04", "va1e2eca05"]
 CLUSTER = ["va1e2eca03", "va1e2eca04", "va1e2eca05"]
 REJECTED = ["va1e2ecr01", "va1e2ecr02", "va1e2ecr03"]
-UNHEALTHY = ["va1e2ecu01", "va1e2ecu02", "va1e2ecu03"]
 REJECT_COMMENT = "canary looks wrong"
 APPROVE_COMMENT = "canary fine, go on"
 LINUX_APPROVE, WINDOWS_APPROVE = "patch_linux_yum.approve", "patch_windows_2012.approve"
@@ -48,15 +45,11 @@ CONFS: dict[str, dict[str, Any]] = {
         "waves": ["1", "2", "100%"],
         "max_per_cluster": 1,
     },
-    # within the error budget: the health gate alone halts it
-    "unhealthy": {**_COMMON, "server_allow_list": UNHEALTHY, "waves": ["1", "100%"], "max_errors": "5"},
 }
 
 
-def start_staged_runs(stack: Any, sim: Any) -> dict[str, str]:
-    """Break the UNHEALTHY fleet's service after patching and trigger the three runs; their run ids."""
-    for sid in UNHEALTHY:
-        sim.fault(kind="unhealthy_after_patch", server=sid)
+def start_staged_runs(stack: Any) -> dict[str, str]:
+    """Trigger the staged run; its run id by name."""
     return {name: stack.trigger("patch_fleet", conf) for name, conf in CONFS.items()}
 
 

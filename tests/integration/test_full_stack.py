@@ -16,10 +16,9 @@ still going, its note — which the rollout keeps up to date through Airflow's p
 the ``airflow_api`` connection — must already name the failed server, read back through the same
 API the UI uses; the rollout's task log names the failure at WARNING.
 
-Once the board was seen, two staged runs are triggered (``staged_stack``): a person approves one
+Once the board was seen, a staged run is triggered (``staged_stack``): a person approves one
 package's rest in the browser on Airflow's Required actions panel and rejects the other's over the
-REST API; in the second run the canary turns unhealthy. Stage order and the cluster limit are
-judged from the simulator's execution timestamps.
+REST API. Stage order and the cluster limit are judged from the simulator's execution timestamps.
 """
 
 from __future__ import annotations
@@ -38,7 +37,7 @@ from include.patching.chaos import CRASH_AFTER_SUBMIT
 from launcher.env import SIMULATOR_TIME_SCALE, airflow_api_connection, clc_connection, time_scale_env
 from launcher.stack import AirflowStack
 from tests.integration import staged_stack
-from tests.integration.staged_stack import APPROVED, CLUSTER, REJECTED, UNHEALTHY, window
+from tests.integration.staged_stack import APPROVED, CLUSTER, REJECTED, window
 
 pytestmark = pytest.mark.slow
 
@@ -98,7 +97,7 @@ def stack_run(e2e_simulator, tmp_path_factory):
             # after the crash fault fired (it must hit run 1) and once the board was seen mid-run
             # (its timing is tight): they patch while the browser test goes on, and the REST
             # rejection answers as soon as its question is asked
-            staged_ids.update(staged_stack.start_staged_runs(stack, e2e_simulator))
+            staged_ids.update(staged_stack.start_staged_runs(stack))
             rejecter.append(staged_stack.Rejecter(stack, staged_ids["staged"]))
             rejecter[0].start()
 
@@ -451,7 +450,7 @@ def test_the_browser_saved_its_screenshots(stack_run):
 
 
 def _rows(stack_run: dict, run: str, servers: list[str]) -> dict[str, dict]:
-    """The audit rows of ``servers`` in the staged run ``run`` (``staged`` or ``unhealthy``)."""
+    """The audit rows of ``servers`` in the staged run ``run``."""
     rows = stack_run["staged"][run]["rows"]
     return {sid: rows[sid] for sid in servers if sid in rows}
 
@@ -468,7 +467,7 @@ def _released_everywhere(stack_run: dict, run: str, servers: list[str]) -> None:
     for sid in servers:
         started = sim["servers"][sid]["executions"] != []
         assert rows[sid]["maintenance"] == ("released" if started else "not_used"), rows[sid]
-    assert len(stack_run["staged"][run]["rows"]) == len(APPROVED + REJECTED + UNHEALTHY)
+    assert len(stack_run["staged"][run]["rows"]) == len(APPROVED + REJECTED)
 
 
 def test_a_person_approved_the_staged_rollout_on_airflows_required_actions_panel(stack_run):
@@ -534,20 +533,3 @@ def test_a_rejection_over_rest_stops_the_rollout_cleanly_after_the_canary(stack_
     tis = run["tis"]
     assert tis["patch_windows_2012.rollout_rest"] == "success" and tis["audit"] == "success"
     _released_everywhere(stack_run, "staged", REJECTED)
-
-
-def test_an_unhealthy_canary_halts_the_rollout_after_stage_one(stack_run):
-    run, sim = stack_run["staged"]["unhealthy"], stack_run["staged"]["sim"]
-    rows = _rows(stack_run, "unhealthy", UNHEALTHY)
-    assert sorted(rows) == UNHEALTHY
-    stages = _stages(stack_run, "unhealthy")["stages"]
-    (canary,) = stages[0]["servers"]
-    assert rows[canary]["state"] == "unhealthy" and "answered HTTP 503" in rows[canary]["reason"]
-    rest = [s for s in UNHEALTHY if s != canary]
-    assert {rows[s]["state"] for s in rest} == {"not_attempted"}
-    assert all("stage 1 of 2 failed its health gate" in rows[s]["reason"] for s in rest)
-    assert all(sim["servers"][s]["executions"] == [] for s in rest)
-    assert [s["gate"] for s in stages] == ["failed", "not reached"]
-    assert run["tis"]["patch_linux_yum.approve"] == "upstream_failed"  # a failed canary asks nobody
-    assert run["tis"]["patch_linux_yum.rollout"] == "failed" and run["run"]["state"] == "failed"
-    _released_everywhere(stack_run, "unhealthy", UNHEALTHY)
