@@ -89,32 +89,47 @@ def from_hitl(payload: Mapping[str, Any]) -> Decision:
 def canary_summary(
     package_key: str, ledger: Mapping[str, Any], names: Mapping[str, str] | None = None
 ) -> str:
-    """Markdown for the person asked: the first stage's servers and how each ended, what comes next."""
+    """Markdown for the person asked (Airflow renders it on the task's Required actions panel):
+    how each server of the first stage ended, and which servers each later stage would patch."""
     servers = ledger.get("servers") or {}
     stages = ledger.get("stages") or []
     names = names or {}
     first = [sid for sid, e in servers.items() if e.get("stage") == 1]
     later = [s for s in stages if int(s.get("index", 0)) > 1]
+    with_reason = any(servers[sid].get("reason") for sid in first)
+    header = ["server", "state", "health", "patches installed", *(["reason"] if with_reason else [])]
     lines = [
         f"**{package_key}**: stage 1 of {len(stages)} ended and passed its gate.",
         "",
-        "| server | state | health | reason |",
-        "|---|---|---|---|",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
     ]
     for sid in first:
         e = servers[sid]
-        label = names.get(sid) or sid
         cells = [
-            label,
+            names.get(sid) or sid,
             str(e.get("state") or e.get("phase")),
             str(e.get("health") or "not checked"),
-            str(e.get("reason") or ""),
+            str(e.get("patches_installed") if e.get("patches_installed") is not None else "-"),
+            *([str(e.get("reason") or "")] if with_reason else []),
         ]
         lines.append("| " + " | ".join(c.replace("|", "/").replace("\n", " ") for c in cells) + " |")
     rest = sum(len(s.get("servers") or []) for s in later)
     lines += [
         "",
-        f"Approve to patch the other {rest} server(s) in {len(later)} more stage(s); "
-        "reject (or let the approval time out) to stop here: they are then not patched in this run.",
+        f"**Approve** to patch the other {_count(rest, 'server')} in {_count(len(later), 'more stage')}:",
+        "",
+        *(f"- stage {s.get('index')}: {_names(s.get('servers') or [], names)}" for s in later),
+        "",
+        "**Reject** (or let the approval time out) to stop here: they are then not patched in this run.",
     ]
     return "\n".join(lines)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def _names(ids: list[str], names: Mapping[str, str], shown: int = 8) -> str:
+    labels = [names.get(sid) or sid for sid in ids[:shown]]
+    return ", ".join(labels) + (f" and {len(ids) - shown} more" if len(ids) > shown else "")

@@ -8,8 +8,8 @@
   confirmation: the queue job succeeded *and* the server lists a snapshot it did not list before
   (``snapshot_before``; names are the API's clock, never compared with ours).
   Returns the servers that may be sent the package.
-* ``settle(ids)`` — for servers that ended: restore this run's snapshot of a failed or timed
-  out server (``revert_on_failure``) and end it ``reverted`` / ``revert_failed``; then delete
+* ``settle(ids)`` — for servers that ended: restore this run's snapshot of a failed, timed
+  out or unhealthy server (``revert_on_failure``) and end it ``reverted`` / ``revert_failed``; then delete
   this run's snapshot unless ``snapshot_keep`` (never after a failed revert: someone may need
   it). Idempotent: it reads the ledger and does only what is still missing.
 * ``reconcile()`` — on a task's restart, ``settle`` what a dead attempt left half done.
@@ -50,8 +50,9 @@ log = logging.getLogger(__name__)
 MAX_SNAPSHOT_STORAGE_GB = 1024
 DEFAULT_EXPIRATION_DAYS = 3
 MIN_EXPIRATION_DAYS, MAX_EXPIRATION_DAYS = 1, 10
-#: States after which ``revert_on_failure`` restores the server.
-REVERTIBLE_STATES = frozenset({ServerState.FAILED, ServerState.TIMED_OUT})
+#: States after which ``revert_on_failure`` restores the server: the patch failed, hung, or went
+#: in and left the service unhealthy (the prime case for the snapshot: the patch itself broke it).
+REVERTIBLE_STATES = frozenset({ServerState.FAILED, ServerState.TIMED_OUT, ServerState.UNHEALTHY})
 RUNNING = "started"
 #: Outcomes of ``take`` that leave the server without a snapshot of this run.
 NO_SNAPSHOT = frozenset({SnapshotStatus.NOT_TAKEN, SnapshotStatus.UNCONFIRMED})
@@ -418,7 +419,7 @@ class SnapshotPhase:
             self._finish_revert(sid, deadline)
 
     def _needs_revert(self, e: LedgerEntry) -> bool:
-        """Failed or timed out after the package may have reached the server (not refused)."""
+        """Failed, timed out or unhealthy after the package may have reached the server (not refused)."""
         sent = bool(e.submissions) and e.submissions[-1].get("result") != "refused"
         return self.policy.revert_on_failure and e.state in REVERTIBLE_STATES and sent
 

@@ -59,6 +59,12 @@ def _gate(
     return "passed"
 
 
+def _turned_unhealthy(entry: Mapping[str, Any] | None) -> bool:
+    """Ended unhealthy, or was reverted (or tried to be) after it turned unhealthy."""
+    entry = entry or {}
+    return ServerState.UNHEALTHY in (entry.get("state"), entry.get("failed_state"))
+
+
 def summarize(
     plan: Mapping[str, Any], ledgers: Mapping[str, Mapping[str, Any] | None]
 ) -> dict[str, dict[str, Any]]:
@@ -88,9 +94,7 @@ def summarize(
                     "note": stage.get("note") or "",
                     "servers": ids,
                     "counts": dict(Counter(progress)) if not planned_only else {},
-                    "unhealthy": [
-                        sid for sid, s in zip(ids, states, strict=True) if s == ServerState.UNHEALTHY
-                    ],
+                    "unhealthy": [sid for sid in ids if _turned_unhealthy(servers.get(sid))],
                     "errors": sum(1 for s in states if s in ERROR_STATES),
                     "gate": _gate(int(stage.get("index") or 0), states, halt, planned_only, started),
                 }

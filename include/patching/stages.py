@@ -278,7 +278,10 @@ class Gate:
         if self.halt():
             return
         entries = self.ledger.servers
-        unhealthy = sorted(sid for sid, e in entries.items() if e.state is ServerState.UNHEALTHY)
+        # a server reverted after it turned unhealthy still failed its stage's health gate
+        unhealthy = sorted(
+            sid for sid, e in entries.items() if ServerState.UNHEALTHY in (e.state, e.failed_state)
+        )
         if unhealthy:
             stage = min((entries[s].stage or 1) for s in unhealthy)
             first = entries[unhealthy[0]]

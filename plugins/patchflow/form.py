@@ -170,8 +170,9 @@ def snapshot_params(**extra: Any) -> dict[str, Param]:
             type=["null", "boolean"],
             title="Revert on failure",
             description=(
-                "Restore a server whose patching failed or timed out to the snapshot this run took "
-                "(ends reverted). Never restores a snapshot this run did not take. Needs snapshot on."
+                "Restore a server whose patching failed, timed out or left it unhealthy to the "
+                "snapshot this run took (ends reverted). Never restores a snapshot this run did not "
+                "take. Needs snapshot on."
             ),
             **extra,
         ),

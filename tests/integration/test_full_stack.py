@@ -15,13 +15,19 @@ reports" page and a compliance run's tab. Screenshots go to ``test-output/``. Wh
 still going, its note — which the rollout keeps up to date through Airflow's public REST API with
 the ``airflow_api`` connection — must already name the failed server, read back through the same
 API the UI uses; the rollout's task log names the failure at WARNING.
+
+Once the board was seen, a staged run is triggered (``staged_stack``): a person approves one
+package's rest in the browser on Airflow's Required actions panel and rejects the other's over the
+REST API. Stage order and the cluster limit are judged from the simulator's execution timestamps.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 import urllib.parse
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +36,8 @@ import pytest
 from include.patching.chaos import CRASH_AFTER_SUBMIT
 from launcher.env import SIMULATOR_TIME_SCALE, airflow_api_connection, clc_connection, time_scale_env
 from launcher.stack import AirflowStack
+from tests.integration import staged_stack
+from tests.integration.staged_stack import APPROVED, CLUSTER, REJECTED, window
 
 pytestmark = pytest.mark.slow
 
@@ -40,6 +48,9 @@ TARGETS = ["va1e2elin01", "va1e2elin02", "va1e2elin03"]
 FORM_TARGETS = ["va1e2ewin02", "va1e2ewin03", "va1e2ewin04"]
 SHOTS = Path(__file__).resolve().parents[2] / "test-output"
 CHROMIUM = "/usr/bin/chromium"
+#: each browser step's wait: a loaded 2-core CI box can take far longer than Playwright's 30 s
+#: to render a page of Airflow's UI (seen: the trigger button not there after 30 s)
+BROWSER_TIMEOUT_MS = 90_000
 
 
 @pytest.fixture(scope="module")
@@ -79,8 +90,31 @@ def stack_run(e2e_simulator, tmp_path_factory):
         reports_page = _get_page(stack, "/patchflow/")
         anonymous_page = _get_page(stack, "/patchflow/", auth=False)
         started = time.monotonic()
-        browser = _browser_session(stack, e2e_simulator, compliance[0]["dag_run_id"] if compliance else None)
+        staged_ids: dict[str, str] = {}
+        rejecter: list[staged_stack.Rejecter] = []
+
+        def start_staged() -> None:
+            # after the crash fault fired (it must hit run 1) and once the board was seen mid-run
+            # (its timing is tight): they patch while the browser test goes on, and the REST
+            # rejection answers as soon as its question is asked
+            staged_ids.update(staged_stack.start_staged_runs(stack))
+            rejecter.append(staged_stack.Rejecter(stack, staged_ids["staged"]))
+            rejecter[0].start()
+
+        browser = _browser_session(
+            stack, e2e_simulator, compliance[0]["dag_run_id"] if compliance else None, start_staged
+        )
         browser["seconds"] = time.monotonic() - started
+        started = time.monotonic()
+        approval = staged_stack.approve_in_browser(
+            stack, staged_ids["staged"], SHOTS, CHROMIUM, BROWSER_TIMEOUT_MS
+        )
+        rejecter[0].join(120)
+        staged = staged_stack.collect(stack, e2e_simulator, home, staged_ids)
+        staged.update(approval=approval, rejection=rejecter[0].seen, ids=staged_ids)
+        # what the staged runs add to the module's wall time (they overlap everything before this)
+        staged["seconds_after_browser"] = time.monotonic() - started
+        print(f"staged runs: {staged['seconds_after_browser']:.0f} s after the browser test")
         yield {
             "run": run,
             "tis": tis,
@@ -95,6 +129,7 @@ def stack_run(e2e_simulator, tmp_path_factory):
             "reports_page": reports_page,
             "anonymous_page": anonymous_page,
             "run_id": run_id,
+            "staged": staged,
             "logs": {n: stack.log_tail(n, 60) for n in ("scheduler", "worker", "triggerer")},
             "windows_rollout_log": "\n".join(
                 _log_messages(path.read_text(errors="replace"))
@@ -153,8 +188,11 @@ def _board_numbers(frame: Any) -> dict[str, Any]:
     )
 
 
-def _browser_session(stack: AirflowStack, sim: Any, compliance_run: str | None) -> dict[str, Any]:
-    """A person's run in a real browser: log in, trigger from the form, watch the board, read the report."""
+def _browser_session(
+    stack: AirflowStack, sim: Any, compliance_run: str | None, after_board: Callable[[], None]
+) -> dict[str, Any]:
+    """A person's run in a real browser: log in, trigger from the form, watch the board, read the
+    report. ``after_board`` is called once the live board was checked (the staged runs start)."""
     from playwright.sync_api import expect, sync_playwright
 
     SHOTS.mkdir(exist_ok=True)
@@ -164,6 +202,7 @@ def _browser_session(stack: AirflowStack, sim: Any, compliance_run: str | None) 
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
             page = browser.new_page(viewport={"width": 1440, "height": 1000})
+            page.set_default_timeout(BROWSER_TIMEOUT_MS)
             page.goto(base + "/")
             page.fill("input[name=username]", "admin")
             page.fill("input[name=password]", stack.password)
@@ -201,6 +240,7 @@ def _browser_session(stack: AirflowStack, sim: Any, compliance_run: str | None) 
             )
             page.screenshot(path=str(SHOTS / "ui-board-dark.png"))
             page.emulate_media(color_scheme="light")
+            after_board()
 
             final = stack.wait_for_run("patch_fleet", run_id, timeout=300)
             seen["run"] = final
@@ -249,11 +289,19 @@ def _browser_session(stack: AirflowStack, sim: Any, compliance_run: str | None) 
                 other = page.frame_locator('iframe[title="Patch run"]')
                 seen["other_tab"] = other.locator("body").inner_text(timeout=30_000)
         except Exception:
-            page.screenshot(path=str(SHOTS / "ui-failure.png"))  # what the browser showed when it broke
+            _failure_shot(page, "ui-failure")
             raise
         finally:
             browser.close()
     return seen
+
+
+def _failure_shot(page: Any, name: str) -> None:
+    """What the browser showed when it broke, if it still can: never hides the real error."""
+    try:
+        page.screenshot(path=str(SHOTS / f"{name}.png"), timeout=10_000)
+    except Exception as exc:  # a starved browser cannot even wait for its fonts
+        print(f"no {name} screenshot: {exc}")
 
 
 def _get_page(stack: AirflowStack, path: str, *, auth: bool = True) -> tuple[int, str]:
@@ -399,3 +447,89 @@ def test_the_browser_saved_its_screenshots(stack_run):
     )
     for name in names:
         assert (SHOTS / f"{name}.png").stat().st_size > 10_000, name
+
+
+def _rows(stack_run: dict, run: str, servers: list[str]) -> dict[str, dict]:
+    """The audit rows of ``servers`` in the staged run ``run``."""
+    rows = stack_run["staged"][run]["rows"]
+    return {sid: rows[sid] for sid in servers if sid in rows}
+
+
+def _stages(stack_run: dict, run: str, package: str = "linux_yum") -> dict:
+    return stack_run["staged"][run]["stages"].get(package) or {}
+
+
+def _released_everywhere(stack_run: dict, run: str, servers: list[str]) -> None:
+    """Maintenance is off on every server (the simulator's word); the audit says released where
+    the server was patched, not used where it never started; one audit row per server of E2EC."""
+    sim, rows = stack_run["staged"]["sim"], _rows(stack_run, run, servers)
+    assert not any(sim["servers"][s]["inMaintenanceMode"] for s in servers)
+    for sid in servers:
+        started = sim["servers"][sid]["executions"] != []
+        assert rows[sid]["maintenance"] == ("released" if started else "not_used"), rows[sid]
+    assert len(stack_run["staged"][run]["rows"]) == len(APPROVED + REJECTED)
+
+
+def test_a_person_approved_the_staged_rollout_on_airflows_required_actions_panel(stack_run):
+    seen, run = stack_run["staged"]["approval"], stack_run["staged"]["staged"]
+    assert seen["ti_state"] == "awaiting_input" and seen["listed"]
+    stages = _stages(stack_run, "staged")
+    (canary,) = stages["stages"][0]["servers"]
+    panel = seen["panel"]
+    assert "stage 1 of 3 ended and passed its gate" in panel, panel[:3000]
+    assert canary.upper() in panel and "patched" in panel and "healthy after" in panel
+    later = stages["stages"][1]["servers"]
+    assert f"stage 2: {', '.join(s.upper() for s in later)}" in panel  # who comes next
+    assert seen["tables"] >= 1, "the canary's results are not shown as a table"
+    approval = stages["approval"]
+    assert approval["approved"] is True and approval["by"] == "admin"
+    assert approval["note"] == staged_stack.APPROVE_COMMENT  # the comment typed in the panel
+    assert run["tis"]["patch_linux_yum.rollout_rest"] == "success"
+    # the other package was rejected: a clean stop, so the run succeeded
+    assert run["run"]["state"] == "success", run["tis"]
+    for name in ("ui-approval-required-actions", "ui-approval-panel", "ui-approval-answered"):
+        assert (SHOTS / f"{name}.png").stat().st_size > 10_000, name
+
+
+def test_the_approved_rollout_ran_stage_after_stage_on_the_simulators_clock(stack_run):
+    rows, sim = _rows(stack_run, "staged", APPROVED), stack_run["staged"]["sim"]
+    assert sorted(rows) == APPROVED and {r["state"] for r in rows.values()} == {"patched"}
+    stages = _stages(stack_run, "staged")["stages"]
+    assert [len(s["servers"]) for s in stages] == [1, 2, 2]
+    assert [s["gate"] for s in stages] == ["passed"] * 3
+    for before, after in itertools.pairwise(stages):
+        ended = max(window(sim, s)[1] for s in before["servers"])
+        assert min(window(sim, s)[0] for s in after["servers"]) >= ended, (before, after)
+    _released_everywhere(stack_run, "staged", APPROVED)
+
+
+def test_no_two_servers_of_the_cluster_were_in_flight_at_once(stack_run):
+    sim, stages = stack_run["staged"]["sim"], _stages(stack_run, "staged")["stages"]
+    windows = sorted(window(sim, s) for s in CLUSTER)
+    for (_, end), (start, _) in itertools.pairwise(windows):
+        assert start >= end, windows
+    where = {sid: s["index"] for s in stages for sid in s["servers"]}
+    assert len({where[s] for s in CLUSTER}) > 1  # never whole in one stage
+
+
+def test_a_rejection_over_rest_stops_the_rollout_cleanly_after_the_canary(stack_run):
+    staged = stack_run["staged"]
+    seen, run, sim = staged["rejection"], staged["staged"], staged["sim"]
+    assert "error" not in seen, seen["error"]
+    assert seen["ti_state"] == "awaiting_input" and seen["answer"]["chosen_options"] == ["Reject"]
+    stages = _stages(stack_run, "staged", "windows_2012")
+    assert f"stage 1 of {len(stages['stages'])}" in seen["question"]["body"]
+    rows = _rows(stack_run, "staged", REJECTED)
+    assert sorted(rows) == REJECTED  # the audit is complete: one row per server
+    (canary,) = stages["stages"][0]["servers"]
+    assert rows[canary]["state"] == "patched"
+    rest = [s for s in REJECTED if s != canary]
+    at = stages["approval"]["at"]
+    assert {rows[s]["state"] for s in rest} == {"not_attempted"}
+    assert {rows[s]["reason"] for s in rest} == {
+        f"rollout stopped after stage 1: rejected by admin at {at} ({staged_stack.REJECT_COMMENT})"
+    }
+    assert all(sim["servers"][s]["executions"] == [] for s in rest)  # never sent the package
+    tis = run["tis"]
+    assert tis["patch_windows_2012.rollout_rest"] == "success" and tis["audit"] == "success"
+    _released_everywhere(stack_run, "staged", REJECTED)

@@ -150,3 +150,35 @@ def test_a_worker_dying_right_after_create_snapshot_takes_no_second_one(
     assert len(cloud(sim)[LIN01]["snapshots"]) == 1
     assert counters["executions_per_server"] == {LIN01: 1, OWN: 1}
     assert validation["success"]
+
+
+def test_an_unhealthy_server_is_reverted_and_still_halts_its_stage(sim, airflow_db, tmp_path, monkeypatch):
+    """LIN01 patches cleanly but its service answers 503 afterwards: with revert_on_failure it is
+    restored to this run's snapshot (the patch broke it), the reason still says it was unhealthy,
+    and its stage still fails the health gate, so OWN (the next stage) is never sent the package."""
+    sim.reset()
+    sim.fault(kind="unhealthy_after_patch", server=LIN01)
+    monkeypatch.setenv("AIRFLOW__PATCHFLOW__HEALTH_PROBE_TIMEOUT", "5")  # loopback; a busy CI box may lag
+    conf = {
+        "server_allow_list": [LIN01, OWN],
+        "snapshot": "best_effort",
+        "revert_on_failure": True,
+        "waves": ["1", "100%"],
+        "health_probe": sim.base + "/health/{id}",
+    }
+    dag_run, states, rows, validation = run_dag(sim, tmp_path, conf)
+    state, counters = cloud(sim), sim.counters()
+    audit = json.loads(next((tmp_path / "reports" / "runs").glob("*/audit.json")).read_text())
+    stages = audit["run"]["stages"]["linux_yum"]["stages"]
+    assert stages[0]["servers"] == [LIN01]  # the canary, as planned (round-robin, then by name)
+    assert rows[LIN01]["state"] == "reverted" and rows[LIN01]["snapshot_restored"] is True
+    reason = rows[LIN01]["reason"]
+    assert reason.startswith("patched, but unhealthy afterwards: ") and "answered HTTP 503" in reason
+    assert f"reverted to snapshot {rows[LIN01]['snapshot_name']} taken by this run" in reason
+    assert state[LIN01]["installed"] == [] and counters["operations_queued"]["restoreSnapshot"] == 1
+    assert stages[0]["unhealthy"] == [LIN01] and stages[0]["gate"] == "failed"
+    assert rows[OWN]["state"] == "not_attempted" and "failed its health gate" in rows[OWN]["reason"]
+    assert sim.call("GET", "/_sim/state")["servers"][OWN]["executions"] == []
+    assert not any(s["maintenance"] for s in state.values())
+    assert states["patch_linux_yum.rollout"] == "failed" and dag_run.state == "failed"
+    assert validation["success"], validation["failed"]

@@ -105,6 +105,20 @@ def test_an_unhealthy_server_fails_its_stage_and_halts_everything_after_it(tmp_p
     assert api.executed == [first]
 
 
+def test_a_server_reverted_after_turning_unhealthy_still_fails_its_stage_gate(tmp_path):
+    """Whatever order the revert and the gate check come in (a restarted task settles first)."""
+    api = MemoryApi(IDS)
+    rollout = staged(tmp_path, api, ["1", "100%"], health=True, max_errors=5)
+    (first,) = rollout.fill()
+    finish_round(api, rollout, [first], unhealthy={first})
+    entry = rollout.entries[first]
+    entry.failed_state, entry.state = entry.state, ServerState.REVERTED
+    del rollout.ledger.data["halt"]  # as if the gate had not been checked before the revert
+    rollout.gate.check(False, 1, 5)
+    halt = rollout.gate.halt()
+    assert halt is not None and halt["stage"] == 1 and "failed its health gate" in halt["reason"]
+
+
 def test_a_canary_failure_with_no_budget_halts_the_rollout_after_stage_one(tmp_path):
     api = MemoryApi(IDS)
     rollout = staged(tmp_path, api, ["1", "2", "100%"])

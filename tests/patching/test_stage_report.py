@@ -49,6 +49,16 @@ def test_gates_say_passed_failed_and_not_reached_from_the_ledger():
     assert notes == ["linux_yum: rollout halted: stage 2 of 3 failed its health gate: a3 unhealthy"]
 
 
+def test_a_server_reverted_after_turning_unhealthy_is_still_named_unhealthy_in_its_stage():
+    reverted = {"state": "reverted", "failed_state": "unhealthy", "health": "not healthy: 503"}
+    ledger = {**LEDGER, "servers": {**LEDGER["servers"], "a3": reverted}}
+    stage = summarize({"servers": ROWS}, {"linux_yum": ledger})["linux_yum"]["stages"][1]
+    assert stage["unhealthy"] == ["a3"] and stage["gate"] == "failed" and stage["errors"] == 1
+    failed = {**LEDGER["servers"]["a3"], "state": "reverted", "failed_state": "failed"}
+    ledger = {**LEDGER, "servers": {**LEDGER["servers"], "a3": failed}}
+    assert summarize({"servers": ROWS}, {"linux_yum": ledger})["linux_yum"]["stages"][1]["unhealthy"] == []
+
+
 def test_a_stage_not_started_yet_is_waiting_and_its_servers_are_not_in_progress():
     """Mid-run, what the board shows: stage 1 has a server in flight, stage 2 none started."""
     ledger = {

@@ -81,6 +81,24 @@ def test_the_question_shows_the_first_stage_and_what_comes_next():
             "b": {"stage": 2, "phase": "queued"},
         },
     }
-    text = canary_summary("linux_yum", ledger, {"a": "VA1A01"})
-    assert "| VA1A01 | patched | healthy after 1 check(s) | x/y |" in text
-    assert "the other 2 server(s) in 1 more stage(s)" in text
+    text = canary_summary("linux_yum", ledger, {"a": "VA1A01", "b": "VA1B01"})
+    assert "| VA1A01 | patched | healthy after 1 check(s) | - | x/y |" in text
+    assert "the other 2 servers in 1 more stage:" in text
+    assert "- stage 2: VA1B01, c" in text
+
+
+def test_the_question_leaves_out_an_empty_reason_column_and_shortens_long_stages():
+    ids = [f"s{i}" for i in range(10)]
+    ledger = {
+        "stages": [
+            {"index": 1, "servers": ["a"]},
+            {"index": 2, "servers": ids},
+            {"index": 3, "servers": ["z"]},
+        ],
+        "servers": {"a": {"stage": 1, "state": "patched", "patches_installed": 3}},
+    }
+    text = canary_summary("linux_yum", ledger)
+    assert "| server | state | health | patches installed |" in text and "reason" not in text
+    assert "| a | patched | not checked | 3 |" in text
+    assert "the other 11 servers in 2 more stages:" in text
+    assert "- stage 2: s0, s1, s2, s3, s4, s5, s6, s7 and 2 more" in text
