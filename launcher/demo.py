@@ -17,8 +17,9 @@ its own sealed reports (what the ``patch_audit`` asset would trigger). The summa
 one after the other once both are done, then where every report is. ``--staged``
 (``make demo-staged``) runs the staged scenario alone.
 
-Within one run the packages roll out one after the other: ``airflow dags test`` runs every task
-in its own process, one at a time (see ``SEQUENTIAL_NOTE``).
+Within one run the packages roll out side by side, as in a deployment: ``dags test
+--use-executor`` on LocalExecutor, with the Execution API and a triggerer the scenario starts
+(``launcher.demo_executor``). ``--one-at-a-time`` is plain ``dags test``: one task after another.
 """
 
 from __future__ import annotations
@@ -221,7 +222,8 @@ def run_scenario(
             check_stop()
             outcome.dag_code = patch_run(scenario, env, outcome.log, state, say, check_stop, side_by_side)
         outcome.pack = latest_pack(outcome.reports)
-        say(f"patch_fleet ended (exit {outcome.dag_code}); running compliance_report over its evidence")
+        expected = " (this scenario expects a halt)" if scenario.halts_on_purpose and outcome.dag_code else ""
+        say(f"patch_fleet ended (exit {outcome.dag_code}{expected}); now compliance_report on its reports")
         if outcome.pack is not None:
             check_stop()
             outcome.compliance_code = airflow(["dags", "test", "compliance_report"], env, outcome.log)
@@ -391,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
     for number, scenario in enumerate(chosen, 1):
         print(f"  {number}. {scenario.key}: {scenario.shows}  (state in {_rel(scenario.state())}/)")
     print(f"  {SIDE_BY_SIDE_NOTE if side_by_side else SEQUENTIAL_NOTE}")
-    print("  This takes about two minutes; progress below, summaries at the end.\n")
+    print("  This takes a few minutes; progress below, the summaries at the end.\n")
     console = Console(max(len(s.key) for s in chosen))
     stop = threading.Event()
     with ThreadPoolExecutor(max_workers=len(chosen)) as pool:
