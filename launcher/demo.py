@@ -222,7 +222,7 @@ def run_scenario(
             check_stop()
             outcome.dag_code = patch_run(scenario, env, outcome.log, state, say, check_stop, side_by_side)
         outcome.pack = latest_pack(outcome.reports)
-        expected = " (this scenario expects a halt)" if scenario.halts_on_purpose and outcome.dag_code else ""
+        expected = "; this scenario expects a halt" if scenario.halts_on_purpose and outcome.dag_code else ""
         say(f"patch_fleet ended (exit {outcome.dag_code}{expected}); now compliance_report on its reports")
         if outcome.pack is not None:
             check_stop()
@@ -381,7 +381,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="plain `airflow dags test`: every task in turn, no Execution API or triggerer process",
     )
+    parser.add_argument(
+        "--state-dir", type=Path, default=DEMO_DIR, help="where the scenarios' folders go (default .demo/)"
+    )
     args = parser.parse_args(argv)
+    root = args.state_dir.resolve()
     chosen = [STAGED] if args.staged else list(SCENARIOS)
     side_by_side = not args.one_at_a_time
     if not FLEET.exists():
@@ -391,14 +395,15 @@ def main(argv: list[str] | None = None) -> int:
     together = "side by side, " if len(chosen) > 1 else ""
     print(f"patchflow demo: {len(chosen)} scenario(s), {together}each on its own simulator and SQLite DB")
     for number, scenario in enumerate(chosen, 1):
-        print(f"  {number}. {scenario.key}: {scenario.shows}  (state in {_rel(scenario.state())}/)")
+        print(f"  {number}. {scenario.key}: {scenario.shows}  (state in {_rel(scenario.state(root))}/)")
     print(f"  {SIDE_BY_SIDE_NOTE if side_by_side else SEQUENTIAL_NOTE}")
     print("  This takes a few minutes; progress below, the summaries at the end.\n")
     console = Console(max(len(s.key) for s in chosen))
     stop = threading.Event()
     with ThreadPoolExecutor(max_workers=len(chosen)) as pool:
         futures = [
-            pool.submit(run_scenario, s, s.state(), console.sayer(s.key), stop, side_by_side) for s in chosen
+            pool.submit(run_scenario, s, s.state(root), console.sayer(s.key), stop, side_by_side)
+            for s in chosen
         ]
         try:
             outcomes = [f.result() for f in futures]

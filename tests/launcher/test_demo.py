@@ -191,9 +191,12 @@ def fake_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, barrier: threadin
 
 def test_make_demo_runs_both_scenarios_at_once(monkeypatch, tmp_path, capsys) -> None:
     seen = fake_runs(monkeypatch, tmp_path, threading.Barrier(2))
-    assert demo.main([]) == 0
+    assert demo.main(["--state-dir", str(tmp_path / "elsewhere")]) == 0
     assert sorted(key for key, _, _ in seen) == ["full", "staged"]
-    assert len({state for _, state, _ in seen}) == 2
+    assert {state for _, state, _ in seen} == {
+        tmp_path / "elsewhere" / "full",
+        tmp_path / "elsewhere" / "staged",
+    }
     assert all(side_by_side for _, _, side_by_side in seen)
     out = capsys.readouterr().out
     assert out.index("1. full") < out.index("2. staged") < out.index("Reports to open in a browser")
