@@ -415,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(report_block(number, outcome)))
     print("\n".join(index_lines(outcomes)))
     verdicts = [o.verdict()[0] for o in outcomes]
-    print(f"\nDone in {time.monotonic() - started:.0f} s; every simulator is stopped.")
+    print(f"\nDone in {time.monotonic() - started:.0f} s; every process the demo started is stopped.")
     if not all(verdicts):
         print("A scenario did not end as the demo expects: see its Result line and its log above.")
         return 1
