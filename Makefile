@@ -10,8 +10,9 @@ export PYTHONPATH := $(CURDIR):$(CURDIR)/plugins
 .PHONY: help install system-deps demo demo-staged up test faults lint format simulator bench lock clean
 
 help:
-	@echo "make demo       run the patch DAG end to end on the demo fleet (SQLite, no services)"
-	@echo "make demo-staged  the same fleet rolled out in stages with health checks (a stage halts it)"
+	@echo "make demo       two patch runs side by side, each on its own simulated demo fleet (SQLite, no services):"
+	@echo "                  the whole fleet with snapshots, and a staged rollout that a health gate halts"
+	@echo "make demo-staged  the staged scenario alone"
 	@echo "make test       install if needed and run the whole suite, lint included"
 	@echo "make faults     the fault matrix alone (docs/fault-matrix.md; also part of make test)"
 	@echo "make up         Airflow UI at http://127.0.0.1:8080 + the CLC simulator on :8899 (Ctrl-C stops all)"
