@@ -37,6 +37,9 @@ class Tuning:
     """Trigger: the largest gap between two polls of one server."""
     batch_window: float = 30.0
     """Trigger: after the first outcome, wait this long for more before resuming the task."""
+    release_delay: float = 120.0
+    """Rollout: how long a finished server's maintenance-off may wait to share one stopMaintenance
+    request with the servers finishing after it (a request chunk of them goes at once)."""
     maintenance_timeout: float = 600.0
     """Rollout: how long a startMaintenance job may take."""
     job_poll_interval: float = 2.0

@@ -233,7 +233,7 @@ class PatchCompletionTrigger(BaseTrigger):
             return
         age = (_now() - w.requested_at).total_seconds()
         offset = next_checkpoint(age, self.poll_interval, self.backoff, self.max_poll_interval)
-        if w.quiet_seconds and (w.job_done or not w.job_id):
+        if w.quiet_seconds:  # learnt: the summary is read first (``_summary_first``), job or not
             if age < w.quiet_seconds:
                 # the next poll reads the execution: pointless before the rollout's quiet period
                 offset = max(offset, w.quiet_seconds)
@@ -253,13 +253,32 @@ class PatchCompletionTrigger(BaseTrigger):
                 except ClcError as exc:
                     return exc
 
-        await self._poll_jobs(api, watches, outcomes, guarded)
+        now = _now()
+        first = [w for w in watches if self._summary_first(w, now)]
+        await self._poll_jobs(api, [w for w in watches if w not in first], outcomes, guarded)
         await self._poll_executions(api, watches, outcomes, guarded)
+        # summary first and no execution yet: only now does the queue job's status matter
+        unlisted = [w for w in first if w.execution_id is None]
+        if unlisted:
+            await self._poll_jobs(api, unlisted, outcomes, guarded)
         await self._check_health(api, watches, outcomes, guarded)
         now = _now()
         for w in watches:
             if w.server_id not in outcomes and w.completed is None and now >= w.deadline:
                 outcomes[w.server_id] = self._deadline_outcome(w)
+
+    @staticmethod
+    def _summary_first(w: _Watch, now: datetime) -> bool:
+        """Past a learnt quiet period the execution is read before the queue job: once it is
+        listed, the job (which may say ``succeeded`` long before the end, I4) has nothing left to
+        tell, so a server refilled on its own costs no job poll. Without a quiet period (the
+        first servers of a rollout) the job is read first, as its failure ends the server early."""
+        return (
+            bool(w.quiet_seconds)
+            and bool(w.job_id)
+            and not w.job_done
+            and (now - w.requested_at).total_seconds() >= w.quiet_seconds
+        )
 
     async def _poll_jobs(self, api: Any, watches: list[_Watch], outcomes: dict, guarded: Any) -> None:
         """One status request per distinct job still running."""
@@ -293,7 +312,7 @@ class PatchCompletionTrigger(BaseTrigger):
             for w in watches
             if w.server_id not in outcomes
             and w.completed is None
-            and (w.job_done or not w.job_id)
+            and (w.job_done or not w.job_id or self._summary_first(w, now))
             and ((now - w.requested_at).total_seconds() >= w.quiet_seconds or now >= w.deadline)
         ]
         summaries = await asyncio.gather(
@@ -304,6 +323,8 @@ class PatchCompletionTrigger(BaseTrigger):
                 self.log.warning("patch summary of %s: %s (tolerated, polling again)", w.server_id, summary)
                 continue
             execution = w.identify(summary)
+            if execution is not None and w.job_id and not w.job_done:
+                w.job_done = True  # the execution exists: its job's status no longer matters
             if execution is not None and execution.get("status") == ExecutionStatus.COMPLETED:
                 if w.health is not None:
                     w.completed = execution  # reported once its health is known (_check_health)

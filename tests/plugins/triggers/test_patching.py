@@ -367,3 +367,28 @@ def test_the_event_log_line_names_the_finished_servers_and_their_outcome():
     outcomes = {f"va1s{i:02}": {"state": "completed"} for i in range(12)} | {"uc1a": {"state": "job_failed"}}
     line = _finished(outcomes)
     assert line.startswith("uc1a: job_failed, va1s00: completed, ") and line.endswith(", … +3")
+
+
+async def test_past_a_learnt_quiet_period_the_summary_alone_tells_and_the_job_is_not_read(cloud):
+    """A server refilled on its own: its execution is listed when first read, so its queue job
+    (which may succeed long before the end, I4) costs no request; completion still comes from the
+    execution."""
+    requested = datetime.now(UTC).replace(microsecond=0)
+    job = cloud.execute(["va1demoweb01"])
+    item = watch("va1demoweb01", job, requested=requested) | {"quiet_seconds": 1.5}
+    payload = await first_event(PatchCompletionTrigger(servers=[item], alias="DEMO", **FAST))
+    out = payload["outcomes"]["va1demoweb01"]
+    assert out["state"] == "completed" and out["execution"]["status"] == "completed"
+    assert cloud.sent(containing=f"/status/{job}") == []
+
+
+async def test_past_a_learnt_quiet_period_a_failed_job_still_fails_the_server(start_cloud):
+    """Summary first, but no execution listed: the job is read in the same cycle and its failure counts."""
+    cloud = start_cloud({"va1demoweb01": {"os": WINDOWS, "patches": []}})
+    requested = datetime.now(UTC).replace(microsecond=0)
+    job = cloud.execute(["va1demoweb01"])
+    item = watch("va1demoweb01", job, requested=requested) | {"quiet_seconds": 1.5}
+    payload = await first_event(PatchCompletionTrigger(servers=[item], alias="DEMO", **FAST))
+    out = payload["outcomes"]["va1demoweb01"]
+    assert out["state"] == "failed" and out["reason"] == f"queue job {job} ended failed"
+    assert len(cloud.sent(containing=f"/status/{job}")) == 1
