@@ -259,6 +259,7 @@ class Rollout:
             job_succeeded=bool(
                 e.job_id and e.submissions and e.submissions[-1].get("job_status") == JOB_SUCCEEDED
             ),
+            polled_at=e.submissions[-1].get("polled_at") if e.submissions else None,
         )
 
     def deadline(self, sid: str) -> datetime:
@@ -618,6 +619,14 @@ class Rollout:
             e = self.entries[sid]
             if e.job_id and jobs.get(e.job_id) == JOB_SUCCEEDED and e.submissions:
                 e.submissions[-1]["job_status"] = JOB_SUCCEEDED
+
+    def note_polls(self, polled: dict[str, str]) -> None:
+        """Remember when a trigger last read each in-flight server's execution (kept in the
+        submission, saved by ``apply``), so the next trigger keeps the polling cadence."""
+        for sid in self.in_flight_ids():
+            e = self.entries[sid]
+            if sid in polled and e.submissions and isinstance(polled[sid], str):
+                e.submissions[-1]["polled_at"] = polled[sid]
 
     def apply(self, outcomes: dict[str, dict[str, Any]]) -> None:
         """Record the trigger's outcomes; read per-patch details; release maintenance of ended servers."""

@@ -90,3 +90,16 @@ def test_servers_ahead_of_their_slot_are_put_into_maintenance_a_chunk_at_a_time(
     assert len(started) == len(set(started))  # nobody asked twice
     for sid in api.executed:  # never patched outside maintenance
         assert sid in started
+
+
+def test_when_a_trigger_last_read_a_server_goes_to_the_next_trigger(tmp_path):
+    api = MemoryApi(servers(3))
+    rollout = chunked(tmp_path, api, delay=0.0, concurrency=3, clock=Clock())
+    rollout.fill()
+    a, b, c = rollout.in_flight_ids()
+    rollout.note_polls({a: "2026-12-08T03:00:05Z", "va1unknown": "2026-12-08T03:00:06Z"})
+    fail(rollout, c)  # apply saves the ledger
+    reloaded = Rollout(api, type(rollout.ledger).load(rollout.ledger.path), rollout.config)
+    watched = {w["server_id"]: w for w in reloaded.watch_list()}
+    assert watched[a]["polled_at"] == "2026-12-08T03:00:05Z"
+    assert "polled_at" not in watched[b] and c not in watched

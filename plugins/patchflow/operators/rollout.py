@@ -432,6 +432,7 @@ class PatchRolloutOperator(BaseOperator):
         before = ended(rollout.entries)
         outcomes = event.get("outcomes") if isinstance(event, dict) else None  # None: a slot wait ended
         rollout.note_jobs((event.get("jobs") if isinstance(event, dict) else None) or {})
+        rollout.note_polls((event.get("polled") if isinstance(event, dict) else None) or {})
         rollout.apply(outcomes or {})
         return self._advance(rollout, results, context, before)
 
@@ -529,6 +530,7 @@ class PatchRolloutOperator(BaseOperator):
             rollout.time_out_in_flight("the wait timed out before the polling reported (backstop)")
             return
         rollout.note_jobs(event.get("jobs") or {})
+        rollout.note_polls(event.get("polled") or {})
         rollout.apply(event.get("outcomes") or {})
 
     @staticmethod

@@ -64,6 +64,7 @@ class _Watch:
     health: HealthSpec | None = None
     completed: dict | None = None  # the completed execution, while its health is being checked
     health_tries: int = 0
+    last_poll: datetime | None = None  # the last read of its execution (this trigger's or an earlier one's)
 
     def due_at(self) -> datetime:
         """The next poll or the deadline, whichever comes first; not scheduled yet: at once."""
@@ -86,6 +87,7 @@ class _Watch:
             health=HealthSpec.from_dict(spec.health) if spec.health else None,
             job_done=spec.job_succeeded,
             job_status=shapes.QUEUE_SUCCEEDED if spec.job_succeeded else None,
+            last_poll=_parse(spec.polled_at) if spec.polled_at else None,
         )
 
     def identify(self, summary: list[dict]) -> dict | None:
@@ -209,7 +211,14 @@ class PatchCompletionTrigger(BaseTrigger):
                     for w in pending
                     if w.job_id and w.job_status == shapes.QUEUE_SUCCEEDED
                 }
-                return {"outcomes": outcomes, "pending": sorted(w.server_id for w in pending), "jobs": jobs}
+                # when each one's execution was last read: the next trigger keeps the cadence
+                polled = {w.server_id: utc_text(w.last_poll) for w in pending if w.last_poll is not None}
+                return {
+                    "outcomes": outcomes,
+                    "pending": sorted(w.server_id for w in pending),
+                    "jobs": jobs,
+                    "polled": polled,
+                }
             nearest = min(w.due_at() for w in pending)
             pause = max((nearest - _now()).total_seconds(), 0.0) + 0.001
             if first_outcome is not None:
@@ -231,7 +240,12 @@ class PatchCompletionTrigger(BaseTrigger):
         if w.completed is not None and w.health is not None:  # health check: its own pace
             w.next_poll = _now() + timedelta(seconds=w.health.interval if w.health_tries else 0.0)
             return
-        age = (_now() - w.requested_at).total_seconds()
+        # From the last read of the execution: a trigger re-created on every resume of the rollout
+        # polls at once a server whose next read fell due while no trigger was running (the task
+        # was refilling), instead of skipping that read and seeing its completion a cycle later.
+        now = _now()
+        base = w.last_poll if w.last_poll is not None and w.last_poll <= now else now
+        age = (base - w.requested_at).total_seconds()
         offset = next_checkpoint(age, self.poll_interval, self.backoff, self.max_poll_interval)
         if w.quiet_seconds:  # learnt: the summary is read first (``_summary_first``), job or not
             if age < w.quiet_seconds:
@@ -319,6 +333,7 @@ class PatchCompletionTrigger(BaseTrigger):
             *(guarded(api.get_patch_summary(self.alias, w.server_id)) for w in readers)
         )
         for w, summary in zip(readers, summaries, strict=True):
+            w.last_poll = now
             if isinstance(summary, Exception):
                 self.log.warning("patch summary of %s: %s (tolerated, polling again)", w.server_id, summary)
                 continue
