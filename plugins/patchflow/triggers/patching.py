@@ -193,6 +193,7 @@ class PatchCompletionTrigger(BaseTrigger):
             if due:
                 await self._cycle(api, due, outcomes)
                 for w in due:
+                    w.last_poll = now  # read this cycle (job or execution): the cadence goes on from here
                     self._schedule(w)
             pending = [w for w in watches.values() if w.server_id not in outcomes]
             if outcomes and first_outcome is None:
@@ -244,7 +245,11 @@ class PatchCompletionTrigger(BaseTrigger):
         # polls at once a server whose next read fell due while no trigger was running (the task
         # was refilling), instead of skipping that read and seeing its completion a cycle later.
         now = _now()
-        base = w.last_poll if w.last_poll is not None and w.last_poll <= now else now
+        # Never read yet: from its request, so a read already due goes now. Each trigger ends at its
+        # first cycle with an outcome; scheduled from "now", a server would never be due in that
+        # first cycle and, while completions keep coming, never read (seen: minutes late).
+        base = w.last_poll if w.last_poll is not None else w.requested_at
+        base = min(base, now)
         age = (base - w.requested_at).total_seconds()
         offset = next_checkpoint(age, self.poll_interval, self.backoff, self.max_poll_interval)
         if w.quiet_seconds:  # learnt: the summary is read first (``_summary_first``), job or not

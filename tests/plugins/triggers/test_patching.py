@@ -352,6 +352,7 @@ def test_past_the_quiet_period_polls_densely_then_backs_off():
     def gap(age: float, quiet: float) -> float:
         requested, deadline = now - timedelta(seconds=age), now + timedelta(hours=1)
         w = _Watch("va1demoweb01", "va1-1", requested, deadline, job_done=True, quiet_seconds=quiet)
+        w.last_poll = now  # just read: the next read follows the schedule from here
         trigger._schedule(w)
         return (w.next_poll - now).total_seconds()
 
@@ -412,10 +413,11 @@ def test_a_new_trigger_keeps_the_cadence_of_the_last_read_instead_of_skipping_a_
         trigger._schedule(w)
         return (w.next_poll - now).total_seconds()
 
-    grid = next_read(60.0, None)  # never read by an earlier trigger: the next checkpoint by age
-    assert 0 < grid <= 10.0
+    assert next_read(60.0, None) < 0  # never read, 60 s old: due since its first checkpoint, read at once
     assert next_read(60.0, 25.0) < 0  # read 25 s ago: the read due since (at most 10 s later) goes at once
-    assert next_read(60.0, 2.0) == pytest.approx(grid, abs=0.05)  # read just now: nothing was missed
+    grid = next_read(60.0, 0.0)  # read just now: the next checkpoint by age
+    assert 0 < grid <= 10.0
+    assert next_read(60.0, 2.0) == pytest.approx(grid, abs=0.05)  # read 2 s ago: nothing was missed
 
 
 async def test_the_event_says_when_each_pending_servers_execution_was_last_read(start_cloud):
