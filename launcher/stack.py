@@ -125,7 +125,7 @@ class AirflowStack:
         req.add_header("Content-Type", "application/json")
         if auth:
             req.add_header("Authorization", f"Bearer {self.token()}")
-        with urllib.request.urlopen(req, timeout=30) as resp:
+        with urllib.request.urlopen(req, timeout=120) as resp:  # a loaded shared machine answers late
             raw = resp.read()
         return json.loads(raw) if raw else None
 
@@ -149,7 +149,10 @@ class AirflowStack:
         deadline = time.monotonic() + timeout
         quoted = urllib.parse.quote(run_id, safe="")
         while time.monotonic() < deadline:
-            run = self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quoted}")
+            try:
+                run = self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quoted}")
+            except TimeoutError:  # a busy shared machine: the api-server answers late, ask again
+                continue
             if run["state"] in ("success", "failed"):
                 return run
             time.sleep(3)

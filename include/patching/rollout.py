@@ -132,6 +132,9 @@ class RolloutConfig:
     patch_debug_mode: bool = False
     maintenance_timeout: float = PRODUCTION.maintenance_timeout
     job_poll_interval: float = PRODUCTION.job_poll_interval
+    release_delay: float = 0.0
+    """Finished servers' maintenance-off waits up to this long (seconds) to go out with others'
+    in one stopMaintenance of ``chunk_size`` servers; 0: each turn's finished servers at once."""
     chunk_size: int | None = None
     """Servers per startMaintenance / Execute Package request, sent concurrently
     (``include.patching.chunking``); None: one request per wave."""
@@ -256,6 +259,7 @@ class Rollout:
             job_succeeded=bool(
                 e.job_id and e.submissions and e.submissions[-1].get("job_status") == JOB_SUCCEEDED
             ),
+            polled_at=e.submissions[-1].get("polled_at") if e.submissions else None,
         )
 
     def deadline(self, sid: str) -> datetime:
@@ -419,16 +423,26 @@ class Rollout:
         return ready
 
     def _prepare_next(self, batch: list[str]) -> None:
-        """Put the servers that will start next into maintenance now, without waiting.
+        """Keep the servers that will start next in maintenance now, without waiting.
 
         Maintenance jobs are slow (CLC processes a batch's servers one after another): started
         ahead, they run while the current servers patch, so freed slots are refilled at once.
         The next wave confirms the job before it sends anything (``_confirm_maintenance``).
+
+        Refills mostly start one server at a time; asking for that one server's maintenance each
+        time would cost a startMaintenance and a job poll per server. Instead at least one
+        request chunk of queued servers is kept in maintenance ahead of its slot, topped up a
+        whole chunk at a time once fewer remain (one request and one job poll per chunk).
         """
         if not self.config.maintenance_mode or self.budget_exhausted() or not self.may_start_more():
             return
         rest = [s for s in self.ledger.in_phase(Phase.QUEUED) if s not in batch]
-        ahead = self.gate.ahead(rest, self.in_flight_ids(), len(batch))  # same stage, cluster room
+        chunk = max(self.config.chunk_size or len(batch), 1)
+        ready = sum(1 for s in rest if not needs_start(self.entries[s]))
+        want = max(len(batch), chunk) if ready < chunk else 0
+        if not want:
+            return
+        ahead = self.gate.ahead(rest, self.in_flight_ids(), ready + want)  # same stage, cluster room
         ahead = [s for s in ahead if needs_start(self.entries[s])]
         if ahead:
             # No patch-history read here: the one right before the POST decides (a server found
@@ -469,7 +483,9 @@ class Rollout:
         """
         for job_id, members in jobs.items():
             status = self._job_status(job_id)
-            for sid in members:
+            if status == shapes.QUEUE_SUCCEEDED:  # its other servers (ahead of their slot) need not ask again
+                members = [*members, *(s for s, e in self.entries.items() if e.maintenance_job_id == job_id)]
+            for sid in dict.fromkeys(members):
                 e = self.entries[sid]
                 e.maintenance_job_status = status
                 if status != shapes.QUEUE_SUCCEEDED and e.phase is Phase.QUEUED:
@@ -604,6 +620,14 @@ class Rollout:
             if e.job_id and jobs.get(e.job_id) == JOB_SUCCEEDED and e.submissions:
                 e.submissions[-1]["job_status"] = JOB_SUCCEEDED
 
+    def note_polls(self, polled: dict[str, str]) -> None:
+        """Remember when a trigger last read each in-flight server's execution (kept in the
+        submission, saved by ``apply``), so the next trigger keeps the polling cadence."""
+        for sid in self.in_flight_ids():
+            e = self.entries[sid]
+            if sid in polled and e.submissions and isinstance(polled[sid], str):
+                e.submissions[-1]["polled_at"] = polled[sid]
+
     def apply(self, outcomes: dict[str, dict[str, Any]]) -> None:
         """Record the trigger's outcomes; read per-patch details; release maintenance of ended servers."""
         finished = []
@@ -622,7 +646,7 @@ class Rollout:
         self._check_gate()
         self.ledger.save()
         self._snapshots.settle(finished)  # revert or delete before maintenance goes off
-        self.release(finished)
+        self.release_finished()
         counts = Counter(str(self.entries[s].state) for s in finished)
         if finished:
             self.log.info("finished %d server(s): %s; %s", len(finished), dict(counts), self.progress())
@@ -707,6 +731,32 @@ class Rollout:
         else:
             self._end(sid, ServerState.PATCHED_NO_UPDATES, "")
 
+    def release_finished(self, *, now: bool = False) -> None:
+        """Switch maintenance off for the finished servers still waiting for it, a chunk at a time.
+
+        Completions mostly arrive one by one; one stopMaintenance each would cost a request per
+        server. A finished server's release waits (at most ``release_delay``) until a request
+        chunk of them is ready; with nothing left to start, or ``now``, they all go at once.
+        A server whose release was refused or answered is not asked again (the release task
+        re-checks every run-owned server live at the end, I2).
+        """
+        if not self.config.maintenance_mode:
+            return
+        waiting = [
+            sid
+            for sid in self.ledger.in_phase(Phase.DONE)
+            if may_switch_off_now(self.entries[sid]) and self.entries[sid].maintenance_release is None
+        ]
+        if not waiting:
+            return
+        clock = self.now()
+        seen = [parse_iso8601(self.entries[sid].observed_at) for sid in waiting]
+        oldest = max(((clock - t).total_seconds() if t else float("inf")) for t in seen)
+        ending = self.finished or not self.ledger.in_phase(Phase.QUEUED) or self.budget_exhausted()
+        full = len(waiting) >= (self.config.chunk_size or 1)
+        if now or ending or full or oldest >= self.config.release_delay:
+            self.release(waiting)
+
     def release(self, ids: list[str]) -> None:
         """Switch maintenance off for finished servers this run may have put into maintenance.
 
@@ -763,6 +813,7 @@ class Rollout:
         self._wait_for_maintenance(outstanding_jobs(self.entries, never_started))
         self._snapshots.settle(never_started)
         self.release(never_started)
+        self.release_finished(now=True)  # finished servers still waiting to share a request
         rows = [self._row(sid, e) for sid, e in self.ledger.ordered()]
         counts = dict(Counter(r["state"] for r in rows))
         counts["total"] = len(rows)

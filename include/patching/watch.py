@@ -48,18 +48,25 @@ class ServerWatch:
     """``HealthSpec.as_dict()``: check the server's health once its execution completed."""
     job_succeeded: bool = False
     """An earlier trigger saw the queue job succeed: only the execution is left to read."""
+    polled_at: str | None = None
+    """When an earlier trigger last read the server's execution: the next trigger keeps its
+    polling cadence from there (a poll that fell due while the task was refilling goes at once)."""
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "server_id": self.server_id,
-            "job_id": self.job_id,
-            "requested_at": self.requested_at,
-            "deadline": self.deadline,
-            "known_executions": None if self.known_executions is None else list(self.known_executions),
-            "quiet_seconds": self.quiet_seconds,
-            "execution_id": self.execution_id,
-            "job_succeeded": self.job_succeeded,
-        } | ({} if self.health is None else {"health": dict(self.health)})
+        return (
+            {
+                "server_id": self.server_id,
+                "job_id": self.job_id,
+                "requested_at": self.requested_at,
+                "deadline": self.deadline,
+                "known_executions": None if self.known_executions is None else list(self.known_executions),
+                "quiet_seconds": self.quiet_seconds,
+                "execution_id": self.execution_id,
+                "job_succeeded": self.job_succeeded,
+            }
+            | ({} if self.health is None else {"health": dict(self.health)})
+            | ({} if self.polled_at is None else {"polled_at": self.polled_at})
+        )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ServerWatch:
@@ -74,6 +81,7 @@ class ServerWatch:
             execution_id=data.get("execution_id"),
             health=data.get("health"),
             job_succeeded=bool(data.get("job_succeeded")),
+            polled_at=data.get("polled_at"),
         )
 
 

@@ -209,6 +209,7 @@ class PatchRolloutOperator(BaseOperator):
         self.max_poll_interval = tuning("max_poll_interval", max_poll_interval)
         self.batch_window = tuning("batch_window", batch_window)
         self.maintenance_timeout = tuning("maintenance_timeout", maintenance_timeout)
+        self.release_delay = tuning("release_delay", None)
         self.job_poll_interval = tuning("job_poll_interval", job_poll_interval)
         self.deferral_margin = tuning("deferral_margin", deferral_margin)
         self.snapshot_timeout = tuning("snapshot_timeout", None)
@@ -283,6 +284,7 @@ class PatchRolloutOperator(BaseOperator):
             maintenance_mode=self.maintenance_mode,
             patch_debug_mode=self.patch_debug_mode,
             maintenance_timeout=self.maintenance_timeout,
+            release_delay=self.release_delay,
             job_poll_interval=self.job_poll_interval,
             snapshots=self._snapshot_policy(),
             window=self.rollout_window(),
@@ -430,6 +432,7 @@ class PatchRolloutOperator(BaseOperator):
         before = ended(rollout.entries)
         outcomes = event.get("outcomes") if isinstance(event, dict) else None  # None: a slot wait ended
         rollout.note_jobs((event.get("jobs") if isinstance(event, dict) else None) or {})
+        rollout.note_polls((event.get("polled") if isinstance(event, dict) else None) or {})
         rollout.apply(outcomes or {})
         return self._advance(rollout, results, context, before)
 
@@ -527,6 +530,7 @@ class PatchRolloutOperator(BaseOperator):
             rollout.time_out_in_flight("the wait timed out before the polling reported (backstop)")
             return
         rollout.note_jobs(event.get("jobs") or {})
+        rollout.note_polls(event.get("polled") or {})
         rollout.apply(event.get("outcomes") or {})
 
     @staticmethod

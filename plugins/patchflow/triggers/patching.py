@@ -64,6 +64,7 @@ class _Watch:
     health: HealthSpec | None = None
     completed: dict | None = None  # the completed execution, while its health is being checked
     health_tries: int = 0
+    last_poll: datetime | None = None  # the last read of its execution (this trigger's or an earlier one's)
 
     def due_at(self) -> datetime:
         """The next poll or the deadline, whichever comes first; not scheduled yet: at once."""
@@ -86,6 +87,7 @@ class _Watch:
             health=HealthSpec.from_dict(spec.health) if spec.health else None,
             job_done=spec.job_succeeded,
             job_status=shapes.QUEUE_SUCCEEDED if spec.job_succeeded else None,
+            last_poll=_parse(spec.polled_at) if spec.polled_at else None,
         )
 
     def identify(self, summary: list[dict]) -> dict | None:
@@ -191,6 +193,7 @@ class PatchCompletionTrigger(BaseTrigger):
             if due:
                 await self._cycle(api, due, outcomes)
                 for w in due:
+                    w.last_poll = now  # read this cycle (job or execution): the cadence goes on from here
                     self._schedule(w)
             pending = [w for w in watches.values() if w.server_id not in outcomes]
             if outcomes and first_outcome is None:
@@ -209,7 +212,14 @@ class PatchCompletionTrigger(BaseTrigger):
                     for w in pending
                     if w.job_id and w.job_status == shapes.QUEUE_SUCCEEDED
                 }
-                return {"outcomes": outcomes, "pending": sorted(w.server_id for w in pending), "jobs": jobs}
+                # when each one's execution was last read: the next trigger keeps the cadence
+                polled = {w.server_id: utc_text(w.last_poll) for w in pending if w.last_poll is not None}
+                return {
+                    "outcomes": outcomes,
+                    "pending": sorted(w.server_id for w in pending),
+                    "jobs": jobs,
+                    "polled": polled,
+                }
             nearest = min(w.due_at() for w in pending)
             pause = max((nearest - _now()).total_seconds(), 0.0) + 0.001
             if first_outcome is not None:
@@ -231,9 +241,18 @@ class PatchCompletionTrigger(BaseTrigger):
         if w.completed is not None and w.health is not None:  # health check: its own pace
             w.next_poll = _now() + timedelta(seconds=w.health.interval if w.health_tries else 0.0)
             return
-        age = (_now() - w.requested_at).total_seconds()
+        # From the last read of the execution: a trigger re-created on every resume of the rollout
+        # polls at once a server whose next read fell due while no trigger was running (the task
+        # was refilling), instead of skipping that read and seeing its completion a cycle later.
+        now = _now()
+        # Never read yet: from its request, so a read already due goes now. Each trigger ends at its
+        # first cycle with an outcome; scheduled from "now", a server would never be due in that
+        # first cycle and, while completions keep coming, never read (seen: minutes late).
+        base = w.last_poll if w.last_poll is not None else w.requested_at
+        base = min(base, now)
+        age = (base - w.requested_at).total_seconds()
         offset = next_checkpoint(age, self.poll_interval, self.backoff, self.max_poll_interval)
-        if w.quiet_seconds and (w.job_done or not w.job_id):
+        if w.quiet_seconds:  # learnt: the summary is read first (``_summary_first``), job or not
             if age < w.quiet_seconds:
                 # the next poll reads the execution: pointless before the rollout's quiet period
                 offset = max(offset, w.quiet_seconds)
@@ -253,13 +272,32 @@ class PatchCompletionTrigger(BaseTrigger):
                 except ClcError as exc:
                     return exc
 
-        await self._poll_jobs(api, watches, outcomes, guarded)
+        now = _now()
+        first = [w for w in watches if self._summary_first(w, now)]
+        await self._poll_jobs(api, [w for w in watches if w not in first], outcomes, guarded)
         await self._poll_executions(api, watches, outcomes, guarded)
+        # summary first and no execution yet: only now does the queue job's status matter
+        unlisted = [w for w in first if w.execution_id is None]
+        if unlisted:
+            await self._poll_jobs(api, unlisted, outcomes, guarded)
         await self._check_health(api, watches, outcomes, guarded)
         now = _now()
         for w in watches:
             if w.server_id not in outcomes and w.completed is None and now >= w.deadline:
                 outcomes[w.server_id] = self._deadline_outcome(w)
+
+    @staticmethod
+    def _summary_first(w: _Watch, now: datetime) -> bool:
+        """Past a learnt quiet period the execution is read before the queue job: once it is
+        listed, the job (which may say ``succeeded`` long before the end, I4) has nothing left to
+        tell, so a server refilled on its own costs no job poll. Without a quiet period (the
+        first servers of a rollout) the job is read first, as its failure ends the server early."""
+        return (
+            bool(w.quiet_seconds)
+            and bool(w.job_id)
+            and not w.job_done
+            and (now - w.requested_at).total_seconds() >= w.quiet_seconds
+        )
 
     async def _poll_jobs(self, api: Any, watches: list[_Watch], outcomes: dict, guarded: Any) -> None:
         """One status request per distinct job still running."""
@@ -293,17 +331,20 @@ class PatchCompletionTrigger(BaseTrigger):
             for w in watches
             if w.server_id not in outcomes
             and w.completed is None
-            and (w.job_done or not w.job_id)
+            and (w.job_done or not w.job_id or self._summary_first(w, now))
             and ((now - w.requested_at).total_seconds() >= w.quiet_seconds or now >= w.deadline)
         ]
         summaries = await asyncio.gather(
             *(guarded(api.get_patch_summary(self.alias, w.server_id)) for w in readers)
         )
         for w, summary in zip(readers, summaries, strict=True):
+            w.last_poll = now
             if isinstance(summary, Exception):
                 self.log.warning("patch summary of %s: %s (tolerated, polling again)", w.server_id, summary)
                 continue
             execution = w.identify(summary)
+            if execution is not None and w.job_id and not w.job_done:
+                w.job_done = True  # the execution exists: its job's status no longer matters
             if execution is not None and execution.get("status") == ExecutionStatus.COMPLETED:
                 if w.health is not None:
                     w.completed = execution  # reported once its health is known (_check_health)

@@ -352,6 +352,7 @@ def test_past_the_quiet_period_polls_densely_then_backs_off():
     def gap(age: float, quiet: float) -> float:
         requested, deadline = now - timedelta(seconds=age), now + timedelta(hours=1)
         w = _Watch("va1demoweb01", "va1-1", requested, deadline, job_done=True, quiet_seconds=quiet)
+        w.last_poll = now  # just read: the next read follows the schedule from here
         trigger._schedule(w)
         return (w.next_poll - now).total_seconds()
 
@@ -367,3 +368,67 @@ def test_the_event_log_line_names_the_finished_servers_and_their_outcome():
     outcomes = {f"va1s{i:02}": {"state": "completed"} for i in range(12)} | {"uc1a": {"state": "job_failed"}}
     line = _finished(outcomes)
     assert line.startswith("uc1a: job_failed, va1s00: completed, ") and line.endswith(", … +3")
+
+
+async def test_past_a_learnt_quiet_period_the_summary_alone_tells_and_the_job_is_not_read(cloud):
+    """A server refilled on its own: its execution is listed when first read, so its queue job
+    (which may succeed long before the end, I4) costs no request; completion still comes from the
+    execution."""
+    requested = datetime.now(UTC).replace(microsecond=0)
+    job = cloud.execute(["va1demoweb01"])
+    item = watch("va1demoweb01", job, requested=requested) | {"quiet_seconds": 1.5}
+    payload = await first_event(PatchCompletionTrigger(servers=[item], alias="DEMO", **FAST))
+    out = payload["outcomes"]["va1demoweb01"]
+    assert out["state"] == "completed" and out["execution"]["status"] == "completed"
+    assert cloud.sent(containing=f"/status/{job}") == []
+
+
+async def test_past_a_learnt_quiet_period_a_failed_job_still_fails_the_server(start_cloud):
+    """Summary first, but no execution listed: the job is read in the same cycle and its failure counts."""
+    cloud = start_cloud({"va1demoweb01": {"os": WINDOWS, "patches": []}})
+    requested = datetime.now(UTC).replace(microsecond=0)
+    job = cloud.execute(["va1demoweb01"])
+    item = watch("va1demoweb01", job, requested=requested) | {"quiet_seconds": 1.5}
+    payload = await first_event(PatchCompletionTrigger(servers=[item], alias="DEMO", **FAST))
+    out = payload["outcomes"]["va1demoweb01"]
+    assert out["state"] == "failed" and out["reason"] == f"queue job {job} ended failed"
+    assert len(cloud.sent(containing=f"/status/{job}")) == 1
+
+
+def test_a_new_trigger_keeps_the_cadence_of_the_last_read_instead_of_skipping_a_due_one():
+    """The rollout re-creates the trigger after every refill; a read that fell due meanwhile goes at
+    once (the completion is not seen a whole cycle later), and one not yet due waits for its time."""
+    from patchflow.triggers.patching import _Watch
+
+    trigger = PatchCompletionTrigger(
+        servers=[watch("va1demoweb01", "va1-1")], alias="DEMO", poll_interval=1.0, max_poll_interval=10.0
+    )
+    now = datetime.now(UTC)
+
+    def next_read(age: float, last_read_ago: float | None) -> float:
+        requested, deadline = now - timedelta(seconds=age), now + timedelta(hours=1)
+        w = _Watch("va1demoweb01", "va1-1", requested, deadline, job_done=True, quiet_seconds=18.0)
+        if last_read_ago is not None:
+            w.last_poll = now - timedelta(seconds=last_read_ago)
+        trigger._schedule(w)
+        return (w.next_poll - now).total_seconds()
+
+    assert next_read(60.0, None) < 0  # never read, 60 s old: due since its first checkpoint, read at once
+    assert next_read(60.0, 25.0) < 0  # read 25 s ago: the read due since (at most 10 s later) goes at once
+    grid = next_read(60.0, 0.0)  # read just now: the next checkpoint by age
+    assert 0 < grid <= 10.0
+    assert next_read(60.0, 2.0) == pytest.approx(grid, abs=0.05)  # read 2 s ago: nothing was missed
+
+
+async def test_the_event_says_when_each_pending_servers_execution_was_last_read(start_cloud):
+    cloud = start_cloud({"va1demoweb01": {}, "va1demoweb02": {"os": WINDOWS, "patches": []}})
+    requested = datetime.now(UTC).replace(microsecond=0)
+    job = cloud.execute(["va1demoweb01"])
+    items = [
+        watch("va1demoweb01", job, requested=requested),
+        watch("va1demoweb02", None, requested=requested, timeout=60.0) | {"known_executions": []},
+    ]
+    payload = await first_event(PatchCompletionTrigger(servers=items, alias="DEMO", **FAST))
+    assert "va1demoweb01" in payload["outcomes"] and payload["pending"] == ["va1demoweb02"]
+    assert set(payload["polled"]) == {"va1demoweb02"}
+    assert datetime.fromisoformat(payload["polled"]["va1demoweb02"].replace("Z", "+00:00")) >= requested

@@ -1,0 +1,105 @@
+"""Fewer requests per server at the same safety: maintenance switched on ahead a request chunk at a
+time, and finished servers' maintenance switched off together (I2 kept: every one is released)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from include.patching.packages import LINUX_YUM
+from include.patching.rollout import Rollout
+from include.patching.rollout_state import ReleaseOutcome, results_path
+from tests.patching.memory_api import START, STOP, MemoryApi, make_rollout
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.at = datetime(2026, 12, 8, 3, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.at
+
+
+def chunked(tmp_path, api: MemoryApi, *, delay: float, concurrency: int, clock: Clock) -> Rollout:
+    plain = make_rollout(tmp_path, api, max_concurrency=concurrency, max_errors=100)
+    config = replace(plain.config, chunk_size=3, release_delay=delay)
+    return Rollout(api, plain.ledger, config, now=clock)
+
+
+def fail(rollout: Rollout, *ids: str) -> None:
+    rollout.apply({sid: {"state": "failed", "reason": "boom", "observed_at": ""} for sid in ids})
+
+
+def servers(n: int) -> list[str]:
+    return [f"va1s{i:02d}" for i in range(n)]
+
+
+def test_finished_servers_share_one_stop_maintenance_and_all_are_released(tmp_path):
+    api = MemoryApi(servers(8))
+    clock = Clock()
+    rollout = chunked(tmp_path, api, delay=3600.0, concurrency=4, clock=clock)
+    rollout.fill()
+    first = rollout.in_flight_ids()
+    fail(rollout, first[0])
+    fail(rollout, first[1])
+    assert api.calls_of(STOP) == []  # two finished, the chunk is three: they wait
+    fail(rollout, first[2])
+    assert api.calls_of(STOP) == [tuple(first[:3])]  # one request for the three
+    fail(rollout, first[3])
+    assert len(api.calls_of(STOP)) == 1
+    rollout.finish(results_path(tmp_path, LINUX_YUM.key))  # the rest go at the end
+    api.land_all()
+    assert all(not api.in_maintenance(s) for s in servers(8))
+    released = {s: e.maintenance_release for s, e in rollout.entries.items()}
+    assert set(released.values()) == {ReleaseOutcome.RELEASED}
+
+
+def test_a_finished_servers_release_waits_no_longer_than_the_release_delay(tmp_path):
+    api = MemoryApi(servers(8))
+    clock = Clock()
+    rollout = chunked(tmp_path, api, delay=60.0, concurrency=4, clock=clock)
+    rollout.fill()
+    first = rollout.in_flight_ids()
+    fail(rollout, first[0])
+    assert api.calls_of(STOP) == []
+    clock.at += timedelta(seconds=61)
+    fail(rollout, first[1])  # the first has waited past the delay: both go now
+    assert api.calls_of(STOP) == [tuple(first[:2])]
+
+
+def test_without_servers_left_to_start_a_finished_server_is_released_at_once(tmp_path):
+    api = MemoryApi(servers(3))
+    rollout = chunked(tmp_path, api, delay=3600.0, concurrency=3, clock=Clock())
+    rollout.fill()
+    fail(rollout, rollout.in_flight_ids()[0])
+    assert len(api.calls_of(STOP)) == 1
+
+
+def test_servers_ahead_of_their_slot_are_put_into_maintenance_a_chunk_at_a_time(tmp_path):
+    api = MemoryApi(servers(12))
+    rollout = chunked(tmp_path, api, delay=0.0, concurrency=2, clock=Clock())
+    rollout.fill()
+    assert api.calls_of(START) == [tuple(servers(2)), tuple(servers(12)[2:5])]  # the wave, then a chunk ahead
+    for _ in range(6):  # refills of one server each
+        fail(rollout, rollout.in_flight_ids()[0])
+        rollout.fill()
+    ahead = api.calls_of(START)[1:]
+    assert all(len(ids) == 3 for ids in ahead)  # never one request per refilled server
+    assert len(ahead) <= 3
+    started = [s for ids in api.calls_of(START) for s in ids]
+    assert len(started) == len(set(started))  # nobody asked twice
+    for sid in api.executed:  # never patched outside maintenance
+        assert sid in started
+
+
+def test_when_a_trigger_last_read_a_server_goes_to_the_next_trigger(tmp_path):
+    api = MemoryApi(servers(3))
+    rollout = chunked(tmp_path, api, delay=0.0, concurrency=3, clock=Clock())
+    rollout.fill()
+    a, b, c = rollout.in_flight_ids()
+    rollout.note_polls({a: "2026-12-08T03:00:05Z", "va1unknown": "2026-12-08T03:00:06Z"})
+    fail(rollout, c)  # apply saves the ledger
+    reloaded = Rollout(api, type(rollout.ledger).load(rollout.ledger.path), rollout.config)
+    watched = {w["server_id"]: w for w in reloaded.watch_list()}
+    assert watched[a]["polled_at"] == "2026-12-08T03:00:05Z"
+    assert "polled_at" not in watched[b] and c not in watched
