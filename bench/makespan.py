@@ -495,6 +495,7 @@ def main() -> int:
     home = Path(tempfile.mkdtemp(prefix="patchflow-bench-"))
     if args.price:
         json.loads(args.price)  # refuse a bad JSON before anything starts
+        args.small_run = False  # it prices nothing
         base = run_patchflow(args, home / "without")
         priced = run_patchflow(args, home / "with", args.price)
         with open(home / "bench-result.pickle", "wb") as fh:
