@@ -40,8 +40,8 @@ class Tuning:
     release_delay: float = 0.0
     """Rollout: how long a finished server's maintenance-off may wait to share one stopMaintenance
     request with the servers finishing after it (a request chunk of them goes at once). 0: at
-    once, so monitoring is back as soon as the patch is done; waiting saved 0.04 requests per
-    server at 200 servers, not worth minutes without alerts."""
+    once, so monitoring is back as soon as the patch is done; 120 s of waiting saved about 0.2
+    requests per server at 200 servers, not worth minutes without alerts."""
     maintenance_timeout: float = 600.0
     """Rollout: how long a startMaintenance job may take."""
     job_poll_interval: float = 2.0
