@@ -443,7 +443,9 @@ class Rollout:
         if not want:
             return
         ahead = self.gate.ahead(rest, self.in_flight_ids(), ready + want)  # same stage, cluster room
-        ahead = [s for s in ahead if needs_start(self.entries[s])]
+        # a server whose request ahead failed is asked again at its own slot, not every turn
+        asked = MaintenanceOwnership.REQUESTED
+        ahead = [s for s in ahead if needs_start(self.entries[s]) and self.entries[s].maintenance != asked]
         if ahead:
             # No patch-history read here: the one right before the POST decides (a server found
             # with another request's execution pending then ends not_attempted and is released),
@@ -512,6 +514,14 @@ class Rollout:
         jobs: dict[str, list[str]] = {}
         for piece, answer in zip(pieces, answers, strict=True):
             if isinstance(answer, ClcError):
+                if not wait:
+                    # Asked ahead of their slot: a chunk shares one request, so one failed request
+                    # must not cost the whole chunk its patch. They stay queued and ``requested``
+                    # (the request may have been processed: still ours to release, I2) and are
+                    # asked again, once, when their slot comes.
+                    why = "maintenance ahead for %s failed (%s): asked again at their slot"
+                    self.log.warning(why, _short(piece), answer)
+                    continue
                 for sid in piece:  # stays ``requested``: the request may have been processed
                     self._end(
                         sid,
