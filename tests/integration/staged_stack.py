@@ -23,6 +23,8 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
+from tests.integration.browser import sign_in
+
 APPROVED = ["va1e2eca01", "va1e2eca02", "va1e2eca03", "va1e2eca04", "va1e2eca05"]
 CLUSTER = ["va1e2eca03", "va1e2eca04", "va1e2eca05"]
 REJECTED = ["va1e2ecr01", "va1e2ecr02", "va1e2ecr03"]
@@ -110,11 +112,7 @@ def approve_in_browser(
         page = browser.new_page(viewport={"width": 1440, "height": 1000})
         page.set_default_timeout(timeout_ms)
         try:
-            page.goto(base + "/")
-            page.fill("input[name=username]", "admin")
-            page.fill("input[name=password]", stack.password)
-            page.get_by_role("button", name="Sign in").click()
-            page.wait_for_url("**/")
+            sign_in(page, base, stack.password)
 
             page.goto(base + "/required_actions")
             listing = page.get_by_text("Continue the linux_yum rollout after its first stage?").first

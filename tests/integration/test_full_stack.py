@@ -37,6 +37,7 @@ from include.patching.chaos import CRASH_AFTER_SUBMIT
 from launcher.env import SIMULATOR_TIME_SCALE, airflow_api_connection, clc_connection, time_scale_env
 from launcher.stack import AirflowStack
 from tests.integration import staged_stack
+from tests.integration.browser import sign_in
 from tests.integration.staged_stack import APPROVED, CLUSTER, REJECTED, window
 
 pytestmark = pytest.mark.slow
@@ -203,11 +204,7 @@ def _browser_session(
         try:
             page = browser.new_page(viewport={"width": 1440, "height": 1000})
             page.set_default_timeout(BROWSER_TIMEOUT_MS)
-            page.goto(base + "/")
-            page.fill("input[name=username]", "admin")
-            page.fill("input[name=password]", stack.password)
-            page.get_by_role("button", name="Sign in").click()
-            page.wait_for_url("**/")
+            sign_in(page, base, stack.password)
 
             page.goto(base + "/dags/patch_fleet")
             page.get_by_test_id("trigger-dag-button").first.click()
