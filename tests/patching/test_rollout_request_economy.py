@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from include.patching.packages import LINUX_YUM
 from include.patching.rollout import Rollout
 from include.patching.rollout_state import ReleaseOutcome, results_path
+from include.patching.states import ServerState
 from tests.patching.memory_api import START, STOP, MemoryApi, make_rollout
 
 
@@ -103,3 +104,17 @@ def test_when_a_trigger_last_read_a_server_goes_to_the_next_trigger(tmp_path):
     watched = {w["server_id"]: w for w in reloaded.watch_list()}
     assert watched[a]["polled_at"] == "2026-12-08T03:00:05Z"
     assert "polled_at" not in watched[b] and c not in watched
+
+
+def test_a_failed_request_ahead_costs_only_the_server_it_fails_for_its_patch(tmp_path):
+    """The chunk asked ahead shares one request; when that request fails, its servers are asked
+    again at their own slot, so only the one whose request keeps failing is not patched."""
+    ids = servers(6)
+    api = MemoryApi(ids, start_request_error={ids[3]})
+    rollout = chunked(tmp_path, api, delay=0.0, concurrency=2, clock=Clock())
+    rollout.fill()
+    while rollout.in_flight_ids():
+        fail(rollout, rollout.in_flight_ids()[0])
+        rollout.fill()
+    assert [sid for sid in ids if api.executes(sid) != 1] == [ids[3]]
+    assert rollout.entries[ids[3]].state is ServerState.NOT_ATTEMPTED
