@@ -212,12 +212,14 @@ def test_maintenance_is_off_everywhere_except_where_it_was_on_before(real_run, e
 
 def test_evidence_of_patches_reboots_and_executions(real_run):
     rows = {r["server_id"]: r for r in real_run[2]["servers"]}
-    three = rows["va1e2elin02"]
-    # three cycles and a final scan: 4 attempts observed; reboots are not reported by the service
-    assert three["attempts"] == 4 and three["reboots"] is None and three["patches_installed"] == 3
-    lin = rows["va1e2elin01"]
-    names = [p["name"] for p in lin["patches"]]
-    assert names and not any(n.startswith(("kernel", "nss")) for n in names)
+    three, lin = rows["va1e2elin02"], rows["va1e2elin01"]
+    if windows_went_first(real_run):  # the error budget was spent before Linux started
+        assert three["attempts"] is None and three["execution_id"] is None and not lin["patches"]
+    else:
+        # three cycles and a final scan: 4 attempts observed; reboots are not reported by the service
+        assert three["attempts"] == 4 and three["reboots"] is None and three["patches_installed"] == 3
+        names = [p["name"] for p in lin["patches"]]
+        assert names and not any(n.startswith(("kernel", "nss")) for n in names)
     failed = rows["va1e2ewin02"]
     assert failed["patches_failed"] == 1 and "KB3000002" in {p["kb"] for p in failed["patches"]}
     for sid, row in rows.items():
