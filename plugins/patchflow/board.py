@@ -228,11 +228,31 @@ class BoardPage:
         if self.board.stage is not Stage.ROLLING_OUT or not self.live:
             return ""
         if remaining is None:
-            return "estimated once the first servers have finished"
+            pending = [p.title for p in self.board.packages if p.remaining_seconds is None]
+            if self.partial_eta is None or not pending:
+                return "estimated once the first servers have finished"
+            # one package has finished servers, another not yet: say what is known and what is not
+            waiting = " and ".join(pending)
+            return f"at least this left; {waiting}: estimated once its first servers have finished"
         if remaining == 0:
             return "any time now: the servers in flight already took longer than this run's mean"
         finish = utc_text(datetime.fromtimestamp(self.now.timestamp() + remaining, tz=self.now.tzinfo))
         return f"about {duration_text(remaining)} left (rollouts end ≈ {finish})"
+
+    @property
+    def partial_eta(self) -> float | None:
+        """The longest estimate among the packages that have one, while another has none yet: a
+        lower bound for the run (a person sees it instead of a bare "?")."""
+        known = [p.remaining_seconds for p in self.board.packages if p.remaining_seconds is not None]
+        return max(known) if known and self.board.remaining_seconds is None else None
+
+    @property
+    def eta_figure(self) -> str:
+        if self.board.remaining_seconds:
+            return self.duration(self.board.remaining_seconds)
+        if self.partial_eta:
+            return "≥ " + self.duration(self.partial_eta)
+        return "?"
 
     @property
     def rerun(self) -> Rerun | None:

@@ -314,3 +314,21 @@ def test_a_staged_run_shows_its_stages_gates_and_why_it_halted(tmp_path):
         '<tr data-stage="1" data-gate="passed">' in html and '<tr data-stage="2" data-gate="failed">' in html
     )
     assert 'data-halt="linux_yum"' in html and "stage 2 of 2 used up the error budget" in html
+
+
+def test_a_package_without_finished_servers_still_shows_what_the_other_one_needs(tmp_path):
+    """Linux has finished servers, Windows none yet: the card shows Linux's estimate as a lower
+    bound and names the package it cannot estimate, instead of a bare "?"."""
+    from include.patching.rollout_state import Ledger, ledger_path
+    from tests.patching.run_artifacts import ledger_json, plan_row
+
+    rows, entries = in_flight_run()
+    rows += [plan_row("va1win01", package_key="windows_2012")]
+    folder = write_run(tmp_path / "artifacts", rows, entries)
+    windows = {"va1win01": entry(Phase.SUBMITTED, request_time=NOW.isoformat(), job_id="va1-50")}
+    Ledger(ledger_path(folder, "windows_2012"), ledger_json(windows, "windows_2012")).save()
+
+    html = board_client(tmp_path).get(f"/run/patch_fleet/{LIVE_RUN}", headers=HTML).text
+
+    assert '<span class="n" data-eta>≥ 2m 50s</span>' in html  # Linux: 70 s in flight + a 100 s wave
+    assert "at least this left;" in html and "estimated once its first servers have finished" in html
