@@ -229,11 +229,11 @@ class BoardPage:
             return ""
         if remaining is None:
             pending = [p.title for p in self.board.packages if p.remaining_seconds is None]
-            if self.partial_eta is None or not pending:
+            if len(pending) == len(self.board.packages):
                 return "estimated once the first servers have finished"
             # one package has finished servers, another not yet: say what is known and what is not
-            waiting = " and ".join(pending)
-            return f"at least this left; {waiting}: estimated once its first servers have finished"
+            waiting = f"{' and '.join(pending)}: estimated once its first servers have finished"
+            return f"at least this left; {waiting}" if self.partial_eta else waiting
         if remaining == 0:
             return "any time now: the servers in flight already took longer than this run's mean"
         finish = utc_text(datetime.fromtimestamp(self.now.timestamp() + remaining, tz=self.now.tzinfo))
@@ -244,7 +244,7 @@ class BoardPage:
         """The longest estimate among the packages that have one, while another has none yet: a
         lower bound for the run (a person sees it instead of a bare "?")."""
         known = [p.remaining_seconds for p in self.board.packages if p.remaining_seconds is not None]
-        return max(known) if known and self.board.remaining_seconds is None else None
+        return (max(known) or None) if known and self.board.remaining_seconds is None else None
 
     @property
     def eta_figure(self) -> str:

@@ -332,3 +332,18 @@ def test_a_package_without_finished_servers_still_shows_what_the_other_one_needs
 
     assert '<span class="n" data-eta>≥ 2m 50s</span>' in html  # Linux: 70 s in flight + a 100 s wave
     assert "at least this left;" in html and "estimated once its first servers have finished" in html
+
+
+def test_a_finished_package_beside_one_without_an_estimate_names_only_that_one(tmp_path):
+    from include.patching.rollout_state import Ledger, ledger_path
+    from tests.patching.run_artifacts import ledger_json, plan_row
+
+    rows = [plan_row("va1demo01"), plan_row("va1win01", package_key="windows_2012")]
+    folder = write_run(tmp_path / "artifacts", rows, {"va1demo01": done(ServerState.PATCHED)})
+    windows = {"va1win01": entry(Phase.SUBMITTED, request_time=NOW.isoformat(), job_id="va1-50")}
+    Ledger(ledger_path(folder, "windows_2012"), ledger_json(windows, "windows_2012")).save()
+
+    html = board_client(tmp_path).get(f"/run/patch_fleet/{LIVE_RUN}", headers=HTML).text
+
+    assert '<span class="n" data-eta>?</span>' in html and "at least" not in html
+    assert "Auto Patching Windows 2012 / 2012 R2: estimated once its first servers have finished" in html
