@@ -231,7 +231,8 @@ def test_a_normal_run_listens_on_loopback_with_four_workers_and_leaves_nothing_b
         named = [p for p in up.seen if b"LocalExecutor" in _cmdline(p.pid)]
         # a task a worker forks keeps the worker's title until it renames itself: count only the
         # scheduler's own children, not their children
-        workers = [p for p in named if p.ppid not in {w.pid for w in named}]
+        named_pids = {p.pid for p in named}
+        workers = [p for p in named if p.ppid not in named_pids]
         if len(workers) >= 4:
             break
         time.sleep(0.5)

@@ -316,17 +316,23 @@ def test_a_staged_run_shows_its_stages_gates_and_why_it_halted(tmp_path):
     assert 'data-halt="linux_yum"' in html and "stage 2 of 2 used up the error budget" in html
 
 
+def _windows_in_flight(folder: Path) -> None:
+    """A second package, Windows, whose one server is in flight and nothing finished yet."""
+    from include.patching.rollout_state import Ledger, ledger_path
+    from tests.patching.run_artifacts import ledger_json
+
+    windows = {"va1win01": entry(Phase.SUBMITTED, request_time=NOW.isoformat(), job_id="va1-50")}
+    Ledger(ledger_path(folder, "windows_2012"), ledger_json(windows, "windows_2012")).save()
+
+
 def test_a_package_without_finished_servers_still_shows_what_the_other_one_needs(tmp_path):
     """Linux has finished servers, Windows none yet: the card shows Linux's estimate as a lower
     bound and names the package it cannot estimate, instead of a bare "?"."""
-    from include.patching.rollout_state import Ledger, ledger_path
-    from tests.patching.run_artifacts import ledger_json, plan_row
+    from tests.patching.run_artifacts import plan_row
 
     rows, entries = in_flight_run()
     rows += [plan_row("va1win01", package_key="windows_2012")]
-    folder = write_run(tmp_path / "artifacts", rows, entries)
-    windows = {"va1win01": entry(Phase.SUBMITTED, request_time=NOW.isoformat(), job_id="va1-50")}
-    Ledger(ledger_path(folder, "windows_2012"), ledger_json(windows, "windows_2012")).save()
+    _windows_in_flight(write_run(tmp_path / "artifacts", rows, entries))
 
     html = board_client(tmp_path).get(f"/run/patch_fleet/{LIVE_RUN}", headers=HTML).text
 
@@ -335,13 +341,10 @@ def test_a_package_without_finished_servers_still_shows_what_the_other_one_needs
 
 
 def test_a_finished_package_beside_one_without_an_estimate_names_only_that_one(tmp_path):
-    from include.patching.rollout_state import Ledger, ledger_path
-    from tests.patching.run_artifacts import ledger_json, plan_row
+    from tests.patching.run_artifacts import plan_row
 
     rows = [plan_row("va1demo01"), plan_row("va1win01", package_key="windows_2012")]
-    folder = write_run(tmp_path / "artifacts", rows, {"va1demo01": done(ServerState.PATCHED)})
-    windows = {"va1win01": entry(Phase.SUBMITTED, request_time=NOW.isoformat(), job_id="va1-50")}
-    Ledger(ledger_path(folder, "windows_2012"), ledger_json(windows, "windows_2012")).save()
+    _windows_in_flight(write_run(tmp_path / "artifacts", rows, {"va1demo01": done(ServerState.PATCHED)}))
 
     html = board_client(tmp_path).get(f"/run/patch_fleet/{LIVE_RUN}", headers=HTML).text
 
