@@ -18,6 +18,8 @@ A transport sends one call like this::
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any, Generic, Protocol, TypeVar
 from urllib.parse import urlsplit
 
@@ -135,6 +137,20 @@ class Exchange(Generic[T]):
         if self._parsed is not None:
             return self._parsed[0]
         return self._read(outcome)
+
+    @property
+    def answered_at(self) -> datetime | None:
+        """The API's clock at the final answer (its ``Date`` header), None without one.
+
+        The patching service dates executions on that clock, so "how long has this run" is
+        an API time minus an API time, never compared with ours (I8)."""
+        if self._last is None or not isinstance(self._last[0], Answer) or not self._last[0].date:
+            return None
+        try:
+            when = parsedate_to_datetime(self._last[0].date)
+        except (TypeError, ValueError, IndexError):
+            return None
+        return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
     def _judge_body(self, answer: Answer, decision: Decision) -> Decision:
         """A successful status with a damaged body (cut off, a proxy's page, the wrong shape) is a

@@ -91,6 +91,8 @@ class Answer:
     body: bytes = b""
     retry_after: str | None = None
     """The raw ``Retry-After`` header, if any."""
+    date: str | None = None
+    """The raw ``Date`` header, if any: where the API's clock stood when it answered."""
 
 
 @dataclass(frozen=True)

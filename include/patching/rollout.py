@@ -86,6 +86,7 @@ from include.patching.maintenance import (
 )
 from include.patching.packages import PatchPackage
 from include.patching.rate_control import budget_exhausted
+from include.patching.read_schedule import Cadence, ExecutionShape
 from include.patching.rollout_state import (
     IN_FLIGHT,
     Ledger,
@@ -239,10 +240,19 @@ class Rollout:
             or not self.ledger.in_phase(Phase.QUEUED)
         )
 
-    def watch_list(self) -> list[dict[str, Any]]:
-        """Trigger input (``ServerWatch.as_dict()``) for every in-flight server."""
-        quiet = self.quiet_period()
+    def watch_list(self, rate: float = 1.0) -> list[dict[str, Any]]:
+        """Trigger input (``ServerWatch.as_dict()``) for every in-flight server.
+
+        ``rate``: our seconds per API second (``[patchflow] time_scale``)."""
+        cadence = self.cadence(rate)
+        quiet = self.quiet_period() if cadence is None else cadence.earliest_completion()
         return [self._watch(sid, quiet).as_dict() for sid in self.in_flight_ids()]
+
+    def cadence(self, rate: float = 1.0) -> Cadence | None:
+        """How this package's executions run, learnt from those that completed in this run
+        (``include.patching.read_schedule``); None until enough have."""
+        shapes = [ExecutionShape.from_dict(e.timing) for e in self.entries.values() if e.timing]
+        return Cadence.learn(shapes, rate=rate)
 
     def _watch(self, sid: str, quiet: float) -> ServerWatch:
         e = self.entries[sid]
@@ -260,6 +270,7 @@ class Rollout:
                 e.job_id and e.submissions and e.submissions[-1].get("job_status") == JOB_SUCCEEDED
             ),
             polled_at=e.submissions[-1].get("polled_at") if e.submissions else None,
+            next_read_at=e.submissions[-1].get("next_read_at") if e.submissions else None,
         )
 
     def deadline(self, sid: str) -> datetime:
@@ -630,13 +641,21 @@ class Rollout:
             if e.job_id and jobs.get(e.job_id) == JOB_SUCCEEDED and e.submissions:
                 e.submissions[-1]["job_status"] = JOB_SUCCEEDED
 
-    def note_polls(self, polled: dict[str, str]) -> None:
-        """Remember when a trigger last read each in-flight server's execution (kept in the
-        submission, saved by ``apply``), so the next trigger keeps the polling cadence."""
+    def note_polls(self, polled: dict[str, str], planned: dict[str, str] | None = None) -> None:
+        """Remember when a trigger last read each in-flight server's execution and when it planned
+        the next read (kept in the submission, saved by ``apply``), so the next trigger goes on
+        from there."""
+        planned = planned or {}
         for sid in self.in_flight_ids():
             e = self.entries[sid]
-            if sid in polled and e.submissions and isinstance(polled[sid], str):
+            if not e.submissions:
+                continue
+            if isinstance(polled.get(sid), str):
                 e.submissions[-1]["polled_at"] = polled[sid]
+            if isinstance(planned.get(sid), str):
+                e.submissions[-1]["next_read_at"] = planned[sid]
+            else:
+                e.submissions[-1].pop("next_read_at", None)
 
     def apply(self, outcomes: dict[str, dict[str, Any]]) -> None:
         """Record the trigger's outcomes; read per-patch details; release maintenance of ended servers."""
@@ -690,6 +709,7 @@ class Rollout:
         e.ended_at = (execution.end_time if execution else None) or out.observed_at
         # Our clock's moment of completion, kept apart from the API's: compliance counts from it.
         e.observed_at = utc_text(observed) if observed else None
+        e.timing = out.timing
         if execution_id is None:  # an outcome naming no execution: there is no detail to read
             self._end_from_summary(sid, execution, "no execution id")
             return

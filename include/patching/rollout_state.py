@@ -163,6 +163,9 @@ class LedgerEntry:
     reboots: int | None = None
     wall_seconds: float | None = None
     """Seconds from our request to the trigger seeing completion (feeds the quiet period)."""
+    timing: dict[str, Any] | None = None
+    """What the completed execution teaches the read schedule (``read_schedule.ExecutionShape``:
+    its initiations' API durations and its start's lag after our request); None: not seen."""
     stage: int | None = None
     """Staged rollouts: the stage (1-based) the server belongs to, fixed when the ledger is
     created (``include.patching.stages``) so a restart keeps it; None: no stages (one window)."""

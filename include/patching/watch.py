@@ -51,6 +51,9 @@ class ServerWatch:
     polled_at: str | None = None
     """When an earlier trigger last read the server's execution: the next trigger keeps its
     polling cadence from there (a poll that fell due while the task was refilling goes at once)."""
+    next_read_at: str | None = None
+    """When an earlier trigger planned the next read of the execution from what it showed
+    (``include.patching.read_schedule``): the next trigger reads then, not on the back-off."""
 
     def as_dict(self) -> dict[str, Any]:
         return (
@@ -66,6 +69,7 @@ class ServerWatch:
             }
             | ({} if self.health is None else {"health": dict(self.health)})
             | ({} if self.polled_at is None else {"polled_at": self.polled_at})
+            | ({} if self.next_read_at is None else {"next_read_at": self.next_read_at})
         )
 
     @classmethod
@@ -82,6 +86,7 @@ class ServerWatch:
             health=data.get("health"),
             job_succeeded=bool(data.get("job_succeeded")),
             polled_at=data.get("polled_at"),
+            next_read_at=data.get("next_read_at"),
         )
 
 
@@ -137,6 +142,8 @@ class Outcome:
     execution: ObservedExecution | None = None
     health: dict[str, Any] | None = None
     """``HealthResult.as_dict()`` of the post-patch check (None: none was asked for)."""
+    timing: dict[str, Any] | None = None
+    """``read_schedule.ExecutionShape.as_dict()`` of the completed execution (None: unreadable)."""
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -151,6 +158,8 @@ class Outcome:
             out["execution"] = self.execution.as_dict()
         if self.health is not None:
             out["health"] = dict(self.health)
+        if self.timing is not None:
+            out["timing"] = dict(self.timing)
         return out
 
     @classmethod
@@ -165,4 +174,5 @@ class Outcome:
             observed_at=data.get("observed_at") or "",
             execution=ObservedExecution.from_dict(execution) if execution else None,
             health=data.get("health"),
+            timing=data.get("timing"),
         )

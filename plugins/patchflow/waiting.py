@@ -7,7 +7,7 @@ margin (a dead triggerer must not leave the task deferred forever, I7).
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from include.patching.rollout import Rollout
@@ -20,10 +20,13 @@ def completion_trigger(
 ) -> Any:
     """The trigger watching every in-flight server of ``rollout`` (None when none is in flight)."""
     from patchflow.triggers.patching import PatchCompletionTrigger
+    from patchflow.tuning import time_scale
 
-    watch = rollout.watch_list()
+    rate = time_scale()  # our seconds per API second: the simulator's speed, 1 in production
+    watch = rollout.watch_list(rate)
     if not watch:
         return None
+    cadence = rollout.cadence(rate)
     return PatchCompletionTrigger(
         servers=watch,
         alias=rollout.config.alias,
@@ -31,6 +34,7 @@ def completion_trigger(
         poll_interval=poll_interval,
         max_poll_interval=max_poll_interval,
         batch_window=batch_window,
+        cadence=None if cadence is None else cadence.as_dict(),
     )
 
 
@@ -56,6 +60,9 @@ class WorkerReads:
 
     async def get_patch_summary(self, alias: str, server_id: str) -> list[dict]:
         return self.hook.get_patch_summary(alias, server_id)
+
+    async def get_patch_summary_dated(self, alias: str, server_id: str) -> tuple[list[dict], datetime | None]:
+        return self.hook.get_patch_summary_dated(alias, server_id)
 
 
 def deferral_timeout(rollout: Rollout, margin: float) -> timedelta:

@@ -118,3 +118,46 @@ def test_a_failed_request_ahead_costs_only_the_server_it_fails_for_its_patch(tmp
         rollout.fill()
     assert [sid for sid in ids if api.executes(sid) != 1] == [ids[3]]
     assert rollout.entries[ids[3]].state is ServerState.NOT_ATTEMPTED
+
+
+def test_a_planned_read_goes_to_the_next_trigger_and_a_stale_plan_does_not(tmp_path):
+    api = MemoryApi(servers(3))
+    rollout = chunked(tmp_path, api, delay=0.0, concurrency=3, clock=Clock())
+    rollout.fill()
+    a, b, _ = rollout.in_flight_ids()
+    rollout.note_polls({}, {a: "2026-12-08T03:00:09.250000+00:00", b: "2026-12-08T03:00:07+00:00"})
+    rollout.note_polls({}, {a: "2026-12-08T03:00:09.250000+00:00"})  # b: this trigger planned nothing
+    rollout.apply({})
+    reloaded = Rollout(api, type(rollout.ledger).load(rollout.ledger.path), rollout.config)
+    watched = {w["server_id"]: w for w in reloaded.watch_list()}
+    assert watched[a]["next_read_at"] == "2026-12-08T03:00:09.250000+00:00"
+    assert "next_read_at" not in watched[b]
+
+
+def timing(final: float, installs: tuple[float, ...], lag: float) -> dict:
+    return {"final": final, "gaps": [5.0] * len(installs), "installs": list(installs), "start_lag": lag}
+
+
+def test_the_cadence_is_learnt_from_completed_servers_and_sets_the_first_read(tmp_path):
+    api = MemoryApi(servers(8))
+    rollout = chunked(tmp_path, api, delay=0.0, concurrency=8, clock=Clock())
+    rollout.fill()
+    ids = rollout.in_flight_ids()
+    assert rollout.cadence(0.1) is None  # nothing completed yet: the back-off reads
+    done = {
+        sid: {
+            "state": "completed",
+            "reason": "",
+            "observed_at": "2026-12-08T03:01:00Z",
+            "execution_id": f"VA1-{i}",
+            "timing": timing(45.0, (100.0 * (i + 1),), 2.0),
+        }
+        for i, sid in enumerate(ids[:5])
+    }
+    rollout.apply(done)
+    cadence = rollout.cadence(0.1)
+    assert cadence is not None and cadence.final == 45.0 and cadence.start_lag == 2.0
+    assert cadence.installs == (100.0, 200.0, 300.0, 400.0, 500.0) and cadence.rate == 0.1
+    # no read before the earliest completion: the usual start lag plus one scan, in our seconds
+    watched = rollout.watch_list(0.1)
+    assert {w["quiet_seconds"] for w in watched} == {2.0 + 45.0 * 0.1}

@@ -97,6 +97,7 @@ def test_a_ledger_written_by_the_dict_based_code_loads_typed_and_saves_unchanged
         assert saved["servers"][sid] == written | {
             "known_executions": None,
             "wall_seconds": None,
+            "timing": None,
             "observed_at": None,
             "stage": None,
             "health": None,

@@ -177,7 +177,13 @@ class Cloud:
         self._recorder = _Recorder(create_app(self.sim))
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._sock.bind(("127.0.0.1", 0))
-        config = uvicorn.Config(self._recorder, log_level="warning", access_log=False, lifespan="off")
+        config = uvicorn.Config(
+            self._recorder,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            date_header=False,  # the app dates answers on the simulated clock, as simulator/server.py
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from functools import cached_property
 from typing import Any, TypeVar
 
@@ -163,12 +164,16 @@ class ClcHook(ClcConnectionAttributes, HttpHook):
 
     def _request(self, call: ApiCall[T]) -> T:
         """Send one call, with the core's retries; its parsed answer."""
+        return self._request_dated(call)[0]
+
+    def _request_dated(self, call: ApiCall[T]) -> tuple[T, datetime | None]:
+        """The parsed answer and the API's clock when it answered (``Exchange.answered_at``)."""
         exchange = self._core.exchange(call)
         while exchange.open:
             pause = exchange.observe(self._send(exchange))
             if pause is not None:
                 self.retry.sleep(pause)
-        return exchange.result()
+        return exchange.result(), exchange.answered_at
 
     def _send(self, exchange: Exchange[Any]) -> Outcome:
         call, session = exchange.call, self._session()
@@ -182,7 +187,8 @@ class ClcHook(ClcConnectionAttributes, HttpHook):
             )
         except requests.RequestException as exc:
             return NoAnswer(_delivery(exc), type(exc).__name__)
-        return Answer(resp.status_code, resp.content, resp.headers.get("Retry-After"))
+        answered = resp.headers
+        return Answer(resp.status_code, resp.content, answered.get("Retry-After"), answered.get("Date"))
 
     # --- API -----------------------------------------------------------------------------
 
@@ -229,6 +235,10 @@ class ClcHook(ClcConnectionAttributes, HttpHook):
 
     def get_patch_summary(self, alias: str, server_id: str) -> list[dict]:
         return self._request(endpoints.patch_summary(alias, server_id))
+
+    def get_patch_summary_dated(self, alias: str, server_id: str) -> tuple[list[dict], datetime | None]:
+        """The summary and the API's clock when it answered (its ``Date``; None without one)."""
+        return self._request_dated(endpoints.patch_summary(alias, server_id))
 
     def get_patch_detail(self, alias: str, server_id: str, execution_id: str) -> dict:
         return self._request(endpoints.patch_detail(alias, server_id, execution_id))

@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any, TypeVar
 
 import aiohttp
@@ -128,12 +129,16 @@ class ClcAsyncClient:
         return self._core.account_alias()
 
     async def _request(self, call: ApiCall[T]) -> T:
+        return (await self._request_dated(call))[0]
+
+    async def _request_dated(self, call: ApiCall[T]) -> tuple[T, datetime | None]:
+        """The parsed answer and the API's clock when it answered (``Exchange.answered_at``)."""
         exchange = self._core.exchange(call)
         while exchange.open:
             pause = exchange.observe(await self._send(exchange))
             if pause is not None:
                 await self._sleep(pause)
-        return exchange.result()
+        return exchange.result(), exchange.answered_at
 
     async def _send(self, exchange: Exchange[Any]) -> Outcome:
         call = exchange.call
@@ -148,7 +153,9 @@ class ClcAsyncClient:
                 headers=headers,
                 allow_redirects=False,
             ) as resp:
-                return Answer(resp.status, await resp.read(), resp.headers.get("Retry-After"))
+                return Answer(
+                    resp.status, await resp.read(), resp.headers.get("Retry-After"), resp.headers.get("Date")
+                )
         except (aiohttp.ClientError, TimeoutError) as exc:
             return NoAnswer(_delivery(exc), type(exc).__name__)
 
@@ -160,6 +167,10 @@ class ClcAsyncClient:
 
     async def get_patch_summary(self, alias: str, server_id: str) -> list[dict]:
         return await self._request(endpoints.patch_summary(alias, server_id))
+
+    async def get_patch_summary_dated(self, alias: str, server_id: str) -> tuple[list[dict], datetime | None]:
+        """The summary and the API's clock when it answered (its ``Date``; None without one)."""
+        return await self._request_dated(endpoints.patch_summary(alias, server_id))
 
     async def get_patch_detail(self, alias: str, server_id: str, execution_id: str) -> dict:
         return await self._request(endpoints.patch_detail(alias, server_id, execution_id))

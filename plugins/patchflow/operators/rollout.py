@@ -432,7 +432,10 @@ class PatchRolloutOperator(BaseOperator):
         before = ended(rollout.entries)
         outcomes = event.get("outcomes") if isinstance(event, dict) else None  # None: a slot wait ended
         rollout.note_jobs((event.get("jobs") if isinstance(event, dict) else None) or {})
-        rollout.note_polls((event.get("polled") if isinstance(event, dict) else None) or {})
+        rollout.note_polls(
+            (event.get("polled") if isinstance(event, dict) else None) or {},
+            (event.get("next_reads") if isinstance(event, dict) else None) or {},
+        )
         rollout.apply(outcomes or {})
         return self._advance(rollout, results, context, before)
 
@@ -530,7 +533,7 @@ class PatchRolloutOperator(BaseOperator):
             rollout.time_out_in_flight("the wait timed out before the polling reported (backstop)")
             return
         rollout.note_jobs(event.get("jobs") or {})
-        rollout.note_polls(event.get("polled") or {})
+        rollout.note_polls(event.get("polled") or {}, event.get("next_reads") or {})
         rollout.apply(event.get("outcomes") or {})
 
     @staticmethod

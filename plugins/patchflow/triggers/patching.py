@@ -41,6 +41,7 @@ from include.clc import shapes
 from include.clc.errors import ClcApiError, ClcError
 from include.patching.executions import ExecutionStatus, select_execution
 from include.patching.health import HealthResult, HealthSpec, check_once
+from include.patching.read_schedule import Cadence, ExecutionShape, api_age, initiations, next_read
 from include.patching.watch import ObservedExecution, Outcome, ServerWatch, WatchState
 from include.timefmt import parse_iso8601, utc_text
 
@@ -65,6 +66,8 @@ class _Watch:
     completed: dict | None = None  # the completed execution, while its health is being checked
     health_tries: int = 0
     last_poll: datetime | None = None  # the last read of its execution (this trigger's or an earlier one's)
+    next_read: datetime | None = None  # planned from what the execution showed (read_schedule)
+    lag: float | None = None  # our seconds from the request to the execution's start (dated reads)
 
     def due_at(self) -> datetime:
         """The next poll or the deadline, whichever comes first; not scheduled yet: at once."""
@@ -88,6 +91,7 @@ class _Watch:
             job_done=spec.job_succeeded,
             job_status=shapes.QUEUE_SUCCEEDED if spec.job_succeeded else None,
             last_poll=_parse(spec.polled_at) if spec.polled_at else None,
+            next_read=_parse(spec.next_read_at) if spec.next_read_at else None,
         )
 
     def identify(self, summary: list[dict]) -> dict | None:
@@ -112,6 +116,16 @@ def next_checkpoint(age: float, first: float, factor: float, cap: float) -> floa
     while checkpoint <= age:
         checkpoint += min(max(checkpoint * (factor - 1.0), first), cap)
     return checkpoint
+
+
+#: a planned read is never further away than this many ``max_poll_interval``s (a bad plan costs little)
+PLAN_CAP = 5.0
+
+
+def _tuned_scale() -> float:
+    from patchflow.tuning import time_scale
+
+    return time_scale()
 
 
 def _tuned(name: str, explicit: float | None) -> float:
@@ -139,6 +153,7 @@ class PatchCompletionTrigger(BaseTrigger):
         backoff: float = 1.5,
         batch_window: float | None = None,
         max_parallel: int = 8,
+        cadence: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if not servers:
@@ -151,6 +166,8 @@ class PatchCompletionTrigger(BaseTrigger):
         self.backoff = backoff
         self.batch_window = _tuned("batch_window", batch_window)
         self.max_parallel = max_parallel
+        self.cadence = cadence
+        self._cadence = Cadence.from_dict(cadence) if cadence else None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -164,6 +181,7 @@ class PatchCompletionTrigger(BaseTrigger):
                 "backoff": self.backoff,
                 "batch_window": self.batch_window,
                 "max_parallel": self.max_parallel,
+                "cadence": self.cadence,
             },
         )
 
@@ -214,11 +232,14 @@ class PatchCompletionTrigger(BaseTrigger):
                 }
                 # when each one's execution was last read: the next trigger keeps the cadence
                 polled = {w.server_id: utc_text(w.last_poll) for w in pending if w.last_poll is not None}
+                # and when it was planned to be read next: the next trigger reads then
+                planned = {w.server_id: w.next_read.isoformat() for w in pending if w.next_read is not None}
                 return {
                     "outcomes": outcomes,
                     "pending": sorted(w.server_id for w in pending),
                     "jobs": jobs,
                     "polled": polled,
+                    "next_reads": planned,
                 }
             nearest = min(w.due_at() for w in pending)
             pause = max((nearest - _now()).total_seconds(), 0.0) + 0.001
@@ -261,6 +282,9 @@ class PatchCompletionTrigger(BaseTrigger):
                 gap = 0.1 * w.quiet_seconds + (self.backoff - 1.0) * (age - w.quiet_seconds)
                 offset = min(offset, age + min(max(gap, self.poll_interval), self.max_poll_interval))
         w.next_poll = w.requested_at + timedelta(seconds=offset)
+        if self._cadence is not None and w.next_read is not None:
+            # planned from what the execution showed; bounded, should the plan be far off
+            w.next_poll = min(w.next_read, now + timedelta(seconds=PLAN_CAP * self.max_poll_interval))
 
     async def _cycle(self, api: Any, watches: list[_Watch], outcomes: dict[str, dict[str, Any]]) -> None:
         limit = asyncio.Semaphore(max(1, self.max_parallel))
@@ -334,22 +358,49 @@ class PatchCompletionTrigger(BaseTrigger):
             and (w.job_done or not w.job_id or self._summary_first(w, now))
             and ((now - w.requested_at).total_seconds() >= w.quiet_seconds or now >= w.deadline)
         ]
-        summaries = await asyncio.gather(
-            *(guarded(api.get_patch_summary(self.alias, w.server_id)) for w in readers)
-        )
-        for w, summary in zip(readers, summaries, strict=True):
+        answers = await asyncio.gather(*(guarded(self._read_summary(api, w.server_id)) for w in readers))
+        for w, answer in zip(readers, answers, strict=True):
             w.last_poll = now
-            if isinstance(summary, Exception):
-                self.log.warning("patch summary of %s: %s (tolerated, polling again)", w.server_id, summary)
+            if isinstance(answer, Exception):
+                self.log.warning("patch summary of %s: %s (tolerated, polling again)", w.server_id, answer)
+                w.next_read = None  # back to the back-off until a read succeeds
                 continue
+            summary, api_now, answered = answer
             execution = w.identify(summary)
             if execution is not None and w.job_id and not w.job_done:
                 w.job_done = True  # the execution exists: its job's status no longer matters
+            self._plan(w, execution, api_now, answered)
             if execution is not None and execution.get("status") == ExecutionStatus.COMPLETED:
                 if w.health is not None:
                     w.completed = execution  # reported once its health is known (_check_health)
                     continue
                 outcomes[w.server_id] = self._outcome(w, WatchState.COMPLETED, "", execution=execution)
+
+    async def _read_summary(self, api: Any, server_id: str) -> tuple[list[dict], datetime | None, datetime]:
+        """The summary, the API's clock when it answered (None: a reader without dates) and ours."""
+        dated = getattr(api, "get_patch_summary_dated", None)
+        if dated is None:  # e.g. a test double: the plan falls back to the request's age
+            return await api.get_patch_summary(self.alias, server_id), None, _now()
+        summary, api_now = await dated(self.alias, server_id)
+        return summary, api_now, _now()
+
+    def _plan(self, w: _Watch, execution: dict | None, api_now: datetime | None, answered: datetime) -> None:
+        """After a read: when the execution could first have completed (``read_schedule``)."""
+        if execution is None:
+            w.next_read = None  # not listed yet: the back-off reads until it is
+            return
+        age = api_age(execution, api_now)
+        if age is not None and w.lag is None:
+            rate = self._cadence.rate if self._cadence is not None else _tuned_scale()
+            w.lag = max((answered - w.requested_at).total_seconds() - age * rate, 0.0)
+        if self._cadence is None or execution.get("status") == ExecutionStatus.COMPLETED:
+            return
+        if age is None:  # no Date header: the request's age, less the learnt start lag
+            elapsed = (answered - w.requested_at).total_seconds() - self._cadence.start_lag
+            age = max(elapsed, 0.0) / self._cadence.rate
+        w.next_read = next_read(
+            self._cadence, initiations(execution), answered, age, min_gap=self.poll_interval
+        )
 
     async def _check_health(self, api: Any, watches: list[_Watch], outcomes: dict, guarded: Any) -> None:
         """One try of the post-patch health check (``include.patching.health``) per completed server.
@@ -424,7 +475,16 @@ class PatchCompletionTrigger(BaseTrigger):
             observed_at=utc_text(_now()),
             execution=ObservedExecution.from_summary(execution) if execution is not None else None,
             health=health,
+            timing=_timing(execution, w.lag),
         ).as_dict()
+
+
+def _timing(execution: dict | None, lag: float | None) -> dict[str, Any] | None:
+    """What a completed execution teaches the read schedule (None: not completed or unreadable)."""
+    if execution is None or execution.get("status") != ExecutionStatus.COMPLETED:
+        return None
+    shape = ExecutionShape.of(execution, start_lag=lag)
+    return None if shape is None else shape.as_dict()
 
 
 def _finished(outcomes: dict[str, dict[str, Any]], limit: int = 10) -> str:

@@ -425,3 +425,11 @@ def test_a_damaged_job_status_answer_is_read_again_not_taken_for_an_answer(cloud
     cloud.fault(kind="garbage", route=JOB_STATUS, body="html", count=2)
     assert h.wait_for_job("DEMO", job, timeout=30, interval=0.01) == "succeeded"
     assert cloud.counted(JOB_STATUS) >= 3
+
+
+def test_a_dated_summary_carries_the_api_clock_not_ours(start_cloud):
+    """The worker's reads (``deferrable=False``) date their answers as the triggerer's do."""
+    cloud = start_cloud(api_clock_offset=-3650 * 86400.0)
+    summary, api_now = hook().get_patch_summary_dated("DEMO", "va1demoweb01")
+    assert isinstance(summary, list) and api_now is not None
+    assert abs(api_now.timestamp() - cloud.sim.now()) < 2.0

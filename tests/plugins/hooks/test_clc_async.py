@@ -109,3 +109,14 @@ async def test_a_forbidden_alias_is_an_access_error(cloud):
     async with make([]).client() as api:
         with pytest.raises(ClcAccessDeniedError, match="HTTP 403"):
             await api.get_patch_summary("OTHR", "va1demoweb01")
+
+
+@pytest.mark.parametrize("offset_days", [-3650, 0])
+async def test_a_dated_summary_carries_the_api_clock_not_ours(start_cloud, offset_days):
+    """The ``Date`` header is where the API's clock stood; the read schedule subtracts API times
+    from it and never compares it with ours (I8)."""
+    cloud = start_cloud(api_clock_offset=offset_days * 86400.0)
+    async with make([]).client() as api:
+        summary, api_now = await api.get_patch_summary_dated("DEMO", "va1demoweb01")
+    assert isinstance(summary, list) and api_now is not None
+    assert abs(api_now.timestamp() - cloud.sim.now()) < 2.0  # 1 s resolution, plus the round trip

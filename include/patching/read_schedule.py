@@ -1,0 +1,241 @@
+"""When to read a patch execution next: from what the platform has shown, not a fixed cadence.
+
+An execution is a series of initiations (reference §9.1 to 9.2): each scans and installs what it
+finds, the server may reboot, and the initiation that finds nothing ends the execution. Only
+the installing part is open-ended; the last scan is short and regular. So once a package's
+first executions have completed (``Cadence.learn``), each read of a pending execution plans
+the next one for the first moment the execution could have completed: the end of a running
+scan, or — while it installs — a time by which only a small share (``quantile``) of this
+rollout's installing initiations were still running, plus the pause and the last scan. That
+costs a few reads per server where a fixed back-off needs ten, and sees most completions
+within seconds.
+
+Clocks (I8): only API times are subtracted from API times. Where the API's clock stood at a
+read comes from the answer's ``Date`` header (the same clock that dates the executions), so
+"how long has this initiation run" needs no comparison with our clock; ``rate`` converts API
+seconds to ours (``[patchflow] time_scale``: 1 in production, the simulator's speed in tests).
+Without a ``Date`` header the read is taken to be the request's age, which only reads early.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from include.timefmt import parse_iso8601
+
+#: completed executions a cadence needs before it is trusted
+MIN_SAMPLES = 5
+#: installing initiations kept to learn from (evenly thinned beyond that: trigger kwargs stay small)
+MAX_INSTALLS = 200
+
+
+@dataclass(frozen=True)
+class Initiation:
+    """One initiation of an execution, in API seconds from the execution's start."""
+
+    start: float
+    end: float | None
+    installed: int | None
+    """Updates its end message names; None while it runs."""
+
+
+def initiations(execution: dict[str, Any]) -> list[Initiation]:
+    """The summary's initiations relative to the execution's start (unreadable times dropped)."""
+    start = parse_iso8601(execution.get("start_time") or "")
+    if start is None:
+        return []
+    out = []
+    for item in execution.get("init_messages") or []:
+        begin = parse_iso8601(item.get("start_time") or "")
+        if begin is None:
+            continue
+        end = parse_iso8601(item.get("end_time") or "")
+        out.append(
+            Initiation(
+                start=(begin - start).total_seconds(),
+                end=None if end is None else (end - start).total_seconds(),
+                installed=None if end is None else _installed(item.get("init_end_message") or ""),
+            )
+        )
+    return out
+
+
+def _installed(message: str) -> int:
+    """``Installed 3 updates: …`` → 3 (0 when the message names no count)."""
+    words = message.split()
+    if len(words) >= 2 and words[0].lower() == "installed" and words[1].isdigit():
+        return int(words[1])
+    return 0
+
+
+@dataclass(frozen=True)
+class ExecutionShape:
+    """What one completed execution teaches about the next ones (kept in its ledger entry)."""
+
+    final: float
+    """API seconds of its last initiation (the one that found nothing)."""
+    gaps: tuple[float, ...]
+    """API seconds between an initiation's end and the next one's start."""
+    installs: tuple[float, ...]
+    """API seconds of each initiation that installed something."""
+    start_lag: float | None = None
+    """Our seconds from the request to the execution's start (the anchor's estimate)."""
+
+    @classmethod
+    def of(cls, execution: dict[str, Any], start_lag: float | None = None) -> ExecutionShape | None:
+        inits = initiations(execution)
+        if not inits or any(i.end is None for i in inits):
+            return None
+        ends = [i.end for i in inits if i.end is not None]
+        gaps = tuple(max(b.start - e, 0.0) for e, b in zip(ends, inits[1:], strict=False))
+        return cls(
+            final=max(ends[-1] - inits[-1].start, 0.0),
+            gaps=gaps,
+            installs=tuple(e - i.start for e, i in zip(ends[:-1], inits[:-1], strict=True)),
+            start_lag=start_lag,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "final": self.final,
+            "gaps": list(self.gaps),
+            "installs": list(self.installs),
+            "start_lag": self.start_lag,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ExecutionShape:
+        lag = data.get("start_lag")
+        return cls(
+            final=float(data["final"]),
+            gaps=tuple(float(g) for g in data.get("gaps") or ()),
+            installs=tuple(float(s) for s in data.get("installs") or ()),
+            start_lag=None if lag is None else float(lag),
+        )
+
+
+def _p(values: list[float], share: float) -> float:
+    """The ``share`` quantile of sorted ``values`` (nearest rank)."""
+    return values[min(len(values) - 1, int(len(values) * share))]
+
+
+@dataclass(frozen=True)
+class Cadence:
+    """A package's executions as this rollout has seen them complete."""
+
+    final: float
+    """Median API seconds of the last initiation."""
+    final_late: float
+    """API seconds past which a running initiation is taken to be installing, not the last scan."""
+    short_gap: float
+    """Shortest API pause seen between initiations (no reboot)."""
+    long_gap: float
+    """Longest API pause seen between initiations (a reboot)."""
+    installs: tuple[float, ...]
+    """API seconds of installing initiations, sorted."""
+    start_lag: float
+    """Median of our seconds from request to the execution's start."""
+    rate: float = 1.0
+    """Our seconds per API second (``[patchflow] time_scale``)."""
+    quantile: float = 0.15
+    """Share of the installing initiations (of those that ran at least as long) that had ended
+    by the read planned for one: small reads often and sees installs end early."""
+
+    @classmethod
+    def learn(cls, shapes: list[ExecutionShape], *, rate: float = 1.0) -> Cadence | None:
+        if len(shapes) < MIN_SAMPLES:
+            return None
+        finals = sorted(s.final for s in shapes)
+        gaps = sorted(g for s in shapes for g in s.gaps)
+        installs = sorted(i for s in shapes for i in s.installs)
+        installs = installs[:: max(1, -(-len(installs) // MAX_INSTALLS))]  # evenly thinned: same spread
+        lags = [s.start_lag for s in shapes if s.start_lag is not None]
+        return cls(
+            final=statistics.median(finals),
+            final_late=_p(finals, 0.9) + (_p(finals, 0.9) - _p(finals, 0.1)),
+            short_gap=gaps[0] if gaps else 0.0,
+            long_gap=gaps[-1] if gaps else 0.0,
+            installs=tuple(installs),
+            start_lag=statistics.median(lags) if lags else 0.0,
+            rate=rate,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "final": self.final,
+            "final_late": self.final_late,
+            "short_gap": self.short_gap,
+            "long_gap": self.long_gap,
+            "installs": list(self.installs),
+            "start_lag": self.start_lag,
+            "rate": self.rate,
+            "quantile": self.quantile,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Cadence:
+        return cls(
+            final=float(data["final"]),
+            final_late=float(data["final_late"]),
+            short_gap=float(data["short_gap"]),
+            long_gap=float(data["long_gap"]),
+            installs=tuple(float(x) for x in data.get("installs") or ()),
+            start_lag=float(data.get("start_lag") or 0.0),
+            rate=float(data.get("rate") or 1.0),
+            quantile=float(data.get("quantile") or 0.15),
+        )
+
+    def earliest_completion(self) -> float:
+        """Our seconds from a request to the earliest its execution is likely to complete: the
+        start's usual lag plus one scan. A read before it would find nothing to report."""
+        return self.start_lag + self.final * self.rate
+
+    def install_end(self, age: float) -> float:
+        """API seconds after its start by which ``quantile`` of the installing initiations that
+        ran longer than ``age`` had ended (none learnt that long: ``age``, it may end any moment)."""
+        rest = [d for d in self.installs if d > age]
+        if not rest:  # longer than any learnt: it may end any moment
+            return age
+        return rest[min(int(self.quantile * len(rest)), len(rest) - 1)]
+
+
+def next_read(
+    cadence: Cadence, inits: list[Initiation], now: datetime, at: float, *, min_gap: float
+) -> datetime:
+    """When to read a pending execution next, given what the read at ``now`` showed.
+
+    ``at``: API seconds from the execution's start to the read (the answer's ``Date`` header
+    minus the execution's ``start_time``); ``min_gap``: our seconds between two reads at least.
+    """
+    target = _target(cadence, inits, at)
+    return now + timedelta(seconds=max((target - at) * cadence.rate, min_gap))
+
+
+def api_age(execution: dict[str, Any], api_now: datetime | None) -> float | None:
+    """API seconds from the execution's start to ``api_now`` (the answer's ``Date``); None without."""
+    start = parse_iso8601(execution.get("start_time") or "")
+    if start is None or api_now is None:
+        return None
+    return max((api_now - start).total_seconds(), 0.0)
+
+
+def _target(cadence: Cadence, inits: list[Initiation], at: float) -> float:
+    if not inits:
+        return at + cadence.final * 0.25
+    last = inits[-1]
+    if last.end is None:  # running: the last scan, or installing
+        age = at - last.start
+        if age < cadence.final:
+            return last.start + cadence.final
+        if age < cadence.final_late:  # a scan running a little long, or installing: one more look
+            return last.start + cadence.final_late
+        return last.start + cadence.install_end(age) + cadence.short_gap + cadence.final
+    if last.installed:  # installed, so another initiation follows, after a pause or a reboot
+        for gap in (cadence.short_gap, cadence.long_gap):
+            if at < last.end + gap + cadence.final:
+                return last.end + gap + cadence.final
+        return at + cadence.final * 0.5
+    return at + cadence.final * 0.25  # found nothing but still pending: completes any moment

@@ -1,0 +1,128 @@
+"""The read schedule plans each read of a pending execution from what the summary showed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from include.patching.read_schedule import (
+    Cadence,
+    ExecutionShape,
+    Initiation,
+    api_age,
+    initiations,
+    next_read,
+)
+
+START = datetime(2026, 3, 10, 2, 0, 0, tzinfo=UTC)
+NOW = datetime(2026, 12, 1, 12, 0, 0, tzinfo=UTC)  # our clock: nowhere near the API's (I8)
+
+
+def at(seconds: float) -> str:
+    return (START + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def execution(*inits: tuple[float, float | None, str]) -> dict:
+    return {
+        "execution_id": "VA1-100001",
+        "status": "pending",
+        "start_time": at(0),
+        "end_time": "",
+        "init_messages": [
+            {
+                "start_time": at(begin),
+                "end_time": "" if end is None else at(end),
+                "init_begin_message": "Invoking yum check-update",
+                "init_end_message": message,
+            }
+            for begin, end, message in inits
+        ],
+    }
+
+
+def cadence(**overrides) -> Cadence:
+    base = {
+        "final": 45.0,
+        "final_late": 50.0,
+        "short_gap": 5.0,
+        "long_gap": 155.0,
+        "installs": [100.0, 200.0, 300.0, 400.0, 500.0, 600.0, 700.0, 800.0, 900.0, 1000.0],
+        "start_lag": 2.0,
+        "rate": 1.0,
+        "quantile": 0.2,
+    }
+    return Cadence.from_dict(base | overrides)
+
+
+def planned(c: Cadence, inits: list[Initiation], age: float) -> float:
+    """Our seconds from the read to the planned one."""
+    return (next_read(c, inits, NOW, age, min_gap=1.0) - NOW).total_seconds()
+
+
+def test_initiations_are_read_relative_to_the_start_with_their_install_counts():
+    ex = execution((0, 300, "Installed 3 updates: a, b, c"), (305, None, ""))
+    assert initiations(ex) == [Initiation(0.0, 300.0, 3), Initiation(305.0, None, None)]
+    assert initiations(execution((0, 45, "Installed 0 updates"))) == [Initiation(0.0, 45.0, 0)]
+
+
+def test_the_age_comes_from_api_times_only():
+    ex = execution((0, None, ""))
+    assert api_age(ex, START + timedelta(seconds=30)) == 30.0
+    assert api_age(ex, None) is None  # no Date header: the caller falls back
+
+
+def test_a_running_scan_is_read_when_it_could_end():
+    # 20 s into the first initiation: if it finds nothing it ends at 45 s
+    assert planned(cadence(), [Initiation(0.0, None, None)], 20.0) == pytest.approx(25.0)
+
+
+def test_an_initiation_running_past_the_scan_is_installing_and_read_near_its_likely_end():
+    # 200 s in: of the learnt installs longer than 200 s (300 … 1000), 20 % had ended by 400 s;
+    # the read goes then plus the pause and the last scan, when that scan would be running or done
+    assert planned(cadence(), [Initiation(0.0, None, None)], 200.0) == pytest.approx(400 + 5 + 45 - 200)
+
+
+def test_after_an_install_the_read_waits_for_the_pause_and_the_last_scan():
+    inits = [Initiation(0.0, 300.0, 3)]
+    assert planned(cadence(), inits, 302.0) == pytest.approx(300 + 5 + 45 - 302)
+    # past that without a new initiation: the server is rebooting, the long pause applies
+    assert planned(cadence(), inits, 352.0) == pytest.approx(300 + 155 + 45 - 352)
+
+
+def test_the_last_scan_is_read_at_its_end():
+    inits = [Initiation(0.0, 300.0, 3), Initiation(305.0, None, None)]
+    assert planned(cadence(), inits, 320.0) == pytest.approx(305 + 45 - 320)
+
+
+def test_the_time_scale_converts_api_seconds_to_ours_and_the_gap_has_a_floor():
+    fast = cadence(rate=0.1)
+    assert planned(fast, [Initiation(0.0, None, None)], 20.0) == pytest.approx(2.5)
+    assert planned(fast, [Initiation(0.0, None, None)], 44.9) == pytest.approx(1.0)  # min_gap
+
+
+def test_installs_longer_than_any_learnt_are_read_every_pause_and_scan():
+    # a read every pause + scan still sees the last scan running, so its end is read on time
+    assert planned(cadence(), [Initiation(0.0, None, None)], 1200.0) == pytest.approx(5 + 45)
+
+
+def test_a_cadence_is_learnt_only_from_enough_completions():
+    shape = ExecutionShape(final=45.0, gaps=(5.0,), installs=(300.0,), start_lag=3.0)
+    assert Cadence.learn([shape] * 4) is None
+    learnt = Cadence.learn([shape] * 4 + [ExecutionShape(final=47.0, gaps=(155.0,), installs=(90.0,))])
+    assert learnt is not None
+    assert (learnt.final, learnt.short_gap, learnt.long_gap) == (45.0, 5.0, 155.0)
+    assert learnt.installs == (90.0, 300.0, 300.0, 300.0, 300.0)
+    assert learnt.start_lag == 3.0  # the median of those that know theirs
+    assert Cadence.from_dict(learnt.as_dict()) == learnt
+
+
+def test_a_completed_execution_yields_its_shape():
+    ex = execution((0, 300, "Installed 3 updates: a, b, c"), (305, 350, "Installed 0 updates")) | {
+        "status": "completed",
+        "end_time": at(350),
+    }
+    shape = ExecutionShape.of(ex, start_lag=2.5)
+    assert shape == ExecutionShape(final=45.0, gaps=(5.0,), installs=(300.0,), start_lag=2.5)
+    assert ExecutionShape.from_dict(shape.as_dict()) == shape
+    assert ExecutionShape.of(execution((0, None, ""))) is None  # still running: nothing to learn
