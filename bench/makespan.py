@@ -95,6 +95,18 @@ def ledgers(artifacts: Path) -> list[tuple[Path, dict]]:
     return [(p, json.loads(p.read_text())) for p in sorted(artifacts.rglob("rollout_*.ledger.json"))]
 
 
+def requests_by_route(counters: dict, per: int) -> str:
+    """``GET /rest/…/patch 4.1, …``: the API requests per patched server of each route, most first."""
+    routes = Counter(
+        {
+            route: sum(by_status.values())
+            for route, by_status in counters["requests"].items()
+            if "/_sim/" not in route
+        }
+    )
+    return ", ".join(f"{route} {n / max(per, 1):.2f}" for route, n in routes.most_common())
+
+
 def ideal_makespan(timelines: list[dict], servers: list[str], slots: int) -> float:
     """Fleet-wide ideal: the servers' real execution durations (wall), in the order they really
     started, list-scheduled onto ``slots`` slots shared by every package. A server is taken from
@@ -363,6 +375,8 @@ def report(args: argparse.Namespace, pf: dict[str, Any], peer: dict[str, Any] | 
             f"peer: {len(peer['errors'])} servers ended in an exception; WaitUntilComplete poll "
             f"{peer['poll']:.3f} s (the SDK's 2 s, scaled)"
         )
+    by_route = requests_by_route(pf["counters"], pf_fig.completed)
+    print(f"patchflow's requests per patched server by route: {by_route}")
     print("scale:")
     print(
         f"  triggerer process tree: peak CPU {pf['triggerer_cpu']:.0f}% of one core, "
@@ -422,6 +436,8 @@ def price_report(args: argparse.Namespace, base: dict[str, Any], priced: dict[st
                 "completed": fig.completed,
                 "peak": fig.peak_concurrency,
                 "outside": len(fig.outside_maintenance),
+                "routes": requests_by_route(pf["counters"], fig.completed),
+                "logins": pf["counters"]["logins"]["succeeded"],
             }
         )
     load = os.getloadavg()
@@ -437,7 +453,8 @@ def price_report(args: argparse.Namespace, base: dict[str, Any], priced: dict[st
             f"{r['completed']} executions completed; {r['req']:.1f} API requests per patched server; "
             f"real peak concurrency {r['peak']}; patched outside maintenance {r['outside']}"
         )
-        print(f"    outcomes: {r['outcomes']}")
+        print(f"    outcomes: {r['outcomes']}; logins {r['logins']}")
+        print(f"    requests per patched server by route: {r['routes']}")
     a, b = rows
     print(
         f"cost: rollout phase {b['phase'] - a['phase']:+.0f} s (x{b['phase'] / a['phase']:.2f}); "

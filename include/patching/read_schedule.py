@@ -26,8 +26,12 @@ from typing import Any
 
 from include.timefmt import parse_iso8601
 
-#: completed executions a cadence needs before it is trusted
-MIN_SAMPLES = 5
+#: completed executions a cadence needs before it is trusted (the first to complete are the
+#: quickest: they teach the scan, the pause and the start's lag; installs are learnt as they come)
+MIN_SAMPLES = 3
+#: an install running longer than any learnt one is read again at this multiple of its age (the
+#: first completions are the short installs, so early on the learnt ones are all too short)
+BEYOND_LEARNT = 1.5
 #: installing initiations kept to learn from (evenly thinned beyond that: trigger kwargs stay small)
 MAX_INSTALLS = 200
 
@@ -195,10 +199,10 @@ class Cadence:
 
     def install_end(self, age: float) -> float:
         """API seconds after its start by which ``quantile`` of the installing initiations that
-        ran longer than ``age`` had ended (none learnt that long: ``age``, it may end any moment)."""
+        ran longer than ``age`` had ended (none learnt that long: ``age`` x ``BEYOND_LEARNT``)."""
         rest = [d for d in self.installs if d > age]
-        if not rest:  # longer than any learnt: it may end any moment
-            return age
+        if not rest:  # longer than any learnt (early on, only the quick ones are): back off
+            return age * BEYOND_LEARNT
         return rest[min(int(self.quantile * len(rest)), len(rest) - 1)]
 
 

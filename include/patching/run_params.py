@@ -77,7 +77,8 @@ class RunSettings:
     """End of the maintenance window (ISO 8601 with offset); None: no window (``include.patching.window``)."""
     window_cutoff_minutes: float | None = None
     """No server is started when less than this remains of the window; None: the deployment's default."""
-    deferrable: bool = True
+    deferrable: bool = False
+    """Wait in the triggerer; the form's default is the deployment's ``[operators] default_deferrable``."""
     """Rollouts wait in the triggerer (True) or keep the loop in their worker (False)."""
     custom_fields: dict[str, list[str]] = field(default_factory=dict)
     """Only servers whose custom fields hold one of these values (``include.patching.field_scope``)."""
@@ -280,7 +281,7 @@ def check(params: Mapping[str, Any]) -> CheckedParams:
         server_timeout_minutes=take(_timeout(params.get("server_timeout_minutes"))),
         **take(_window(params)),
         **take(_staged(params)),
-        deferrable=take(_bool("deferrable", params.get("deferrable"), True)),
+        deferrable=take(_bool("deferrable", params.get("deferrable"), False)),
         custom_fields=fields,
     )
     snapshot, days, keep, revert = take(

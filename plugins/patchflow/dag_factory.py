@@ -28,6 +28,7 @@ from patchflow import form
 from patchflow.operators.approval import CanaryApprovalOperator
 from patchflow.operators.maintenance import ReleaseMaintenanceOperator
 from patchflow.operators.rollout import PatchRolloutOperator
+from patchflow.tuning import default_deferrable
 
 CLC_CONN_ID = "clc_default"
 
@@ -130,14 +131,15 @@ def form_params(defaults: Mapping[str, Any] | None = None) -> dict[str, Param]:
         ),
         "server_timeout_minutes": form.server_timeout_minutes(section="Rate control"),
         "deferrable": Param(
-            True,
+            default_deferrable(),
             type=["null", "boolean"],
             title="Wait in the triggerer (deferrable)",
             description=(
-                "On: each package rollout waits for its servers in the triggerer and holds no worker "
-                "slot while they patch, but every refill of a freed slot costs a round trip through the "
-                "scheduler (seconds). Off: each rollout keeps one worker slot for its whole duration, "
-                "polls itself and refills a freed slot at once (a shorter run)."
+                "Off: each package rollout keeps one worker slot for its whole duration, polls itself "
+                "and refills a freed slot at once (the shorter run). On: it waits in the triggerer and "
+                "holds no worker slot while servers patch, but every refill of a freed slot costs a "
+                "round trip through the scheduler (seconds). Default: the deployment's "
+                "[operators] default_deferrable, off unless set."
             ),
             section="Rate control",
         ),

@@ -46,3 +46,11 @@ def size(name: str, explicit: int | None = None) -> int:
     if explicit is not None:
         return int(explicit)
     return int(getattr(resolve_sizes(_read), name))
+
+
+def default_deferrable() -> bool:
+    """``[operators] default_deferrable`` (False unless the deployment sets it): where a rollout
+    waits when neither the run nor the DAG says, as for Airflow's provider operators."""
+    from airflow.sdk import conf
+
+    return conf.getboolean("operators", "default_deferrable", fallback=False)

@@ -26,9 +26,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.faults]
 
 LINUX = ["va1fltweb01", "va1fltdb02", "uc1fltapp01"]
 CONF = {"server_allow_list": LINUX, "max_concurrency": "3"}
-LONG_WAIT = {**CONF, "maintenance_mode": False}
+LONG_WAIT = {**CONF, "maintenance_mode": False, "deferrable": True}
 """The disturbances need the rollout deferred for a while: every job starts 40 simulated minutes
-late (24 s). Without maintenance mode, so that late maintenance jobs (item 2) stay out of it."""
+late (24 s). Without maintenance mode, so that late maintenance jobs (item 2) stay out of it.
+Deferrable, as the default is the worker's own loop."""
 QUEUE_DELAY = 2400
 
 

@@ -15,7 +15,7 @@ def test_time_scale_multiplies_every_setting():
     scaled = PRODUCTION.scaled(0.01)
     for name in Tuning.names():
         assert getattr(scaled, name) == pytest.approx(getattr(PRODUCTION, name) * 0.01), name
-        if getattr(PRODUCTION, name):  # a setting that is 0 (release_delay: off) stays 0 scaled
+        if getattr(PRODUCTION, name):  # a setting that is 0 (an override may set one) stays 0 scaled
             assert getattr(scaled, name) != getattr(PRODUCTION, name), f"{name} left at its production value"
 
 

@@ -32,7 +32,7 @@ from include.patching.snapshots import SnapshotPolicy
 from include.patching.window import RolloutWindow, cutoff_problem, parse_window_end
 from patchflow.exceptions import clc_failures_explained
 from patchflow.locations import resolve_run_folder
-from patchflow.tuning import size
+from patchflow.tuning import default_deferrable, size
 from patchflow.waiting import WorkerReads, completion_trigger, deferral_timeout, refill_window
 
 
@@ -82,10 +82,12 @@ class PatchRolloutOperator(BaseOperator):
         ``fleet_wide`` counted across all packages of the run.
     :param request_chunk: servers per startMaintenance / Execute Package request, a wave's
         requests sent at once (default: ``[patchflow] request_chunk``, 5).
-    :param deferrable: wait for completions in the triggerer (default: no worker slot is held
-        while servers patch, but each refill costs a resume round trip through the scheduler);
-        False: the worker keeps the loop, polls itself and refills a freed slot at once, holding
-        a worker slot for the whole rollout. Same ``Rollout``, ledger rules and deadlines.
+    :param deferrable: wait for completions in the triggerer: no worker slot is held while
+        servers patch, but each refill costs a resume round trip through the scheduler. False:
+        the worker keeps the loop, polls itself and refills a freed slot at once, holding a
+        worker slot for the whole rollout. Same ``Rollout``, ledger rules and deadlines. Default:
+        ``[operators] default_deferrable`` (False unless the deployment sets it), as Airflow's
+        provider operators do.
     :param fleet_wide: the limits are the run's, shared with the other packages' rollouts
         through their ledgers (``include.patching.fleet_budget``); False: this package's own.
     :param server_timeout: seconds from the request to a completed execution, per server, in
@@ -176,7 +178,7 @@ class PatchRolloutOperator(BaseOperator):
         window_end: str | None = None,
         window_cutoff_minutes: float | str | None = None,
         fleet_wide: bool = True,
-        deferrable: bool = True,
+        deferrable: bool | None = None,
         request_chunk: int | None = None,
         **kwargs: Any,
     ) -> None:
@@ -217,7 +219,7 @@ class PatchRolloutOperator(BaseOperator):
         self.window_end = window_end
         self.window_cutoff_minutes = window_cutoff_minutes
         self.fleet_wide = fleet_wide
-        self.deferrable = deferrable
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.request_chunk = size("request_chunk", request_chunk)
 
     # --- wiring --------------------------------------------------------------------------

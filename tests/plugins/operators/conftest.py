@@ -48,7 +48,13 @@ class Driver:
         """``fast=False``: no explicit timings, the deployment's (``[patchflow] time_scale``) apply."""
         # One package's mechanics: the plans here list servers of packages no test rolls out, which
         # under the fleet-wide limits would hold their share (tests/patching/test_fleet_budget.py).
-        base = {"task_id": "rollout_linux_yum", "package_key": "linux_yum", "fleet_wide": False}
+        # These tests follow the deferrals; the worker's own loop is test_rollout_in_worker.py's.
+        base = {
+            "task_id": "rollout_linux_yum",
+            "package_key": "linux_yum",
+            "fleet_wide": False,
+            "deferrable": True,
+        }
         self.kwargs = {**base, **(FAST if fast else {}), **kwargs}
         self.event_limit = event_limit
         self.context = {
