@@ -29,9 +29,14 @@ from include.timefmt import parse_iso8601
 #: completed executions a cadence needs before it is trusted (the first to complete are the
 #: quickest: they teach the scan, the pause and the start's lag; installs are learnt as they come)
 MIN_SAMPLES = 3
-#: an install running longer than any learnt one is read again at this multiple of its age (the
-#: first completions are the short installs, so early on the learnt ones are all too short)
-BEYOND_LEARNT = 1.5
+#: the API's times (summary and ``Date``) are whole seconds: a read aimed at a moment goes one
+#: second past it, or it may land a fraction early and see the execution still pending
+GRAIN = 1.0
+#: a refill waits at most this share of a scan for completions due that soon (``Cadence.hold``)
+HOLD_SHARE = 0.2
+#: an installing initiation's planned read is at most this share of its age ahead (or one pause
+#: and scan, if longer): a rough bound on how late a long install's end is seen
+MAX_AHEAD = 0.25
 #: installing initiations kept to learn from (evenly thinned beyond that: trigger kwargs stay small)
 MAX_INSTALLS = 200
 
@@ -159,7 +164,7 @@ class Cadence:
         lags = [s.start_lag for s in shapes if s.start_lag is not None]
         return cls(
             final=statistics.median(finals),
-            final_late=_p(finals, 0.9) + (_p(finals, 0.9) - _p(finals, 0.1)),
+            final_late=_p(finals, 0.9) + (_p(finals, 0.9) - _p(finals, 0.1)) + 2 * GRAIN,
             short_gap=gaps[0] if gaps else 0.0,
             long_gap=gaps[-1] if gaps else 0.0,
             installs=tuple(installs),
@@ -192,6 +197,11 @@ class Cadence:
             quantile=float(data.get("quantile") or 0.15),
         )
 
+    def hold(self) -> float:
+        """Our seconds a refill may wait after a completion for others due that soon: one
+        Execute Package request for several freed slots, at the cost of a fifth of a scan."""
+        return HOLD_SHARE * self.final * self.rate
+
     def earliest_completion(self) -> float:
         """Our seconds from a request to the earliest its execution is likely to complete: the
         start's usual lag plus one scan. A read before it would find nothing to report."""
@@ -199,11 +209,14 @@ class Cadence:
 
     def install_end(self, age: float) -> float:
         """API seconds after its start by which ``quantile`` of the installing initiations that
-        ran longer than ``age`` had ended (none learnt that long: ``age`` x ``BEYOND_LEARNT``)."""
+        ran longer than ``age`` had ended, at most ``MAX_AHEAD`` of ``age`` (or a pause and a scan) ahead."""
+        # never more than a share of its age ahead: few installs were learnt as long (early on,
+        # only the quick ones have completed), and the longest installs end the rollout
+        cap = age + max(self.final + self.short_gap, MAX_AHEAD * age)
         rest = [d for d in self.installs if d > age]
-        if not rest:  # longer than any learnt (early on, only the quick ones are): back off
-            return age * BEYOND_LEARNT
-        return rest[min(int(self.quantile * len(rest)), len(rest) - 1)]
+        if not rest:
+            return cap
+        return min(rest[min(int(self.quantile * len(rest)), len(rest) - 1)], cap)
 
 
 def next_read(
@@ -226,20 +239,27 @@ def api_age(execution: dict[str, Any], api_now: datetime | None) -> float | None
     return max((api_now - start).total_seconds(), 0.0)
 
 
+def in_last_scan(cadence: Cadence, inits: list[Initiation], at: float) -> bool:
+    """The running initiation is young enough to be the last scan: the next read (at its end)
+    will likely see the execution completed."""
+    return bool(inits) and inits[-1].end is None and at - inits[-1].start < cadence.final + GRAIN
+
+
 def _target(cadence: Cadence, inits: list[Initiation], at: float) -> float:
+    """API seconds from the start to the next read (each aimed one ``GRAIN`` past the moment)."""
     if not inits:
         return at + cadence.final * 0.25
     last = inits[-1]
     if last.end is None:  # running: the last scan, or installing
         age = at - last.start
-        if age < cadence.final:
-            return last.start + cadence.final
+        if age < cadence.final + GRAIN:
+            return last.start + cadence.final + GRAIN
         if age < cadence.final_late:  # a scan running a little long, or installing: one more look
             return last.start + cadence.final_late
-        return last.start + cadence.install_end(age) + cadence.short_gap + cadence.final
+        return last.start + cadence.install_end(age) + cadence.short_gap + cadence.final + GRAIN
     if last.installed:  # installed, so another initiation follows, after a pause or a reboot
         for gap in (cadence.short_gap, cadence.long_gap):
-            if at < last.end + gap + cadence.final:
-                return last.end + gap + cadence.final
+            if at < last.end + gap + cadence.final + GRAIN:
+                return last.end + gap + cadence.final + GRAIN
         return at + cadence.final * 0.5
     return at + cadence.final * 0.25  # found nothing but still pending: completes any moment

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from include.patching.read_schedule import (
+    GRAIN,
     Cadence,
     ExecutionShape,
     Initiation,
@@ -74,37 +75,45 @@ def test_the_age_comes_from_api_times_only():
 
 def test_a_running_scan_is_read_when_it_could_end():
     # 20 s into the first initiation: if it finds nothing it ends at 45 s
-    assert planned(cadence(), [Initiation(0.0, None, None)], 20.0) == pytest.approx(25.0)
+    assert planned(cadence(), [Initiation(0.0, None, None)], 20.0) == pytest.approx(25.0 + GRAIN)
 
 
 def test_an_initiation_running_past_the_scan_is_installing_and_read_near_its_likely_end():
-    # 200 s in: of the learnt installs longer than 200 s (300 … 1000), 20 % had ended by 400 s;
+    # 600 s in: of the learnt installs longer than 600 s (700 … 1000), 20 % had ended by 700 s;
     # the read goes then plus the pause and the last scan, when that scan would be running or done
-    assert planned(cadence(), [Initiation(0.0, None, None)], 200.0) == pytest.approx(400 + 5 + 45 - 200)
+    running = [Initiation(0.0, None, None)]
+    assert planned(cadence(), running, 600.0) == pytest.approx(700 + 5 + 45 + GRAIN - 600)
+
+
+def test_a_planned_read_during_an_install_is_never_far_ahead_of_its_age():
+    # 200 s in, the learnt installs would say 400 s; a quarter of its age (50 s) is the most
+    assert planned(cadence(), [Initiation(0.0, None, None)], 200.0) == pytest.approx(50 + 5 + 45 + GRAIN)
 
 
 def test_after_an_install_the_read_waits_for_the_pause_and_the_last_scan():
     inits = [Initiation(0.0, 300.0, 3)]
-    assert planned(cadence(), inits, 302.0) == pytest.approx(300 + 5 + 45 - 302)
+    assert planned(cadence(), inits, 302.0) == pytest.approx(300 + 5 + 45 + GRAIN - 302)
     # past that without a new initiation: the server is rebooting, the long pause applies
-    assert planned(cadence(), inits, 352.0) == pytest.approx(300 + 155 + 45 - 352)
+    assert planned(cadence(), inits, 352.0) == pytest.approx(300 + 155 + 45 + GRAIN - 352)
 
 
 def test_the_last_scan_is_read_at_its_end():
     inits = [Initiation(0.0, 300.0, 3), Initiation(305.0, None, None)]
-    assert planned(cadence(), inits, 320.0) == pytest.approx(305 + 45 - 320)
+    assert planned(cadence(), inits, 320.0) == pytest.approx(305 + 45 + GRAIN - 320)
 
 
 def test_the_time_scale_converts_api_seconds_to_ours_and_the_gap_has_a_floor():
     fast = cadence(rate=0.1)
-    assert planned(fast, [Initiation(0.0, None, None)], 20.0) == pytest.approx(2.5)
-    assert planned(fast, [Initiation(0.0, None, None)], 44.9) == pytest.approx(1.0)  # min_gap
+    assert planned(fast, [Initiation(0.0, None, None)], 20.0) == pytest.approx(2.6)
+    assert planned(fast, [Initiation(0.0, None, None)], 45.5) == pytest.approx(1.0)  # min_gap
 
 
-def test_installs_longer_than_any_learnt_back_off_with_their_age():
-    # early in a rollout only the quick installs have completed: a read every pause + scan would
-    # cost a request a minute for every longer one
-    assert planned(cadence(), [Initiation(0.0, None, None)], 1200.0) == pytest.approx(600 + 5 + 45)
+def test_installs_longer_than_any_learnt_are_read_a_quarter_of_their_age_apart():
+    # early in a rollout only the quick installs have completed; the longest end the rollout
+    assert planned(cadence(), [Initiation(0.0, None, None)], 1200.0) == pytest.approx(300 + 5 + 45 + GRAIN)
+    # a young install is read at least one pause and scan apart
+    young = planned(cadence(installs=[]), [Initiation(0.0, None, None)], 60.0)
+    assert young == pytest.approx(50 + 5 + 45 + GRAIN)
 
 
 def test_a_cadence_is_learnt_only_from_enough_completions():

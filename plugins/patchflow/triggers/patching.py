@@ -13,13 +13,17 @@ watched through the summary alone until an execution appears — however late th
 starts it — or until their deadline, where they end ``no_execution``. The request is never
 sent again (I1): that is the worker's rule, and this trigger only reads.
 
-Polling starts quick and backs off (x``backoff`` up to ``max_poll_interval``); every cycle
-sends one request per distinct job id and per server, at most ``max_parallel`` at a time.
+Polling starts quick and backs off (x``backoff`` up to ``max_poll_interval``); once the rollout
+has learnt how its executions run (``cadence``, ``include.patching.read_schedule``), each read of
+a pending execution plans the next one instead. Every cycle sends one request per distinct job id
+and per server, at most ``max_parallel`` at a time.
 The trigger fires once at least one server has an outcome and either nothing is left to
 watch or ``batch_window`` seconds have passed since the first outcome, so the operator can
 refill freed slots promptly without one resume per server; while servers wait for a slot the
 rollout passes a window of 0 (``patchflow.waiting.refill_window``), so a completion is reported at
-once. ``wait(api)`` is the same loop with any reader: ``run`` gives it the async client, the
+once — unless other servers' last scans end within a fifth of a scan (``Cadence.hold``): then
+the event waits for their reads, and one Execute Package request refills all their slots.
+``wait(api)`` is the same loop with any reader: ``run`` gives it the async client, the
 rollout's ``deferrable=False`` loop the worker's hook. Timing defaults come from
 ``include.patching.tuning`` (scaled by ``[patchflow] time_scale``). ``run()`` only sends GETs
 and logs in itself; nothing secret is in its kwargs (I6). It may run twice (HA, restart): it
@@ -41,7 +45,14 @@ from include.clc import shapes
 from include.clc.errors import ClcApiError, ClcError
 from include.patching.executions import ExecutionStatus, select_execution
 from include.patching.health import HealthResult, HealthSpec, check_once
-from include.patching.read_schedule import Cadence, ExecutionShape, api_age, initiations, next_read
+from include.patching.read_schedule import (
+    Cadence,
+    ExecutionShape,
+    api_age,
+    in_last_scan,
+    initiations,
+    next_read,
+)
 from include.patching.watch import ObservedExecution, Outcome, ServerWatch, WatchState
 from include.timefmt import parse_iso8601, utc_text
 
@@ -68,6 +79,7 @@ class _Watch:
     last_poll: datetime | None = None  # the last read of its execution (this trigger's or an earlier one's)
     next_read: datetime | None = None  # planned from what the execution showed (read_schedule)
     lag: float | None = None  # our seconds from the request to the execution's start (dated reads)
+    ending: bool = False  # the last read saw what is likely the last scan: the next read may see the end
 
     def due_at(self) -> datetime:
         """The next poll or the deadline, whichever comes first; not scheduled yet: at once."""
@@ -203,6 +215,7 @@ class PatchCompletionTrigger(BaseTrigger):
         watches = {s["server_id"]: _Watch.of(ServerWatch.from_dict(s)) for s in self.servers}
         outcomes: dict[str, dict[str, Any]] = {}
         first_outcome: float | None = None
+        window = self.batch_window
         for w in watches.values():
             self._schedule(w)
         while True:
@@ -216,8 +229,9 @@ class PatchCompletionTrigger(BaseTrigger):
             pending = [w for w in watches.values() if w.server_id not in outcomes]
             if outcomes and first_outcome is None:
                 first_outcome = time.monotonic()
+                window = max(self.batch_window, self._hold(pending))
             waited = time.monotonic() - first_outcome if first_outcome is not None else 0.0
-            if outcomes and (not pending or waited >= self.batch_window):
+            if outcomes and (not pending or waited >= window):
                 self.log.info(
                     "%d server(s) finished (%s), %d still watched",
                     len(outcomes),
@@ -244,8 +258,22 @@ class PatchCompletionTrigger(BaseTrigger):
             nearest = min(w.due_at() for w in pending)
             pause = max((nearest - _now()).total_seconds(), 0.0) + 0.001
             if first_outcome is not None:
-                pause = min(pause, max(self.batch_window - waited, 0.0) + 0.001)
+                pause = min(pause, max(window - waited, 0.0) + 0.001)
             await asyncio.sleep(pause)
+
+    def _hold(self, pending: list[_Watch]) -> float:
+        """Seconds to wait after the first outcome for servers whose last scan ends that soon
+        (``Cadence.hold``), so their slots are refilled by the same request; 0: none is."""
+        if self._cadence is None:
+            return 0.0
+        now = _now()
+        limit = self._cadence.hold()
+        soon = [
+            (w.due_at() - now).total_seconds()
+            for w in pending
+            if w.ending and (w.due_at() - now).total_seconds() <= limit
+        ]
+        return max(soon) + 0.001 if soon else 0.0
 
     async def check(self, api: Any) -> dict[str, dict[str, Any]]:
         """One poll of every watched server — one cycle of ``run`` — with ``api`` as the reader.
@@ -387,7 +415,7 @@ class PatchCompletionTrigger(BaseTrigger):
     def _plan(self, w: _Watch, execution: dict | None, api_now: datetime | None, answered: datetime) -> None:
         """After a read: when the execution could first have completed (``read_schedule``)."""
         if execution is None:
-            w.next_read = None  # not listed yet: the back-off reads until it is
+            w.next_read, w.ending = None, False  # not listed yet: the back-off reads until it is
             return
         age = api_age(execution, api_now)
         if age is not None and w.lag is None:
@@ -398,9 +426,9 @@ class PatchCompletionTrigger(BaseTrigger):
         if age is None:  # no Date header: the request's age, less the learnt start lag
             elapsed = (answered - w.requested_at).total_seconds() - self._cadence.start_lag
             age = max(elapsed, 0.0) / self._cadence.rate
-        w.next_read = next_read(
-            self._cadence, initiations(execution), answered, age, min_gap=self.poll_interval
-        )
+        inits = initiations(execution)
+        w.next_read = next_read(self._cadence, inits, answered, age, min_gap=self.poll_interval)
+        w.ending = in_last_scan(self._cadence, inits, age)
 
     async def _check_health(self, api: Any, watches: list[_Watch], outcomes: dict, guarded: Any) -> None:
         """One try of the post-patch health check (``include.patching.health``) per completed server.

@@ -100,8 +100,9 @@ def test_a_read_is_planned_for_when_the_scan_could_end_and_handed_on():
     after = datetime.now(UTC)
     assert set(payload["outcomes"]) == {"done"} and payload["pending"] == ["busy"]
     planned = datetime.fromisoformat(payload["next_reads"]["busy"])
-    # 20 API s into a 45 s scan: 25 API s after the read, i.e. 0.25 s of ours
-    assert before + timedelta(seconds=0.25) <= planned <= after + timedelta(seconds=0.25)
+    # 20 API s into a 45 s scan: 25 API s after the read (and one more: whole seconds), i.e.
+    # 0.26 s of ours
+    assert before + timedelta(seconds=0.26) <= planned <= after + timedelta(seconds=0.26)
 
 
 def test_a_completed_execution_reports_what_it_teaches():
@@ -136,3 +137,56 @@ async def _until_read(t: PatchCompletionTrigger, reads: DatedReads) -> None:
     while not reads.reads:
         await asyncio.sleep(0.005)
     task.cancel()
+
+
+class EndingReads(DatedReads):
+    """``done`` has completed; ``ending`` is ``age`` API seconds into its last scan at the first
+    read and completed at the next."""
+
+    def __init__(self, age: float) -> None:
+        super().__init__()
+        self.age = age
+
+    async def get_patch_summary_dated(self, alias: str, server_id: str) -> tuple[list[dict], datetime]:
+        if server_id == "done" or self.reads.count("ending") >= 1:
+            self.reads.append(server_id)
+            execution = {
+                "execution_id": "VA1-1" if server_id == "done" else "VA1-2",
+                "status": "completed",
+                "start_time": api(0),
+                "end_time": api(45),
+                "init_messages": [initiation(0, 45, "Installed 0 updates")],
+            }
+            return [execution], API_START + timedelta(seconds=46)
+        self.reads.append(server_id)
+        execution = {
+            "execution_id": "VA1-2",
+            "status": "pending",
+            "start_time": api(0),
+            "end_time": "",
+            "init_messages": [initiation(0, None)],
+        }
+        return [execution], API_START + timedelta(seconds=self.age)
+
+
+def two(requested: datetime) -> PatchCompletionTrigger:
+    return PatchCompletionTrigger(
+        servers=[watch("done", requested), watch("ending", requested)],
+        alias="DEMO",
+        poll_interval=0.001,
+        max_poll_interval=1.0,  # plans up to 5 s ahead are kept
+        batch_window=0.0,
+        cadence=CADENCE.as_dict(),
+    )
+
+
+def test_a_completion_waits_for_a_last_scan_ending_that_soon_so_one_request_refills_both():
+    # hold: a fifth of the 45 s scan = 9 API s = 90 ms of ours; "ending" has 1 API s (10 ms) left
+    payload = asyncio.run(two(datetime.now(UTC) - timedelta(seconds=1)).wait(EndingReads(age=44.0)))
+    assert set(payload["outcomes"]) == {"done", "ending"} and payload["pending"] == []
+
+
+def test_a_completion_does_not_wait_for_a_scan_ending_later_than_that():
+    # 25 API s (250 ms) left: beyond the hold, the freed slot is refilled at once
+    payload = asyncio.run(two(datetime.now(UTC) - timedelta(seconds=1)).wait(EndingReads(age=20.0)))
+    assert set(payload["outcomes"]) == {"done"} and payload["pending"] == ["ending"]
