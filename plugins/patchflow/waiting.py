@@ -50,7 +50,7 @@ def refill_window(rollout: Rollout, batch_window: float) -> float:
 
 
 class WorkerReads:
-    """A worker's ``ClcHook`` behind the trigger's two awaitable reads, to poll in the worker."""
+    """A worker's ``ClcHook`` behind the trigger's awaitable reads, to poll in the worker."""
 
     def __init__(self, hook: Any) -> None:
         self.hook = hook
@@ -63,6 +63,10 @@ class WorkerReads:
 
     async def get_patch_summary_dated(self, alias: str, server_id: str) -> tuple[list[dict], datetime | None]:
         return self.hook.get_patch_summary_dated(alias, server_id)
+
+    async def get_server(self, alias: str, server_id: str) -> dict:
+        """For the post-patch health check (its probe goes out on a session of its own)."""
+        return self.hook.get_server(alias, server_id)
 
 
 def deferral_timeout(rollout: Rollout, margin: float) -> timedelta:

@@ -76,3 +76,17 @@ async def test_without_a_probe_only_the_details_count_and_a_missing_field_is_unh
     out = (await first_event(trigger(job, "{custom[nosuch]}", retries=1), LIMIT))["outcomes"]["va1demoweb01"]
     assert out["health"]["healthy"] is False
     assert "has no value for {custom[nosuch]}" in out["health"]["detail"]
+
+
+async def test_the_worker_loop_checks_health_with_the_workers_own_reads(start_cloud):
+    """``deferrable=False`` (the default): the same wait runs on ``WorkerReads`` around the worker's
+    hook, which must offer every read the check makes (server details too, not only summaries)."""
+    from patchflow.hooks.clc import ClcHook
+    from patchflow.waiting import WorkerReads
+
+    cloud = start_cloud(fleet_with(va1demoweb01={**HC, "unhealthy_after_patch": True}))
+    job = cloud.execute(["va1demoweb01"])
+    payload = await trigger(job, "{custom[hc]}", retries=1).wait(WorkerReads(ClcHook()))
+    out = payload["outcomes"]["va1demoweb01"]
+    assert out["state"] == "completed" and out["health"]["healthy"] is False
+    assert "answered HTTP 503" in out["health"]["detail"]
