@@ -13,7 +13,8 @@ within seconds.
 Clocks (I8): only API times are subtracted from API times. Where the API's clock stood at a
 read comes from the answer's ``Date`` header (the same clock that dates the executions), so
 "how long has this initiation run" needs no comparison with our clock; ``rate`` converts API
-seconds to ours (``[patchflow] time_scale``: 1 in production, the simulator's speed in tests).
+seconds to ours, as measured between an execution's dated reads (until then ``[patchflow]
+time_scale``: 1 in production, the simulator's speed in tests).
 Without a ``Date`` header the read is taken to be the request's age, which only reads early.
 """
 
@@ -91,10 +92,14 @@ class ExecutionShape:
     installs: tuple[float, ...]
     """API seconds of each initiation that installed something."""
     start_lag: float | None = None
-    """Our seconds from the request to the execution's start (the anchor's estimate)."""
+    """Our seconds from the request to the execution's start (from a dated read)."""
+    rate: float | None = None
+    """Our seconds per API second between this execution's first and last dated reads."""
 
     @classmethod
-    def of(cls, execution: dict[str, Any], start_lag: float | None = None) -> ExecutionShape | None:
+    def of(
+        cls, execution: dict[str, Any], start_lag: float | None = None, rate: float | None = None
+    ) -> ExecutionShape | None:
         inits = initiations(execution)
         if not inits or any(i.end is None for i in inits):
             return None
@@ -105,6 +110,7 @@ class ExecutionShape:
             gaps=gaps,
             installs=tuple(e - i.start for e, i in zip(ends[:-1], inits[:-1], strict=True)),
             start_lag=start_lag,
+            rate=rate,
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -113,16 +119,18 @@ class ExecutionShape:
             "gaps": list(self.gaps),
             "installs": list(self.installs),
             "start_lag": self.start_lag,
+            "rate": self.rate,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ExecutionShape:
-        lag = data.get("start_lag")
+        lag, rate = data.get("start_lag"), data.get("rate")
         return cls(
             final=float(data["final"]),
             gaps=tuple(float(g) for g in data.get("gaps") or ()),
             installs=tuple(float(s) for s in data.get("installs") or ()),
             start_lag=None if lag is None else float(lag),
+            rate=None if rate is None else float(rate),
         )
 
 
@@ -162,6 +170,7 @@ class Cadence:
         installs = sorted(i for s in shapes for i in s.installs)
         installs = installs[:: max(1, -(-len(installs) // MAX_INSTALLS))]  # evenly thinned: same spread
         lags = [s.start_lag for s in shapes if s.start_lag is not None]
+        rates = [s.rate for s in shapes if s.rate]  # measured: wins over the configured one
         return cls(
             final=statistics.median(finals),
             final_late=_p(finals, 0.9) + (_p(finals, 0.9) - _p(finals, 0.1)) + 2 * GRAIN,
@@ -169,7 +178,7 @@ class Cadence:
             long_gap=gaps[-1] if gaps else 0.0,
             installs=tuple(installs),
             start_lag=statistics.median(lags) if lags else 0.0,
-            rate=rate,
+            rate=statistics.median(rates) if rates else rate,
         )
 
     def as_dict(self) -> dict[str, Any]:

@@ -46,6 +46,9 @@ CONFS: dict[str, dict[str, Any]] = {
         "server_allow_list": APPROVED + REJECTED,
         "waves": ["1", "2", "100%"],
         "max_per_cluster": 1,
+        # waits in the triggerer: the browser run takes the default (the worker), so this run is
+        # the one that runs PatchCompletionTrigger, health probe and all, in the real triggerer
+        "deferrable": True,
     },
 }
 

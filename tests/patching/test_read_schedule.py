@@ -136,3 +136,14 @@ def test_a_completed_execution_yields_its_shape():
     assert shape == ExecutionShape(final=45.0, gaps=(5.0,), installs=(300.0,), start_lag=2.5)
     assert ExecutionShape.from_dict(shape.as_dict()) == shape
     assert ExecutionShape.of(execution((0, None, ""))) is None  # still running: nothing to learn
+
+
+def test_a_measured_clock_rate_wins_over_the_configured_one():
+    # an API whose clock runs 500 times ours (a simulator at time scale 0.002) while the
+    # deployment says 1: reads planned at the configured rate would come 500 times too late
+    measured = [ExecutionShape(final=45.0, gaps=(), installs=(), start_lag=0.0, rate=0.002)] * 3
+    learnt = Cadence.learn(measured, rate=1.0)
+    assert learnt is not None and learnt.rate == 0.002
+    assert learnt.earliest_completion() == pytest.approx(0.09)
+    unmeasured = Cadence.learn([ExecutionShape(final=45.0, gaps=(), installs=())] * 3, rate=0.1)
+    assert unmeasured is not None and unmeasured.rate == 0.1

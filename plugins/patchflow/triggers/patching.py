@@ -79,6 +79,8 @@ class _Watch:
     last_poll: datetime | None = None  # the last read of its execution (this trigger's or an earlier one's)
     next_read: datetime | None = None  # planned from what the execution showed (read_schedule)
     lag: float | None = None  # our seconds from the request to the execution's start (dated reads)
+    first_dated: tuple[datetime, datetime] | None = None  # (ours, the API's) at the first dated read
+    rate: float | None = None  # our seconds per API second, measured between dated reads
     ending: bool = False  # the last read saw what is likely the last scan: the next read may see the end
 
     def due_at(self) -> datetime:
@@ -418,8 +420,10 @@ class PatchCompletionTrigger(BaseTrigger):
             w.next_read, w.ending = None, False  # not listed yet: the back-off reads until it is
             return
         age = api_age(execution, api_now)
+        if api_now is not None:
+            self._measure_rate(w, answered, api_now)
         if age is not None and w.lag is None:
-            rate = self._cadence.rate if self._cadence is not None else _tuned_scale()
+            rate = w.rate or (self._cadence.rate if self._cadence is not None else _tuned_scale())
             w.lag = max((answered - w.requested_at).total_seconds() - age * rate, 0.0)
         if self._cadence is None or execution.get("status") == ExecutionStatus.COMPLETED:
             return
@@ -429,6 +433,17 @@ class PatchCompletionTrigger(BaseTrigger):
         inits = initiations(execution)
         w.next_read = next_read(self._cadence, inits, answered, age, min_gap=self.poll_interval)
         w.ending = in_last_scan(self._cadence, inits, age)
+
+    @staticmethod
+    def _measure_rate(w: _Watch, answered: datetime, api_now: datetime) -> None:
+        """Our seconds per API second from two dated reads far enough apart (``Date`` has whole
+        seconds): the plan then needs no assumption about how fast the API's clock runs."""
+        if w.first_dated is None:
+            w.first_dated = (answered, api_now)
+            return
+        ours, api = answered - w.first_dated[0], api_now - w.first_dated[1]
+        if api.total_seconds() >= 20:
+            w.rate = ours.total_seconds() / api.total_seconds()
 
     async def _check_health(self, api: Any, watches: list[_Watch], outcomes: dict, guarded: Any) -> None:
         """One try of the post-patch health check (``include.patching.health``) per completed server.
@@ -503,15 +518,15 @@ class PatchCompletionTrigger(BaseTrigger):
             observed_at=utc_text(_now()),
             execution=ObservedExecution.from_summary(execution) if execution is not None else None,
             health=health,
-            timing=_timing(execution, w.lag),
+            timing=_timing(execution, w.lag, w.rate),
         ).as_dict()
 
 
-def _timing(execution: dict | None, lag: float | None) -> dict[str, Any] | None:
+def _timing(execution: dict | None, lag: float | None, rate: float | None) -> dict[str, Any] | None:
     """What a completed execution teaches the read schedule (None: not completed or unreadable)."""
     if execution is None or execution.get("status") != ExecutionStatus.COMPLETED:
         return None
-    shape = ExecutionShape.of(execution, start_lag=lag)
+    shape = ExecutionShape.of(execution, start_lag=lag, rate=rate)
     return None if shape is None else shape.as_dict()
 
 
