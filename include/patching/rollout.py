@@ -240,11 +240,10 @@ class Rollout:
             or not self.ledger.in_phase(Phase.QUEUED)
         )
 
-    def watch_list(self, rate: float = 1.0) -> list[dict[str, Any]]:
-        """Trigger input (``ServerWatch.as_dict()``) for every in-flight server.
-
-        ``rate``: our seconds per API second (``[patchflow] time_scale``)."""
-        cadence = self.cadence(rate)
+    def watch_list(self, cadence: Cadence | None = None) -> list[dict[str, Any]]:
+        """Trigger input (``ServerWatch.as_dict()``) for every in-flight server; with the
+        rollout's ``cadence`` (learnt once per turn by the caller), no read before the earliest
+        completion, else the quiet period."""
         quiet = self.quiet_period() if cadence is None else cadence.earliest_completion()
         return [self._watch(sid, quiet).as_dict() for sid in self.in_flight_ids()]
 

@@ -22,11 +22,11 @@ def completion_trigger(
     from patchflow.triggers.patching import PatchCompletionTrigger
     from patchflow.tuning import time_scale
 
-    rate = time_scale()  # our seconds per API second: the simulator's speed, 1 in production
-    watch = rollout.watch_list(rate)
+    # our seconds per API second until one is measured: the simulator's speed, 1 in production
+    cadence = rollout.cadence(time_scale())
+    watch = rollout.watch_list(cadence)
     if not watch:
         return None
-    cadence = rollout.cadence(rate)
     return PatchCompletionTrigger(
         servers=watch,
         alias=rollout.config.alias,

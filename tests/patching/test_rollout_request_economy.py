@@ -159,5 +159,5 @@ def test_the_cadence_is_learnt_from_completed_servers_and_sets_the_first_read(tm
     assert cadence is not None and cadence.final == 45.0 and cadence.start_lag == 2.0
     assert cadence.installs == (100.0, 200.0, 300.0, 400.0, 500.0) and cadence.rate == 0.1
     # no read before the earliest completion: the usual start lag plus one scan, in our seconds
-    watched = rollout.watch_list(0.1)
+    watched = rollout.watch_list(cadence)
     assert {w["quiet_seconds"] for w in watched} == {2.0 + 45.0 * 0.1}

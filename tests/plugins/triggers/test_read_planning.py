@@ -37,6 +37,17 @@ def initiation(begin: float, end: float | None, message: str = "") -> dict:
     }
 
 
+def pending() -> dict:
+    """``VA1-2`` in its first initiation, started at the API's time 0."""
+    return {
+        "execution_id": "VA1-2",
+        "status": "pending",
+        "start_time": api(0),
+        "end_time": "",
+        "init_messages": [initiation(0, None)],
+    }
+
+
 class DatedReads:
     """Two servers: ``done`` has completed, ``busy`` is 20 API seconds into its first scan."""
 
@@ -60,14 +71,7 @@ class DatedReads:
                 ],
             }
             return [execution], API_START + timedelta(seconds=351)
-        execution = {
-            "execution_id": "VA1-2",
-            "status": "pending",
-            "start_time": api(0),
-            "end_time": "",
-            "init_messages": [initiation(0, None)],
-        }
-        return [execution], API_START + timedelta(seconds=20)
+        return [pending()], API_START + timedelta(seconds=20)
 
 
 def watch(sid: str, requested: datetime) -> dict[str, Any]:
@@ -159,14 +163,7 @@ class EndingReads(DatedReads):
             }
             return [execution], API_START + timedelta(seconds=46)
         self.reads.append(server_id)
-        execution = {
-            "execution_id": "VA1-2",
-            "status": "pending",
-            "start_time": api(0),
-            "end_time": "",
-            "init_messages": [initiation(0, None)],
-        }
-        return [execution], API_START + timedelta(seconds=self.age)
+        return [pending()], API_START + timedelta(seconds=self.age)
 
 
 def two(requested: datetime) -> PatchCompletionTrigger:
