@@ -107,6 +107,23 @@ def requests_by_route(counters: dict, per: int) -> str:
     return ", ".join(f"{route} {n / max(per, 1):.2f}" for route, n in routes.most_common())
 
 
+def summary_reads(counters: dict, per: int, time_scale: float) -> str:
+    """Where the summary reads fell (the simulator's ``summary_reads``) per patched server, and
+    how late the first read showing each completion came (wall seconds): what a read plan costs."""
+    phases = counters.get("summary_reads") or {}
+    if not phases:
+        return "not counted by this simulator"
+    parts = ", ".join(f"{k} {n / max(per, 1):.2f}" for k, n in sorted(phases.items(), key=lambda kv: -kv[1]))
+    delays = sorted(d * time_scale for d in counters.get("completion_seen_after") or [])
+    if delays:
+        pick = lambda share: delays[min(len(delays) - 1, int(len(delays) * share))]  # noqa: E731
+        parts += (
+            f"; completion seen after (wall s): median {pick(0.5):.1f}, p90 {pick(0.9):.1f}, "
+            f"max {delays[-1]:.1f}, mean {sum(delays) / len(delays):.1f}"
+        )
+    return parts
+
+
 def ideal_makespan(timelines: list[dict], servers: list[str], slots: int) -> float:
     """Fleet-wide ideal: the servers' real execution durations (wall), in the order they really
     started, list-scheduled onto ``slots`` slots shared by every package. A server is taken from
@@ -377,6 +394,8 @@ def report(args: argparse.Namespace, pf: dict[str, Any], peer: dict[str, Any] | 
         )
     by_route = requests_by_route(pf["counters"], pf_fig.completed)
     print(f"patchflow's requests per patched server by route: {by_route}")
+    reads = summary_reads(pf["counters"], pf_fig.completed, args.time_scale)
+    print(f"patchflow's summary reads per patched server, by phase: {reads}")
     print("scale:")
     print(
         f"  triggerer process tree: peak CPU {pf['triggerer_cpu']:.0f}% of one core, "

@@ -29,7 +29,7 @@ from simulator.errors import (
     not_found,
     unauthorized,
 )
-from simulator.executions import Execution, plan_execution
+from simulator.executions import Execution, ReadPhase, plan_execution
 from simulator.faults import FaultKind, FaultRegistry, FaultRule, FaultSpecError
 from simulator.fleet_file import FleetSpec, path_key
 from simulator.jobs import Job
@@ -92,6 +92,10 @@ def _empty_counters() -> dict:
         "operations_queued": {},
         "faults_injected": {},
         "logins": {"succeeded": 0, "failed": 0},
+        # patch summary reads by where the server's newest execution stood (``ReadPhase``); the
+        # first read showing it completed is "seen", with its delay past the end (simulated s)
+        "summary_reads": {},
+        "completion_seen_after": [],
         "emails": {"outbox": 0, "smtp_sent": 0, "smtp_failed": 0},
     }
 
@@ -738,8 +742,19 @@ class Simulator:
         if server is None:
             raise not_found()
         now = self.now()
-        items = [self.executions[e] for e in server.executions]
-        return [ex.summary(now) for ex in sorted(items, key=lambda e: e.start) if ex.start <= now]
+        items = sorted((self.executions[e] for e in server.executions), key=lambda e: e.start)
+        self.count_summary_read(items[-1] if items else None, now)
+        return [ex.summary(now) for ex in items if ex.start <= now]
+
+    def count_summary_read(self, newest: Execution | None, now: float) -> None:
+        """How a client's reads fall on the executions' course: what a read plan is judged by."""
+        phase = "no_execution" if newest is None else newest.phase(now)
+        if newest is not None and phase == ReadPhase.COMPLETED and not newest.seen_completed:
+            newest.seen_completed = True
+            phase = "completion_seen"
+            self.counters["completion_seen_after"].append(round(now - newest.end, 1))
+        self._bump("summary_reads", phase, 1)
+        self.counters_dirty = True
 
     def patch_detail(self, alias: str, server_id: str, execution_id: str) -> dict:
         server = self.server_in(alias, server_id)

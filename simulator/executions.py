@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 
 from simulator.clock import iso
 from simulator.fleet_file import PatchSpec
@@ -29,6 +30,17 @@ RESULT_FAILED = "4"
 
 BOOT_SETTLE_SECONDS = 30  # from "server is up again" to the next initiation
 PATCH_GAP_SECONDS = 1
+
+
+class ReadPhase(StrEnum):
+    """Where an execution stood when a client read the summary (the simulator's read counters)."""
+
+    NOT_STARTED = "not_started"
+    SCANNING = "scanning"
+    INSTALLING = "installing"
+    BETWEEN = "between_initiations"
+    LAST_SCAN = "last_scan"
+    COMPLETED = "completed"
 
 
 @dataclass
@@ -64,6 +76,8 @@ class Execution:
     #: simulated instant after which nothing progresses (fault: stuck / no return from reboot)
     halt_at: float | None = None
     finished: bool = False  # completion processed (e-mail sent, server released)
+    #: a summary read has shown it completed (``Simulator.count_summary_read``)
+    seen_completed: bool = False
     #: the fault ``unhealthy_after_patch`` hit it: the server's health endpoint fails once it completed
     breaks_health: bool = False
 
@@ -73,6 +87,20 @@ class Execution:
 
     def is_completed(self, now: float) -> bool:
         return self.halt_at is None and now >= self.end
+
+    def phase(self, now: float) -> str:
+        """Where the run stands at ``now``, for counting a client's reads (``ReadPhase``)."""
+        if self.is_completed(now):
+            return ReadPhase.COMPLETED
+        t = self.effective(now)
+        for number, init in enumerate(self.initiations):
+            if t < init.start:
+                return ReadPhase.BETWEEN if number else ReadPhase.NOT_STARTED
+            if t <= init.end:
+                if init.patches and t >= init.patches[0].start:
+                    return ReadPhase.INSTALLING
+                return ReadPhase.LAST_SCAN if number == len(self.initiations) - 1 else ReadPhase.SCANNING
+        return ReadPhase.BETWEEN
 
     def is_rebooting(self, now: float) -> bool:
         t = self.effective(now)
