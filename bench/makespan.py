@@ -108,12 +108,21 @@ def requests_by_route(counters: dict, per: int) -> str:
 
 
 def summary_reads(counters: dict, per: int, time_scale: float) -> str:
-    """Where the summary reads fell (the simulator's ``summary_reads``) per patched server, and
-    how late the first read showing each completion came (wall seconds): what a read plan costs."""
-    phases = counters.get("summary_reads") or {}
-    if not phases:
+    """Where the summary and detail reads fell (the simulator's ``summary_reads``/``detail_reads``)
+    per patched server, and how late the first read showing each completion came (wall seconds):
+    what a read plan costs."""
+
+    def per_phase(phases: dict) -> str:
+        ranked = sorted(phases.items(), key=lambda kv: -kv[1])
+        return ", ".join(f"{k} {n / max(per, 1):.2f}" for k, n in ranked)
+
+    parts = "; ".join(
+        f"{kind}: {per_phase(phases)}"
+        for kind in ("summary", "detail")
+        if (phases := counters.get(f"{kind}_reads"))
+    )
+    if not parts:
         return "not counted by this simulator"
-    parts = ", ".join(f"{k} {n / max(per, 1):.2f}" for k, n in sorted(phases.items(), key=lambda kv: -kv[1]))
     delays = sorted(d * time_scale for d in counters.get("completion_seen_after") or [])
     if delays:
         pick = lambda share: delays[min(len(delays) - 1, int(len(delays) * share))]  # noqa: E731
@@ -395,7 +404,7 @@ def report(args: argparse.Namespace, pf: dict[str, Any], peer: dict[str, Any] | 
     by_route = requests_by_route(pf["counters"], pf_fig.completed)
     print(f"patchflow's requests per patched server by route: {by_route}")
     reads = summary_reads(pf["counters"], pf_fig.completed, args.time_scale)
-    print(f"patchflow's summary reads per patched server, by phase: {reads}")
+    print(f"patchflow's patch reads per patched server, by phase: {reads}")
     print("scale:")
     print(
         f"  triggerer process tree: peak CPU {pf['triggerer_cpu']:.0f}% of one core, "

@@ -92,9 +92,11 @@ def _empty_counters() -> dict:
         "operations_queued": {},
         "faults_injected": {},
         "logins": {"succeeded": 0, "failed": 0},
-        # patch summary reads by where the server's newest execution stood (``ReadPhase``); the
-        # first read showing it completed is "seen", with its delay past the end (simulated s)
+        # patch summary reads by where the server's newest execution stood (``ReadPhase``), detail
+        # reads by where theirs did; the first read showing an execution completed is
+        # "completion_seen", with its delay past the end (simulated s)
         "summary_reads": {},
+        "detail_reads": {},
         "completion_seen_after": [],
         "emails": {"outbox": 0, "smtp_sent": 0, "smtp_failed": 0},
     }
@@ -743,17 +745,18 @@ class Simulator:
             raise not_found()
         now = self.now()
         items = sorted((self.executions[e] for e in server.executions), key=lambda e: e.start)
-        self.count_summary_read(items[-1] if items else None, now)
+        self.count_read("summary_reads", items[-1] if items else None, now)
         return [ex.summary(now) for ex in items if ex.start <= now]
 
-    def count_summary_read(self, newest: Execution | None, now: float) -> None:
-        """How a client's reads fall on the executions' course: what a read plan is judged by."""
-        phase = "no_execution" if newest is None else newest.phase(now)
-        if newest is not None and phase == ReadPhase.COMPLETED and not newest.seen_completed:
-            newest.seen_completed = True
+    def count_read(self, counter: str, execution: Execution | None, now: float) -> None:
+        """How a client's reads (``summary_reads``: of the server's newest execution;
+        ``detail_reads``) fall on the executions' course: what a read plan is judged by."""
+        phase = "no_execution" if execution is None else execution.phase(now)
+        if execution is not None and phase == ReadPhase.COMPLETED and not execution.seen_completed:
+            execution.seen_completed = True
             phase = "completion_seen"
-            self.counters["completion_seen_after"].append(round(now - newest.end, 1))
-        self._bump("summary_reads", phase, 1)
+            self.counters["completion_seen_after"].append(round(now - execution.end, 1))
+        self._bump(counter, phase, 1)
         self.counters_dirty = True
 
     def patch_detail(self, alias: str, server_id: str, execution_id: str) -> dict:
@@ -764,6 +767,7 @@ class Simulator:
         now = self.now()
         if ex is None or ex.server != server.id or ex.start > now:
             raise not_found()
+        self.count_read("detail_reads", ex, now)
         return ex.detail(now)
 
     # ------------------------------------------------------------------ e-mail, counters, faults

@@ -202,6 +202,8 @@ class Rollout:
         )
         self.fleet = fleet
         """Fleet-wide limits shared with the run's other package rollouts (None: this package's own)."""
+        if fleet is not None:  # the siblings read this package's load from its digest
+            ledger.digest_path = fleet.digest_path()
 
     # --- views ---------------------------------------------------------------------------
 
@@ -270,6 +272,7 @@ class Rollout:
             ),
             polled_at=e.submissions[-1].get("polled_at") if e.submissions else None,
             next_read_at=e.submissions[-1].get("next_read_at") if e.submissions else None,
+            seen=e.submissions[-1].get("seen") if e.submissions else None,
         )
 
     def deadline(self, sid: str) -> datetime:
@@ -640,21 +643,27 @@ class Rollout:
             if e.job_id and jobs.get(e.job_id) == JOB_SUCCEEDED and e.submissions:
                 e.submissions[-1]["job_status"] = JOB_SUCCEEDED
 
-    def note_polls(self, polled: dict[str, str], planned: dict[str, str] | None = None) -> None:
-        """Remember when a trigger last read each in-flight server's execution and when it planned
-        the next read (kept in the submission, saved by ``apply``), so the next trigger goes on
-        from there."""
-        planned = planned or {}
+    def note_polls(
+        self,
+        polled: dict[str, str],
+        planned: dict[str, str] | None = None,
+        seen: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
+        """Remember when a trigger last read each in-flight server's execution, when it planned
+        the next read and what the execution showed (``SeenExecution``; kept in the submission,
+        saved by ``apply``), so the next trigger goes on from there."""
+        planned, seen = planned or {}, seen or {}
         for sid in self.in_flight_ids():
             e = self.entries[sid]
             if not e.submissions:
                 continue
             if isinstance(polled.get(sid), str):
                 e.submissions[-1]["polled_at"] = polled[sid]
-            if isinstance(planned.get(sid), str):
-                e.submissions[-1]["next_read_at"] = planned[sid]
-            else:
-                e.submissions[-1].pop("next_read_at", None)
+            for key, given in (("next_read_at", planned.get(sid)), ("seen", seen.get(sid))):
+                if given is not None:
+                    e.submissions[-1][key] = given
+                else:
+                    e.submissions[-1].pop(key, None)
 
     def apply(self, outcomes: dict[str, dict[str, Any]]) -> None:
         """Record the trigger's outcomes; read per-patch details; release maintenance of ended servers."""
@@ -711,6 +720,9 @@ class Rollout:
         e.timing = out.timing
         if execution_id is None:  # an outcome naming no execution: there is no detail to read
             self._end_from_summary(sid, execution, "no execution id")
+            return
+        if out.patches is not None:  # the completion was seen in the detail itself
+            self._judge(sid, executions.final_attempts(out.patches))
             return
         try:
             detail = self.api.get_patch_detail(self.config.alias, sid, str(execution_id))

@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from include.patching.executions import attempt_count, installed_per_initiation
+from include.patching.read_schedule import Initiation
 
 
 class WatchState(StrEnum):
@@ -25,6 +26,43 @@ class WatchState(StrEnum):
     """The deadline passed before the execution completed."""
     NO_EXECUTION = "no_execution"
     """The request's answer was lost and no new execution appeared by the deadline."""
+
+
+@dataclass(frozen=True)
+class SeenExecution:
+    """A pending execution as the last summary read showed it, handed from trigger to trigger
+    (through the ledger) so that the read due at its possible completion can be the detail."""
+
+    execution_id: str
+    start_time: str
+    """The execution's ``start_time`` (API clock)."""
+    initiations: tuple[Initiation, ...]
+    completion_due: bool
+    """The next planned read is when it completes if nothing more installs (read the detail)."""
+    last_scan: bool
+    """It was likely in its last scan (``read_schedule.in_last_scan``: the refill hold)."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "execution_id": self.execution_id,
+            "start_time": self.start_time,
+            "initiations": [[i.start, i.end, i.installed] for i in self.initiations],
+            "completion_due": self.completion_due,
+            "last_scan": self.last_scan,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SeenExecution:
+        return cls(
+            execution_id=str(data["execution_id"]),
+            start_time=str(data["start_time"]),
+            initiations=tuple(
+                Initiation(float(start), None if end is None else float(end), None if n is None else int(n))
+                for start, end, n in data.get("initiations") or []
+            ),
+            completion_due=bool(data.get("completion_due")),
+            last_scan=bool(data.get("last_scan")),
+        )
 
 
 @dataclass(frozen=True)
@@ -54,6 +92,8 @@ class ServerWatch:
     next_read_at: str | None = None
     """When an earlier trigger planned the next read of the execution from what it showed
     (``include.patching.read_schedule``): the next trigger reads then, not on the back-off."""
+    seen: dict[str, Any] | None = None
+    """``SeenExecution.as_dict()`` of the execution as an earlier trigger last saw it pending."""
 
     def as_dict(self) -> dict[str, Any]:
         return (
@@ -70,6 +110,7 @@ class ServerWatch:
             | ({} if self.health is None else {"health": dict(self.health)})
             | ({} if self.polled_at is None else {"polled_at": self.polled_at})
             | ({} if self.next_read_at is None else {"next_read_at": self.next_read_at})
+            | ({} if self.seen is None else {"seen": dict(self.seen)})
         )
 
     @classmethod
@@ -87,6 +128,7 @@ class ServerWatch:
             job_succeeded=bool(data.get("job_succeeded")),
             polled_at=data.get("polled_at"),
             next_read_at=data.get("next_read_at"),
+            seen=data.get("seen"),
         )
 
 
@@ -144,6 +186,9 @@ class Outcome:
     """``HealthResult.as_dict()`` of the post-patch check (None: none was asked for)."""
     timing: dict[str, Any] | None = None
     """``read_schedule.ExecutionShape.as_dict()`` of the completed execution (None: unreadable)."""
+    patches: list[dict[str, Any]] | None = None
+    """``executions.patch_rows`` of the detail, when the read that saw the completion was the
+    detail itself (None: the rollout reads it)."""
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -160,6 +205,8 @@ class Outcome:
             out["health"] = dict(self.health)
         if self.timing is not None:
             out["timing"] = dict(self.timing)
+        if self.patches is not None:
+            out["patches"] = [dict(p) for p in self.patches]
         return out
 
     @classmethod
@@ -175,4 +222,5 @@ class Outcome:
             execution=ObservedExecution.from_dict(execution) if execution else None,
             health=data.get("health"),
             timing=data.get("timing"),
+            patches=data.get("patches"),
         )

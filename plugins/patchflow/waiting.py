@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from include.patching.read_schedule import Cadence
 from include.patching.rollout import Rollout
 from include.patching.rollout_state import Phase
 from include.timefmt import utcnow
@@ -35,6 +36,7 @@ def completion_trigger(
         max_poll_interval=max_poll_interval,
         batch_window=batch_window,
         cadence=None if cadence is None else cadence.as_dict(),
+        refill_hold=refill_hold(rollout, cadence),
     )
 
 
@@ -45,8 +47,21 @@ def refill_window(rollout: Rollout, batch_window: float) -> float:
     instead of after ``batch_window``; with nothing left to start, grouping completions saves
     resumes and delays nobody.
     """
-    waiting = bool(rollout.ledger.in_phase(Phase.QUEUED)) and not rollout.budget_exhausted()
-    return 0.0 if waiting else batch_window
+    return 0.0 if _waiting(rollout) else batch_window
+
+
+def refill_hold(rollout: Rollout, cadence: Cadence | None) -> float:
+    """How long a lone completion waits for a second while servers wait for a slot (``pair_hold``);
+    0 with nothing to start or nothing learnt yet."""
+    if cadence is None or not _waiting(rollout):
+        return 0.0
+    return cadence.pair_hold()
+
+
+def _waiting(rollout: Rollout) -> bool:
+    """Servers wait for a slot: queued, with errors left in the budget and the window open."""
+    queued = bool(rollout.ledger.in_phase(Phase.QUEUED))
+    return queued and not rollout.budget_exhausted() and rollout.may_start_more()
 
 
 class WorkerReads:
@@ -63,6 +78,11 @@ class WorkerReads:
 
     async def get_patch_summary_dated(self, alias: str, server_id: str) -> tuple[list[dict], datetime | None]:
         return self.hook.get_patch_summary_dated(alias, server_id)
+
+    async def get_patch_detail_dated(
+        self, alias: str, server_id: str, execution_id: str
+    ) -> tuple[dict, datetime | None]:
+        return self.hook.get_patch_detail_dated(alias, server_id, execution_id)
 
     async def get_server(self, alias: str, server_id: str) -> dict:
         """For the post-patch health check (its probe goes out on a session of its own)."""

@@ -12,6 +12,8 @@ from include.patching.read_schedule import (
     ExecutionShape,
     Initiation,
     api_age,
+    completion_due,
+    final_scan_confirmed,
     initiations,
     next_read,
 )
@@ -51,7 +53,6 @@ def cadence(**overrides) -> Cadence:
         "installs": [100.0, 200.0, 300.0, 400.0, 500.0, 600.0, 700.0, 800.0, 900.0, 1000.0],
         "start_lag": 2.0,
         "rate": 1.0,
-        "quantile": 0.2,
     }
     return Cadence.from_dict(base | overrides)
 
@@ -78,16 +79,30 @@ def test_a_running_scan_is_read_when_it_could_end():
     assert planned(cadence(), [Initiation(0.0, None, None)], 20.0) == pytest.approx(25.0 + GRAIN)
 
 
-def test_an_initiation_running_past_the_scan_is_installing_and_read_near_its_likely_end():
-    # 600 s in: of the learnt installs longer than 600 s (700 … 1000), 20 % had ended by 700 s;
-    # the read goes then plus the pause and the last scan, when that scan would be running or done
+def test_an_initiation_running_past_the_scan_is_installing_and_read_when_a_learnt_install_would_end():
+    # 600 s in: the learnt installs still running by then end at 700 … 1000; reading when the
+    # first would have ended, plus the pause and the last scan, sees it completed
     running = [Initiation(0.0, None, None)]
     assert planned(cadence(), running, 600.0) == pytest.approx(700 + 5 + 45 + GRAIN - 600)
 
 
-def test_a_planned_read_during_an_install_is_never_far_ahead_of_its_age():
-    # 200 s in, the learnt installs would say 400 s; a quarter of its age (50 s) is the most
-    assert planned(cadence(), [Initiation(0.0, None, None)], 200.0) == pytest.approx(50 + 5 + 45 + GRAIN)
+def test_an_install_is_read_where_installs_end_and_not_in_between():
+    # most installs take 300 s, a few 1,000 s: read after 300 s; past it, not before 1,000 s
+    bimodal = cadence(installs=[300.0] * 8 + [1000.0] * 2)
+    running = [Initiation(0.0, None, None)]
+    assert planned(bimodal, running, 100.0) == pytest.approx(300 + 5 + 45 + GRAIN - 100)
+    assert planned(bimodal, running, 351.0) == pytest.approx(1000 + 5 + 45 + GRAIN - 351)
+
+
+def test_the_dearer_an_unseen_completion_the_sooner_an_install_is_read():
+    running = [Initiation(0.0, None, None)]
+    spread = [float(d) for d in range(100, 1001, 10)]
+    eager = planned(cadence(installs=spread, read_price=1.0), running, 200.0)
+    frugal = planned(cadence(installs=spread, read_price=1000.0), running, 200.0)
+    assert eager <= 20 + 5 + 45 + GRAIN  # one of the next install ends
+    assert frugal > 3 * eager  # a read is worth more than most installs' lateness
+    # never sooner than the floor between two reads
+    assert planned(cadence(installs=spread, read_price=1.0), running, 200.0) >= 1.0
 
 
 def test_after_an_install_the_read_waits_for_the_pause_and_the_last_scan():
@@ -147,3 +162,38 @@ def test_a_measured_clock_rate_wins_over_the_configured_one():
     assert learnt.earliest_completion() == pytest.approx(0.09)
     unmeasured = Cadence.learn([ExecutionShape(final=45.0, gaps=(), installs=())] * 3, rate=0.1)
     assert unmeasured is not None and unmeasured.rate == 0.1
+
+
+def test_the_read_due_at_a_possible_completion_is_known():
+    c = cadence()
+    assert completion_due(c, [Initiation(0.0, 300.0, 3), Initiation(305.0, None, None)], 320.0)  # last scan
+    assert completion_due(c, [Initiation(0.0, 300.0, 3)], 302.0)  # an install over: the scan is next
+    assert not completion_due(c, [Initiation(0.0, None, None)], 200.0)  # installing
+    assert not completion_due(c, [], 10.0)
+
+
+def detail(*starts: float) -> dict:
+    return {"patches": [{"start_time": at(s)} for s in starts]}
+
+
+def test_a_completed_detail_confirms_the_summary_only_if_nothing_was_installed_since():
+    scanning = [Initiation(0.0, 300.0, 3), Initiation(305.0, None, None)]
+    assert final_scan_confirmed(scanning, detail(45, 120, 200), START)
+    assert not final_scan_confirmed(scanning, detail(45, 320), START)  # that scan installed
+    over = [Initiation(0.0, 300.0, 3)]
+    assert final_scan_confirmed(over, detail(45, 120), START)
+    assert not final_scan_confirmed(over, detail(45, 310), START)  # another install followed
+    assert not final_scan_confirmed(over, {"patches": [{"start_time": ""}]}, START)  # unreadable: no
+
+
+def test_a_completion_seen_in_the_detail_teaches_what_the_summary_showed():
+    scanning = [Initiation(0.0, 300.0, 3), Initiation(305.0, None, None)]
+    whole = ExecutionShape.after_detail(scanning, 352.0)
+    assert whole == ExecutionShape(final=47.0, gaps=(5.0,), installs=(300.0,))
+    partial = ExecutionShape.after_detail([Initiation(0.0, 300.0, 3)], 352.0)
+    assert partial == ExecutionShape(final=None, gaps=(), installs=(300.0,))
+    # shapes without a last scan teach installs, not the scan: three scans are still needed
+    shapes = [partial] * 5 + [whole] * 2
+    assert Cadence.learn(shapes) is None
+    learnt = Cadence.learn([*shapes, whole])
+    assert learnt is not None and learnt.final == 47.0 and len(learnt.installs) == 8

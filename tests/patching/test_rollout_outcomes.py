@@ -83,3 +83,29 @@ def test_an_outcome_is_dated_on_our_clock_and_the_apis_own_times_are_kept(tmp_pa
     assert patched["state"] == "patched"
     assert parse_utc_text(patched["ended_at"]) - parse_utc_text(patched["observed_at"]) > timedelta(hours=4)
     assert rows["va1demoapp02"]["state"] == "failed"
+
+
+def test_a_completion_seen_in_the_detail_is_judged_from_it_without_reading_it_again(tmp_path, monkeypatch):
+    api = MemoryApi([SID])
+    rollout = make_rollout(tmp_path, api)
+    rollout.fill()
+    api.start_queued()
+    api.complete_all()
+    reads: list[str] = []
+    monkeypatch.setattr(api, "get_patch_detail", lambda *args: reads.append(args[1]))
+    outcome = report(WatchState.COMPLETED, execution=ours(api, SID))
+    rows = [
+        {
+            "name": OPENSSL,
+            "kb": None,
+            "result_code": 4,
+            "status": "failed",
+            "start_time": None,
+            "end_time": None,
+        }
+    ]
+    rollout.apply({SID: outcome | {"patches": rows}})
+    rollout.finish(tmp_path / "results.json")
+    (row,) = json.loads((tmp_path / "results.json").read_text())["servers"]
+    assert reads == []  # one read saw the completion and the patches
+    assert row["state"] == "failed" and row["patches_failed"] == 1

@@ -134,6 +134,26 @@ def test_a_planned_read_goes_to_the_next_trigger_and_a_stale_plan_does_not(tmp_p
     assert "next_read_at" not in watched[b]
 
 
+def test_what_a_trigger_saw_of_a_pending_execution_goes_to_the_next_trigger(tmp_path):
+    api = MemoryApi(servers(2))
+    rollout = chunked(tmp_path, api, delay=0.0, concurrency=2, clock=Clock())
+    rollout.fill()
+    a, b = rollout.in_flight_ids()
+    seen = {
+        "execution_id": "VA1-100001",
+        "start_time": "2016-03-14T02:00:05Z",
+        "initiations": [[0.0, 300.0, 3], [305.0, None, None]],
+        "completion_due": True,
+        "last_scan": True,
+    }
+    rollout.note_polls({}, {}, {a: seen, b: seen})
+    rollout.note_polls({}, {}, {a: seen})  # b: this trigger saw nothing of it
+    rollout.apply({})
+    reloaded = Rollout(api, type(rollout.ledger).load(rollout.ledger.path), rollout.config)
+    watched = {w["server_id"]: w for w in reloaded.watch_list()}
+    assert watched[a]["seen"] == seen and "seen" not in watched[b]
+
+
 def timing(final: float, installs: tuple[float, ...], lag: float) -> dict:
     return {"final": final, "gaps": [5.0] * len(installs), "installs": list(installs), "start_lag": lag}
 

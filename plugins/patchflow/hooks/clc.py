@@ -243,6 +243,12 @@ class ClcHook(ClcConnectionAttributes, HttpHook):
     def get_patch_detail(self, alias: str, server_id: str, execution_id: str) -> dict:
         return self._request(endpoints.patch_detail(alias, server_id, execution_id))
 
+    def get_patch_detail_dated(
+        self, alias: str, server_id: str, execution_id: str
+    ) -> tuple[dict, datetime | None]:
+        """The detail and the API's clock when it answered (its ``Date``; None without one)."""
+        return self._request_dated(endpoints.patch_detail(alias, server_id, execution_id))
+
     def wait_for_job(
         self,
         alias: str,

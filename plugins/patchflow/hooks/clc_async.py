@@ -174,3 +174,9 @@ class ClcAsyncClient:
 
     async def get_patch_detail(self, alias: str, server_id: str, execution_id: str) -> dict:
         return await self._request(endpoints.patch_detail(alias, server_id, execution_id))
+
+    async def get_patch_detail_dated(
+        self, alias: str, server_id: str, execution_id: str
+    ) -> tuple[dict, datetime | None]:
+        """The detail and the API's clock when it answered (its ``Date``; None without one)."""
+        return await self._request_dated(endpoints.patch_detail(alias, server_id, execution_id))

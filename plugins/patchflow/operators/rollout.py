@@ -437,6 +437,7 @@ class PatchRolloutOperator(BaseOperator):
         rollout.note_polls(
             (event.get("polled") if isinstance(event, dict) else None) or {},
             (event.get("next_reads") if isinstance(event, dict) else None) or {},
+            (event.get("seen") if isinstance(event, dict) else None) or {},
         )
         rollout.apply(outcomes or {})
         return self._advance(rollout, results, context, before)
@@ -535,7 +536,7 @@ class PatchRolloutOperator(BaseOperator):
             rollout.time_out_in_flight("the wait timed out before the polling reported (backstop)")
             return
         rollout.note_jobs(event.get("jobs") or {})
-        rollout.note_polls(event.get("polled") or {}, event.get("next_reads") or {})
+        rollout.note_polls(event.get("polled") or {}, event.get("next_reads") or {}, event.get("seen") or {})
         rollout.apply(event.get("outcomes") or {})
 
     @staticmethod

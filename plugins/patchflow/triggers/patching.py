@@ -22,7 +22,8 @@ watch or ``batch_window`` seconds have passed since the first outcome, so the op
 refill freed slots promptly without one resume per server; while servers wait for a slot the
 rollout passes a window of 0 (``patchflow.waiting.refill_window``), so a completion is reported at
 once — unless other servers' last scans end within a fifth of a scan (``Cadence.hold``): then
-the event waits for their reads, and one Execute Package request refills all their slots.
+the event waits for their reads, and one Execute Package request refills all their slots; and a
+lone completion waits up to ``refill_hold`` (half a scan, ``Cadence.pair_hold``) for a second.
 ``wait(api)`` is the same loop with any reader: ``run`` gives it the async client, the
 rollout's ``deferrable=False`` loop the worker's hook. Timing defaults come from
 ``include.patching.tuning`` (scaled by ``[patchflow] time_scale``). ``run()`` only sends GETs
@@ -35,7 +36,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -43,17 +44,19 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from include.clc import shapes
 from include.clc.errors import ClcApiError, ClcError
-from include.patching.executions import ExecutionStatus, select_execution
+from include.patching.executions import ExecutionStatus, patch_rows, select_execution
 from include.patching.health import HealthResult, HealthSpec, check_once
 from include.patching.read_schedule import (
     Cadence,
     ExecutionShape,
     api_age,
+    completion_due,
+    final_scan_confirmed,
     in_last_scan,
     initiations,
     next_read,
 )
-from include.patching.watch import ObservedExecution, Outcome, ServerWatch, WatchState
+from include.patching.watch import ObservedExecution, Outcome, SeenExecution, ServerWatch, WatchState
 from include.timefmt import parse_iso8601, utc_text
 
 
@@ -81,7 +84,10 @@ class _Watch:
     lag: float | None = None  # our seconds from the request to the execution's start (dated reads)
     first_dated: tuple[datetime, datetime] | None = None  # (ours, the API's) at the first dated read
     rate: float | None = None  # our seconds per API second, measured between dated reads
-    ending: bool = False  # the last read saw what is likely the last scan: the next read may see the end
+    seen: SeenExecution | None = None  # the execution as the last summary showed it, pending
+    observed: ObservedExecution | None = None  # completed as the detail showed it (with ``seen``)
+    shape: ExecutionShape | None = None
+    patches: list[dict] | None = None  # the detail's rows, when the detail showed the completion
 
     def due_at(self) -> datetime:
         """The next poll or the deadline, whichever comes first; not scheduled yet: at once."""
@@ -93,12 +99,14 @@ class _Watch:
 
     @classmethod
     def of(cls, spec: ServerWatch) -> _Watch:
+        seen = SeenExecution.from_dict(spec.seen) if spec.seen else None
         return cls(
             server_id=spec.server_id,
             job_id=spec.job_id,
             requested_at=_parse(spec.requested_at),
             deadline=_parse(spec.deadline),
-            execution_id=spec.execution_id,
+            # identified by an earlier trigger (``select_execution``), as the execution it saw
+            execution_id=spec.execution_id or (seen.execution_id if seen else None),
             known_executions=spec.known_executions,
             quiet_seconds=spec.quiet_seconds,
             health=HealthSpec.from_dict(spec.health) if spec.health else None,
@@ -106,7 +114,13 @@ class _Watch:
             job_status=shapes.QUEUE_SUCCEEDED if spec.job_succeeded else None,
             last_poll=_parse(spec.polled_at) if spec.polled_at else None,
             next_read=_parse(spec.next_read_at) if spec.next_read_at else None,
+            seen=seen,
         )
+
+    @property
+    def ending(self) -> bool:
+        """The last read saw what is likely the last scan: the next read may see the end."""
+        return self.seen is not None and self.seen.last_scan
 
     def identify(self, summary: list[dict]) -> dict | None:
         """This request's execution in a summary; once identified, always the same one."""
@@ -152,6 +166,8 @@ class PatchCompletionTrigger(BaseTrigger):
     """Wait until watched servers' patch executions complete, fail or time out.
 
     :param servers: ``ServerWatch.as_dict()`` items (times as ISO-8601 UTC strings).
+    :param refill_hold: seconds a first outcome waits for a second before the event fires (servers
+        wait for the freed slots: one Execute Package then refills two); 0: at once.
     :param poll_interval: / ``max_poll_interval`` / ``batch_window``: seconds; None takes the
         deployment's setting (``patchflow.tuning``).
     """
@@ -168,6 +184,7 @@ class PatchCompletionTrigger(BaseTrigger):
         batch_window: float | None = None,
         max_parallel: int = 8,
         cadence: dict[str, Any] | None = None,
+        refill_hold: float = 0.0,
     ) -> None:
         super().__init__()
         if not servers:
@@ -182,6 +199,7 @@ class PatchCompletionTrigger(BaseTrigger):
         self.max_parallel = max_parallel
         self.cadence = cadence
         self._cadence = Cadence.from_dict(cadence) if cadence else None
+        self.refill_hold = refill_hold
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -196,6 +214,7 @@ class PatchCompletionTrigger(BaseTrigger):
                 "batch_window": self.batch_window,
                 "max_parallel": self.max_parallel,
                 "cadence": self.cadence,
+                "refill_hold": self.refill_hold,
             },
         )
 
@@ -217,7 +236,7 @@ class PatchCompletionTrigger(BaseTrigger):
         watches = {s["server_id"]: _Watch.of(ServerWatch.from_dict(s)) for s in self.servers}
         outcomes: dict[str, dict[str, Any]] = {}
         first_outcome: float | None = None
-        window = self.batch_window
+        window = hold = self.batch_window
         for w in watches.values():
             self._schedule(w)
         while True:
@@ -231,7 +250,9 @@ class PatchCompletionTrigger(BaseTrigger):
             pending = [w for w in watches.values() if w.server_id not in outcomes]
             if outcomes and first_outcome is None:
                 first_outcome = time.monotonic()
-                window = max(self.batch_window, self._hold(pending))
+                hold = max(self.batch_window, self._hold(pending))
+            # a lone outcome waits a little for a second: one Execute Package for both slots
+            window = max(hold, self.refill_hold) if len(outcomes) == 1 else hold
             waited = time.monotonic() - first_outcome if first_outcome is not None else 0.0
             if outcomes and (not pending or waited >= window):
                 self.log.info(
@@ -250,12 +271,15 @@ class PatchCompletionTrigger(BaseTrigger):
                 polled = {w.server_id: utc_text(w.last_poll) for w in pending if w.last_poll is not None}
                 # and when it was planned to be read next: the next trigger reads then
                 planned = {w.server_id: w.next_read.isoformat() for w in pending if w.next_read is not None}
+                # and what it showed: the read due at its possible completion can be the detail
+                seen = {w.server_id: w.seen.as_dict() for w in pending if w.seen is not None}
                 return {
                     "outcomes": outcomes,
                     "pending": sorted(w.server_id for w in pending),
                     "jobs": jobs,
                     "polled": polled,
                     "next_reads": planned,
+                    "seen": seen,
                 }
             nearest = min(w.due_at() for w in pending)
             pause = max((nearest - _now()).total_seconds(), 0.0) + 0.001
@@ -388,6 +412,10 @@ class PatchCompletionTrigger(BaseTrigger):
             and (w.job_done or not w.job_id or self._summary_first(w, now))
             and ((now - w.requested_at).total_seconds() >= w.quiet_seconds or now >= w.deadline)
         ]
+        details = [w for w in readers if self._reads_detail(api, w)]
+        readers = [w for w in readers if w not in details]
+        if details:
+            await self._poll_details(api, details, outcomes, guarded)
         answers = await asyncio.gather(*(guarded(self._read_summary(api, w.server_id)) for w in readers))
         for w, answer in zip(readers, answers, strict=True):
             w.last_poll = now
@@ -406,6 +434,74 @@ class PatchCompletionTrigger(BaseTrigger):
                     continue
                 outcomes[w.server_id] = self._outcome(w, WatchState.COMPLETED, "", execution=execution)
 
+    def _reads_detail(self, api: Any, w: _Watch) -> bool:
+        """Read the detail instead of the summary: the read is due when the execution completes if
+        nothing more installs, and a completed detail is all the rollout needs (one read, not two)."""
+        return (
+            w.seen is not None
+            and w.seen.completion_due
+            and w.execution_id == w.seen.execution_id
+            and hasattr(api, "get_patch_detail_dated")
+        )
+
+    async def _poll_details(self, api: Any, watches: list[_Watch], outcomes: dict, guarded: Any) -> None:
+        """One detail request per server whose completion is due (``completion_due``). Completed,
+        and the last summary's scan confirmed the last (``final_scan_confirmed``): reported with its
+        patches. Completed otherwise: the summary is read at once for the initiations. Pending: the
+        plan goes on from the last summary, and the next read is the summary again."""
+        answers = await asyncio.gather(
+            *(
+                guarded(api.get_patch_detail_dated(self.alias, w.server_id, str(w.execution_id)))
+                for w in watches
+            )
+        )
+        for w, answer in zip(watches, answers, strict=True):
+            seen = w.seen
+            assert seen is not None
+            w.seen = replace(seen, completion_due=False)  # whatever it says, the summary is next
+            if isinstance(answer, Exception):
+                self.log.warning("patch detail of %s: %s (tolerated, polling again)", w.server_id, answer)
+                w.next_read = None
+                continue
+            detail, api_now = answer
+            answered = _now()
+            inits = list(seen.initiations)
+            start = parse_iso8601(seen.start_time)
+            end = parse_iso8601(detail.get("end_time") or "")
+            completed = detail.get("status") == ExecutionStatus.COMPLETED
+            if completed and start and end and final_scan_confirmed(inits, detail, start):
+                if api_now is not None:
+                    self._measure_rate(w, answered, api_now)
+                self._completed_by_detail(w, seen, detail, (end - start).total_seconds())
+                if w.health is None:
+                    outcomes[w.server_id] = self._outcome(w, WatchState.COMPLETED, "")
+                continue
+            if completed:  # more initiations than the summary showed: it tells how many
+                w.next_read = answered
+                continue
+            age = api_age({"start_time": seen.start_time}, api_now)
+            if age is not None and self._cadence is not None:  # pending: go on from what was seen
+                w.next_read = next_read(self._cadence, inits, answered, age, min_gap=self.poll_interval)
+                w.seen = replace(w.seen, last_scan=in_last_scan(self._cadence, inits, age))
+            else:
+                w.next_read = None
+
+    def _completed_by_detail(self, w: _Watch, seen: SeenExecution, detail: dict, end: float) -> None:
+        """Record the completion the detail showed, with the last summary's initiations."""
+        inits = list(seen.initiations)
+        scanning = bool(inits) and inits[-1].end is None
+        w.observed = ObservedExecution(
+            execution_id=seen.execution_id,
+            status=ExecutionStatus.COMPLETED,
+            start_time=detail.get("start_time") or seen.start_time or None,
+            end_time=detail.get("end_time") or None,
+            attempts=len(inits) + (0 if scanning else 1),
+            installed=sum(i.installed or 0 for i in inits),
+        )
+        w.shape = ExecutionShape.after_detail(inits, end, start_lag=w.lag, rate=w.rate)
+        w.patches = patch_rows(detail)
+        w.completed = {"execution_id": seen.execution_id}  # for the health check (``observed`` reports)
+
     async def _read_summary(self, api: Any, server_id: str) -> tuple[list[dict], datetime | None, datetime]:
         """The summary, the API's clock when it answered (None: a reader without dates) and ours."""
         dated = getattr(api, "get_patch_summary_dated", None)
@@ -417,7 +513,7 @@ class PatchCompletionTrigger(BaseTrigger):
     def _plan(self, w: _Watch, execution: dict | None, api_now: datetime | None, answered: datetime) -> None:
         """After a read: when the execution could first have completed (``read_schedule``)."""
         if execution is None:
-            w.next_read, w.ending = None, False  # not listed yet: the back-off reads until it is
+            w.next_read, w.seen = None, None  # not listed yet: the back-off reads until it is
             return
         age = api_age(execution, api_now)
         if api_now is not None:
@@ -432,7 +528,13 @@ class PatchCompletionTrigger(BaseTrigger):
             age = max(elapsed, 0.0) / self._cadence.rate
         inits = initiations(execution)
         w.next_read = next_read(self._cadence, inits, answered, age, min_gap=self.poll_interval)
-        w.ending = in_last_scan(self._cadence, inits, age)
+        w.seen = SeenExecution(
+            execution_id=str(execution["execution_id"]),
+            start_time=str(execution.get("start_time") or ""),
+            initiations=tuple(inits),
+            completion_due=completion_due(self._cadence, inits, age),
+            last_scan=in_last_scan(self._cadence, inits, age),
+        )
 
     @staticmethod
     def _measure_rate(w: _Watch, answered: datetime, api_now: datetime) -> None:
@@ -509,6 +611,13 @@ class PatchCompletionTrigger(BaseTrigger):
         execution: dict | None = None,
         health: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
+        """The server's report; a completion seen in the detail carries what it showed (``observed``)."""
+        observed: ObservedExecution | None
+        if w.observed is not None:
+            observed, timing = w.observed, (w.shape.as_dict() if w.shape is not None else None)
+        else:
+            observed = ObservedExecution.from_summary(execution) if execution is not None else None
+            timing = _timing(execution, w.lag, w.rate)
         return Outcome(
             state=state,
             reason=reason,
@@ -516,9 +625,10 @@ class PatchCompletionTrigger(BaseTrigger):
             job_status=w.job_status,
             execution_id=w.execution_id,
             observed_at=utc_text(_now()),
-            execution=ObservedExecution.from_summary(execution) if execution is not None else None,
+            execution=observed,
             health=health,
-            timing=_timing(execution, w.lag, w.rate),
+            timing=timing,
+            patches=w.patches,
         ).as_dict()
 
 

@@ -4,6 +4,7 @@ API's own clock (``include.patching.read_schedule``), and hands the plan to the 
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -187,3 +188,197 @@ def test_a_completion_does_not_wait_for_a_scan_ending_later_than_that():
     # 25 API s (250 ms) left: beyond the hold, the freed slot is refilled at once
     payload = asyncio.run(two(datetime.now(UTC) - timedelta(seconds=1)).wait(EndingReads(age=20.0)))
     assert set(payload["outcomes"]) == {"done"} and payload["pending"] == ["ending"]
+
+
+class LaterReads(DatedReads):
+    """``done`` has completed; ``later`` completes ``after`` seconds (ours) from now, or never."""
+
+    def __init__(self, after: float | None) -> None:
+        super().__init__()
+        self.due = None if after is None else datetime.now(UTC) + timedelta(seconds=after)
+
+    async def get_patch_summary_dated(self, alias: str, server_id: str) -> tuple[list[dict], datetime]:
+        if server_id != "later":
+            return await super().get_patch_summary_dated(alias, server_id)
+        self.reads.append(server_id)
+        if self.due is None or datetime.now(UTC) < self.due:
+            return [pending()], API_START + timedelta(seconds=20)
+        done = pending() | {"status": "completed", "end_time": api(45)}
+        done["init_messages"] = [initiation(0, 45, "Installed 0 updates")]
+        return [done], API_START + timedelta(seconds=46)
+
+
+def pair(refill_hold: float) -> PatchCompletionTrigger:
+    requested = datetime.now(UTC) - timedelta(seconds=1)
+    return PatchCompletionTrigger(
+        servers=[watch("done", requested), watch("later", requested)],
+        alias="DEMO",
+        poll_interval=0.001,
+        max_poll_interval=0.005,
+        batch_window=0.0,
+        refill_hold=refill_hold,
+    )
+
+
+def test_a_lone_completion_waits_for_a_second_within_the_refill_hold():
+    payload = asyncio.run(pair(refill_hold=2.0).wait(LaterReads(after=0.1)))
+    assert set(payload["outcomes"]) == {"done", "later"} and payload["pending"] == []
+
+
+def test_without_a_refill_hold_a_lone_completion_is_reported_at_once():
+    payload = asyncio.run(pair(refill_hold=0.0).wait(LaterReads(after=0.1)))
+    assert set(payload["outcomes"]) == {"done"} and payload["pending"] == ["later"]
+
+
+def test_the_refill_hold_is_bounded():
+    started = time.monotonic()
+    payload = asyncio.run(pair(refill_hold=0.2).wait(LaterReads(after=None)))
+    assert set(payload["outcomes"]) == {"done"} and payload["pending"] == ["later"]
+    assert 0.2 <= time.monotonic() - started < 2.0
+
+
+def last_scan(begin: float = 305.0) -> dict:
+    """``VA1-2`` after an install (0 to 300 s): its next initiation, begun at ``begin``, scanning."""
+    return pending() | {
+        "init_messages": [initiation(0, 300, "Installed 2 updates: a, b"), initiation(begin, None)]
+    }
+
+
+def patch(begin: float, end: float, status: str = "completed") -> dict:
+    return {
+        "start_time": api(begin),
+        "end_time": api(end),
+        "patch_begin_message": f"update at {begin:g}",
+        "patch_end_message": "2" if status == "completed" else "4",
+        "status": status,
+    }
+
+
+class DetailReads(DatedReads):
+    """``ending`` is 20 API s into its last scan at the summary read; its detail then says
+    ``detail_status`` with ``patches`` (a patch begun after the scan began: it was no last scan)."""
+
+    def __init__(self, detail_status: str = "completed", patches: list[dict] | None = None) -> None:
+        super().__init__()
+        self.detail_status = detail_status
+        self.patches = patches if patches is not None else [patch(45, 150), patch(151, 299, "failed")]
+        self.details: list[str] = []
+
+    async def get_patch_summary_dated(self, alias: str, server_id: str) -> tuple[list[dict], datetime]:
+        self.reads.append(server_id)
+        return [last_scan()], API_START + timedelta(seconds=325)
+
+    async def get_patch_detail_dated(
+        self, alias: str, server_id: str, execution_id: str
+    ) -> tuple[dict, datetime]:
+        self.details.append(execution_id)
+        done = self.detail_status == "completed"
+        detail = {
+            "execution_id": execution_id,
+            "status": self.detail_status,
+            "start_time": api(0),
+            "end_time": api(350) if done else "",
+            "patches": self.patches,
+        }
+        return detail, API_START + timedelta(seconds=351)
+
+
+def single(requested: datetime) -> PatchCompletionTrigger:
+    return PatchCompletionTrigger(
+        servers=[watch("ending", requested)],
+        alias="DEMO",
+        poll_interval=0.001,
+        max_poll_interval=1.0,
+        batch_window=0.0,
+        cadence=CADENCE.as_dict(),
+    )
+
+
+def test_the_read_due_at_the_last_scans_end_is_the_detail_and_reports_the_patches():
+    reads = DetailReads()
+    payload = asyncio.run(asyncio.wait_for(single(datetime.now(UTC) - timedelta(seconds=1)).wait(reads), 5))
+    out = payload["outcomes"]["ending"]
+    assert reads.reads == ["ending"] and reads.details == ["VA1-2"]  # one summary, one detail: no more
+    assert out["state"] == "completed" and out["execution"]["end_time"] == api(350)
+    # the initiations and installs are the summary's; the detail adds the end and the patches
+    assert out["execution"]["attempts"] == 2 and out["execution"]["installed"] == 2
+    assert [p["status"] for p in out["patches"]] == ["completed", "failed"]
+    assert out["timing"]["final"] == 45.0 and out["timing"]["installs"] == [300.0]
+
+
+def test_a_completed_detail_with_a_patch_begun_in_that_scan_sends_the_summary_again():
+    # the "last scan" installed something: more initiations ran than the summary showed
+    reads = DetailReads(patches=[patch(45, 150), patch(320, 340)])
+    t = single(datetime.now(UTC) - timedelta(seconds=1))
+    asyncio.run(asyncio.wait_for(_until(t, reads, lambda: len(reads.reads) >= 2), 5))
+    assert reads.details == ["VA1-2"] and reads.reads == ["ending", "ending"]
+
+
+def test_a_pending_detail_is_followed_by_the_summary():
+    reads = DetailReads(detail_status="pending")
+    t = single(datetime.now(UTC) - timedelta(seconds=1))
+    asyncio.run(asyncio.wait_for(_until(t, reads, lambda: len(reads.reads) >= 2), 5))
+    assert reads.details == ["VA1-2"] and reads.reads[:2] == ["ending", "ending"]
+
+
+async def _until(t: PatchCompletionTrigger, reads: DatedReads, done: Any) -> None:
+    task = asyncio.ensure_future(t.wait(reads))
+    while not done():
+        await asyncio.sleep(0.005)
+    task.cancel()
+
+
+def test_what_one_trigger_saw_lets_the_next_read_the_detail_at_once():
+    # an earlier trigger saw the last scan running (the event's "seen", kept in the ledger)
+    item = watch("ending", datetime.now(UTC) - timedelta(seconds=1)) | {
+        "seen": {
+            "execution_id": "VA1-2",
+            "start_time": api(0),
+            "initiations": [[0.0, 300.0, 2], [305.0, None, None]],
+            "completion_due": True,
+            "last_scan": True,
+        }
+    }
+    reads = DetailReads()
+    later = PatchCompletionTrigger(
+        servers=[item], alias="DEMO", poll_interval=0.001, max_poll_interval=1.0, cadence=CADENCE.as_dict()
+    )
+    payload = asyncio.run(asyncio.wait_for(later.wait(reads), 5))
+    assert reads.reads == [] and reads.details == ["VA1-2"]  # no summary: the detail said it all
+    assert payload["outcomes"]["ending"]["execution"]["attempts"] == 2
+
+
+def test_the_event_hands_on_what_each_pending_execution_showed():
+    reads = DetailReads(detail_status="pending")
+    requested = datetime.now(UTC) - timedelta(seconds=1)
+    t = PatchCompletionTrigger(
+        servers=[watch("done", requested), watch("ending", requested)],
+        alias="DEMO",
+        poll_interval=0.001,
+        max_poll_interval=1.0,
+        batch_window=0.0,
+        cadence=CADENCE.as_dict(),
+    )
+    reads_done = _DoneToo(reads)
+    payload = asyncio.run(asyncio.wait_for(t.wait(reads_done), 5))
+    seen = payload["seen"]["ending"]
+    assert seen["execution_id"] == "VA1-2" and seen["completion_due"] and seen["last_scan"]
+    assert seen["initiations"] == [[0.0, 300.0, 2], [305.0, None, None]]
+
+
+class _DoneToo:
+    """``done`` completed (``DatedReads``); ``ending`` as ``reads`` has it."""
+
+    def __init__(self, reads: DetailReads) -> None:
+        self.reads, self.done = reads, DatedReads()
+
+    async def get_queue_status(self, alias: str, job_id: str) -> str:
+        return "succeeded"
+
+    async def get_patch_summary_dated(self, alias: str, server_id: str) -> tuple[list[dict], datetime]:
+        if server_id == "done":
+            return await self.done.get_patch_summary_dated(alias, server_id)
+        return await self.reads.get_patch_summary_dated(alias, server_id)
+
+    async def get_patch_detail_dated(self, alias: str, server_id: str, execution_id: str) -> Any:
+        return await self.reads.get_patch_detail_dated(alias, server_id, execution_id)
