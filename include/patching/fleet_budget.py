@@ -36,7 +36,7 @@ from typing import Any
 
 from include.artifacts import PathLike, local_path
 from include.patching.rate_control import budget_exhausted
-from include.patching.rollout_state import IN_FLIGHT, Ledger, Phase, ledger_path
+from include.patching.rollout_state import IN_FLIGHT, Ledger, Phase, ledger_path, load_path
 from include.patching.states import ERROR_STATES
 from include.timefmt import parse_iso8601, utcnow
 
@@ -75,6 +75,22 @@ class PackageLoad:
             mean_seconds=_estimate(
                 [e.get("wall_seconds") for e in servers.values()],
                 [_age(e.get("request_time")) for e in servers.values() if str(e.get("phase")) in _IN_FLIGHT],
+            ),
+        )
+
+    @classmethod
+    def of_digest(cls, key: str, digest: Mapping[str, Any]) -> PackageLoad:
+        """Counted from a ledger's digest (``Ledger.digest``): the same figures, without parsing
+        a ledger of thousands of servers on every refill."""
+        count = int(digest.get("durations") or 0)
+        return cls(
+            key=key,
+            in_flight=int(digest.get("in_flight") or 0),
+            queued=int(digest.get("queued") or 0),
+            errors=int(digest.get("errors") or 0),
+            mean_seconds=_estimate(
+                [float(digest.get("duration_sum") or 0.0) / count] if count else [],
+                [_age(t) for t in digest.get("in_flight_since") or []],
             ),
         )
 
@@ -173,7 +189,7 @@ class FleetBudget:
         self.targets = dict(targets)
         self.max_concurrency, self.max_errors = max_concurrency, max_errors
         self._local = local_path(folder)
-        self._cache: dict[str, tuple[tuple[int, int, int], PackageLoad]] = {}
+        self._cache: dict[str, tuple[tuple[int, int, int], dict[str, Any]]] = {}
 
     @property
     def locking(self) -> bool:
@@ -185,27 +201,40 @@ class FleetBudget:
     def siblings(self) -> list[PackageLoad]:
         return [self._load(key) for key in sorted(self.targets) if key != self.package_key]
 
+    def digest_path(self) -> PathLike:
+        """Where this package's ledger writes its digest for the siblings (``Ledger.digest``)."""
+        return load_path(self.folder, self.package_key)
+
     def _load(self, key: str) -> PackageLoad:
-        """A sibling's load from its ledger; re-parsed only when the file was replaced."""
-        path = ledger_path(self.folder, key)
-        not_started = PackageLoad(key, 0, self.targets.get(key, 0), 0)
+        """A sibling's load from its ledger's digest (or, before its first save with one, from
+        the ledger itself); re-read only when the file was replaced."""
+        digest = self._read(key, load_path(self.folder, key))
+        if digest is not None:
+            return PackageLoad.of_digest(key, digest)
+        ledger = self._read(key, ledger_path(self.folder, key))
+        if ledger is not None:
+            return PackageLoad.of_servers(key, ledger.get("servers") or {})
+        return PackageLoad(key, 0, self.targets.get(key, 0), 0)
+
+    def _read(self, key: str, path: PathLike) -> dict[str, Any] | None:
+        """The JSON at ``path`` (None: not there yet); locally, parsed again only once replaced."""
         if self._local is None:
             if not path.exists():
-                return not_started
+                return None
             with path.open("r") as fh:
-                return PackageLoad.of_servers(key, json.load(fh).get("servers") or {})
+                return dict(json.load(fh))
         local = self._local / Path(str(path)).name
         try:
             st = os.stat(local)
         except FileNotFoundError:
-            return not_started
+            return None
         stamp = (st.st_ino, st.st_mtime_ns, st.st_size)  # atomic replace: a new inode each write
-        cached = self._cache.get(key)
+        cached = self._cache.get(str(local))
         if cached is not None and cached[0] == stamp:
             return cached[1]
-        load = PackageLoad.of_servers(key, json.loads(local.read_text()).get("servers") or {})
-        self._cache[key] = (stamp, load)
-        return load
+        data = dict(json.loads(local.read_text()))
+        self._cache[str(local)] = (stamp, data)
+        return data
 
     # --- decisions -----------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """The rollout ledger: durable per-server state of one package's rollout in one run.
 
-Written atomically (``include.artifacts.write_json``) *before* every side effect
+Written atomically (``include.artifacts.write_bytes_atomic``) *before* every side effect
 (``maintenance: requested``, ``phase: submitting`` with the request time) and again after it
 (job id, outcome). Whatever dies — worker, triggerer, the task itself — the next attempt
 reads this file and reconciles instead of repeating a side effect (I1), and the maintenance
@@ -45,15 +45,16 @@ saw the outcome, on patchflow's clock. Compliance ("patched at", "days since") c
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
-from include.artifacts import PathLike, read_json, write_json
+from include.artifacts import PathLike, read_json, write_bytes_atomic
 from include.clc.shapes import QUEUE_FAILED, QUEUE_SUCCEEDED
 from include.patching.snapshot_state import RevertStatus, SnapshotFate, SnapshotStatus
-from include.patching.states import ATTEMPTED_STATES, ServerState
+from include.patching.states import ATTEMPTED_STATES, ERROR_STATES, ServerState
 from include.timefmt import utc_text, utcnow
 
 
@@ -120,6 +121,11 @@ RELEASED_OUTCOMES = frozenset({ReleaseOutcome.RELEASED, ReleaseOutcome.ALREADY_O
 
 def ledger_path(run_folder: PathLike, package_key: str) -> PathLike:
     return run_folder / f"rollout_{package_key}.ledger.json"
+
+
+def load_path(run_folder: PathLike, package_key: str) -> PathLike:
+    """The ledger's digest for the sibling packages' rollouts (``Ledger.digest``)."""
+    return run_folder / f"rollout_{package_key}.load.json"
 
 
 def results_path(run_folder: PathLike, package_key: str) -> PathLike:
@@ -191,6 +197,22 @@ class LedgerEntry:
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
     """Keys this version does not know (a newer or older writer): kept on save, never read."""
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name != "_encoded":  # a field changed: encode the entry again at the next save
+            self.__dict__.pop("_encoded", None)
+
+    def encoded(self) -> str:
+        """This entry as compact JSON for ``Ledger.save``, encoded again only if a field was
+        assigned since the last save — or while it is in flight, where the rollout updates its
+        last submission in place. At 10,000 servers a save then encodes the few hundred entries
+        that changed, not all of them."""
+        cached = self.__dict__.get("_encoded")
+        if cached is None or self.phase in IN_FLIGHT:
+            cached = json.dumps(self.to_json(), separators=(",", ":"), default=str)
+            object.__setattr__(self, "_encoded", cached)
+        return cached
+
     @classmethod
     def new(cls, *, preexisting_maintenance: bool = False) -> LedgerEntry:
         ownership = MaintenanceOwnership.PREEXISTING if preexisting_maintenance else MaintenanceOwnership.NONE
@@ -257,6 +279,8 @@ class Ledger:
 
     def __init__(self, path: PathLike, data: dict[str, Any]) -> None:
         self.path = path
+        #: where ``save`` also writes ``digest()`` for sibling rollouts (``load_path``); None: nowhere
+        self.digest_path: PathLike | None = None
         self.data = {k: v for k, v in data.items() if k != "servers"}
         self.servers: dict[str, LedgerEntry] = {
             sid: LedgerEntry.from_json(raw) for sid, raw in (data.get("servers") or {}).items()
@@ -315,10 +339,33 @@ class Ledger:
     def to_json(self) -> dict[str, Any]:
         return self.data | {"servers": {sid: e.to_json() for sid, e in self.servers.items()}}
 
+    def digest(self) -> dict[str, Any]:
+        """What the sibling packages' rollouts need of this ledger (``fleet_budget.PackageLoad``),
+        a few hundred bytes where the ledger is megabytes at fleet scale."""
+        flying = [e for e in self.servers.values() if e.phase in IN_FLIGHT]
+        durations = [e.wall_seconds for e in self.servers.values() if e.wall_seconds and e.wall_seconds > 0]
+        return {
+            "in_flight": len(flying),
+            "queued": sum(1 for e in self.servers.values() if e.phase is Phase.QUEUED),
+            "errors": sum(1 for e in self.servers.values() if e.state in ERROR_STATES),
+            "duration_sum": float(sum(durations)),
+            "durations": len(durations),
+            "in_flight_since": [e.request_time for e in flying if e.request_time],
+        }
+
     def save(self) -> None:
+        """Write the whole file atomically: the same JSON as ``to_json``, compact (rewritten before
+        and after every side effect, so its cost is per wave x size), each entry as last encoded
+        unless it changed (``LedgerEntry.encoded``). With a ``digest_path`` (fleet-wide limits),
+        the digest goes there first: a reader between the two writes sees the new counts, never
+        older ones (a sibling must not start servers into slots this save just took)."""
+        if self.digest_path is not None:
+            write_bytes_atomic(self.digest_path, json.dumps(self.digest(), separators=(",", ":")).encode())
         self.data["updated_at"] = utc_text(utcnow())
-        # compact: rewritten before and after every side effect, so its cost is per wave x size
-        write_json(self.path, self.to_json(), compact=True)
+        head = json.dumps(self.data, separators=(",", ":"), default=str)[:-1]
+        body = ",".join(f"{json.dumps(sid)}:{entry.encoded()}" for sid, entry in self.servers.items())
+        payload = f'{head}{"," if len(head) > 1 else ""}"servers":{{{body}}}}}'
+        write_bytes_atomic(self.path, payload.encode("utf-8"))
 
     @property
     def alias(self) -> str:

@@ -17,7 +17,7 @@ import pytest
 from include.patching.fleet_budget import FleetBudget, PackageLoad, fixed_share, free_slots, share
 from include.patching.packages import LINUX_YUM, WINDOWS_2012, PatchPackage
 from include.patching.rollout import Rollout, RolloutConfig
-from include.patching.rollout_state import Ledger, ledger_path
+from include.patching.rollout_state import Ledger, ledger_path, load_path
 from include.patching.states import ERROR_STATES, ServerState
 from include.patching.watch import WatchState
 from include.timefmt import utc_text
@@ -231,3 +231,23 @@ def test_a_small_limit_is_never_exceeded_by_the_at_least_one_rule(tmp_path, limi
     linux.fill()
     windows.fill()
     assert fleet_in_flight(linux, windows) == limit
+
+
+def test_siblings_read_each_others_load_from_a_small_digest_written_before_the_ledger(tmp_path):
+    api = MemoryApi(LINUX + WINDOWS)
+    linux = rollout_of(tmp_path, api, LINUX_YUM, LINUX, max_concurrency=4)
+    windows = rollout_of(tmp_path, api, WINDOWS_2012, WINDOWS, max_concurrency=4)
+    linux.fill()
+    digest = load_path(tmp_path, LINUX_YUM.key)
+    assert (
+        digest.stat().st_size < 500
+        and digest.stat().st_mtime_ns <= ledger_path(tmp_path, LINUX_YUM.key).stat().st_mtime_ns
+    )
+    seen = windows.fleet.siblings()[0]
+    assert (seen.in_flight, seen.queued, seen.errors) == (3, len(LINUX) - 3, 0)
+    from_ledger = PackageLoad.of_ledger(LINUX_YUM.key, linux.ledger)
+    assert seen.mean_seconds == pytest.approx(from_ledger.mean_seconds, abs=1.0)
+    # without a digest (a ledger written before there was one) the ledger itself is read
+    digest.unlink()
+    old = windows.fleet.siblings()[0]
+    assert (old.in_flight, old.queued, old.errors) == (3, len(LINUX) - 3, 0)

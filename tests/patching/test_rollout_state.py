@@ -142,3 +142,23 @@ def test_save_is_compact_json_with_the_same_value_as_the_indented_artifact(tmp_p
     assert indented.read_text().count("\n") > 10
     assert read_json(path) == read_json(indented)
     assert Ledger.load(path).servers == ledger.servers
+
+
+def test_a_save_writes_every_change_since_the_last_even_in_place_ones_of_servers_in_flight(tmp_path):
+    """Entries are encoded again only when changed (``LedgerEntry.encoded``): what is on disk is
+    always what is in memory — an assigned field, and an in-flight server's submission updated
+    in place (as ``Rollout.note_polls`` does)."""
+    path = ledger_path(tmp_path, "linux_yum")
+    ids = [("done", False), ("flying", False), ("queued", False)]
+    ledger = Ledger.open(path, package_key="linux_yum", package_id="pkg", alias="DEMO", targets=ids)
+    ledger.servers["flying"].phase = Phase.SUBMITTED
+    ledger.servers["flying"].submissions.append({"request_time": "2026-12-02T06:00:00Z", "job_id": "va1-1"})
+    ledger.save()
+    ledger.servers["done"].end(ServerState.PATCHED, "", now="2026-12-02T06:10:00Z")
+    ledger.servers["flying"].submissions[-1]["polled_at"] = "2026-12-02T06:09:00Z"
+    ledger.save()
+    on_disk = json.loads(path.read_text())
+    assert on_disk == ledger.to_json()
+    assert on_disk["servers"]["done"]["state"] == "patched"
+    assert on_disk["servers"]["flying"]["submissions"][-1]["polled_at"] == "2026-12-02T06:09:00Z"
+    assert on_disk["servers"]["queued"]["phase"] == "queued"
