@@ -28,6 +28,7 @@ from include.clc import shapes
 from include.clc.errors import ClcApiError, ClcError
 from include.clc.shapes import BatchItem
 from include.patching.chaos import CRASH_AFTER_STOP_MAINTENANCE, crash_point
+from include.patching.chunking import chunks, each
 from include.patching.live_state import server_reader
 from include.patching.rollout_state import (
     JOB_TERMINAL,
@@ -165,10 +166,13 @@ class MaintenanceRelease:
         *,
         job_timeout: float,
         job_poll_interval: float,
+        chunk_size: int | None = None,
         logger: Any = log,
     ) -> None:
         self.api, self.ledger, self.log = api, ledger, logger
         self.job_timeout, self.job_poll_interval = job_timeout, job_poll_interval
+        self.chunk_size = chunk_size
+        """Servers per stopMaintenance request, the requests sent at once (None: one request)."""
         self.report = ReleaseReport()
 
     def run(self) -> ReleaseReport:
@@ -255,16 +259,25 @@ class MaintenanceRelease:
         return still_on
 
     def _switch_off(self, still_on: list[str]) -> None:
-        try:
-            items = {i.server: i for i in self.api.stop_maintenance(self.ledger.alias, still_on)}
-        except ClcError as exc:
-            outcome = ReleaseOutcome.REFUSED if isinstance(exc, ClcApiError) else ReleaseOutcome.UNCONFIRMED
-            for sid in still_on:
-                self._problem(sid, outcome, f"stopMaintenance failed: {exc}")
-            return
+        """stopMaintenance in request chunks sent at once (CLC processes a request's servers one
+        after another: hundreds in one job outlast any reasonable wait), then wait for the jobs."""
+        pieces = chunks(still_on, self.chunk_size)
+        answers = each(lambda ids: self.api.stop_maintenance(self.ledger.alias, ids), pieces)
         crash_point(CRASH_AFTER_STOP_MAINTENANCE)  # resilience tests only
+        items: dict[str, Any] = {}
+        for piece, answer in zip(pieces, answers, strict=True):
+            if isinstance(answer, ClcError):
+                outcome = (
+                    ReleaseOutcome.REFUSED if isinstance(answer, ClcApiError) else ReleaseOutcome.UNCONFIRMED
+                )
+                for sid in piece:
+                    self._problem(sid, outcome, f"stopMaintenance failed: {answer}")
+                continue
+            items.update({i.server: i for i in answer})
         jobs: dict[str, list[str]] = {}
         for sid in still_on:
+            if sid in self.report.problems:
+                continue
             item = items.get(sid)
             if item is None:
                 self._problem(sid, ReleaseOutcome.UNCONFIRMED, "missing from the stopMaintenance answer")

@@ -230,7 +230,9 @@ class Cadence:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Cadence:
-        return cls(
+        """The cadence, the same object as last time for the same values: its install plan
+        (``_plan``, O(installs²)) is worked out once, not once per trigger."""
+        cadence = cls(
             final=float(data["final"]),
             final_late=float(data["final_late"]),
             short_gap=float(data["short_gap"]),
@@ -240,6 +242,11 @@ class Cadence:
             rate=float(data.get("rate") or 1.0),
             read_price=float(data.get("read_price") or READ_PRICE),
         )
+        known = _RECENT.get(cadence)
+        if known is None:
+            _RECENT.clear()  # the last one is all a rollout's next trigger needs
+            known = _RECENT[cadence] = cadence
+        return known
 
     def hold(self) -> float:
         """Our seconds a refill may wait after a completion for others due that soon: one
@@ -281,6 +288,10 @@ class Cadence:
     @cached_property
     def _plan(self) -> _InstallPlan:
         return _InstallPlan.of(self.installs, self.tail(), self.read_price)
+
+
+#: the last cadence made from a dict (``Cadence.from_dict``), with its plan once worked out
+_RECENT: dict[Cadence, Cadence] = {}
 
 
 @dataclass(frozen=True)

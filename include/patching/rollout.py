@@ -176,6 +176,10 @@ def _short(ids: list[str], limit: int = 5) -> str:
     return ", ".join(ids[:limit]) + (f", … +{len(ids) - limit}" if len(ids) > limit else "")
 
 
+#: completions below which the cadence is learnt again at every turn (``Rollout.cadence``)
+RELEARN_BELOW = 100
+
+
 class Rollout:
     def __init__(
         self,
@@ -202,6 +206,7 @@ class Rollout:
         )
         self.fleet = fleet
         """Fleet-wide limits shared with the run's other package rollouts (None: this package's own)."""
+        self._learnt: tuple[int, float, Cadence | None] | None = None  # (completions, rate, cadence)
         if fleet is not None:  # the siblings read this package's load from its digest
             ledger.digest_path = fleet.digest_path()
 
@@ -251,9 +256,16 @@ class Rollout:
 
     def cadence(self, rate: float = 1.0) -> Cadence | None:
         """How this package's executions run, learnt from those that completed in this run
-        (``include.patching.read_schedule``); None until enough have."""
-        shapes = [ExecutionShape.from_dict(e.timing) for e in self.entries.values() if e.timing]
-        return Cadence.learn(shapes, rate=rate)
+        (``include.patching.read_schedule``); None until enough have. Learnt again once the
+        completions grew by a tenth (every time while fewer than ``RELEARN_BELOW``): at 10,000
+        servers, learning every refill from every completion cost the worker's loop its pace."""
+        timed = [e.timing for e in self.entries.values() if e.timing]
+        learnt = self._learnt
+        if learnt is not None and learnt[1] == rate and RELEARN_BELOW <= len(timed) < learnt[0] * 1.1:
+            return learnt[2]
+        cadence = Cadence.learn([ExecutionShape.from_dict(t) for t in timed], rate=rate)
+        self._learnt = (len(timed), rate, cadence)
+        return cadence
 
     def _watch(self, sid: str, quiet: float) -> ServerWatch:
         e = self.entries[sid]
@@ -810,19 +822,25 @@ class Rollout:
         mine = [s for s in ids if may_switch_off_now(self.entries[s])]
         if not mine:
             return
-        try:
-            items = {i.server: i for i in self.api.stop_maintenance(self.config.alias, mine)}
-        except ClcError as exc:
-            self.log.warning("stop maintenance for %s failed (%s); release task retries", _short(mine), exc)
-            return
+        # in request chunks sent at once: CLC switches a request's servers off one after another
+        # (8 s each), so the hundreds finishing at a fleet's end would take an hour as one job
+        pieces = chunks(mine, self.config.chunk_size)
+        answers = each(lambda ids: self.api.stop_maintenance(self.config.alias, ids), pieces)
         crash_point(CRASH_AFTER_STOP_MAINTENANCE)  # resilience tests only
-        for sid in mine:
-            item = items.get(sid)
-            if item is None:
-                continue  # the release task checks it live
-            outcome = stop_answer_outcome(item)
-            note = f"stopMaintenance refused: {item.error}" if outcome is ReleaseOutcome.REFUSED else ""
-            record_release(self.entries[sid], outcome, note)
+        for piece, answer in zip(pieces, answers, strict=True):
+            if isinstance(answer, ClcError):
+                self.log.warning(
+                    "stop maintenance for %s failed (%s); release task retries", _short(piece), answer
+                )
+                continue
+            items = {i.server: i for i in answer}
+            for sid in piece:
+                item = items.get(sid)
+                if item is None:
+                    continue  # the release task checks it live
+                outcome = stop_answer_outcome(item)
+                note = f"stopMaintenance refused: {item.error}" if outcome is ReleaseOutcome.REFUSED else ""
+                record_release(self.entries[sid], outcome, note)
         self.ledger.save()
 
     def time_out_in_flight(self, reason: str) -> None:

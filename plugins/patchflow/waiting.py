@@ -7,6 +7,7 @@ margin (a dead triggerer must not leave the task deferred forever, I7).
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -65,28 +66,33 @@ def _waiting(rollout: Rollout) -> bool:
 
 
 class WorkerReads:
-    """A worker's ``ClcHook`` behind the trigger's awaitable reads, to poll in the worker."""
+    """A worker's ``ClcHook`` behind the trigger's awaitable reads, to poll in the worker.
+
+    Each read runs in a thread, so a cycle's reads overlap (at most the trigger's
+    ``max_parallel``) as the async client's do in the triggerer; the hook is already shared by
+    the rollout's concurrent request chunks (``include.patching.chunking.each``).
+    """
 
     def __init__(self, hook: Any) -> None:
         self.hook = hook
 
     async def get_queue_status(self, alias: str, job_id: str) -> str:
-        return self.hook.get_queue_status(alias, job_id)
+        return await asyncio.to_thread(self.hook.get_queue_status, alias, job_id)
 
     async def get_patch_summary(self, alias: str, server_id: str) -> list[dict]:
-        return self.hook.get_patch_summary(alias, server_id)
+        return await asyncio.to_thread(self.hook.get_patch_summary, alias, server_id)
 
     async def get_patch_summary_dated(self, alias: str, server_id: str) -> tuple[list[dict], datetime | None]:
-        return self.hook.get_patch_summary_dated(alias, server_id)
+        return await asyncio.to_thread(self.hook.get_patch_summary_dated, alias, server_id)
 
     async def get_patch_detail_dated(
         self, alias: str, server_id: str, execution_id: str
     ) -> tuple[dict, datetime | None]:
-        return self.hook.get_patch_detail_dated(alias, server_id, execution_id)
+        return await asyncio.to_thread(self.hook.get_patch_detail_dated, alias, server_id, execution_id)
 
     async def get_server(self, alias: str, server_id: str) -> dict:
         """For the post-patch health check (its probe goes out on a session of its own)."""
-        return self.hook.get_server(alias, server_id)
+        return await asyncio.to_thread(self.hook.get_server, alias, server_id)
 
 
 def deferral_timeout(rollout: Rollout, margin: float) -> timedelta:

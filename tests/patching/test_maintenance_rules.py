@@ -106,3 +106,17 @@ def test_release_waits_for_the_job_checks_live_and_records_every_outcome(tmp_pat
         "stuck": ReleaseOutcome.REFUSED,
     }
     assert ("stopMaintenance", ("pre",)) not in api.calls
+
+
+def test_release_switches_many_servers_off_in_request_chunks(tmp_path):
+    """CLC processes a request's servers one after another: hundreds in one stopMaintenance job
+    outlast the wait (seen at 10,000 servers), so the release sends chunks at once."""
+    ids = [f"va1s{i:02d}" for i in range(12)]
+    api = MemoryApi(dict.fromkeys(ids, False))
+    (start,) = {i.job_id for i in api.start_maintenance("DEMO", ids)}
+    ledger = release_ledger(tmp_path, api, {sid: owned(start) for sid in ids})
+    report = MaintenanceRelease(api, ledger, job_timeout=1.0, job_poll_interval=0.01, chunk_size=5).run()
+    assert sorted(report.released) == ids and not report.problems
+    sent = api.calls_of("stopMaintenance")
+    assert sorted(len(piece) for piece in sent) == [2, 5, 5]
+    assert sorted(sid for piece in sent for sid in piece) == ids

@@ -197,3 +197,10 @@ def test_a_completion_seen_in_the_detail_teaches_what_the_summary_showed():
     assert Cadence.learn(shapes) is None
     learnt = Cadence.learn([*shapes, whole])
     assert learnt is not None and learnt.final == 47.0 and len(learnt.installs) == 8
+
+
+def test_a_cadence_made_again_from_the_same_values_keeps_its_worked_out_install_plan():
+    c = cadence()
+    assert Cadence.from_dict(c.as_dict()) is Cadence.from_dict(c.as_dict())
+    assert Cadence.from_dict(c.as_dict()) == c
+    assert Cadence.from_dict(cadence(final=46.0).as_dict()).final == 46.0

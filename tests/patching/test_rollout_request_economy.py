@@ -55,6 +55,18 @@ def test_finished_servers_share_one_stop_maintenance_and_all_are_released(tmp_pa
     assert set(released.values()) == {ReleaseOutcome.RELEASED}
 
 
+def test_many_finished_servers_at_once_are_released_in_request_chunks_sent_together(tmp_path):
+    # CLC switches a request's servers off one after another: the many finishing at a fleet's end
+    # as one request would take an hour (seen at 10,000 servers)
+    api = MemoryApi(servers(8))
+    rollout = chunked(tmp_path, api, delay=3600.0, concurrency=8, clock=Clock())
+    rollout.fill()
+    ids = rollout.in_flight_ids()
+    fail(rollout, *ids)  # nothing left to start: all go now
+    assert sorted(len(piece) for piece in api.calls_of(STOP)) == [2, 3, 3]
+    assert sorted(s for piece in api.calls_of(STOP) for s in piece) == sorted(ids)
+
+
 def test_a_finished_servers_release_waits_no_longer_than_the_release_delay(tmp_path):
     api = MemoryApi(servers(8))
     clock = Clock()
@@ -181,3 +193,35 @@ def test_the_cadence_is_learnt_from_completed_servers_and_sets_the_first_read(tm
     # no read before the earliest completion: the usual start lag plus one scan, in our seconds
     watched = rollout.watch_list(cadence)
     assert {w["quiet_seconds"] for w in watched} == {2.0 + 45.0 * 0.1}
+
+
+def test_past_a_hundred_completions_the_cadence_is_learnt_again_once_they_grew_by_a_tenth(tmp_path):
+    api = MemoryApi(servers(130))
+    rollout = chunked(tmp_path, api, delay=0.0, concurrency=130, clock=Clock())
+    rollout.fill()
+    ids = rollout.in_flight_ids()
+
+    def complete(first: int, last: int) -> None:
+        rollout.apply(
+            {
+                sid: {
+                    "state": "completed",
+                    "reason": "",
+                    "observed_at": "2026-12-08T03:01:00Z",
+                    "execution_id": f"VA1-{i}",
+                    "timing": timing(45.0, (float(i + 1),), 2.0),
+                }
+                for i, sid in enumerate(ids[first:last], start=first)
+            }
+        )
+
+    complete(0, 50)
+    assert rollout.cadence(0.1) is not rollout.cadence(0.1)  # few: learnt every time
+    complete(50, 100)
+    learnt = rollout.cadence(0.1)
+    complete(100, 105)
+    assert rollout.cadence(0.1) is learnt  # 5 % more: the same
+    assert rollout.cadence(1.0) is not learnt  # another rate: learnt again
+    complete(105, 112)
+    again = rollout.cadence(0.1)
+    assert again is not learnt and len(again.installs) == 112  # 12 % more since: learnt again

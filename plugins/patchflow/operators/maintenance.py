@@ -23,6 +23,7 @@ from include.patching.rollout_state import Ledger, ledger_path
 from patchflow.exceptions import clc_failures_explained
 from patchflow.locations import resolve_run_folder
 from patchflow.tuning import setting as tuning
+from patchflow.tuning import size
 
 #: What a rendered plan path looks like when the task that writes the plan never ran.
 NO_PLAN_VALUES = frozenset({"", "None", "null"})
@@ -40,6 +41,8 @@ class ReleaseMaintenanceOperator(BaseOperator):
         the stopMaintenance jobs; default ``[patchflow] maintenance_timeout`` (scaled with the
         rollout's other timings).
     :param job_poll_interval: default ``[patchflow] job_poll_interval``.
+    :param request_chunk: servers per stopMaintenance request, the requests sent at once
+        (default ``[patchflow] request_chunk``, as for the rollout).
     """
 
     template_fields: Sequence[str] = ("plan_path", "package_key", "artifacts_base")
@@ -54,6 +57,7 @@ class ReleaseMaintenanceOperator(BaseOperator):
         artifacts_base: str | None = None,
         job_timeout: float | None = None,
         job_poll_interval: float | None = None,
+        request_chunk: int | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("trigger_rule", "all_done")
@@ -65,6 +69,7 @@ class ReleaseMaintenanceOperator(BaseOperator):
         # timing defaults from the deployment's tuning (scaled by [patchflow] time_scale)
         self.job_timeout = tuning("release_job_timeout", job_timeout)
         self.job_poll_interval = tuning("job_poll_interval", job_poll_interval)
+        self.request_chunk = size("request_chunk", request_chunk)
 
     def _hook(self) -> Any:
         from patchflow.hooks.clc import ClcHook
@@ -99,6 +104,7 @@ class ReleaseMaintenanceOperator(BaseOperator):
             ledger,
             job_timeout=self.job_timeout,
             job_poll_interval=self.job_poll_interval,
+            chunk_size=self.request_chunk,
             logger=self.log,
         )
         try:

@@ -212,6 +212,7 @@ class PatchRolloutOperator(BaseOperator):
         self.batch_window = tuning("batch_window", batch_window)
         self.maintenance_timeout = tuning("maintenance_timeout", maintenance_timeout)
         self.release_delay = tuning("release_delay", None)
+        self.note_interval = tuning("note_interval", None)
         self.job_poll_interval = tuning("job_poll_interval", job_poll_interval)
         self.deferral_margin = tuning("deferral_margin", deferral_margin)
         self.snapshot_timeout = tuning("snapshot_timeout", None)
@@ -451,23 +452,28 @@ class PatchRolloutOperator(BaseOperator):
             before = ended(rollout.entries)
             rollout.time_out_in_flight("deferral timed out before the trigger reported (backstop)")
             counts = rollout.finish(results, stop_reason="rollout stopped: deferral timed out")
-            self._tell(context, rollout, before)
+            self._tell(context, rollout, before, final=True)
             return {"results_path": str(results), "counts": counts}
 
-    def _tell(self, context: Any, rollout: Rollout, before: dict[str, str]) -> None:
+    def _tell(self, context: Any, rollout: Rollout, before: dict[str, str], *, final: bool = False) -> None:
         """What people watching see after each turn: a WARNING per server that failed since the
-        turn began (id, name, reason), one progress line, and the run's note brought up to date."""
+        turn began (id, name, reason), one progress line, and the run's note brought up to date —
+        at most every ``[patchflow] note_interval``, at once on a failure and at the end."""
         from patchflow.run_note import live_line, publish
 
         plan = self._plan()
-        for line in problem_lines(before, rollout.entries, server_labels(plan)):
+        problems = problem_lines(before, rollout.entries, server_labels(plan))
+        for line in problems:
             self.log.warning("%s", line)
         before.update(ended(rollout.entries))
         fleet_errors = rollout.budget_errors() if rollout.fleet is not None else None
         line = package_progress(self.package_key, rollout.entries, rollout.config.max_errors, fleet_errors)
         self.log.info("%s", line)
-        folder = resolve_run_folder(self.plan_path, self.artifacts_base, context)
-        publish(context, live_line(folder, plan), logger=self.log)
+        noted = getattr(self, "_noted_at", None)
+        if final or problems or noted is None or time.monotonic() - noted >= self.note_interval:
+            folder = resolve_run_folder(self.plan_path, self.artifacts_base, context)
+            publish(context, live_line(folder, plan), logger=self.log)
+            self._noted_at = time.monotonic()
 
     def _advance(
         self, rollout: Rollout, results: PathLike, context: Any, before: dict[str, str]
@@ -484,13 +490,13 @@ class PatchRolloutOperator(BaseOperator):
                 self._defer_on(rollout, trigger)  # raises TaskDeferred: resumes in ``resume``
             self._wait_in_worker(rollout, trigger)
         if rollout.gate.paused() and not rollout.gate.halt():
-            self._tell(context, rollout, before)
+            self._tell(context, rollout, before, final=True)
             self.log.info(
                 "%s: stage 1 ended and passed its gate; the rest waits for approval", self.package_key
             )
             return {"results_path": None, "paused_after_stage": 1, "ledger": str(rollout.ledger.path)}
         counts = rollout.finish(results)
-        self._tell(context, rollout, before)
+        self._tell(context, rollout, before, final=True)
         self._fail_if_over_budget(rollout, results)
         return {"results_path": str(results), "counts": counts}
 

@@ -421,3 +421,21 @@ def test_the_run_note_names_the_failed_server_while_the_rollout_still_runs(start
                 first.value.method_name, {"event": asyncio.run(first_event(first.value.trigger)).payload}
             )
         assert api.written[-1] == "patchflow: 1 failed (va1demoweb01) · 1 skipped · 4 in progress"
+
+
+@pytest.mark.parametrize(("interval", "notes"), [("3600", 2), ("0", 3)])
+def test_in_the_worker_the_run_note_follows_at_most_every_note_interval(
+    cloud, plan4, monkeypatch, interval, notes
+):
+    """Each note update reads every ledger and calls the REST API twice: per refill it was most
+    of the worker loop's time at 10,000 servers. First and last always; between, per interval."""
+    from tests.plugins.fake_airflow_api import FakeAirflowApi
+
+    with FakeAirflowApi() as api:
+        monkeypatch.setenv("AIRFLOW_CONN_AIRFLOW_API", api.connection())
+        monkeypatch.setenv("AIRFLOW__PATCHFLOW__NOTE_INTERVAL", interval)
+        Driver(plan_path=str(plan4), max_concurrency=1, deferrable=False).run()
+        assert api.written[0] == "patchflow: 1 skipped · 5 in progress"
+        # the Windows server is another task's: still to do
+        assert api.written[-1] == "patchflow: 4 patched · 1 skipped · 1 in progress"
+        assert len(api.written) == notes if interval == "3600" else len(api.written) >= notes
