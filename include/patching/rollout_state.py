@@ -281,6 +281,7 @@ class Ledger:
         self.path = path
         #: where ``save`` also writes ``digest()`` for sibling rollouts (``load_path``); None: nowhere
         self.digest_path: PathLike | None = None
+        self._written: tuple[str, str] | None = None  # what the last save wrote (``updated_at`` aside)
         self.data = {k: v for k, v in data.items() if k != "servers"}
         self.servers: dict[str, LedgerEntry] = {
             sid: LedgerEntry.from_json(raw) for sid, raw in (data.get("servers") or {}).items()
@@ -358,14 +359,19 @@ class Ledger:
         and after every side effect, so its cost is per wave x size), each entry as last encoded
         unless it changed (``LedgerEntry.encoded``). With a ``digest_path`` (fleet-wide limits),
         the digest goes there first: a reader between the two writes sees the new counts, never
-        older ones (a sibling must not start servers into slots this save just took)."""
+        older ones (a sibling must not start servers into slots this save just took). Nothing
+        changed since the last save (``updated_at`` aside): nothing is written."""
+        body = ",".join(f"{json.dumps(sid)}:{entry.encoded()}" for sid, entry in self.servers.items())
+        state = (json.dumps({k: v for k, v in self.data.items() if k != "updated_at"}, default=str), body)
+        if state == self._written:
+            return
         if self.digest_path is not None:
             write_bytes_atomic(self.digest_path, json.dumps(self.digest(), separators=(",", ":")).encode())
         self.data["updated_at"] = utc_text(utcnow())
         head = json.dumps(self.data, separators=(",", ":"), default=str)[:-1]
-        body = ",".join(f"{json.dumps(sid)}:{entry.encoded()}" for sid, entry in self.servers.items())
         payload = f'{head}{"," if len(head) > 1 else ""}"servers":{{{body}}}}}'
         write_bytes_atomic(self.path, payload.encode("utf-8"))
+        self._written = state
 
     @property
     def alias(self) -> str:

@@ -162,3 +162,22 @@ def test_a_save_writes_every_change_since_the_last_even_in_place_ones_of_servers
     assert on_disk["servers"]["done"]["state"] == "patched"
     assert on_disk["servers"]["flying"]["submissions"][-1]["polled_at"] == "2026-12-02T06:09:00Z"
     assert on_disk["servers"]["queued"]["phase"] == "queued"
+
+
+def test_a_save_with_nothing_changed_writes_nothing(tmp_path, monkeypatch):
+    import include.patching.rollout_state as state
+
+    path = ledger_path(tmp_path, "linux_yum")
+    ledger = Ledger.open(
+        path, package_key="linux_yum", package_id="pkg", alias="DEMO", targets=[("a", False)]
+    )
+    writes: list[object] = []
+    real = state.write_bytes_atomic
+    monkeypatch.setattr(state, "write_bytes_atomic", lambda p, data: (writes.append(p), real(p, data)))
+    ledger.save()
+    assert writes == []  # as written by ``open``
+    ledger.servers["a"].phase = Phase.SUBMITTING
+    ledger.save()
+    ledger.save()
+    assert writes == [path]
+    assert Ledger.load(path).servers["a"].phase is Phase.SUBMITTING
