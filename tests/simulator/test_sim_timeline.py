@@ -91,3 +91,19 @@ def test_timeline_survives_a_restart_with_a_state_file(demo_fleet, clock, tmp_pa
 )
 def test_maintenance_intervals(initially_on, changes, expected):
     assert maintenance_intervals(initially_on, changes, now=100) == expected
+
+
+def test_patch_reads_are_counted_by_where_the_execution_stood(client, auth, clock):
+    summary = "/patching/rest/servers/DEMO/server/VA1DEMOWEB01/patch"
+    client.get(summary, headers=auth)  # never patched
+    assert execute(client, auth, ["VA1DEMOWEB01"]).status_code == 200
+    clock.tick(10)
+    [ex] = client.get(summary, headers=auth).json()
+    clock.tick(4 * 3600)
+    client.get(summary, headers=auth)  # the first read showing it completed
+    client.get(f"{summary}/{ex['execution_id']}", headers=auth)  # then the detail
+    counters = client.get("/_sim/counters").json()
+    assert counters["summary_reads"] == {"no_execution": 1, "scanning": 1, "completion_seen": 1}
+    assert counters["detail_reads"] == {"completed": 1}
+    [late] = counters["completion_seen_after"]
+    assert 0 < late < 4 * 3600
