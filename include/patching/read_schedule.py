@@ -97,9 +97,8 @@ def _installed(message: str) -> int:
 class ExecutionShape:
     """What one completed execution teaches about the next ones (kept in its ledger entry)."""
 
-    final: float | None
-    """API seconds of its last initiation (the one that found nothing); None when the completion
-    was seen in the detail before any summary showed that initiation (``after_detail``)."""
+    final: float
+    """API seconds of its last initiation (the one that found nothing)."""
     gaps: tuple[float, ...]
     """API seconds between an initiation's end and the next one's start."""
     installs: tuple[float, ...]
@@ -130,21 +129,16 @@ class ExecutionShape:
     def after_detail(
         cls, inits: list[Initiation], end: float, start_lag: float | None = None, rate: float | None = None
     ) -> ExecutionShape | None:
-        """The shape of an execution whose last summary showed ``inits`` and whose detail then
-        said completed ``end`` API seconds after its start (``final_scan_confirmed``): with its
-        last scan running, the whole shape; with an install just over, all but the last scan."""
-        if not inits:
+        """The shape of an execution whose last summary showed ``inits``, the last running, and
+        whose detail then said completed ``end`` API seconds after its start
+        (``final_scan_confirmed``): the running initiation was the last scan."""
+        if not inits or inits[-1].end is not None or any(i.end is None for i in inits[:-1]):
             return None
-        scanning = inits[-1].end is None
-        seen = inits[:-1] if scanning else inits
-        if any(i.end is None for i in seen):
-            return None
-        ends = [i.end for i in seen if i.end is not None]
-        starts = [i.start for i in inits]
+        ends = [i.end for i in inits[:-1] if i.end is not None]
         return cls(
-            final=max(end - inits[-1].start, 0.0) if scanning else None,
-            gaps=tuple(max(b - e, 0.0) for e, b in zip(ends, starts[1:], strict=False)),
-            installs=tuple(e - i.start for e, i in zip(ends, seen, strict=True)),
+            final=max(end - inits[-1].start, 0.0),
+            gaps=tuple(max(b.start - e, 0.0) for e, b in zip(ends, inits[1:], strict=False)),
+            installs=tuple(e - i.start for e, i in zip(ends, inits[:-1], strict=True)),
             start_lag=start_lag,
             rate=rate,
         )
@@ -160,9 +154,9 @@ class ExecutionShape:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ExecutionShape:
-        lag, rate, final = data.get("start_lag"), data.get("rate"), data.get("final")
+        lag, rate = data.get("start_lag"), data.get("rate")
         return cls(
-            final=None if final is None else float(final),
+            final=float(data["final"]),
             gaps=tuple(float(g) for g in data.get("gaps") or ()),
             installs=tuple(float(s) for s in data.get("installs") or ()),
             start_lag=None if lag is None else float(lag),
@@ -198,9 +192,9 @@ class Cadence:
 
     @classmethod
     def learn(cls, shapes: list[ExecutionShape], *, rate: float = 1.0) -> Cadence | None:
-        finals = sorted(s.final for s in shapes if s.final is not None)
-        if len(finals) < MIN_SAMPLES:
+        if len(shapes) < MIN_SAMPLES:
             return None
+        finals = sorted(s.final for s in shapes)
         gaps = sorted(g for s in shapes for g in s.gaps)
         installs = sorted(i for s in shapes for i in s.installs)
         installs = installs[:: max(1, -(-len(installs) // MAX_INSTALLS))]  # evenly thinned: same spread
@@ -365,32 +359,20 @@ def in_last_scan(cadence: Cadence, inits: list[Initiation], at: float) -> bool:
 
 
 def completion_due(cadence: Cadence, inits: list[Initiation], at: float) -> bool:
-    """The next planned read is the moment the execution completes if nothing more is installed:
-    its last scan is running, or an install is over and the scan after it is yet to end. That
-    read may as well be the detail, which says "completed" too and lists the patches."""
-    if not inits:
-        return False
-    last = inits[-1]
-    if last.end is None:
-        return at - last.start < cadence.final + GRAIN
-    return bool(last.installed)
+    """The next planned read is the moment the execution completes if the running initiation is
+    its last scan: that read may as well be the detail, which says "completed" too and lists the
+    patches (``final_scan_confirmed``)."""
+    return in_last_scan(cadence, inits, at)
 
 
 def final_scan_confirmed(inits: list[Initiation], detail: dict[str, Any], start: datetime) -> bool:
-    """A completed detail after a summary that showed ``inits`` is that summary plus one scan that
-    found nothing: no patch started since the running scan began, or since the install seen over
-    ended. Then the summary's initiations (and one more after an install) and installs stand.
-    API times compared with API times only (I8)."""
-    if not inits:
+    """A completed detail after a summary that showed ``inits``, the last still running, is that
+    summary with its last initiation over: no patch started since that initiation began (it found
+    nothing). Then the summary's initiations and installs stand, observed, not inferred (I8).
+    API times compared with API times only."""
+    if not inits or inits[-1].end is not None:
         return False
-    last = inits[-1]
-    if last.end is None:
-        since = last.start
-    elif last.installed:
-        since = last.end
-    else:
-        return False
-    began = start + timedelta(seconds=since)
+    began = start + timedelta(seconds=inits[-1].start)
     for patch in detail.get("patches") or []:
         when = parse_iso8601(patch.get("start_time") or "")
         if when is None or when >= began:

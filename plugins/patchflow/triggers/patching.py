@@ -477,6 +477,7 @@ class PatchCompletionTrigger(BaseTrigger):
                     outcomes[w.server_id] = self._outcome(w, WatchState.COMPLETED, "")
                 continue
             if completed:  # more initiations than the summary showed: it tells how many
+                w.patches = patch_rows(detail)  # the rollout need not read the detail again
                 w.next_read = answered
                 continue
             age = api_age({"start_time": seen.start_time}, api_now)
@@ -487,15 +488,15 @@ class PatchCompletionTrigger(BaseTrigger):
                 w.next_read = None
 
     def _completed_by_detail(self, w: _Watch, seen: SeenExecution, detail: dict, end: float) -> None:
-        """Record the completion the detail showed, with the last summary's initiations."""
+        """Record the completion the detail showed, with the last summary's initiations (the
+        last of them the scan that found nothing, ``final_scan_confirmed``)."""
         inits = list(seen.initiations)
-        scanning = bool(inits) and inits[-1].end is None
         w.observed = ObservedExecution(
             execution_id=seen.execution_id,
             status=ExecutionStatus.COMPLETED,
             start_time=detail.get("start_time") or seen.start_time or None,
             end_time=detail.get("end_time") or None,
-            attempts=len(inits) + (0 if scanning else 1),
+            attempts=len(inits),
             installed=sum(i.installed or 0 for i in inits),
         )
         w.shape = ExecutionShape.after_detail(inits, end, start_lag=w.lag, rate=w.rate)

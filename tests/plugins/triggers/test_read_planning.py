@@ -382,3 +382,32 @@ class _DoneToo:
 
     async def get_patch_detail_dated(self, alias: str, server_id: str, execution_id: str) -> Any:
         return await self.reads.get_patch_detail_dated(alias, server_id, execution_id)
+
+
+class MoreInitiations(DetailReads):
+    """The scan seen running installed after all: the detail says completed with a patch begun
+    in it, and the summary read next shows three initiations, completed."""
+
+    def __init__(self) -> None:
+        super().__init__(patches=[patch(45, 150), patch(320, 340)])
+
+    async def get_patch_summary_dated(self, alias: str, server_id: str) -> tuple[list[dict], datetime]:
+        if not self.details:
+            return await super().get_patch_summary_dated(alias, server_id)
+        self.reads.append(server_id)
+        inits = [
+            initiation(0, 300, "Installed 2 updates: a, b"),
+            initiation(305, 345, "Installed 1 updates: c"),
+            initiation(350, 395, "Installed 0 updates"),
+        ]
+        done = pending() | {"status": "completed", "end_time": api(395), "init_messages": inits}
+        return [done], API_START + timedelta(seconds=396)
+
+
+def test_when_the_scan_installed_the_summary_says_how_many_initiations_and_the_patches_are_kept():
+    reads = MoreInitiations()
+    payload = asyncio.run(asyncio.wait_for(single(datetime.now(UTC) - timedelta(seconds=1)).wait(reads), 5))
+    out = payload["outcomes"]["ending"]
+    assert reads.details == ["VA1-2"] and reads.reads == ["ending", "ending"]
+    assert out["execution"]["attempts"] == 3 and out["execution"]["installed"] == 3  # the summary's
+    assert [p["start_time"] for p in out["patches"]] == [api(45), api(320)]  # the detail's, not read again
