@@ -96,17 +96,8 @@ class PackageLoad:
 
     @classmethod
     def of_ledger(cls, key: str, ledger: Ledger) -> PackageLoad:
-        entries = ledger.servers.values()
-        return cls(
-            key=key,
-            in_flight=sum(1 for e in entries if e.phase in IN_FLIGHT),
-            queued=sum(1 for e in entries if e.phase is Phase.QUEUED),
-            errors=sum(1 for e in entries if e.state is not None and e.state.value in _ERRORS),
-            mean_seconds=_estimate(
-                [e.wall_seconds for e in entries],
-                [_age(e.request_time) for e in entries if e.phase in IN_FLIGHT],
-            ),
-        )
+        """Counted from a ledger in memory, by the same rules as its digest."""
+        return cls.of_digest(key, ledger.digest())
 
 
 def _age(request_time: Any) -> float | None:

@@ -358,13 +358,6 @@ def in_last_scan(cadence: Cadence, inits: list[Initiation], at: float) -> bool:
     return bool(inits) and inits[-1].end is None and at - inits[-1].start < cadence.final + GRAIN
 
 
-def completion_due(cadence: Cadence, inits: list[Initiation], at: float) -> bool:
-    """The next planned read is the moment the execution completes if the running initiation is
-    its last scan: that read may as well be the detail, which says "completed" too and lists the
-    patches (``final_scan_confirmed``)."""
-    return in_last_scan(cadence, inits, at)
-
-
 def final_scan_confirmed(inits: list[Initiation], detail: dict[str, Any], start: datetime) -> bool:
     """A completed detail after a summary that showed ``inits``, the last still running, is that
     summary with its last initiation over: no patch started since that initiation began (it found

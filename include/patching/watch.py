@@ -37,17 +37,15 @@ class SeenExecution:
     start_time: str
     """The execution's ``start_time`` (API clock)."""
     initiations: tuple[Initiation, ...]
-    completion_due: bool
-    """The next planned read is when it completes if nothing more installs (read the detail)."""
     last_scan: bool
-    """It was likely in its last scan (``read_schedule.in_last_scan``: the refill hold)."""
+    """It was likely in its last scan (``read_schedule.in_last_scan``): the next read, due at that
+    scan's end, is the detail, and the refill may wait for it (``Cadence.hold``)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "execution_id": self.execution_id,
             "start_time": self.start_time,
             "initiations": [[i.start, i.end, i.installed] for i in self.initiations],
-            "completion_due": self.completion_due,
             "last_scan": self.last_scan,
         }
 
@@ -60,7 +58,6 @@ class SeenExecution:
                 Initiation(float(start), None if end is None else float(end), None if n is None else int(n))
                 for start, end, n in data.get("initiations") or []
             ),
-            completion_due=bool(data.get("completion_due")),
             last_scan=bool(data.get("last_scan")),
         )
 

@@ -12,8 +12,8 @@ from include.patching.read_schedule import (
     ExecutionShape,
     Initiation,
     api_age,
-    completion_due,
     final_scan_confirmed,
+    in_last_scan,
     initiations,
     next_read,
 )
@@ -166,10 +166,10 @@ def test_a_measured_clock_rate_wins_over_the_configured_one():
 
 def test_the_read_due_at_a_possible_completion_is_known():
     c = cadence()
-    assert completion_due(c, [Initiation(0.0, 300.0, 3), Initiation(305.0, None, None)], 320.0)  # last scan
-    assert not completion_due(c, [Initiation(0.0, 300.0, 3)], 302.0)  # an install over: the summary
-    assert not completion_due(c, [Initiation(0.0, None, None)], 200.0)  # installing
-    assert not completion_due(c, [], 10.0)
+    assert in_last_scan(c, [Initiation(0.0, 300.0, 3), Initiation(305.0, None, None)], 320.0)  # last scan
+    assert not in_last_scan(c, [Initiation(0.0, 300.0, 3)], 302.0)  # an install over: the summary
+    assert not in_last_scan(c, [Initiation(0.0, None, None)], 200.0)  # installing
+    assert not in_last_scan(c, [], 10.0)
 
 
 def detail(*starts: float) -> dict:

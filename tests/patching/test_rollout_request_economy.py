@@ -155,7 +155,6 @@ def test_what_a_trigger_saw_of_a_pending_execution_goes_to_the_next_trigger(tmp_
         "execution_id": "VA1-100001",
         "start_time": "2016-03-14T02:00:05Z",
         "initiations": [[0.0, 300.0, 3], [305.0, None, None]],
-        "completion_due": True,
         "last_scan": True,
     }
     rollout.note_polls({}, {}, {a: seen, b: seen})

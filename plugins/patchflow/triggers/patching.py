@@ -49,8 +49,8 @@ from include.patching.health import HealthResult, HealthSpec, check_once
 from include.patching.read_schedule import (
     Cadence,
     ExecutionShape,
+    Initiation,
     api_age,
-    completion_due,
     final_scan_confirmed,
     in_last_scan,
     initiations,
@@ -435,17 +435,18 @@ class PatchCompletionTrigger(BaseTrigger):
                 outcomes[w.server_id] = self._outcome(w, WatchState.COMPLETED, "", execution=execution)
 
     def _reads_detail(self, api: Any, w: _Watch) -> bool:
-        """Read the detail instead of the summary: the read is due when the execution completes if
-        nothing more installs, and a completed detail is all the rollout needs (one read, not two)."""
+        """Read the detail instead of the summary: the read is due at the end of a scan seen
+        running, when the execution completes if that scan finds nothing, and a completed detail
+        is then all the rollout needs (one read, not two)."""
         return (
             w.seen is not None
-            and w.seen.completion_due
+            and w.seen.last_scan
             and w.execution_id == w.seen.execution_id
             and hasattr(api, "get_patch_detail_dated")
         )
 
     async def _poll_details(self, api: Any, watches: list[_Watch], outcomes: dict, guarded: Any) -> None:
-        """One detail request per server whose completion is due (``completion_due``). Completed,
+        """One detail request per server whose last scan is due to end (``in_last_scan``). Completed,
         and the last summary's scan confirmed the last (``final_scan_confirmed``): reported with its
         patches. Completed otherwise: the summary is read at once for the initiations. Pending: the
         plan goes on from the last summary, and the next read is the summary again."""
@@ -458,7 +459,7 @@ class PatchCompletionTrigger(BaseTrigger):
         for w, answer in zip(watches, answers, strict=True):
             seen = w.seen
             assert seen is not None
-            w.seen = replace(seen, completion_due=False)  # whatever it says, the summary is next
+            w.seen = replace(seen, last_scan=False)  # whatever it says, the summary is next
             if isinstance(answer, Exception):
                 self.log.warning("patch detail of %s: %s (tolerated, polling again)", w.server_id, answer)
                 w.next_read = None
@@ -480,12 +481,8 @@ class PatchCompletionTrigger(BaseTrigger):
                 w.patches = patch_rows(detail)  # the rollout need not read the detail again
                 w.next_read = answered
                 continue
-            age = api_age({"start_time": seen.start_time}, api_now)
-            if age is not None and self._cadence is not None:  # pending: go on from what was seen
-                w.next_read = next_read(self._cadence, inits, answered, age, min_gap=self.poll_interval)
-                w.seen = replace(w.seen, last_scan=in_last_scan(self._cadence, inits, age))
-            else:
-                w.next_read = None
+            # pending: the plan goes on from what the summary showed, aged to this answer
+            self._follow(w, seen.execution_id, seen.start_time, inits, api_now, answered)
 
     def _completed_by_detail(self, w: _Watch, seen: SeenExecution, detail: dict, end: float) -> None:
         """Record the completion the detail showed, with the last summary's initiations (the
@@ -524,18 +521,28 @@ class PatchCompletionTrigger(BaseTrigger):
             w.lag = max((answered - w.requested_at).total_seconds() - age * rate, 0.0)
         if self._cadence is None or execution.get("status") == ExecutionStatus.COMPLETED:
             return
+        start = str(execution.get("start_time") or "")
+        self._follow(w, str(execution["execution_id"]), start, initiations(execution), api_now, answered)
+
+    def _follow(
+        self,
+        w: _Watch,
+        execution_id: str,
+        start_time: str,
+        inits: list[Initiation],
+        api_now: datetime | None,
+        answered: datetime,
+    ) -> None:
+        """Plan the next read of a pending execution from its initiations as last seen, aged to
+        the answer at ``answered`` (``read_schedule.next_read``), and remember what was seen."""
+        assert self._cadence is not None
+        age = api_age({"start_time": start_time}, api_now)
         if age is None:  # no Date header: the request's age, less the learnt start lag
             elapsed = (answered - w.requested_at).total_seconds() - self._cadence.start_lag
             age = max(elapsed, 0.0) / self._cadence.rate
-        inits = initiations(execution)
         w.next_read = next_read(self._cadence, inits, answered, age, min_gap=self.poll_interval)
-        w.seen = SeenExecution(
-            execution_id=str(execution["execution_id"]),
-            start_time=str(execution.get("start_time") or ""),
-            initiations=tuple(inits),
-            completion_due=completion_due(self._cadence, inits, age),
-            last_scan=in_last_scan(self._cadence, inits, age),
-        )
+        last_scan = in_last_scan(self._cadence, inits, age)
+        w.seen = SeenExecution(execution_id, start_time, tuple(inits), last_scan)
 
     @staticmethod
     def _measure_rate(w: _Watch, answered: datetime, api_now: datetime) -> None:

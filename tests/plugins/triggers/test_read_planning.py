@@ -87,15 +87,27 @@ def watch(sid: str, requested: datetime) -> dict[str, Any]:
     }
 
 
-def trigger(cadence: Cadence | None, requested: datetime) -> PatchCompletionTrigger:
+def watching(
+    *sids: str,
+    requested: datetime,
+    cadence: Cadence | None = CADENCE,
+    max_poll_interval: float = 1.0,  # plans up to 5 s ahead are kept
+    refill_hold: float = 0.0,
+) -> PatchCompletionTrigger:
+    """A trigger watching ``sids``, requested at ``requested``, polling fast, no batch window."""
     return PatchCompletionTrigger(
-        servers=[watch("done", requested), watch("busy", requested)],
+        servers=[watch(sid, requested) for sid in sids],
         alias="DEMO",
         poll_interval=0.001,
-        max_poll_interval=0.01,
+        max_poll_interval=max_poll_interval,
         batch_window=0.0,
         cadence=None if cadence is None else cadence.as_dict(),
+        refill_hold=refill_hold,
     )
+
+
+def trigger(cadence: Cadence | None, requested: datetime) -> PatchCompletionTrigger:
+    return watching("done", "busy", requested=requested, cadence=cadence, max_poll_interval=0.01)
 
 
 def test_a_read_is_planned_for_when_the_scan_could_end_and_handed_on():
@@ -168,14 +180,7 @@ class EndingReads(DatedReads):
 
 
 def two(requested: datetime) -> PatchCompletionTrigger:
-    return PatchCompletionTrigger(
-        servers=[watch("done", requested), watch("ending", requested)],
-        alias="DEMO",
-        poll_interval=0.001,
-        max_poll_interval=1.0,  # plans up to 5 s ahead are kept
-        batch_window=0.0,
-        cadence=CADENCE.as_dict(),
-    )
+    return watching("done", "ending", requested=requested)
 
 
 def test_a_completion_waits_for_a_last_scan_ending_that_soon_so_one_request_refills_both():
@@ -210,13 +215,8 @@ class LaterReads(DatedReads):
 
 def pair(refill_hold: float) -> PatchCompletionTrigger:
     requested = datetime.now(UTC) - timedelta(seconds=1)
-    return PatchCompletionTrigger(
-        servers=[watch("done", requested), watch("later", requested)],
-        alias="DEMO",
-        poll_interval=0.001,
-        max_poll_interval=0.005,
-        batch_window=0.0,
-        refill_hold=refill_hold,
+    return watching(
+        "done", "later", requested=requested, cadence=None, max_poll_interval=0.005, refill_hold=refill_hold
     )
 
 
@@ -284,14 +284,7 @@ class DetailReads(DatedReads):
 
 
 def single(requested: datetime) -> PatchCompletionTrigger:
-    return PatchCompletionTrigger(
-        servers=[watch("ending", requested)],
-        alias="DEMO",
-        poll_interval=0.001,
-        max_poll_interval=1.0,
-        batch_window=0.0,
-        cadence=CADENCE.as_dict(),
-    )
+    return watching("ending", requested=requested)
 
 
 def test_the_read_due_at_the_last_scans_end_is_the_detail_and_reports_the_patches():
@@ -335,7 +328,6 @@ def test_what_one_trigger_saw_lets_the_next_read_the_detail_at_once():
             "execution_id": "VA1-2",
             "start_time": api(0),
             "initiations": [[0.0, 300.0, 2], [305.0, None, None]],
-            "completion_due": True,
             "last_scan": True,
         }
     }
@@ -350,19 +342,11 @@ def test_what_one_trigger_saw_lets_the_next_read_the_detail_at_once():
 
 def test_the_event_hands_on_what_each_pending_execution_showed():
     reads = DetailReads(detail_status="pending")
-    requested = datetime.now(UTC) - timedelta(seconds=1)
-    t = PatchCompletionTrigger(
-        servers=[watch("done", requested), watch("ending", requested)],
-        alias="DEMO",
-        poll_interval=0.001,
-        max_poll_interval=1.0,
-        batch_window=0.0,
-        cadence=CADENCE.as_dict(),
-    )
+    t = two(datetime.now(UTC) - timedelta(seconds=1))
     reads_done = _DoneToo(reads)
     payload = asyncio.run(asyncio.wait_for(t.wait(reads_done), 5))
     seen = payload["seen"]["ending"]
-    assert seen["execution_id"] == "VA1-2" and seen["completion_due"] and seen["last_scan"]
+    assert seen["execution_id"] == "VA1-2" and seen["last_scan"]
     assert seen["initiations"] == [[0.0, 300.0, 2], [305.0, None, None]]
 
 
