@@ -24,7 +24,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from include.clc import endpoints
-from include.clc.endpoints import ApiCall
+from include.clc.endpoints import Api, ApiCall
 from include.clc.errors import (
     ClcConnectionError,
     ClcResponseError,
@@ -36,6 +36,7 @@ from include.clc.settings import ClcSettings
 from include.clc.shapes import API_MESSAGE_LIMIT, Login, api_message, read_body
 from include.clc.tokens import TokenState
 from include.redaction import redact
+from include.timefmt import utcnow
 
 T = TypeVar("T")
 
@@ -48,6 +49,16 @@ class ClientLog(Protocol):
     def warning(self, message: str, /, *args: Any) -> object: ...
 
 
+@dataclass(frozen=True)
+class ApiClock:
+    """The patching service's clock as one of its answers showed it (its ``Date`` header)."""
+
+    api: datetime
+    """The service's time when it answered."""
+    seen: datetime
+    """Our time when the answer arrived."""
+
+
 @dataclass
 class ClientCore:
     """One client's settings, retry policy, token and logger."""
@@ -56,6 +67,16 @@ class ClientCore:
     retry: RetryPolicy
     tokens: TokenState
     log: ClientLog
+    patching_clock: ApiClock | None = None
+    """The newest ``Date`` the patching service answered this client with: an execution that
+    starts after a request sent later is dated no earlier, on the same clock (``Rollout``)."""
+
+    def answered(self, call: ApiCall[Any], status: int, date: datetime | None) -> None:
+        """Keep the patching service's clock from a successful answer that carried one."""
+        if call.api is Api.PATCHING and status < 400 and date is not None:
+            latest = self.patching_clock
+            if latest is None or date >= latest.api:
+                self.patching_clock = ApiClock(date, utcnow())
 
     def exchange(self, call: ApiCall[T]) -> Exchange[T]:
         return Exchange(call, self)
@@ -116,6 +137,8 @@ class Exchange(Generic[T]):
         if decision.action is Action.ANSWER and isinstance(outcome, Answer):
             decision = self._judge_body(outcome, decision)
         self._last = (outcome, decision)
+        if decision.action is Action.ANSWER and isinstance(outcome, Answer):
+            self._core.answered(self.call, outcome.status, self.answered_at)
         if decision.action is Action.RELOGIN:
             self._relogin()
         elif decision.action is Action.RETRY:

@@ -32,32 +32,52 @@ _KB = re.compile(r"\bKB\s?(\d{6,8})\b", re.IGNORECASE)
 _INSTALLED = re.compile(r"Installed\s+(\d+)\s+update", re.IGNORECASE)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def select_execution(
-    executions: list[dict], known: Collection[str] | None, requested_at: datetime | None = None
+    executions: list[dict],
+    known: Collection[str] | None,
+    requested_at: datetime | None = None,
+    not_before: datetime | None = None,
 ) -> dict | None:
     """The execution our Execute Package request created, or None while none is visible.
 
-    ``known`` holds the ids the server's summary listed right before the request (recorded in
-    the ledger): the new execution is the newest one *not* among them. No clock is compared
-    with another here: the API's clock may be minutes or years away from ours, and an
+    Our clock is never compared with the API's here: it may be minutes or years away, and an
     execution may start long after the request (the platform works through a batch one server
-    after another). "Newest" orders the new executions by the API's own ``start_time`` (API
-    times compared with each other only), then by their position in the list.
+    after another). One of two records made before the request (in the ledger) tells ours:
 
-    Legacy fallback, only when ``known`` is None (a ledger written before the snapshot
-    existed): the newest execution that started at/after ``requested_at``. That compares the
-    API's clock with ours and is wrong under clock differences; nothing written today uses it.
+    - ``known``: the ids the server's summary listed right before the request. Ours is the
+      newest execution *not* among them.
+    - ``not_before``: the patching service's own time, from the ``Date`` of an answer it gave
+      before the request (less a margin). An execution started after the request is dated no
+      earlier on that same clock, so ours is the newest one started at or after it; the
+      server's history from before is older. API times are compared with each other only.
+
+    "Newest" orders the candidates by the API's ``start_time``, then by position in the list.
+
+    Legacy fallback, only when both are None (a ledger written before either existed): the
+    newest execution that started at/after ``requested_at``. That compares the API's clock
+    with ours and is wrong under clock differences; nothing written today uses it.
     """
-    if known is None:
+    if known is None and not_before is None:
         return _select_by_request_time(executions, requested_at)
-    excluded = set(known)
-    fresh = [(i, e) for i, e in enumerate(executions) if e["execution_id"] not in excluded]
-    if not fresh:
-        return None
-    return max(fresh, key=lambda pair: (parse_iso8601(pair[1].get("start_time")) or _EPOCH, pair[0]))[1]
+    excluded = set(known or ())
+    fresh = [
+        (_started(e), i, e)
+        for i, e in enumerate(executions)
+        if e["execution_id"] not in excluded and (not_before is None or _started(e) >= not_before)
+    ]
+    return max(fresh, key=lambda item: (item[0], item[1]))[2] if fresh else None
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+def pending_ids(executions: list[dict]) -> list[str]:
+    """The ids of a summary's executions still pending."""
+    return [e["execution_id"] for e in executions if e.get("status") == ExecutionStatus.PENDING]
+
+
+def _started(execution: dict) -> datetime:
+    return parse_iso8601(execution.get("start_time")) or _EPOCH
 
 
 def _select_by_request_time(executions: list[dict], requested_at: datetime | None) -> dict | None:

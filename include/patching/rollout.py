@@ -12,26 +12,31 @@ limits are the run's, shared with the other packages' rollouts (``include.patchi
 How a package is never executed twice on a server in one run (I1) — by construction, not by
 timing:
 
-1. Right before the Execute Package POST the server's summary is read and the ids it lists
-   are recorded as ``known_executions``; the ledger records ``phase=submitting`` with the
-   request time. After the answer, ``submitted`` with the job id. All writes are atomic.
+1. Right before the Execute Package POST the ledger records what will tell the new execution
+   from the server's others: the patching service's time from a recent answer of its
+   (``not_before``: ours is the newest execution it dates no earlier), or, when no recent answer
+   dated one, the ids the server's summary lists (``known_executions``). With it, ``phase=
+   submitting`` and the request time; after the answer, ``submitted`` with the job id. All
+   writes are atomic.
 2. The hook never replays the POST once it may have reached the API (lost answer, timeout,
    5xx other than 503): it raises ``PossiblySubmittedError``. Such a server — like one
    missing from the answer, or one whose worker died around the POST — is never sent the
    package again in this run. It stays in flight without a job id and the trigger watches
-   its summary until an execution not in ``known_executions`` appears (adopted, then
+   its summary until an execution that is new by that record appears (adopted, then
    followed to completion as usual), however late the platform starts it, or until the
    server's deadline, where it ends ``failed`` saying the answer was lost and nothing
    appeared. Only a request that provably never left (connection refused: the hook retries
    those itself) or was refused by the API ends without a possible execution.
 3. On every (re)start ``reconcile()`` reads the summary of each in-flight server and adopts
-   the execution not in ``known_executions``. Nothing is re-POSTed for an in-flight server.
+   the execution new by that record. Nothing is re-POSTed for an in-flight server.
 4. The API refuses a second package on a server with a pending execution (``isQueued:
-   false``): that answer ends the server ``failed`` with the API's message.
+   false``): the server's history, read then, ends it ``not_attempted`` naming the execution in
+   the way; any other refusal ends it ``failed`` with the API's message.
 
-Which execution is ours never depends on a clock (I8): the API's clock may be minutes or
-years away from ours. Timings in the results (``started_at``, ``ended_at``) come from the API's
-own records; ``observed_at`` is when we saw the outcome, on our clock (what compliance uses).
+Which execution is ours never depends on our clock (I8): the API's clock may be minutes or
+years away from ours, and API times are compared only with each other. Timings in the results
+(``started_at``, ``ended_at``) come from the API's own records; ``observed_at`` is when we saw
+the outcome, on our clock (what compliance uses).
 
 Maintenance (I2): ``maintenance: requested`` is recorded before startMaintenance is sent.
 Only the inventory (read before this run ever asked) makes a server ``preexisting``, never
@@ -62,6 +67,7 @@ from typing import Any, Protocol
 
 from include.artifacts import PathLike, write_json
 from include.clc import shapes
+from include.clc.client import ApiClock
 from include.clc.errors import ClcError, ClcResponseError, PossiblySubmittedError
 from include.clc.shapes import QUEUE_SUCCEEDED as JOB_SUCCEEDED
 from include.clc.shapes import BatchItem
@@ -105,6 +111,10 @@ from include.timefmt import parse_iso8601, utc_text, utcnow
 
 log = logging.getLogger(__name__)
 
+API_CLOCK_MARGIN = timedelta(seconds=30)
+"""How far the patching service's ``Date`` may run ahead of the clock it dates executions by
+(one service; different hosts behind it, at worst). On the API's clock, hence not scaled."""
+
 
 class ClcApi(SnapshotApi, Protocol):
     """What the rollout needs from the CLC client (``patchflow.hooks.clc.ClcHook``)."""
@@ -120,6 +130,7 @@ class ClcApi(SnapshotApi, Protocol):
 
     def get_patch_summary(self, alias: str, server_id: str) -> list[dict]: ...
     def get_patch_detail(self, alias: str, server_id: str, execution_id: str) -> dict: ...
+    def patching_clock(self) -> ApiClock | None: ...
 
 
 @dataclass(frozen=True)
@@ -133,6 +144,7 @@ class RolloutConfig:
     patch_debug_mode: bool = False
     maintenance_timeout: float = PRODUCTION.maintenance_timeout
     job_poll_interval: float = PRODUCTION.job_poll_interval
+    api_clock_age: float = PRODUCTION.api_clock_age
     release_delay: float = 0.0
     """Finished servers' maintenance-off waits up to this long (seconds) to go out with others'
     in one stopMaintenance of ``chunk_size`` servers; 0: each turn's finished servers at once."""
@@ -170,6 +182,10 @@ class SubmissionResult(StrEnum):
     """The answer was lost or did not mention the server: it may have been queued."""
     REFUSED = "refused"
     """Certainly not queued (refused, or never sent)."""
+
+
+def _already_pending(execution_id: str, outcome: str) -> str:
+    return f"execution {execution_id} was already pending on the server (another request); {outcome}"
 
 
 def _short(ids: list[str], limit: int = 5) -> str:
@@ -269,13 +285,14 @@ class Rollout:
 
     def _watch(self, sid: str, quiet: float) -> ServerWatch:
         e = self.entries[sid]
-        known = e.known_executions  # None only in legacy ledgers: request-time rule
+        known = e.known_executions  # None with ``not_before``, or in legacy ledgers
         return ServerWatch(
             server_id=sid,
             job_id=e.job_id,
             requested_at=str(e.request_time),
             deadline=self.deadline(sid).isoformat(),
             known_executions=None if known is None else tuple(known),
+            not_before=e.not_before,
             quiet_seconds=quiet,
             execution_id=e.execution_id,
             health=self.config.health.as_dict() if self.config.health else None,
@@ -356,7 +373,9 @@ class Rollout:
         e = self.entries[sid]
         if e.execution_id:
             return next((x for x in summary if x["execution_id"] == e.execution_id), None)
-        return executions.select_execution(summary, e.known_executions, parse_iso8601(e.request_time))
+        return executions.select_execution(
+            summary, e.known_executions, parse_iso8601(e.request_time), parse_iso8601(e.not_before)
+        )
 
     # --- starting servers ----------------------------------------------------------------
 
@@ -410,18 +429,48 @@ class Rollout:
         self.entries[sid].end(state, reason, utc_text(self.now()))
 
     def _snapshot_executions(self, batch: list[str]) -> list[str]:
-        """Record the executions each server already has; return the servers still startable.
+        """Record what will tell each server's new execution from its others; return the servers
+        still startable. Only queued servers — nothing can have been sent to them yet — so the
+        record is made afresh every time and the last one before the POST is kept.
 
-        The new execution is then the newest one not in this list (clock-independent, I1/I4/I8);
-        a server with an execution already pending (someone else's run) is left alone. Only
-        queued servers are read — nothing can have been sent to them yet — so the list is
-        refreshed every time and the last read before the POST is the one kept.
+        With the patching service's clock seen within ``api_clock_age`` (any server's read:
+        ``ApiClock``), nothing is read. Ours will be the newest execution the service dates at
+        or after that time, less ``API_CLOCK_MARGIN`` (``not_before``): started after our
+        request, it cannot be dated earlier on the same clock (I1/I4/I8; our clock is never
+        compared with the API's). Otherwise the first server's summary is read, which also
+        dates the clock for the others; only if the service sends no ``Date`` is every
+        server's read, and ours is then the newest execution not listed (``known_executions``).
+
+        A server read here with an execution already pending (someone else's run) is left
+        alone; for the others the API refuses a package while one is pending (point 4 above).
         """
-        ready = []
         queued = [sid for sid in batch if self.entries[sid].phase is Phase.QUEUED]
-        summaries = each(
-            lambda sid: self.api.get_patch_summary(self.config.alias, sid), queued
-        )  # concurrent reads
+        fresh = self._api_clock()
+        read = [] if fresh is not None else queued[:1]
+        ready = self._record_known(read)
+        clock = fresh or self._api_clock()
+        if clock is None:
+            ready += self._record_known(queued[len(read) :])
+        else:
+            not_before = utc_text(clock.api - API_CLOCK_MARGIN)
+            for sid in queued[len(read) :]:
+                self.entries[sid].known_executions = None
+                self.entries[sid].not_before = not_before
+                ready.append(sid)
+        self.ledger.save()
+        return ready
+
+    def _api_clock(self) -> ApiClock | None:
+        """The patching service's clock as a recent answer showed it; None if too old or unknown."""
+        clock = self.api.patching_clock()
+        if clock is None or (self.now() - clock.seen).total_seconds() > self.config.api_clock_age:
+            return None
+        return clock
+
+    def _record_known(self, queued: list[str]) -> list[str]:
+        """Read each server's summary and record the execution ids it lists (concurrently)."""
+        ready = []
+        summaries = each(lambda sid: self.api.get_patch_summary(self.config.alias, sid), queued)
         for sid, summary in zip(queued, summaries, strict=True):
             e = self.entries[sid]
             if isinstance(summary, ClcError):
@@ -431,20 +480,15 @@ class Rollout:
                     f"patch history unreadable before patching, so the package was not sent: {summary}",
                 )
                 continue
-            pending = [
-                x["execution_id"] for x in summary if x.get("status") == executions.ExecutionStatus.PENDING
-            ]
+            pending = executions.pending_ids(summary)
             if pending:
                 self._end(
-                    sid,
-                    ServerState.NOT_ATTEMPTED,
-                    f"execution {pending[0]} was already pending on the server (another request); "
-                    "the package was not sent",
+                    sid, ServerState.NOT_ATTEMPTED, _already_pending(pending[0], "the package was not sent")
                 )
                 continue
             e.known_executions = [x["execution_id"] for x in summary]
+            e.not_before = None
             ready.append(sid)
-        self.ledger.save()
         return ready
 
     def _prepare_next(self, batch: list[str]) -> None:
@@ -633,6 +677,7 @@ class Rollout:
         self.ledger.save()
 
     def _record_answer(self, batch: list[str], answered: dict[str, BatchItem]) -> None:
+        refused: dict[str, str] = {}
         for sid in batch:
             item, e = answered.get(sid), self.entries[sid]
             if item is None:  # missing from the answer: it may still have been queued
@@ -642,8 +687,24 @@ class Rollout:
                 e.submissions[-1].update(result=SubmissionResult.SUBMITTED, job_id=item.job_id)
             else:
                 e.submissions[-1]["result"] = SubmissionResult.REFUSED
-                self._end(sid, ServerState.FAILED, f"execute package refused: {item.error or 'not queued'}")
+                refused[sid] = item.error or "not queued"
+        self._end_refused(refused)
         self.ledger.save()
+
+    def _end_refused(self, refused: dict[str, str]) -> None:
+        """End the servers the API refused the package: ``not_attempted`` where another request's
+        execution is pending (the API's reason, unnamed in its answer), else ``failed``."""
+        summaries = each(lambda sid: self.api.get_patch_summary(self.config.alias, sid), list(refused))
+        for (sid, why), summary in zip(refused.items(), summaries, strict=True):
+            pending = [] if isinstance(summary, ClcError) else executions.pending_ids(summary)
+            if pending:
+                self._end(
+                    sid,
+                    ServerState.NOT_ATTEMPTED,
+                    _already_pending(pending[0], "the API refused the package"),
+                )
+            else:
+                self._end(sid, ServerState.FAILED, f"execute package refused: {why}")
 
     # --- outcomes ------------------------------------------------------------------------
 

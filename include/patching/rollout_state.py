@@ -18,7 +18,7 @@ Shape (JSON)::
          "maintenance_job_status": null, "maintenance_release": null, "maintenance_note": "",
          "request_time": "...Z", "job_id": "va1-1234", "submissions": [
              {"request_time": "...Z", "job_id": "va1-1234", "result": "submitted"}],
-         "known_executions": ["VA1-100001"],
+         "known_executions": ["VA1-100001"], "not_before": null,
          "execution_id": null, "state": null, "reason": "", "started_at": null, "ended_at": null,
          "observed_at": null, "patches": [], "patches_installed": 0, "patches_failed": 0,
          "attempts": null, "reboots": null, "wall_seconds": null,
@@ -151,7 +151,11 @@ class LedgerEntry:
     submissions: list[dict[str, Any]] = field(default_factory=list)
     """One ``{"request_time", "job_id", "result"}`` per Execute Package request."""
     known_executions: list[str] | None = None
-    """Execution ids on the server right before the request; None only in legacy ledgers."""
+    """Execution ids on the server right before the request, when its summary was read then."""
+    not_before: str | None = None
+    """Else: the patching service's time (its clock, from the ``Date`` of an answer received
+    before the request) no later than which our execution starts, less ``api_clock_margin``.
+    Both None only in legacy ledgers (``executions.select_execution``)."""
     execution_id: str | None = None
     state: ServerState | None = None
     reason: str = ""

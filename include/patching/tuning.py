@@ -43,6 +43,10 @@ class Tuning:
     rollout refilling in the worker sees completions one by one: at once (0) cost 0.86
     stopMaintenance requests per server at 200 servers; a minute more of maintenance after a
     patch groups them by the chunk."""
+    api_clock_age: float = 120.0
+    """Rollout: the patching service's time from an answer at most this old dates a request's new
+    execution (``not_before``) instead of a read of the server's history right before the POST:
+    one request per server saved, while the rollout keeps reading the servers in flight."""
     maintenance_timeout: float = 600.0
     """Rollout: how long a startMaintenance job may take."""
     job_poll_interval: float = 2.0

@@ -67,8 +67,8 @@ class ServerWatch:
     """One server the trigger must follow until its outcome.
 
     ``job_id`` is None when the Execute Package answer was lost: then only the summary is
-    read. ``known_executions`` None marks a legacy ledger entry (see
-    ``executions.select_execution``).
+    read. ``known_executions`` and ``not_before`` tell our execution from the server's
+    others; both None marks a legacy ledger entry (see ``executions.select_execution``).
     """
 
     server_id: str
@@ -77,6 +77,8 @@ class ServerWatch:
     deadline: str
     known_executions: tuple[str, ...] | None
     quiet_seconds: float = 0.0
+    not_before: str | None = None
+    """The patching service's time before which our execution cannot have started (API clock)."""
     execution_id: str | None = None
     """Already identified (adopted after a restart): followed directly."""
     health: dict[str, Any] | None = None
@@ -104,6 +106,7 @@ class ServerWatch:
                 "execution_id": self.execution_id,
                 "job_succeeded": self.job_succeeded,
             }
+            | ({} if self.not_before is None else {"not_before": self.not_before})
             | ({} if self.health is None else {"health": dict(self.health)})
             | ({} if self.polled_at is None else {"polled_at": self.polled_at})
             | ({} if self.next_read_at is None else {"next_read_at": self.next_read_at})
@@ -120,6 +123,7 @@ class ServerWatch:
             deadline=data["deadline"],
             known_executions=None if known is None else tuple(known),
             quiet_seconds=float(data.get("quiet_seconds") or 0.0),
+            not_before=data.get("not_before"),
             execution_id=data.get("execution_id"),
             health=data.get("health"),
             job_succeeded=bool(data.get("job_succeeded")),

@@ -183,3 +183,25 @@ def test_the_result_is_not_read_before_the_exchange_ends():
     exchange.observe(answer(503))
     with pytest.raises(RuntimeError):
         exchange.result()
+
+
+def dated(status: int, body: Any, date: str) -> Answer:
+    return Answer(status, json.dumps(body).encode(), None, date)
+
+
+def test_the_patching_service_clock_is_kept_from_its_newest_successful_answer():
+    c = core("DEMO")
+    summary = endpoints.patch_summary("DEMO", "va1demoweb01")
+    run(c, summary, [dated(200, [], "Tue, 01 Dec 2026 10:00:05 GMT")])
+    assert c.patching_clock is not None and c.patching_clock.api.isoformat() == "2026-12-01T10:00:05+00:00"
+    run(c, summary, [dated(200, [], "Tue, 01 Dec 2026 10:00:01 GMT")])  # answered out of order: older
+    assert c.patching_clock.api.isoformat() == "2026-12-01T10:00:05+00:00"
+    run(
+        c,
+        endpoints.queue_status("DEMO", "va1-1"),
+        [dated(200, {"status": "running"}, "Tue, 01 Dec 2026 11:00:00 GMT")],
+    )
+    assert c.patching_clock.api.isoformat() == "2026-12-01T10:00:05+00:00"  # another service's clock
+    with pytest.raises(ClcApiError):
+        run(c, summary, [dated(404, {"message": "no"}, "Tue, 01 Dec 2026 12:00:00 GMT")])
+    assert c.patching_clock.api.isoformat() == "2026-12-01T10:00:05+00:00"  # only answers that served

@@ -31,6 +31,7 @@ from enum import StrEnum
 from itertools import count
 from typing import Any
 
+from include.clc.client import ApiClock
 from include.clc.errors import ClcApiError, ClcConnectionError, PossiblySubmittedError
 from include.clc.shapes import BatchItem
 from include.patching.packages import LINUX_YUM
@@ -48,6 +49,10 @@ CANNOT_QUEUE = (
 EXECUTE = "POST /v2/operations/DEMO/servers/executePackage"
 START, STOP, EXECUTE_PACKAGE = "startMaintenance", "stopMaintenance", "executePackage"
 CREATE_SNAPSHOT, RESTORE_SNAPSHOT, DELETE_SNAPSHOT = "createSnapshot", "restoreSnapshot", "deleteSnapshot"
+PATCH_SUMMARY = "patchSummary"
+CANNOT_QUEUE = (
+    "The operation cannot be queued because the server cannot be found or it is not in a valid state."
+)
 
 
 class Answer(StrEnum):
@@ -95,6 +100,7 @@ class MemoryApi:
         failing_snapshots: Iterable[str] = (),
         failing_restores: Iterable[str] = (),
         hanging_restores: Iterable[str] = (),
+        dated: bool = False,
     ) -> None:
         """``servers``: ids, or ``{id: in maintenance}``.
 
@@ -110,6 +116,8 @@ class MemoryApi:
         :param failing_start_jobs: a maintenance-on job including one of these ends ``failed``.
         :param start_request_error: startMaintenance for a batch with one of these raises (HTTP
             500 after the hook's retries).
+        :param dated: patch reads carry the API's clock, as the real hook's (``patching_clock``);
+            without, the rollout reads each server's history before the POST.
         """
         flags = servers if isinstance(servers, Mapping) else dict.fromkeys(servers, False)
         self.servers: dict[str, bool] = dict(flags)
@@ -141,6 +149,8 @@ class MemoryApi:
         self.hanging_restores = set(hanging_restores)
         self.restored: list[str] = []
         self._snapshot_clock = count(1)
+        self.dated = dated
+        self.clock: ApiClock | None = None
 
     # --- test controls ------------------------------------------------------------------------
 
@@ -224,15 +234,20 @@ class MemoryApi:
             raise ClcConnectionError("POST", EXECUTE, "ConnectionRefused after 5 attempts")
         if self.answer is Answer.UNSENT_BUT_AMBIGUOUS:
             raise PossiblySubmittedError("POST", EXECUTE, "ConnectionError")
-        self.executed += ids
-        job_id = self._new_job(Job(list(ids), None))
-        for sid in ids:
+        # the platform refuses a package while one is pending on the server (as the simulator)
+        busy = [sid for sid in ids if any(e["status"] == "pending" for e in self.history[sid])]
+        taken = [sid for sid in ids if sid not in busy]
+        self.executed += taken
+        job_id = self._new_job(Job(taken, None))
+        for sid in taken:
             self.hidden.append((sid, self._execution(sid, "pending", self.api_now(), ours=True)))
         if self.answer is Answer.LOST:
             raise PossiblySubmittedError("POST", EXECUTE, "ConnectionError")
         if self.answer is Answer.MISSING:
             return []
-        return [BatchItem(sid, True, job_id, None) for sid in ids]
+        return [BatchItem(sid, True, job_id, None) for sid in taken] + [
+            BatchItem(sid, False, None, CANNOT_QUEUE) for sid in busy
+        ]
 
     def create_snapshot(self, alias: str, ids: list[str], expiration_days: int) -> list[BatchItem]:
         self.calls.append((CREATE_SNAPSHOT, tuple(ids)))
@@ -295,7 +310,13 @@ class MemoryApi:
         }
         return {"id": server_id, "details": details}
 
+    def patching_clock(self) -> ApiClock | None:
+        return self.clock
+
     def get_patch_summary(self, alias: str, server_id: str) -> list[dict]:
+        self.calls.append((PATCH_SUMMARY, (server_id,)))
+        if self.dated:
+            self.clock = ApiClock(self.api_now(), datetime.now(UTC))
         return [{k: v for k, v in e.items() if not k.startswith("_")} for e in self.history[server_id]]
 
     def get_patch_detail(self, alias: str, server_id: str, execution_id: str) -> dict:

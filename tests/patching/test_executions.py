@@ -57,6 +57,23 @@ def test_among_new_executions_the_api_start_time_then_the_list_order_decides():
     assert s.select_execution(same, known=[])["execution_id"] == "Y"
 
 
+@pytest.mark.parametrize("years", [0, -10, 10])
+def test_with_the_api_time_before_the_request_ours_is_the_newest_dated_at_or_after_it(years):
+    """``not_before`` is on the API's clock, as the start times are: ours is never compared."""
+    from datetime import timedelta
+
+    api_before = datetime(2026, 12, 1, 10, 0, 0, tzinfo=UTC) + timedelta(days=365 * years)
+    old = ex("OLD", utc_text(api_before - timedelta(days=30)))
+    edge = ex("EDGE", utc_text(api_before - timedelta(seconds=1)), "pending")  # someone else's, just before
+    ours = ex("OURS", utc_text(api_before + timedelta(seconds=40)), "pending")
+    requested = datetime(2026, 12, 1, 10, 0, 0, tzinfo=UTC)  # our clock: not used by this rule
+    assert s.select_execution([old, edge, ours], None, requested, api_before) == ours
+    assert s.select_execution([old, edge], None, requested, api_before) is None
+    assert s.select_execution([ours, old], None, None, api_before) == ours  # the list order aside
+    same_second = ex("SAME", utc_text(api_before), "pending")
+    assert s.select_execution([old, same_second], None, requested, api_before) == same_second
+
+
 def test_legacy_entries_without_a_snapshot_fall_back_to_the_request_time():
     history = [ex("OLD", "2016-03-13T02:00:00Z"), ex("NEW", "2016-03-14T02:00:05Z", "pending")]
     assert s.select_execution(history, None, T0)["execution_id"] == "NEW"

@@ -87,7 +87,8 @@ def test_a_ledger_written_by_the_dict_based_code_loads_typed_and_saves_unchanged
     ledger = Ledger.open(path, package_key="linux_yum", package_id="pkg", alias="DEMO", targets=[])
     a, b = ledger.servers["a"], ledger.servers["b"]
     assert a.phase is Phase.SUBMITTING and a.maintenance is MaintenanceOwnership.OURS
-    assert a.known_executions is None and a.wall_seconds is None  # legacy: request-time rule
+    assert a.known_executions is None and a.not_before is None  # legacy: request-time rule
+    assert a.wall_seconds is None
     assert b.state is ServerState.PATCHED and b.maintenance_release is ReleaseOutcome.RELEASED
     assert ledger.in_phase(Phase.SUBMITTING) == ["a"] and ledger.run_owned_maintenance() == ["a", "b"]
     ledger.save()
@@ -96,6 +97,7 @@ def test_a_ledger_written_by_the_dict_based_code_loads_typed_and_saves_unchanged
         # every old key keeps its value (unknown ones too); the new fields are added as null
         assert saved["servers"][sid] == written | {
             "known_executions": None,
+            "not_before": None,
             "wall_seconds": None,
             "timing": None,
             "observed_at": None,

@@ -26,7 +26,7 @@ from requests import Request, Session
 from urllib3.exceptions import ConnectTimeoutError
 
 from include.clc import endpoints, shapes
-from include.clc.client import ClientCore, Exchange
+from include.clc.client import ApiClock, ClientCore, Exchange
 from include.clc.endpoints import ApiCall
 from include.clc.errors import ClcApiError, ClcConnectionError, ClcResponseError
 from include.clc.retry import Answer, Delivery, NoAnswer, Outcome, RetryPolicy
@@ -235,6 +235,10 @@ class ClcHook(ClcConnectionAttributes, HttpHook):
 
     def get_patch_summary(self, alias: str, server_id: str) -> list[dict]:
         return self._request(endpoints.patch_summary(alias, server_id))
+
+    def patching_clock(self) -> ApiClock | None:
+        """The newest ``Date`` the patching service answered this hook with, and when."""
+        return self._core.patching_clock
 
     def get_patch_summary_dated(self, alias: str, server_id: str) -> tuple[list[dict], datetime | None]:
         """The summary and the API's clock when it answered (its ``Date``; None without one)."""

@@ -212,6 +212,7 @@ class PatchRolloutOperator(BaseOperator):
         self.batch_window = tuning("batch_window", batch_window)
         self.maintenance_timeout = tuning("maintenance_timeout", maintenance_timeout)
         self.release_delay = tuning("release_delay", None)
+        self.api_clock_age = tuning("api_clock_age", None)
         self.note_interval = tuning("note_interval", None)
         self.job_poll_interval = tuning("job_poll_interval", job_poll_interval)
         self.deferral_margin = tuning("deferral_margin", deferral_margin)
@@ -289,6 +290,7 @@ class PatchRolloutOperator(BaseOperator):
             maintenance_timeout=self.maintenance_timeout,
             release_delay=self.release_delay,
             job_poll_interval=self.job_poll_interval,
+            api_clock_age=self.api_clock_age,
             snapshots=self._snapshot_policy(),
             window=self.rollout_window(),
             **staged,

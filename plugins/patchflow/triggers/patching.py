@@ -4,9 +4,10 @@ For each watched server: first the queue job of its Execute Package request (sha
 batch) must reach ``succeeded`` (``failed``/``unknown`` end the server as failed), then the
 execution our request created must reach ``completed``: the execution, not the queue job,
 says when patching is over (I4). That execution is the newest one *not* listed on the server
-right before the request (``known_executions``); no clock is compared, so an API clock
-minutes or years away from ours changes nothing (I8). Each server has an absolute deadline
-(our clock only) and ends ``timed_out`` there (I7).
+right before the request (``known_executions``), or the newest the patching service dated at or
+after a time its own clock showed before the request (``not_before``); our clock is never
+compared with the API's, so one minutes or years away from ours changes nothing (I8). Each
+server has an absolute deadline (our clock only) and ends ``timed_out`` there (I7).
 
 Servers without a job id (the answer to their request was lost) skip the job phase and are
 watched through the summary alone until an execution appears — however late the platform
@@ -74,6 +75,7 @@ class _Watch:
     job_status: str | None = None
     execution_id: str | None = None
     known_executions: tuple[str, ...] | None = None
+    not_before: datetime | None = None
     quiet_seconds: float = 0.0
     next_poll: datetime | None = None  # None until the trigger schedules the first poll
     health: HealthSpec | None = None
@@ -108,6 +110,7 @@ class _Watch:
             # identified by an earlier trigger (``select_execution``), as the execution it saw
             execution_id=spec.execution_id or (seen.execution_id if seen else None),
             known_executions=spec.known_executions,
+            not_before=_parse(spec.not_before) if spec.not_before else None,
             quiet_seconds=spec.quiet_seconds,
             health=HealthSpec.from_dict(spec.health) if spec.health else None,
             job_done=spec.job_succeeded,
@@ -126,7 +129,7 @@ class _Watch:
         """This request's execution in a summary; once identified, always the same one."""
         if self.execution_id is not None:
             return next((e for e in summary if e["execution_id"] == self.execution_id), None)
-        execution = select_execution(summary, self.known_executions, self.requested_at)
+        execution = select_execution(summary, self.known_executions, self.requested_at, self.not_before)
         if execution is not None:
             self.execution_id = execution["execution_id"]
         return execution

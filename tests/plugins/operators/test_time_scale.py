@@ -61,6 +61,7 @@ def consumers() -> dict[str, float]:
         "batch_window": trigger.batch_window,
         "maintenance_timeout": rollout.maintenance_timeout,
         "release_delay": rollout.release_delay,
+        "api_clock_age": rollout.api_clock_age,
         "note_interval": rollout.note_interval,
         "job_poll_interval": release.job_poll_interval,
         "job_poll_cap": hook.timing.job_poll_cap,
