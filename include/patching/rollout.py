@@ -147,7 +147,9 @@ class RolloutConfig:
     api_clock_age: float = PRODUCTION.api_clock_age
     release_delay: float = 0.0
     """Finished servers' maintenance-off waits up to this long (seconds) to go out with others'
-    in one stopMaintenance of ``chunk_size`` servers; 0: each turn's finished servers at once."""
+    in one stopMaintenance of ``release_chunk`` servers; 0: each turn's finished servers at once."""
+    release_chunk: int | None = None
+    """Finished servers per stopMaintenance request while others still patch (None: ``chunk_size``)."""
     chunk_size: int | None = None
     """Servers per startMaintenance / Execute Package request, sent concurrently
     (``include.patching.chunking``); None: one request per wave."""
@@ -846,11 +848,12 @@ class Rollout:
             self._end(sid, ServerState.PATCHED_NO_UPDATES, "")
 
     def release_finished(self, *, now: bool = False) -> None:
-        """Switch maintenance off for the finished servers still waiting for it, a chunk at a time.
+        """Switch maintenance off for the finished servers still waiting for it, many at a time.
 
         Completions mostly arrive one by one; one stopMaintenance each would cost a request per
-        server. A finished server's release waits (at most ``release_delay``) until a request
-        chunk of them is ready; with nothing left to start, or ``now``, they all go at once.
+        server. A finished server's release waits (at most ``release_delay``) until
+        ``release_chunk`` of them are ready and go in one request. With nothing left to start,
+        or ``now``, they all go at once, in request chunks sent together (the end goes fast).
         A server whose release was refused or answered is not asked again (the release task
         re-checks every run-owned server live at the end, I2).
         """
@@ -867,11 +870,13 @@ class Rollout:
         seen = [parse_iso8601(self.entries[sid].observed_at) for sid in waiting]
         oldest = max(((clock - t).total_seconds() if t else float("inf")) for t in seen)
         ending = self.finished or not self.ledger.in_phase(Phase.QUEUED) or self.budget_exhausted()
-        full = len(waiting) >= (self.config.chunk_size or 1)
-        if now or ending or full or oldest >= self.config.release_delay:
+        size = self.config.release_chunk or self.config.chunk_size or 1
+        if now or ending:
             self.release(waiting)
+        elif len(waiting) >= size or oldest >= self.config.release_delay:
+            self.release(waiting, chunk=size)
 
-    def release(self, ids: list[str]) -> None:
+    def release(self, ids: list[str], *, chunk: int | None = None) -> None:
         """Switch maintenance off for finished servers this run may have put into maintenance.
 
         A server whose maintenance-on job has not been seen ending is left to the release task,
@@ -885,7 +890,7 @@ class Rollout:
             return
         # in request chunks sent at once: CLC switches a request's servers off one after another
         # (8 s each), so the hundreds finishing at a fleet's end would take an hour as one job
-        pieces = chunks(mine, self.config.chunk_size)
+        pieces = chunks(mine, chunk or self.config.chunk_size)
         answers = each(lambda ids: self.api.stop_maintenance(self.config.alias, ids), pieces)
         crash_point(CRASH_AFTER_STOP_MAINTENANCE)  # resilience tests only
         for piece, answer in zip(pieces, answers, strict=True):

@@ -37,12 +37,12 @@ class Tuning:
     """Trigger: the largest gap between two polls of one server."""
     batch_window: float = 30.0
     """Trigger: after the first outcome, wait this long for more before resuming the task."""
-    release_delay: float = 60.0
+    release_delay: float = 180.0
     """Rollout: how long a finished server's maintenance-off may wait to share one stopMaintenance
-    request with the servers finishing after it (a request chunk of them goes at once). A
+    request with the servers finishing after it (``release_chunk`` of them go at once). A
     rollout refilling in the worker sees completions one by one: at once (0) cost 0.86
-    stopMaintenance requests per server at 200 servers; a minute more of maintenance after a
-    patch groups them by the chunk."""
+    stopMaintenance requests per server at 200 servers; with a minute and 5 per request, 0.30 at
+    1,000 servers. Three minutes more of maintenance after a patch make it a few hundredths."""
     api_clock_age: float = 120.0
     """Rollout: the patching service's time from an answer at most this old dates a request's new
     execution (``not_before``) instead of a read of the server's history right before the POST:
@@ -133,6 +133,11 @@ class Sizes:
     """Rollout: servers per startMaintenance / Execute Package request; a wave's requests are sent
     at once. CLC processes a request's servers one after another, so with 50 servers in one
     request the last would start minutes after the first (``include.patching.chunking``)."""
+
+    release_chunk: int = 25
+    """Rollout: finished servers per stopMaintenance request while others still patch (they wait
+    up to ``release_delay`` for each other). Nothing waits on that job, so its length (CLC takes
+    the servers one after another) delays no patch; at the rollout's end, ``request_chunk``."""
 
     @classmethod
     def names(cls) -> tuple[str, ...]:

@@ -21,9 +21,11 @@ class Clock:
         return self.at
 
 
-def chunked(tmp_path, api: MemoryApi, *, delay: float, concurrency: int, clock: Clock) -> Rollout:
+def chunked(
+    tmp_path, api: MemoryApi, *, delay: float, concurrency: int, clock: Clock, release: int | None = None
+) -> Rollout:
     plain = make_rollout(tmp_path, api, max_concurrency=concurrency, max_errors=100)
-    config = replace(plain.config, chunk_size=3, release_delay=delay)
+    config = replace(plain.config, chunk_size=3, release_delay=delay, release_chunk=release)
     return Rollout(api, plain.ledger, config, now=clock)
 
 
@@ -65,6 +67,26 @@ def test_many_finished_servers_at_once_are_released_in_request_chunks_sent_toget
     fail(rollout, *ids)  # nothing left to start: all go now
     assert sorted(len(piece) for piece in api.calls_of(STOP)) == [2, 3, 3]
     assert sorted(s for piece in api.calls_of(STOP) for s in piece) == sorted(ids)
+
+
+def test_while_others_patch_finished_servers_wait_for_a_release_chunk_and_the_end_goes_fast(tmp_path):
+    # nothing waits on a stopMaintenance job mid-run, so it may be long; the last ones go side by side
+    api = MemoryApi(servers(11))
+    rollout = chunked(tmp_path, api, delay=3600.0, concurrency=6, clock=Clock(), release=5)
+    rollout.fill()
+    first = rollout.in_flight_ids()
+    fail(rollout, *first[:4])
+    rollout.fill()
+    assert api.calls_of(STOP) == []  # 4 of 5: they wait (3 is the request chunk)
+    fail(rollout, first[4])
+    assert api.calls_of(STOP) == [tuple(first[:5])]
+    rollout.fill()  # the last one starts: nothing is left to start
+    rest = rollout.in_flight_ids()
+    assert len(rest) == 6
+    fail(rollout, *rest)
+    assert [len(piece) for piece in api.calls_of(STOP)[1:]] == [3, 3]
+    released = {s for piece in api.calls_of(STOP) for s in piece}
+    assert released == set(servers(11))
 
 
 def test_a_finished_servers_release_waits_no_longer_than_the_release_delay(tmp_path):

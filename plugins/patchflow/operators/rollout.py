@@ -223,6 +223,7 @@ class PatchRolloutOperator(BaseOperator):
         self.fleet_wide = fleet_wide
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.request_chunk = size("request_chunk", request_chunk)
+        self.release_chunk = size("release_chunk", None)
 
     # --- wiring --------------------------------------------------------------------------
 
@@ -296,6 +297,7 @@ class PatchRolloutOperator(BaseOperator):
             **staged,
             stop_after_stage=1 if self.pause_after_first_stage and ledger.data.get("stages") else None,
             chunk_size=self.request_chunk,
+            release_chunk=self.release_chunk,
         )
         fleet = None
         if self.fleet_wide:
