@@ -189,6 +189,9 @@ class Cadence:
     """Our seconds per API second (``[patchflow] time_scale``)."""
     read_price: float = READ_PRICE
     """API seconds of an unseen completion worth one read (``install_read``)."""
+    last_odds: tuple[float, ...] = ()
+    """For the k-th initiation (k = 1, 2, …): the share of the executions that reached it for
+    which it was the last (it found nothing). Empty: not learnt (every one may be the last)."""
 
     @classmethod
     def learn(cls, shapes: list[ExecutionShape], *, rate: float = 1.0) -> Cadence | None:
@@ -208,6 +211,7 @@ class Cadence:
             installs=tuple(installs),
             start_lag=statistics.median(lags) if lags else 0.0,
             rate=statistics.median(rates) if rates else rate,
+            last_odds=_last_odds([len(s.installs) + 1 for s in shapes]),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -220,6 +224,7 @@ class Cadence:
             "start_lag": self.start_lag,
             "rate": self.rate,
             "read_price": self.read_price,
+            "last_odds": list(self.last_odds),
         }
 
     @classmethod
@@ -235,12 +240,21 @@ class Cadence:
             start_lag=float(data.get("start_lag") or 0.0),
             rate=float(data.get("rate") or 1.0),
             read_price=float(data.get("read_price") or READ_PRICE),
+            last_odds=tuple(float(x) for x in data.get("last_odds") or ()),
         )
         known = _RECENT.get(cadence)
         if known is None:
             _RECENT.clear()  # the last one is all a rollout's next trigger needs
             known = _RECENT[cadence] = cadence
         return known
+
+    def likely_last(self, initiation: int) -> bool:
+        """The ``initiation``-th (1-based) is more likely than not the last, as learnt; one
+        past every learnt count is taken to be. Reading the detail at its end then saves a read
+        more often than it costs one (``in_last_scan``)."""
+        if initiation > len(self.last_odds):
+            return True
+        return self.last_odds[initiation - 1] >= 0.5
 
     def hold(self) -> float:
         """Our seconds a refill may wait after a completion for others due that soon: one
@@ -282,6 +296,13 @@ class Cadence:
     @cached_property
     def _plan(self) -> _InstallPlan:
         return _InstallPlan.of(self.installs, self.tail(), self.read_price)
+
+
+def _last_odds(counts: list[int]) -> tuple[float, ...]:
+    """For k = 1 … the most initiations seen: executions with exactly k / those with k or more."""
+    return tuple(
+        sum(1 for n in counts if n == k) / sum(1 for n in counts if n >= k) for k in range(1, max(counts) + 1)
+    )
 
 
 #: the last cadence made from a dict (``Cadence.from_dict``), with its plan once worked out
@@ -353,9 +374,16 @@ def api_age(execution: dict[str, Any], api_now: datetime | None) -> float | None
 
 
 def in_last_scan(cadence: Cadence, inits: list[Initiation], at: float) -> bool:
-    """The running initiation is young enough to be the last scan: the next read (at its end)
-    will likely see the execution completed."""
-    return bool(inits) and inits[-1].end is None and at - inits[-1].start < cadence.final + GRAIN
+    """The running initiation is young enough to be the last scan, and the executions that got
+    this far mostly ended with it: the next read (at its end) will likely see the execution
+    completed, so it is the detail. A first scan mostly finds updates (most servers need
+    some): there a detail would mostly find it installing, and the summary be read after it."""
+    return (
+        bool(inits)
+        and inits[-1].end is None
+        and at - inits[-1].start < cadence.final + GRAIN
+        and cadence.likely_last(len(inits))
+    )
 
 
 def final_scan_confirmed(inits: list[Initiation], detail: dict[str, Any], start: datetime) -> bool:

@@ -172,6 +172,23 @@ def test_the_read_due_at_a_possible_completion_is_known():
     assert not in_last_scan(c, [], 10.0)
 
 
+def test_the_detail_is_read_at_a_scans_end_only_where_most_executions_ended_with_that_scan():
+    # 2 of 10 found nothing at their first scan; of the 8 that went on, 6 ended with the second
+    shapes = [ExecutionShape(final=45.0, gaps=(), installs=())] * 2
+    shapes += [ExecutionShape(final=45.0, gaps=(5.0,), installs=(300.0,))] * 6
+    shapes += [ExecutionShape(final=45.0, gaps=(5.0, 5.0), installs=(300.0, 200.0))] * 2
+    learnt = Cadence.learn(shapes)
+    assert learnt is not None and learnt.last_odds == (0.2, 0.75, 1.0)
+    assert Cadence.from_dict(learnt.as_dict()).last_odds == learnt.last_odds  # to the trigger and back
+    first_scan = [Initiation(0.0, None, None)]
+    second_scan = [Initiation(0.0, 300.0, 3), Initiation(305.0, None, None)]
+    assert not in_last_scan(learnt, first_scan, 20.0)  # mostly finds updates: the summary
+    assert in_last_scan(learnt, second_scan, 320.0)
+    fourth = [Initiation(0.0, 300.0, 3), Initiation(305.0, 600.0, 1), Initiation(605.0, 700.0, 1)]
+    assert in_last_scan(learnt, [*fourth, Initiation(705.0, None, None)], 720.0)  # past all learnt
+    assert in_last_scan(cadence(), first_scan, 20.0)  # nothing learnt: any scan may be the last
+
+
 def detail(*starts: float) -> dict:
     return {"patches": [{"start_time": at(s)} for s in starts]}
 
