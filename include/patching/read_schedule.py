@@ -36,6 +36,8 @@ MIN_SAMPLES = 3
 #: the API's times (summary and ``Date``) are whole seconds: a read aimed at a moment goes one
 #: second past it, or it may land a fraction early and see the execution still pending
 GRAIN = 1.0
+#: the first read of an execution comes after this share of the learnt starts (``start_lag``)
+START_SHARE = 0.9
 #: a refill waits at most this share of a scan for completions due that soon (``Cadence.hold``)
 HOLD_SHARE = 0.2
 #: a lone completion waits at most this share of a scan for a second one (``Cadence.pair_hold``)
@@ -184,14 +186,13 @@ class Cadence:
     installs: tuple[float, ...]
     """API seconds of installing initiations, sorted."""
     start_lag: float
-    """Median of our seconds from request to the execution's start."""
+    """Our seconds from request to the execution's start that nine in ten starts kept within:
+    the platform starts a request's servers one after another, so the later ones in a request
+    start seconds after the first (``earliest_completion``)."""
     rate: float = 1.0
     """Our seconds per API second (``[patchflow] time_scale``)."""
     read_price: float = READ_PRICE
     """API seconds of an unseen completion worth one read (``install_read``)."""
-    last_odds: tuple[float, ...] = ()
-    """For the k-th initiation (k = 1, 2, …): the share of the executions that reached it for
-    which it was the last (it found nothing). Empty: not learnt (every one may be the last)."""
 
     @classmethod
     def learn(cls, shapes: list[ExecutionShape], *, rate: float = 1.0) -> Cadence | None:
@@ -209,9 +210,8 @@ class Cadence:
             short_gap=gaps[0] if gaps else 0.0,
             long_gap=gaps[-1] if gaps else 0.0,
             installs=tuple(installs),
-            start_lag=statistics.median(lags) if lags else 0.0,
+            start_lag=_p(sorted(lags), START_SHARE) if lags else 0.0,
             rate=statistics.median(rates) if rates else rate,
-            last_odds=_last_odds([len(s.installs) + 1 for s in shapes]),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -224,7 +224,6 @@ class Cadence:
             "start_lag": self.start_lag,
             "rate": self.rate,
             "read_price": self.read_price,
-            "last_odds": list(self.last_odds),
         }
 
     @classmethod
@@ -240,21 +239,12 @@ class Cadence:
             start_lag=float(data.get("start_lag") or 0.0),
             rate=float(data.get("rate") or 1.0),
             read_price=float(data.get("read_price") or READ_PRICE),
-            last_odds=tuple(float(x) for x in data.get("last_odds") or ()),
         )
         known = _RECENT.get(cadence)
         if known is None:
             _RECENT.clear()  # the last one is all a rollout's next trigger needs
             known = _RECENT[cadence] = cadence
         return known
-
-    def likely_last(self, initiation: int) -> bool:
-        """The ``initiation``-th (1-based) is more likely than not the last, as learnt; one
-        past every learnt count is taken to be. Reading the detail at its end then saves a read
-        more often than it costs one (``in_last_scan``)."""
-        if initiation > len(self.last_odds):
-            return True
-        return self.last_odds[initiation - 1] >= 0.5
 
     def hold(self) -> float:
         """Our seconds a refill may wait after a completion for others due that soon: one
@@ -269,8 +259,11 @@ class Cadence:
 
     def earliest_completion(self) -> float:
         """Our seconds from a request to the earliest its execution is likely to complete: the
-        start's usual lag plus one scan. A read before it would find nothing to report."""
-        return self.start_lag + self.final * self.rate
+        start's lag plus one scan, and a grain. A read before it would find nothing to report;
+        one aimed at the median start found half the servers later in their request still
+        scanning, and cost each of them a second read at the scan's end. Read a few seconds
+        late instead, a first scan mostly goes on installing anyway."""
+        return self.start_lag + (self.final + GRAIN) * self.rate
 
     def tail(self) -> float:
         """API seconds from an install's end to the read that sees the execution completed,
@@ -296,13 +289,6 @@ class Cadence:
     @cached_property
     def _plan(self) -> _InstallPlan:
         return _InstallPlan.of(self.installs, self.tail(), self.read_price)
-
-
-def _last_odds(counts: list[int]) -> tuple[float, ...]:
-    """For k = 1 … the most initiations seen: executions with exactly k / those with k or more."""
-    return tuple(
-        sum(1 for n in counts if n == k) / sum(1 for n in counts if n >= k) for k in range(1, max(counts) + 1)
-    )
 
 
 #: the last cadence made from a dict (``Cadence.from_dict``), with its plan once worked out
@@ -374,16 +360,9 @@ def api_age(execution: dict[str, Any], api_now: datetime | None) -> float | None
 
 
 def in_last_scan(cadence: Cadence, inits: list[Initiation], at: float) -> bool:
-    """The running initiation is young enough to be the last scan, and the executions that got
-    this far mostly ended with it: the next read (at its end) will likely see the execution
-    completed, so it is the detail. A first scan mostly finds updates (most servers need
-    some): there a detail would mostly find it installing, and the summary be read after it."""
-    return (
-        bool(inits)
-        and inits[-1].end is None
-        and at - inits[-1].start < cadence.final + GRAIN
-        and cadence.likely_last(len(inits))
-    )
+    """The running initiation is young enough to be the last scan: the next read (at its end)
+    will likely see the execution completed."""
+    return bool(inits) and inits[-1].end is None and at - inits[-1].start < cadence.final + GRAIN
 
 
 def final_scan_confirmed(inits: list[Initiation], detail: dict[str, Any], start: datetime) -> bool:

@@ -58,6 +58,7 @@ its deadline — so it is never released while its package may still start.
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -148,6 +149,8 @@ class RolloutConfig:
     release_delay: float = 0.0
     """Finished servers' maintenance-off waits up to this long (seconds) to go out with others'
     in one stopMaintenance of ``release_chunk`` servers; 0: each turn's finished servers at once."""
+    ahead_chunk: int | None = None
+    """Servers asked into maintenance at once ahead of their slot (None: ``chunk_size``)."""
     release_chunk: int | None = None
     """Finished servers per stopMaintenance request while others still patch (None: ``chunk_size``)."""
     chunk_size: int | None = None
@@ -225,6 +228,8 @@ class Rollout:
         self.fleet = fleet
         """Fleet-wide limits shared with the run's other package rollouts (None: this package's own)."""
         self._learnt: tuple[int, float, Cadence | None] | None = None  # (completions, rate, cadence)
+        self._ahead_chunk = config.ahead_chunk or config.chunk_size
+        """Servers per startMaintenance ahead of their slot (``_prepare_next``)."""
         if fleet is not None:  # the siblings read this package's load from its digest
             ledger.digest_path = fleet.digest_path()
 
@@ -501,14 +506,16 @@ class Rollout:
         The next wave confirms the job before it sends anything (``_confirm_maintenance``).
 
         Refills mostly start one server at a time; asking for that one server's maintenance each
-        time would cost a startMaintenance and a job poll per server. Instead at least one
-        request chunk of queued servers is kept in maintenance ahead of its slot, topped up a
-        whole chunk at a time once fewer remain (one request and one job poll per chunk).
+        time would cost a startMaintenance and a job poll per server. Instead at least
+        ``ahead_chunk`` queued servers are kept in maintenance ahead of their slot, topped up that
+        many at a time, in one request, once fewer remain (one request and one job poll for them
+        all). Should a refill ever wait for such a job (slots freeing faster than one job of them
+        ends), the requests ahead shrink to ``chunk_size`` servers, sent side by side.
         """
         if not self.config.maintenance_mode or self.budget_exhausted() or not self.may_start_more():
             return
         rest = [s for s in self.ledger.in_phase(Phase.QUEUED) if s not in batch]
-        chunk = max(self.config.chunk_size or len(batch), 1)
+        chunk = max(self._ahead_chunk or len(batch), 1)
         ready = sum(1 for s in rest if not needs_start(self.entries[s]))
         want = max(len(batch), chunk) if ready < chunk else 0
         if not want:
@@ -521,11 +528,21 @@ class Rollout:
             # No patch-history read here: the one right before the POST decides (a server found
             # with another request's execution pending then ends not_attempted and is released),
             # so each server costs one read, not two.
-            self._maintenance_on(ahead, wait=False)
+            self._maintenance_on(ahead, wait=False, chunk=self._ahead_chunk)
 
     def _confirm_maintenance(self, batch: list[str]) -> None:
         """Wait for maintenance jobs started ahead of time; drop the servers whose job did not succeed."""
-        self._wait_for_maintenance(outstanding_jobs(self.entries, batch))
+        jobs = outstanding_jobs(self.entries, batch)
+        began = time.monotonic()
+        self._wait_for_maintenance(jobs)
+        waited = time.monotonic() - began
+        if jobs and waited >= self.config.job_poll_interval and self._ahead_chunk != self.config.chunk_size:
+            self._ahead_chunk = self.config.chunk_size
+            self.log.info(
+                "a refill waited %.1f s for maintenance asked ahead: from now on %s server(s) per request",
+                waited,
+                self._ahead_chunk or "the wave's",
+            )
 
     def _job_status(self, job_id: str) -> str | None:
         """The job's status after waiting at most ``maintenance_timeout``; None if unreadable."""
@@ -565,7 +582,7 @@ class Rollout:
                     self._end(sid, ServerState.NOT_ATTEMPTED, self._maintenance_job_failure(job_id, status))
         self.ledger.save()
 
-    def _maintenance_on(self, batch: list[str], *, wait: bool = True) -> list[str]:
+    def _maintenance_on(self, batch: list[str], *, wait: bool = True, chunk: int | None = None) -> list[str]:
         """Ask for maintenance on the batch; return the servers that may be sent the package.
 
         ``requested`` is durable before the request; a server whose maintenance could not be
@@ -579,7 +596,7 @@ class Rollout:
         for sid in need:
             self.entries[sid].maintenance = MaintenanceOwnership.REQUESTED
         self.ledger.save()
-        pieces = chunks(need, self.config.chunk_size)
+        pieces = chunks(need, chunk or self.config.chunk_size)
         answers = each(lambda ids: self.api.start_maintenance(self.config.alias, ids), pieces)
         crash_point(CRASH_AFTER_START_MAINTENANCE)  # resilience tests only
         jobs: dict[str, list[str]] = {}

@@ -134,6 +134,10 @@ class Sizes:
     at once. CLC processes a request's servers one after another, so with 50 servers in one
     request the last would start minutes after the first (``include.patching.chunking``)."""
 
+    ahead_chunk: int = 10
+    """Rollout: servers asked into maintenance in one request ahead of their slot, once fewer
+    than that many are ready; their job runs while others patch. Should a refill ever wait for
+    such a job, the rollout falls back to ``request_chunk``."""
     release_chunk: int = 25
     """Rollout: finished servers per stopMaintenance request while others still patch (they wait
     up to ``release_delay`` for each other). Nothing waits on that job, so its length (CLC takes

@@ -138,8 +138,18 @@ def test_a_cadence_is_learnt_only_from_enough_completions():
     assert learnt is not None
     assert (learnt.final, learnt.short_gap, learnt.long_gap) == (45.0, 5.0, 155.0)
     assert learnt.installs == (90.0, 300.0, 300.0, 300.0, 300.0)
-    assert learnt.start_lag == 3.0  # the median of those that know theirs
+    assert learnt.start_lag == 3.0  # from those that know theirs
     assert Cadence.from_dict(learnt.as_dict()) == learnt
+
+
+def test_the_first_read_waits_for_the_later_starts_of_a_request():
+    # a request's servers start one after another: 0, 5, 10 … API seconds after the first
+    shapes = [
+        ExecutionShape(final=45.0, gaps=(), installs=(), start_lag=2.0 + 0.5 * (i % 4)) for i in range(20)
+    ]
+    learnt = Cadence.learn(shapes, rate=0.1)
+    assert learnt is not None and learnt.start_lag == 3.5  # nine in ten started by then
+    assert learnt.earliest_completion() == pytest.approx(3.5 + (45.0 + GRAIN) * 0.1)
 
 
 def test_a_completed_execution_yields_its_shape():
@@ -159,7 +169,7 @@ def test_a_measured_clock_rate_wins_over_the_configured_one():
     measured = [ExecutionShape(final=45.0, gaps=(), installs=(), start_lag=0.0, rate=0.002)] * 3
     learnt = Cadence.learn(measured, rate=1.0)
     assert learnt is not None and learnt.rate == 0.002
-    assert learnt.earliest_completion() == pytest.approx(0.09)
+    assert learnt.earliest_completion() == pytest.approx((45.0 + GRAIN) * 0.002)
     unmeasured = Cadence.learn([ExecutionShape(final=45.0, gaps=(), installs=())] * 3, rate=0.1)
     assert unmeasured is not None and unmeasured.rate == 0.1
 
@@ -170,23 +180,6 @@ def test_the_read_due_at_a_possible_completion_is_known():
     assert not in_last_scan(c, [Initiation(0.0, 300.0, 3)], 302.0)  # an install over: the summary
     assert not in_last_scan(c, [Initiation(0.0, None, None)], 200.0)  # installing
     assert not in_last_scan(c, [], 10.0)
-
-
-def test_the_detail_is_read_at_a_scans_end_only_where_most_executions_ended_with_that_scan():
-    # 2 of 10 found nothing at their first scan; of the 8 that went on, 6 ended with the second
-    shapes = [ExecutionShape(final=45.0, gaps=(), installs=())] * 2
-    shapes += [ExecutionShape(final=45.0, gaps=(5.0,), installs=(300.0,))] * 6
-    shapes += [ExecutionShape(final=45.0, gaps=(5.0, 5.0), installs=(300.0, 200.0))] * 2
-    learnt = Cadence.learn(shapes)
-    assert learnt is not None and learnt.last_odds == (0.2, 0.75, 1.0)
-    assert Cadence.from_dict(learnt.as_dict()).last_odds == learnt.last_odds  # to the trigger and back
-    first_scan = [Initiation(0.0, None, None)]
-    second_scan = [Initiation(0.0, 300.0, 3), Initiation(305.0, None, None)]
-    assert not in_last_scan(learnt, first_scan, 20.0)  # mostly finds updates: the summary
-    assert in_last_scan(learnt, second_scan, 320.0)
-    fourth = [Initiation(0.0, 300.0, 3), Initiation(305.0, 600.0, 1), Initiation(605.0, 700.0, 1)]
-    assert in_last_scan(learnt, [*fourth, Initiation(705.0, None, None)], 720.0)  # past all learnt
-    assert in_last_scan(cadence(), first_scan, 20.0)  # nothing learnt: any scan may be the last
 
 
 def detail(*starts: float) -> dict:

@@ -6,7 +6,10 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from include.patching.packages import LINUX_YUM
+from include.patching.read_schedule import GRAIN
 from include.patching.rollout import Rollout
 from include.patching.rollout_state import ReleaseOutcome, results_path
 from include.patching.states import ServerState
@@ -22,10 +25,22 @@ class Clock:
 
 
 def chunked(
-    tmp_path, api: MemoryApi, *, delay: float, concurrency: int, clock: Clock, release: int | None = None
+    tmp_path,
+    api: MemoryApi,
+    *,
+    delay: float,
+    concurrency: int,
+    clock: Clock,
+    release: int | None = None,
+    ahead: int | None = None,
+    poll: float | None = None,
 ) -> Rollout:
     plain = make_rollout(tmp_path, api, max_concurrency=concurrency, max_errors=100)
-    config = replace(plain.config, chunk_size=3, release_delay=delay, release_chunk=release)
+    config = replace(
+        plain.config, chunk_size=3, release_delay=delay, release_chunk=release, ahead_chunk=ahead
+    )
+    if poll is not None:
+        config = replace(config, job_poll_interval=poll)
     return Rollout(api, plain.ledger, config, now=clock)
 
 
@@ -211,9 +226,9 @@ def test_the_cadence_is_learnt_from_completed_servers_and_sets_the_first_read(tm
     cadence = rollout.cadence(0.1)
     assert cadence is not None and cadence.final == 45.0 and cadence.start_lag == 2.0
     assert cadence.installs == (100.0, 200.0, 300.0, 400.0, 500.0) and cadence.rate == 0.1
-    # no read before the earliest completion: the usual start lag plus one scan, in our seconds
+    # no read before the earliest completion: the start lag plus one scan and a grain, our seconds
     watched = rollout.watch_list(cadence)
-    assert {w["quiet_seconds"] for w in watched} == {2.0 + 45.0 * 0.1}
+    assert [w["quiet_seconds"] for w in watched] == [pytest.approx(2.0 + (45.0 + GRAIN) * 0.1)] * len(watched)
 
 
 def test_past_a_hundred_completions_the_cadence_is_learnt_again_once_they_grew_by_a_tenth(tmp_path):
@@ -246,3 +261,27 @@ def test_past_a_hundred_completions_the_cadence_is_learnt_again_once_they_grew_b
     complete(105, 112)
     again = rollout.cadence(0.1)
     assert again is not learnt and len(again.installs) == 112  # 12 % more since: learnt again
+
+
+def test_more_servers_go_into_maintenance_ahead_in_one_request_than_a_wave_request_holds(tmp_path):
+    api = MemoryApi(servers(14))
+    rollout = chunked(tmp_path, api, delay=0.0, concurrency=2, clock=Clock(), ahead=5)
+    rollout.fill()
+    assert api.calls_of(START) == [tuple(servers(2)), tuple(servers(14)[2:7])]  # the wave, then 5 ahead
+    for _ in range(8):
+        fail(rollout, rollout.in_flight_ids()[0])
+        rollout.fill()
+    assert [len(ids) for ids in api.calls_of(START)[1:]] == [5, 5, 2]  # the last 2: all that was left
+    for sid in api.executed:
+        assert api.in_maintenance(sid) or rollout.entries[sid].maintenance_release is not None
+
+
+def test_once_a_refill_waited_for_maintenance_asked_ahead_the_requests_ahead_shrink(tmp_path):
+    # a job poll interval of 0: any confirmation of a job asked ahead counts as having waited
+    api = MemoryApi(servers(14))
+    rollout = chunked(tmp_path, api, delay=0.0, concurrency=2, clock=Clock(), ahead=5, poll=0.0)
+    rollout.fill()
+    for _ in range(8):
+        fail(rollout, rollout.in_flight_ids()[0])
+        rollout.fill()
+    assert [len(ids) for ids in api.calls_of(START)[1:]][:2] == [5, 3]  # then the request chunk

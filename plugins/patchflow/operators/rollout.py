@@ -224,6 +224,7 @@ class PatchRolloutOperator(BaseOperator):
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.request_chunk = size("request_chunk", request_chunk)
         self.release_chunk = size("release_chunk", None)
+        self.ahead_chunk = size("ahead_chunk", None)
 
     # --- wiring --------------------------------------------------------------------------
 
@@ -298,6 +299,7 @@ class PatchRolloutOperator(BaseOperator):
             stop_after_stage=1 if self.pause_after_first_stage and ledger.data.get("stages") else None,
             chunk_size=self.request_chunk,
             release_chunk=self.release_chunk,
+            ahead_chunk=self.ahead_chunk,
         )
         fleet = None
         if self.fleet_wide:
