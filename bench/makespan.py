@@ -249,6 +249,7 @@ def run_patchflow(args: argparse.Namespace, home: Path, extra_conf: str = "{}") 
             triggerer_cpu=sampler.peak_cpu_percent,
             triggerer_rss=sampler.peak_rss_bytes,
             triggerer_pss=sampler.peak_pss_bytes,
+            triggerer_process_rss=sampler.peak_process_rss_bytes,
             triggerer_first=(sampler.first_rss_bytes, sampler.first_pss_bytes),
             triggerer_processes=sampler.processes,
             loop=sink.histogram("scheduler_loop_duration"),
@@ -416,6 +417,8 @@ def report(args: argparse.Namespace, pf: dict[str, Any], peer: dict[str, Any] | 
             f"  triggerer memory counting each shared page once (PSS): peak {_mb(pf['triggerer_pss'])}; "
             f"before the run: RSS {_mb(first_rss)}, PSS {_mb(first_pss)} (Airflow's own baseline)"
         )
+    if "triggerer_process_rss" in pf:
+        print(f"  triggerer's largest single process: peak RSS {_mb(pf['triggerer_process_rss'])}")
     loop = pf["loop"]
     if loop is not None and loop.count:
         print(

@@ -52,14 +52,16 @@ def _pss(pid: int) -> int | None:
 class TreeSampler:
     """Samples a process and its descendants every ``interval`` seconds in a thread: peak CPU
     (percent of one core, over each interval), peak total resident memory (summed RSS, which
-    counts pages shared by forked processes once per process) and peak summed PSS (each page
-    once), and both memory figures at the first sample (before the run's load)."""
+    counts pages shared by forked processes once per process), peak summed PSS (each page
+    once), the peak RSS of its largest single process (what ``ps`` shows for it), and the summed
+    figures at the first sample (before the run's load)."""
 
     pid: int
     interval: float = 2.0
     peak_cpu_percent: float = 0.0
     peak_rss_bytes: int = 0
     peak_pss_bytes: int = 0
+    peak_process_rss_bytes: int = 0
     first_rss_bytes: int = 0
     first_pss_bytes: int = 0
     processes: int = 0
@@ -76,6 +78,7 @@ class TreeSampler:
                 cpu[proc.pid] = got[0]
                 rss += got[1]
                 pss += _pss(proc.pid) or got[1]
+                self.peak_process_rss_bytes = max(self.peak_process_rss_bytes, got[1])
         return cpu, rss, pss
 
     def _run(self) -> None:

@@ -66,4 +66,6 @@ def test_tree_sampler_sees_a_busy_child_and_the_tree_memory():
     assert sampler.peak_rss_bytes > 10 * 2**20
     # PSS counts a page shared by forked processes once: never more than the RSS sum
     assert 0 < sampler.peak_pss_bytes <= sampler.peak_rss_bytes
+    # one process's resident memory: a part of the sum, at least the spinning child's interpreter
+    assert 5 * 2**20 < sampler.peak_process_rss_bytes < sampler.peak_rss_bytes
     assert sampler.first_rss_bytes > 0 and sampler.processes >= 2
