@@ -4,8 +4,8 @@ A building block for users' own DAGs (after a deploy, before a database upgrade,
 runbook); pair it with ``PatchExecutionSensor``. It is ``patch_fleet``'s rollout with a single
 wave — the same ``include.patching.rollout.Rollout``, ledger and client — so it keeps the same
 guarantees: maintenance on first (by default), ``submitting`` and what will tell the new
-execution from the servers' others recorded before the POST, a lost answer adopted and never re-sent, a retry that
-reconciles instead of repeating (I1, I2). See docs/operators.md.
+execution from the servers' others recorded before the POST, a lost answer adopted and never
+re-sent, a retry that reconciles instead of repeating (I1, I2). See docs/operators.md.
 """
 
 from __future__ import annotations

@@ -560,7 +560,11 @@ class PatchRolloutOperator(BaseOperator):
         if rollout.gate.failed() and not rollout.budget_exhausted():
             raise AirflowFailException(f"{rollout.gate.halt_reason()}. Results: {results}")
         if rollout.budget_exhausted():
+            fleet = (
+                f" across all packages ({rollout.errors()} in this one)" if rollout.fleet is not None else ""
+            )
             raise AirflowFailException(
-                f"error budget exceeded: {rollout.errors()} failed or timed-out server(s) > max_errors "
-                f"{rollout.config.max_errors}; servers not yet started were left alone. Results: {results}"
+                f"error budget exceeded: {rollout.budget_errors()} failed or timed-out server(s){fleet} > "
+                f"max_errors {rollout.config.max_errors}; servers not yet started were left alone. "
+                f"Results: {results}"
             )

@@ -443,3 +443,25 @@ def test_in_the_worker_the_run_note_follows_at_most_every_note_interval(
         # the Windows server is another task's: still to do
         assert api.written[-1] == "patchflow: 4 patched · 1 skipped · 1 in progress"
         assert len(api.written) == notes if interval == "3600" else len(api.written) >= notes
+
+
+def test_a_fleet_budget_failure_counts_every_packages_errors_in_its_message():
+    """One package's task fails for another package's failures: the message says so (seen under
+    ``make up``: "0 failed … > max_errors 0")."""
+    from types import SimpleNamespace
+
+    from patchflow.operators.rollout import PatchRolloutOperator
+
+    stub = SimpleNamespace(
+        gate=SimpleNamespace(failed=lambda: False),
+        budget_exhausted=lambda: True,
+        errors=lambda: 0,
+        budget_errors=lambda: 1,
+        fleet=object(),
+        config=SimpleNamespace(max_errors=0),
+    )
+    with pytest.raises(AirflowFailException) as err:
+        PatchRolloutOperator._fail_if_over_budget(stub, "results.json")  # type: ignore[arg-type]
+    assert "1 failed or timed-out server(s) across all packages (0 in this one) > max_errors 0" in str(
+        err.value
+    )
