@@ -525,9 +525,9 @@ class Rollout:
         asked = MaintenanceOwnership.REQUESTED
         ahead = [s for s in ahead if needs_start(self.entries[s]) and self.entries[s].maintenance != asked]
         if ahead:
-            # No patch-history read here: the one right before the POST decides (a server found
-            # with another request's execution pending then ends not_attempted and is released),
-            # so each server costs one read, not two.
+            # No patch-history read here: a server with another request's execution pending is
+            # found out at its slot (read then, or refused by the API and read after) and ends
+            # not_attempted and released.
             self._maintenance_on(ahead, wait=False, chunk=self._ahead_chunk)
 
     def _confirm_maintenance(self, batch: list[str]) -> None:
