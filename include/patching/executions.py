@@ -63,11 +63,8 @@ def select_execution(
     if known is None and not_before is None:
         return _select_by_request_time(executions, requested_at)
     excluded = set(known or ())
-    fresh = [
-        (_started(e), i, e)
-        for i, e in enumerate(executions)
-        if e["execution_id"] not in excluded and (not_before is None or _started(e) >= not_before)
-    ]
+    timed = [(_started(e), i, e) for i, e in enumerate(executions) if e["execution_id"] not in excluded]
+    fresh = [item for item in timed if not_before is None or item[0] >= not_before]
     return max(fresh, key=lambda item: (item[0], item[1]))[2] if fresh else None
 
 

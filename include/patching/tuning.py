@@ -42,7 +42,7 @@ class Tuning:
     request with the servers finishing after it (``release_chunk`` of them go at once). A
     rollout refilling in the worker sees completions one by one: at once (0) cost 0.86
     stopMaintenance requests per server at 200 servers; with a minute and 5 per request, 0.30 at
-    1,000 servers. Three minutes more of maintenance after a patch make it a few hundredths."""
+    1,000 servers; three minutes and 25 per request, 0.13 (bench/makespan.py)."""
     api_clock_age: float = 120.0
     """Rollout: the patching service's time from an answer at most this old dates a request's new
     execution (``not_before``) instead of a read of the server's history right before the POST:
