@@ -868,9 +868,11 @@ class Rollout:
         """Switch maintenance off for the finished servers still waiting for it, many at a time.
 
         Completions mostly arrive one by one; one stopMaintenance each would cost a request per
-        server. A finished server's release waits (at most ``release_delay``) until
-        ``release_chunk`` of them are ready and go in one request. With nothing left to start,
-        or ``now``, they all go at once, in request chunks sent together (the end goes fast).
+        server. A finished server's release waits (at most ``release_delay``, checked as servers
+        finish) until ``release_chunk`` of them are ready and go in one request. With nothing
+        left to start, only the last servers patch and finish further apart: then ``chunk_size``
+        of them share a request. With nothing in flight, or ``now``, they all go at once, in
+        request chunks sent together (the end goes fast).
         A server whose release was refused or answered is not asked again (the release task
         re-checks every run-owned server live at the end, I2).
         """
@@ -886,11 +888,14 @@ class Rollout:
         clock = self.now()
         seen = [parse_iso8601(self.entries[sid].observed_at) for sid in waiting]
         oldest = max(((clock - t).total_seconds() if t else float("inf")) for t in seen)
-        ending = self.finished or not self.ledger.in_phase(Phase.QUEUED) or self.budget_exhausted()
-        size = self.config.release_chunk or self.config.chunk_size or 1
-        if now or ending:
+        request = self.config.chunk_size or 1
+        size = self.config.release_chunk or request
+        if now or self.finished or self.budget_exhausted():
             self.release(waiting)
-        elif len(waiting) >= size or oldest >= self.config.release_delay:
+            return
+        if not self.ledger.in_phase(Phase.QUEUED):  # the tail: fewer finish, further apart
+            size = min(size, request)
+        if len(waiting) >= size or oldest >= self.config.release_delay:
             self.release(waiting, chunk=size)
 
     def release(self, ids: list[str], *, chunk: int | None = None) -> None:

@@ -134,7 +134,7 @@ class Sizes:
     at once. CLC processes a request's servers one after another, so with 50 servers in one
     request the last would start minutes after the first (``include.patching.chunking``)."""
 
-    ahead_chunk: int = 10
+    ahead_chunk: int = 20
     """Rollout: servers asked into maintenance in one request ahead of their slot, once fewer
     than that many are ready; their job runs while others patch. Should a refill ever wait for
     such a job, the rollout falls back to ``request_chunk``."""

@@ -117,12 +117,36 @@ def test_a_finished_servers_release_waits_no_longer_than_the_release_delay(tmp_p
     assert api.calls_of(STOP) == [tuple(first[:2])]
 
 
-def test_without_servers_left_to_start_a_finished_server_is_released_at_once(tmp_path):
-    api = MemoryApi(servers(3))
-    rollout = chunked(tmp_path, api, delay=3600.0, concurrency=3, clock=Clock())
+def test_without_servers_left_to_start_the_last_ones_share_request_chunks_and_the_last_goes_at_once(
+    tmp_path,
+):
+    # the tail finishes one by one, further apart: a request chunk (3 here), not the release chunk
+    api = MemoryApi(servers(5))
+    rollout = chunked(tmp_path, api, delay=3600.0, concurrency=5, clock=Clock(), release=25)
     rollout.fill()
-    fail(rollout, rollout.in_flight_ids()[0])
-    assert len(api.calls_of(STOP)) == 1
+    ids = rollout.in_flight_ids()
+    fail(rollout, ids[0])
+    fail(rollout, ids[1])
+    assert api.calls_of(STOP) == []  # two of three: they wait
+    fail(rollout, ids[2])
+    assert api.calls_of(STOP) == [tuple(ids[:3])]
+    fail(rollout, ids[3])
+    assert len(api.calls_of(STOP)) == 1  # one in flight still
+    fail(rollout, ids[4])  # nothing in flight: the rest go at once
+    assert api.calls_of(STOP)[1:] == [tuple(ids[3:])]
+
+
+def test_in_the_tail_a_finished_server_waits_no_longer_than_the_release_delay(tmp_path):
+    api = MemoryApi(servers(3))
+    clock = Clock()
+    rollout = chunked(tmp_path, api, delay=60.0, concurrency=3, clock=clock)
+    rollout.fill()
+    a, b, _ = rollout.in_flight_ids()
+    fail(rollout, a)
+    assert api.calls_of(STOP) == []
+    clock.at += timedelta(seconds=61)
+    fail(rollout, b)
+    assert api.calls_of(STOP) == [(a, b)]
 
 
 def test_servers_ahead_of_their_slot_are_put_into_maintenance_a_chunk_at_a_time(tmp_path):
