@@ -51,7 +51,7 @@ MAX_INSTALLS = 200
 #: of an install are planned to minimise reads + unseen seconds / READ_PRICE (``install_read``).
 #: 20 s: a tenth of a typical install; on the generated 1,000-server fleet it saves a third of a
 #: read per server for under 1 % of makespan (cheaper reads cost makespan fast beyond that)
-READ_PRICE = 20.0
+READ_PRICE = 25.0
 #: reads expected for an install that outlasts every one learnt (the MAX_AHEAD search)
 UNLEARNT_READS = 2.0
 

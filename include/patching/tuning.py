@@ -37,7 +37,7 @@ class Tuning:
     """Trigger: the largest gap between two polls of one server."""
     batch_window: float = 30.0
     """Trigger: after the first outcome, wait this long for more before resuming the task."""
-    release_delay: float = 180.0
+    release_delay: float = 300.0
     """Rollout: how long a finished server's maintenance-off may wait to share one stopMaintenance
     request with the servers finishing after it (``release_chunk`` of them go at once). A
     rollout refilling in the worker sees completions one by one: at once (0) cost 0.86
@@ -134,7 +134,7 @@ class Sizes:
     at once. CLC processes a request's servers one after another, so with 50 servers in one
     request the last would start minutes after the first (``include.patching.chunking``)."""
 
-    ahead_chunk: int = 20
+    ahead_chunk: int = 10
     """Rollout: servers asked into maintenance in one request ahead of their slot, once fewer
     than that many are ready; their job runs while others patch. Should a refill ever wait for
     such a job, the rollout falls back to ``request_chunk``."""
