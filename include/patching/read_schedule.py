@@ -49,8 +49,9 @@ MAX_AHEAD = 0.25
 MAX_INSTALLS = 200
 #: API seconds of one server's completion going unseen that cost as much as one more read: reads
 #: of an install are planned to minimise reads + unseen seconds / READ_PRICE (``install_read``).
-#: 20 s: a tenth of a typical install; on the generated 1,000-server fleet it saves a third of a
-#: read per server for under 1 % of makespan (cheaper reads cost makespan fast beyond that)
+#: 25 s: about a tenth of a typical install. On the generated 1,000-server fleet 20 saved a third
+#: of a read per server for under 1 % of makespan, 25 another 0.05 for a percent more (and
+#: cheaper reads cost makespan fast beyond that)
 READ_PRICE = 25.0
 #: reads expected for an install that outlasts every one learnt (the MAX_AHEAD search)
 UNLEARNT_READS = 2.0

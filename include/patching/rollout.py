@@ -893,7 +893,8 @@ class Rollout:
         if now or self.finished or self.budget_exhausted():
             self.release(waiting)
             return
-        if not self.ledger.in_phase(Phase.QUEUED):  # the tail: fewer finish, further apart
+        if not self.ledger.in_phase(Phase.QUEUED) or not self.may_start_more():
+            # the tail: nothing more starts, the last servers finish further apart
             size = min(size, request)
         if len(waiting) >= size or oldest >= self.config.release_delay:
             self.release(waiting, chunk=size)

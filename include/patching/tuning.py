@@ -39,10 +39,12 @@ class Tuning:
     """Trigger: after the first outcome, wait this long for more before resuming the task."""
     release_delay: float = 300.0
     """Rollout: how long a finished server's maintenance-off may wait to share one stopMaintenance
-    request with the servers finishing after it (``release_chunk`` of them go at once). A
-    rollout refilling in the worker sees completions one by one: at once (0) cost 0.86
-    stopMaintenance requests per server at 200 servers; with a minute and 5 per request, 0.30 at
-    1,000 servers; three minutes and 25 per request, 0.13 (bench/makespan.py)."""
+    request with the servers finishing after it (``release_chunk`` of them go at once; checked
+    as servers finish). A rollout refilling in the worker sees completions one by one: at once
+    (0) cost 0.86 stopMaintenance requests per server at 200 servers; with a minute and 5 per
+    request, 0.30 at 1,000 servers; three minutes and 25 per request, 0.13 (bench/makespan.py).
+    At that size the delay, not the chunk, sets the count; five minutes stays well inside a
+    maintenance window."""
     api_clock_age: float = 120.0
     """Rollout: the patching service's time from an answer at most this old dates a request's new
     execution (``not_before``) instead of a read of the server's history right before the POST:
@@ -141,7 +143,8 @@ class Sizes:
     release_chunk: int = 25
     """Rollout: finished servers per stopMaintenance request while others still patch (they wait
     up to ``release_delay`` for each other). Nothing waits on that job, so its length (CLC takes
-    the servers one after another) delays no patch; at the rollout's end, ``request_chunk``."""
+    the servers one after another) delays no patch. In the tail (nothing left to start) the
+    fewer, sparser completions share requests of ``request_chunk``; at the end all go at once."""
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
