@@ -930,6 +930,9 @@ class Rollout:
                 outcome = stop_answer_outcome(item)
                 note = f"stopMaintenance refused: {item.error}" if outcome is ReleaseOutcome.REFUSED else ""
                 record_release(self.entries[sid], outcome, note)
+        self.log.info(
+            "maintenance off asked for %d finished server(s) in %d request(s)", len(mine), len(pieces)
+        )
         self.ledger.save()
 
     def time_out_in_flight(self, reason: str) -> None:
