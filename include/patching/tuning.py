@@ -43,7 +43,7 @@ class Tuning:
     as servers finish). A rollout refilling in the worker sees completions one by one: at once
     (0) cost 0.86 stopMaintenance requests per server at 200 servers; with a minute and 5 per
     request, 0.30 at 1,000 servers; three minutes and 25 per request, 0.13 (bench/makespan.py).
-    At that size the delay, not the chunk, sets the count; five minutes stays well inside a
+    There the delay, not the chunk, set the count; five minutes stays well inside a
     maintenance window."""
     api_clock_age: float = 120.0
     """Rollout: the patching service's time from an answer at most this old dates a request's new
