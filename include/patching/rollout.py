@@ -885,14 +885,14 @@ class Rollout:
         ]
         if not waiting:
             return
+        if now or self.finished or self.budget_exhausted():
+            self.release(waiting)
+            return
         clock = self.now()
         seen = [parse_iso8601(self.entries[sid].observed_at) for sid in waiting]
         oldest = max(((clock - t).total_seconds() if t else float("inf")) for t in seen)
         request = self.config.chunk_size or 1
         size = self.config.release_chunk or request
-        if now or self.finished or self.budget_exhausted():
-            self.release(waiting)
-            return
         if not self.ledger.in_phase(Phase.QUEUED) or not self.may_start_more():
             # the tail: nothing more starts, the last servers finish further apart
             size = min(size, request)
